@@ -1,0 +1,1 @@
+"""The honeytrace service: API, storage, attribution, jobs and CLI."""

@@ -1,0 +1,48 @@
+"""Writing and reading the audit log. Callers pass only non-secret detail."""
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.audit.models import AuditEntry
+from app.auth.actor import Actor
+from app.ops.context import current_request_id
+
+
+def record_audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: object | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        actor_key_id=actor.key_id,
+        actor=actor.name,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        detail=detail or {},
+        request_id=current_request_id(),
+    )
+    session.add(entry)
+    return entry
+
+
+def list_audit(
+    session: Session,
+    *,
+    action: str | None = None,
+    target_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    query = select(AuditEntry)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if target_id is not None:
+        query = query.where(AuditEntry.target_id == target_id)
+    if before_id is not None:
+        query = query.where(col(AuditEntry.id) < before_id)
+    return list(session.exec(query.order_by(col(AuditEntry.id).desc()).limit(limit)).all())

@@ -1,0 +1,27 @@
+"""Who is acting: an API key over HTTP, or the operator at the CLI."""
+
+import uuid
+from dataclasses import dataclass
+
+from app.auth.models import ApiKey, Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    key_id: uuid.UUID | None
+    name: str
+    role: Role
+    scope_link_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_key(cls, key: ApiKey) -> "Actor":
+        return cls(key.id, f"key:{key.prefix}", Role(key.role), key.scope_link_id)
+
+    @classmethod
+    def cli(cls) -> "Actor":
+        """The operator at the CLI, who holds the database itself and so acts as admin."""
+        return cls(None, "cli", Role.ADMIN)
+
+    @property
+    def is_scoped(self) -> bool:
+        return self.scope_link_id is not None

@@ -1,0 +1,33 @@
+"""API keys: stored only as a hash, found by a short public prefix."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SECURITY = "security"
+    INVESTIGATOR = "investigator"
+    INTEGRATION = "integration"
+    PARTNER = "partner"
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    prefix: str = Field(sa_type=sa.String(16), unique=True, index=True)
+    key_hash: str = Field(sa_type=sa.String(64))
+    role: Role = Field(sa_type=sa.String(16))
+    scope_link_id: uuid.UUID | None = Field(default=None, foreign_key="links.id", index=True)
+    name: str = Field(sa_type=sa.String(200))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: uuid.UUID | None = Field(default=None)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

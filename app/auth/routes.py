@@ -1,0 +1,75 @@
+"""/v1/keys: issue, list and revoke API keys (admins only)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from app.audit.service import record_audit
+from app.auth import keys
+from app.auth.models import ApiKey, Role
+from app.deps import KeyAdmin, SessionDep
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    scope_link_id: uuid.UUID | None = None
+
+
+class KeyRead(BaseModel):
+    id: uuid.UUID
+    prefix: str
+    role: Role
+    name: str
+    scope_link_id: uuid.UUID | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, record: ApiKey) -> "KeyRead":
+        return cls.model_validate(record, from_attributes=True)
+
+
+class KeyIssued(KeyRead):
+    key: str
+
+
+@router.get("")
+def list_keys(session: SessionDep, _actor: KeyAdmin) -> list[KeyRead]:
+    return [KeyRead.of(k) for k in keys.list_keys(session)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_key(session: SessionDep, actor: KeyAdmin, body: KeyCreate) -> KeyIssued:
+    """The full key is in this response only; it is stored as a hash."""
+    issued = keys.issue_key(
+        session,
+        role=body.role,
+        name=body.name,
+        scope_link_id=body.scope_link_id,
+        created_by=actor.key_id,
+    )
+    record_audit(
+        session,
+        actor,
+        "key.create",
+        "api_key",
+        issued.record.id,
+        {"role": body.role.value, "prefix": issued.record.prefix, "scope": str(body.scope_link_id)},
+    )
+    return KeyIssued(**KeyRead.of(issued.record).model_dump(), key=issued.secret)
+
+
+@router.post("/{key_id}/revoke")
+def revoke_key(session: SessionDep, actor: KeyAdmin, key_id: uuid.UUID) -> KeyRead:
+    record = keys.revoke_key(session, key_id)
+    record_audit(session, actor, "key.revoke", "api_key", record.id, {"prefix": record.prefix})
+    return KeyRead.of(record)

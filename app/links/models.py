@@ -1,0 +1,40 @@
+"""Links: the parties and systems of the data chain, a tree by who can read whose data."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime, utcnow
+from canaries.couriers import Courier
+
+
+class LinkKind(StrEnum):
+    HEAD_OFFICE = "head_office"
+    REGION = "region"
+    OUTLET = "outlet"
+    COURIER_STAFF = "courier_staff"
+    PLATFORM = "platform"
+    MERCHANT = "merchant"
+    VENDOR = "vendor"
+    CALL_CENTRE = "call_centre"
+    SYSTEM = "system"
+
+
+class Link(SQLModel, table=True):
+    __tablename__ = "links"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_type=sa.String(200))
+    kind: LinkKind = Field(sa_type=sa.String(32))
+    region_code: str = Field(sa_type=sa.String(6), index=True)
+    courier: Courier = Field(sa_type=sa.String(16))
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="links.id", index=True)
+    external_ref: str | None = Field(default=None, sa_type=sa.String(100), unique=True)
+    valid_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,75 @@
+"""/v1/links: thin routes over app.links.service."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, UploadFile, status
+
+from app.deps import LinkReader, LinkWriter, SessionDep, SettingsDep
+from app.links import service
+from app.links.importer import ImportReport, import_links_csv
+from app.links.models import LinkKind
+from app.links.schemas import LinkCreate, LinkPage, LinkRead, LinkUpdate
+from app.problems import PayloadTooLargeError
+
+router = APIRouter(prefix="/v1/links", tags=["links"])
+IMPORT_PATH = "/v1/links/import"
+
+
+@router.get("")
+def list_links(
+    session: SessionDep,
+    actor: LinkReader,
+    kind: LinkKind | None = None,
+    parent_id: uuid.UUID | None = None,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> LinkPage:
+    links, total = service.list_links(
+        session, actor, kind=kind, parent_id=parent_id, active=active, limit=limit, offset=offset
+    )
+    return LinkPage(items=[LinkRead.of(x) for x in links], total=total, limit=limit, offset=offset)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_link(session: SessionDep, actor: LinkWriter, body: LinkCreate) -> LinkRead:
+    return LinkRead.of(service.create_link(session, actor, body))
+
+
+@router.post("/import")
+def import_links(
+    session: SessionDep, actor: LinkWriter, settings: SettingsDep, file: UploadFile
+) -> ImportReport:
+    """Import a CSV (UTF-8 or GB18030); all rows or none, with every bad row reported."""
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLargeError(f"The file is over {settings.max_upload_bytes} bytes.")
+    return import_links_csv(session, actor, data)
+
+
+@router.get("/{link_id}")
+def get_link(session: SessionDep, actor: LinkReader, link_id: uuid.UUID) -> LinkRead:
+    return LinkRead.of(service.get_link(session, actor, link_id))
+
+
+@router.patch("/{link_id}")
+def update_link(
+    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, body: LinkUpdate
+) -> LinkRead:
+    return LinkRead.of(service.update_link(session, actor, link_id, body))
+
+
+@router.post("/{link_id}/deactivate")
+def deactivate_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+    return LinkRead.of(service.deactivate_link(session, actor, link_id))
+
+
+@router.post("/{link_id}/reactivate")
+def reactivate_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+    return LinkRead.of(service.reactivate_link(session, actor, link_id))
+
+
+@router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> None:
+    service.delete_link(session, actor, link_id)

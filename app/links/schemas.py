@@ -1,0 +1,93 @@
+"""What the API accepts and returns for links; unknown fields are refused."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.links.models import Link, LinkKind
+from canaries.couriers import Courier
+from canaries.divisions import division_table
+
+LinkName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+ExternalRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class LinkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: LinkName
+    kind: LinkKind
+    region: RegionCode = Field(description="GB/T 2260 administrative division code")
+    courier: Courier
+    parent_id: uuid.UUID | None = None
+    external_ref: ExternalRef | None = Field(None, description="Your own id for this link")
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _interval(self) -> Self:
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class LinkUpdate(BaseModel):
+    """Only the fields sent are changed; `parent_id: null` makes the link a root."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: LinkName | None = None
+    kind: LinkKind | None = None
+    region: RegionCode | None = None
+    courier: Courier | None = None
+    parent_id: uuid.UUID | None = None
+    external_ref: ExternalRef | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class LinkRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: LinkKind
+    region: str
+    region_name: str
+    courier: Courier
+    parent_id: uuid.UUID | None
+    external_ref: str | None
+    valid_from: datetime
+    valid_until: datetime | None
+    active: bool
+    deactivated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, link: Link) -> "LinkRead":
+        divisions = reversed(division_table().ancestors(link.region_code))
+        return cls(
+            id=link.id,
+            name=link.name,
+            kind=LinkKind(link.kind),
+            region=link.region_code,
+            region_name=" ".join(d.name for d in divisions),
+            courier=Courier(link.courier),
+            parent_id=link.parent_id,
+            external_ref=link.external_ref,
+            valid_from=link.valid_from,
+            valid_until=link.valid_until,
+            active=link.deactivated_at is None,
+            deactivated_at=link.deactivated_at,
+            created_at=link.created_at,
+            updated_at=link.updated_at,
+        )
+
+
+class LinkPage(BaseModel):
+    items: list[LinkRead]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,57 @@
+"""The FastAPI application: built by create_app, resources made in the lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from app.audit.routes import router as audit_router
+from app.auth.routes import router as keys_router
+from app.db import make_engine
+from app.links.routes import IMPORT_PATH
+from app.links.routes import router as links_router
+from app.ops.middleware import HttpMetrics, RequestMiddleware
+from app.ops.routes import router as ops_router
+from app.problems import install_problem_handlers
+from app.settings import Settings, get_settings
+
+UPLOAD_PATHS = frozenset({IMPORT_PATH})
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """An app on `engine` (made from the settings in the lifespan when not given)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine if engine is not None else make_engine(settings.database_url)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="honeytrace",
+        version="0.1.0",
+        summary="Canary waybills that name the link that leaked them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = registry = CollectorRegistry()
+    if engine is not None:
+        app.state.engine = engine
+    install_problem_handlers(app)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=HttpMetrics(registry),
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
+    for router in (ops_router, links_router, keys_router, audit_router):
+        app.include_router(router)
+    return app

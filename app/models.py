@@ -1,0 +1,11 @@
+"""Every table, imported in one place so Alembic and the tests see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from app.audit.models import AuditEntry
+from app.auth.models import ApiKey
+from app.links.models import Link
+
+metadata = SQLModel.metadata
+
+__all__ = ["ApiKey", "AuditEntry", "Link", "metadata"]

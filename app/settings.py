@@ -1,0 +1,77 @@
+"""Every setting honeytrace reads, from `HONEYTRACE_*` variables or a `.env` file.
+
+README.md carries a table of these; tests/test_settings.py keeps the two in step.
+"""
+
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 (a known placeholder)
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", DEVELOPMENT_SECRET})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class InsecureSettingsError(ValueError):
+    """Start-up refused: a secret is missing or still a placeholder outside development."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HONEYTRACE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="`development` allows placeholder secrets; `production` refuses to start.",
+    )
+    database_url: str = Field(
+        "sqlite:///honeytrace.db",
+        description="SQLAlchemy URL. The default is a SQLite file in the working directory; "
+        "PostgreSQL as `postgresql+psycopg://user@host/db`.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_SECRET),
+        description="Signs session cookies and CSRF tokens. Required outside development.",
+    )
+    host: str = Field("127.0.0.1", description="Address `honeytrace serve` listens on.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8000, description="Port `honeytrace serve` listens on."
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        1_048_576, description="Largest JSON request body accepted; larger ones get 413."
+    )
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
+        64 * 1_048_576, description="Largest uploaded file (CSV link import) accepted."
+    )
+    log_level: str = Field("INFO", description="Python log level of the JSON logs.")
+
+    @model_validator(mode="after")
+    def _enforce_real_secrets(self) -> Self:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise InsecureSettingsError(
+                "HONEYTRACE_SECRET_KEY is missing or a placeholder; set it to a long random "
+                "value (for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                " or set HONEYTRACE_ENVIRONMENT=development"
+            )
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise InsecureSettingsError("HONEYTRACE_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

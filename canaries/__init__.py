@@ -1,0 +1,1 @@
+"""Pure canary library: divisions, courier formats, minting and matching. No web, no database."""
