@@ -18,6 +18,7 @@ from app.problems import install_problem_handlers
 from app.settings import Settings, get_settings
 
 UPLOAD_PATHS = frozenset({IMPORT_PATH})
+ROUTERS = (ops_router, links_router, keys_router, audit_router)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -52,6 +53,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         max_upload_bytes=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
-    for router in (ops_router, links_router, keys_router, audit_router):
+    for router in ROUTERS:
         app.include_router(router)
     return app

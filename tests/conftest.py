@@ -1,0 +1,196 @@
+"""Fixtures: the real migrations on SQLite and PostgreSQL, one rolled-back transaction a test.
+
+PostgreSQL tests use HONEYTRACE_TEST_POSTGRES_URL (default: the local server, database
+`test`); each test run works in a scratch database it creates there and drops afterwards.
+Where no server answers they skip, unless HONEYTRACE_REQUIRE_POSTGRES=1 (as .ci/run sets),
+which turns the skip into a failure.
+"""
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from app.auth.actor import Actor
+from app.auth.keys import issue_key
+from app.auth.models import Role
+from app.db import make_engine, upgrade
+from app.deps import get_session
+from app.links.models import Link, LinkKind
+from app.main import create_app
+from app.settings import Settings
+from canaries.couriers import Courier
+
+POSTGRES_URL = os.environ.get(
+    "HONEYTRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_REQUIRED = os.environ.get("HONEYTRACE_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_admin_engine() -> Engine | None:
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            return engine
+    except OperationalError:
+        engine.dispose()
+        return None
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server, dropped afterwards."""
+    admin = _postgres_admin_engine()
+    if admin is None:
+        message = (
+            f"PostgreSQL does not answer at {make_url(POSTGRES_URL).render_as_string()}; start it "
+            "(see ../shared/services.md) or set HONEYTRACE_TEST_POSTGRES_URL to run these tests"
+        )
+        if POSTGRES_REQUIRED:
+            pytest.fail(message + " (HONEYTRACE_REQUIRE_POSTGRES=1 forbids skipping)")
+        pytest.skip(message)
+    name = f"honeytrace_test_{secrets.token_hex(4)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with scratch_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'honeytrace.db'}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a database brought to head by the real migrations."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose every commit is a savepoint inside a transaction rolled back at the end."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, max_body_bytes=64 * 1024, max_upload_bytes=4 << 20)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
+    app = create_app(settings, engine)
+
+    def test_session() -> Iterator[Session]:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+KeyFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(session: Session) -> KeyFactory:
+    """Issue a real key in the test's database; returns the bearer secret."""
+
+    def make(role: Role, scope: Link | None = None) -> str:
+        issued = issue_key(
+            session, role=role, name=f"test {role}", scope_link_id=scope.id if scope else None
+        )
+        session.commit()
+        return issued.secret
+
+    return make
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def admin_headers(make_key: KeyFactory) -> dict[str, str]:
+    return bearer(make_key(Role.ADMIN))
+
+
+LinkFactory = Callable[..., Link]
+
+
+@pytest.fixture
+def make_link(session: Session) -> LinkFactory:
+    """Register a link directly through the service, as an admin at the CLI would."""
+    from app.links.schemas import LinkCreate
+    from app.links.service import create_link
+
+    def make(
+        name: str,
+        kind: LinkKind = LinkKind.OUTLET,
+        parent: Link | None = None,
+        region: str = "330106",
+    ) -> Link:
+        data = LinkCreate(
+            name=name,
+            kind=kind,
+            region=region,
+            courier=Courier.ZTO,
+            parent_id=parent.id if parent else None,
+        )
+        link = create_link(session, Actor.cli(), data)
+        session.commit()
+        return link
+
+    return make
+
+
+ROOT = Path(__file__).resolve().parent.parent
