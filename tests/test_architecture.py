@@ -11,7 +11,7 @@ FORBIDDEN = {"app", "fastapi", "sqlmodel", "sqlalchemy", "alembic", "starlette"}
 
 
 def _imported_roots(path: Path) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)

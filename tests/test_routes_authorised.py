@@ -34,7 +34,7 @@ def _operations(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     for route in routes:
         if not isinstance(route, APIRoute) or route.path in PUBLIC:
             continue
-        for method in route.methods:
+        for method in sorted(route.methods or ()):
             assert method.lower() in schema_paths[route.path], (route.path, method)
             operations.append((method, route.path, route))
     covered = {(m.lower(), p) for m, p, _ in operations}

@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
@@ -172,8 +171,10 @@ def import_links_csv(session: Session, actor: Actor, data: bytes) -> ImportRepor
         }
         for line in order
     ]
-    for start in range(0, len(records), 5000):
-        session.execute(insert(Link), records[start : start + 5000])
+    # Core executemany: the ORM's bulk path would cost twice the time for nothing used here.
+    table = Link.__table__  # type: ignore[attr-defined]
+    for chunk in _chunks(records):
+        session.connection().execute(table.insert(), chunk)
     record_audit(
         session,
         actor,

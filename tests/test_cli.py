@@ -1,0 +1,105 @@
+"""The `honeytrace` commands scripts rely on, with their --json outputs."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.conftest import BACKENDS, scratch_postgres_database
+
+
+@pytest.fixture(params=BACKENDS)
+def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    if request.param == "sqlite":
+        yield {"HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+        return
+    with scratch_postgres_database() as url:
+        yield {"HONEYTRACE_DATABASE_URL": url}
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_first_admin_key_links_and_a_partner_key(cli_env: dict[str, str], tmp_path: Path) -> None:
+    if "postgresql" in cli_env["HONEYTRACE_DATABASE_URL"]:
+        refused = CliRunner().invoke(cli, ["links", "list"], env=cli_env)
+        assert refused.exit_code == 1
+        assert "honeytrace db upgrade" in refused.stderr
+        run(cli_env, "db", "upgrade")
+
+    admin = json.loads(run(cli_env, "keys", "create", "--role", "admin", "--json"))
+    assert admin["role"] == "admin"
+    assert admin["key"].startswith(f"ht_{admin['prefix']}_")
+    uuid.UUID(admin["id"])
+
+    head = json.loads(
+        run(cli_env, "links", "add", "--name", "总部", "--kind", "head_office",
+            "--region", "110000", "--courier", "sf", "--json")
+    )  # fmt: skip
+    platform = json.loads(
+        run(cli_env, "links", "add", "--name", "平台", "--kind", "platform", "--region",
+            "330106", "--courier", "sf", "--parent", head["id"], "--json")
+    )  # fmt: skip
+    assert platform["parent_id"] == head["id"]
+    assert platform["region_name"] == "浙江省 杭州市 西湖区"
+
+    partner = json.loads(
+        run(cli_env, "keys", "create", "--role", "partner", "--scope", platform["id"], "--json")
+    )
+    assert partner["scope_link_id"] == platform["id"]
+
+    csv_file = tmp_path / "links.csv"
+    csv_file.write_bytes(
+        f"ref,name,kind,region,courier,parent\nm1,店铺,merchant,440305,sf,{platform['id']}\n".encode(
+            "gb18030"
+        )
+    )
+    report = json.loads(run(cli_env, "links", "import", str(csv_file), "--json"))
+    assert report["created"] == 1
+
+    listed = json.loads(run(cli_env, "links", "list", "--json"))
+    assert {x["name"] for x in listed} == {"总部", "平台", "店铺"}
+    keys = run(cli_env, "keys", "list")
+    assert admin["key"] not in keys
+    assert admin["prefix"] in keys
+
+
+def test_bad_input_exits_non_zero_with_a_message(cli_env: dict[str, str], tmp_path: Path) -> None:
+    if "postgresql" in cli_env["HONEYTRACE_DATABASE_URL"]:
+        run(cli_env, "db", "upgrade")
+    runner = CliRunner()
+    bad_region = runner.invoke(
+        cli,
+        ["links", "add", "--name", "x", "--kind", "outlet", "--region", "999999",
+         "--courier", "sf"],
+        env=cli_env,
+    )  # fmt: skip
+    assert bad_region.exit_code == 1
+    assert "999999" in bad_region.stderr
+    partner_without_scope = runner.invoke(cli, ["keys", "create", "--role", "partner"], env=cli_env)
+    assert partner_without_scope.exit_code == 1
+    assert "scope" in partner_without_scope.stderr
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("name,kind,region,courier\nx,outlet,123456,sf\n")
+    imported = runner.invoke(cli, ["links", "import", str(bad_csv)], env=cli_env)
+    assert imported.exit_code == 1
+    assert "line 2: region" in imported.stderr
+
+
+def test_production_refuses_a_placeholder_secret(tmp_path: Path) -> None:
+    env = {
+        "HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+        "HONEYTRACE_ENVIRONMENT": "production",
+        "HONEYTRACE_SECRET_KEY": "changethis",
+    }
+    result = CliRunner().invoke(cli, ["links", "list"], env=env)
+    assert result.exit_code == 2
+    assert "HONEYTRACE_SECRET_KEY" in result.stderr
+    assert "changethis" not in result.stderr
