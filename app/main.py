@@ -14,11 +14,12 @@ from app.links.routes import IMPORT_PATH
 from app.links.routes import router as links_router
 from app.ops.middleware import HttpMetrics, RequestMiddleware
 from app.ops.routes import router as ops_router
+from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
 from app.settings import Settings, get_settings
 
 UPLOAD_PATHS = frozenset({IMPORT_PATH})
-ROUTERS = (ops_router, links_router, keys_router, audit_router)
+ROUTERS = (ops_router, links_router, planting_router, keys_router, audit_router)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

@@ -11,15 +11,35 @@ class Permission(StrEnum):
     KEYS_MANAGE = "keys:manage"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
+    CANARIES_MINT = "canaries:mint"
+    CANARIES_READ = "canaries:read"
+    PROFILES_WRITE = "profiles:write"
+    FEEDS = "feeds"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.SECURITY: frozenset({Permission.LINKS_READ, Permission.LINKS_WRITE}),
-    Role.INVESTIGATOR: frozenset({Permission.LINKS_READ}),
-    Role.INTEGRATION: frozenset({Permission.METRICS_READ}),
-    # Partners act only inside their scope sub-tree; app.links.service enforces the scope.
-    Role.PARTNER: frozenset({Permission.LINKS_READ, Permission.LINKS_WRITE}),
+    Role.SECURITY: frozenset(
+        {
+            Permission.LINKS_READ,
+            Permission.LINKS_WRITE,
+            Permission.CANARIES_MINT,
+            Permission.CANARIES_READ,
+            Permission.PROFILES_WRITE,
+        }
+    ),
+    Role.INVESTIGATOR: frozenset({Permission.LINKS_READ, Permission.CANARIES_READ}),
+    Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS}),
+    # Partners act only inside their scope sub-tree (app.links.service enforces it) and see
+    # only canaries they minted for links strictly below it (app.planting.service).
+    Role.PARTNER: frozenset(
+        {
+            Permission.LINKS_READ,
+            Permission.LINKS_WRITE,
+            Permission.CANARIES_MINT,
+            Permission.CANARIES_READ,
+        }
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.links.models import Link, LinkKind
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, subtree_ids
+from app.planting.models import Canary
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from canaries.divisions import division_table
 
@@ -167,6 +168,8 @@ def delete_link(session: Session, actor: Actor, link_id: uuid.UUID) -> None:
     link = _writable_link(session, actor, link_id)
     if session.exec(select(Link.id).where(Link.parent_id == link_id).limit(1)).first():
         raise ConflictError("The link has links below it; move or delete them first.")
+    if session.exec(select(Canary.id).where(Canary.link_id == link_id).limit(1)).first():
+        raise ConflictError("The link has canaries; deactivate it instead of deleting it.")
     if session.exec(select(ApiKey.id).where(ApiKey.scope_link_id == link_id).limit(1)).first():
         raise ConflictError("API keys are scoped to this link; revoke them or deactivate it.")
     record_audit(session, actor, "link.delete", "link", link.id, {"name": link.name})

@@ -1,0 +1,125 @@
+"""Feeds: a dispatch system pulls canaries for a link and acknowledges what it spliced in, or
+streams the link's feed through honeytrace to have them spliced in (interleave)."""
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.planting.models import Canary, CanaryStatus, FeedProfile, PlantChannel
+from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
+from app.planting.service import feed_profile, mint_canaries, mintable_link, plant
+from app.problems import NotFoundError
+from canaries.items import CHINA_STANDARD_TIME
+
+DEFAULT_COLUMNS = [(name, name) for name in CANARY_FIELDS if name in FEED_FIELDS]
+
+
+def feed_record(canary: Canary, columns: Sequence[Sequence[str]]) -> dict[str, str | float]:
+    """The canary as one record of the link's feed: its headers, its field order."""
+    values: dict[str, str | float] = {
+        "courier": canary.courier,
+        "waybill_no": canary.waybill_no,
+        "name": canary.name,
+        "mobile": canary.mobile,
+        "province": canary.province,
+        "city": canary.city,
+        "district": canary.district,
+        "address": canary.address,
+        "full_address": f"{canary.province}{canary.city}{canary.district}{canary.address}",
+        "item": canary.item,
+        "weight_kg": canary.weight_kg,
+        "created_at": canary.record_created_at.astimezone(CHINA_STANDARD_TIME).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        ),
+    }
+    return {header: values[field] for header, field in columns}
+
+
+def feed_columns(profile: FeedProfile) -> list[tuple[str, str]]:
+    return [(h, f) for h, f in profile.feed_columns] if profile.feed_columns else DEFAULT_COLUMNS
+
+
+def render_csv(records: list[dict[str, str | float]], columns: Sequence[Sequence[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([header for header, _ in columns])
+    for record in records:
+        writer.writerow([record[header] for header, _ in columns])
+    return out.getvalue()
+
+
+def pull(
+    session: Session, actor: Actor, link_id: uuid.UUID, count: int
+) -> tuple[uuid.UUID, list[Canary], FeedProfile]:
+    """Hand out `count` canaries for the link: replacements waiting `ready` first, then fresh
+    ones. They stay `pending` until the dispatch system acknowledges them."""
+    link = mintable_link(session, actor, link_id)
+    batch_id = uuid.uuid4()
+    waiting = list(
+        session.exec(
+            select(Canary)
+            .where(Canary.link_id == link.id, Canary.status == CanaryStatus.READY)
+            .order_by(col(Canary.minted_at))
+            .limit(count)
+        ).all()
+    )
+    for canary in waiting:
+        canary.status = CanaryStatus.PENDING
+        canary.batch_id = batch_id
+        session.add(canary)
+    canaries = waiting
+    if len(waiting) < count:
+        minted = mint_canaries(
+            session,
+            actor,
+            link.id,
+            count - len(waiting),
+            None,
+            status=CanaryStatus.PENDING,
+            batch_id=batch_id,
+        )
+        canaries = waiting + minted.planted
+    session.flush()
+    record_audit(
+        session, actor, "feed.pull", "link", link.id, {"batch_id": str(batch_id), "count": count}
+    )
+    return batch_id, canaries, feed_profile(session, link.id)
+
+
+def acknowledge(
+    session: Session, actor: Actor, batch_id: uuid.UUID, spliced: Sequence[str]
+) -> tuple[int, int]:
+    """Plant the batch's canaries that were spliced in; the rest never left and expire."""
+    batch = list(
+        session.exec(
+            select(Canary).where(Canary.batch_id == batch_id, Canary.status == CanaryStatus.PENDING)
+        ).all()
+    )
+    if not batch:
+        raise NotFoundError("No pending pull batch with that id.")
+    wanted = set(spliced)
+    unknown = wanted - {c.waybill_no for c in batch}
+    if unknown:
+        raise NotFoundError(f"{len(unknown)} acknowledged waybill number(s) are not in the batch.")
+    taken = [c for c in batch if c.waybill_no in wanted]
+    plant(session, actor, taken, batch[0].link_id, PlantChannel.PULL)
+    left = [c for c in batch if c.waybill_no not in wanted]
+    for canary in left:
+        canary.status = CanaryStatus.EXPIRED
+        canary.batch_id = None
+        session.add(canary)
+    session.flush()
+    record_audit(
+        session,
+        actor,
+        "feed.ack",
+        "link",
+        batch[0].link_id,
+        {"batch_id": str(batch_id), "planted": len(taken), "expired": len(left)},
+    )
+    return len(taken), len(left)

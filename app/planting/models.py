@@ -1,0 +1,88 @@
+"""Canaries as stored, the plants that put each at exactly one link, and per-link feed profiles."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime, utcnow
+
+
+class CanaryStatus(StrEnum):
+    READY = "ready"  # minted for a link, not yet handed out
+    PENDING = "pending"  # handed to a dispatch system in a pull batch, not yet acknowledged
+    PLANTED = "planted"  # in the link's feed; watched
+    BURNED = "burned"  # surfaced somewhere; retired from feeds, still matched
+    EXPIRED = "expired"  # never planted, past its time: nobody outside saw it
+    CONTROL = "control"  # minted the same way, never planted
+
+
+class PlantChannel(StrEnum):
+    API = "api"
+    CLI = "cli"
+    PULL = "pull"
+    INTERLEAVE = "interleave"
+
+
+class Canary(SQLModel, table=True):
+    __tablename__ = "canaries"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    link_id: uuid.UUID = Field(foreign_key="links.id", index=True)
+    status: CanaryStatus = Field(sa_type=sa.String(16), index=True)
+    control: bool = Field(default=False)
+    courier: str = Field(sa_type=sa.String(16))
+    waybill_no: str = Field(sa_type=sa.String(40), unique=True)
+    name: str = Field(sa_type=sa.String(32))
+    mobile: str = Field(sa_type=sa.String(40))
+    mobile_form: str = Field(sa_type=sa.String(16))
+    # The hidden middle of a masked mobile, or the pool number behind a privacy extension:
+    # never returned by the API, only used to recognise the canary when it surfaces.
+    mobile_secret: str | None = Field(default=None, sa_type=sa.String(40))
+    province: str = Field(sa_type=sa.String(32))
+    city: str = Field(sa_type=sa.String(32))
+    district: str = Field(sa_type=sa.String(32))
+    district_code: str = Field(sa_type=sa.String(6))
+    address: str = Field(sa_type=sa.String(200))
+    identity_key: str = Field(sa_type=sa.String(64), unique=True)
+    item: str = Field(sa_type=sa.String(64))
+    weight_kg: float
+    record_created_at: datetime = Field(sa_type=UTCDateTime)
+    minted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Partners see only the canaries their own keys minted (rule 3: a link never learns its own).
+    minted_by: uuid.UUID | None = Field(default=None, index=True)
+    batch_id: uuid.UUID | None = Field(default=None, index=True)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Plant(SQLModel, table=True):
+    """Canary C entered link L's feed at time T: the fact attribution stands on."""
+
+    __tablename__ = "plants"
+
+    id: int | None = Field(default=None, primary_key=True)
+    canary_id: uuid.UUID = Field(foreign_key="canaries.id", unique=True)
+    link_id: uuid.UUID = Field(foreign_key="links.id", index=True)
+    planted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    channel: PlantChannel = Field(sa_type=sa.String(16))
+    actor: str = Field(sa_type=sa.String(64))
+
+
+class FeedProfile(SQLModel, table=True):
+    """How a link's feed looks, so its canaries look the same."""
+
+    __tablename__ = "feed_profiles"
+
+    link_id: uuid.UUID = Field(foreign_key="links.id", primary_key=True)
+    mobile_form: str = Field(default="masked", sa_type=sa.String(16))
+    category_mix: dict[str, float] | None = Field(default=None, sa_type=sa.JSON)
+    feed_format: str = Field(default="json", sa_type=sa.String(8))
+    feed_encoding: str = Field(default="utf-8", sa_type=sa.String(16))
+    feed_columns: list[Any] | None = Field(default=None, sa_type=sa.JSON)
+    interleave_rate: float = Field(default=0.002)
+    rotation_days: int = Field(default=30)
+    control_share: float = Field(default=0.05)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,115 @@
+"""Routes for minting, reading and burning canaries, feed profiles, and pull feeds."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter, SessionDep
+from app.planting import feeds, service
+from app.planting.models import PlantChannel
+from app.planting.schemas import (
+    AckReport,
+    AckRequest,
+    CanaryDetail,
+    CanaryPage,
+    CanaryRead,
+    FeedProfileBody,
+    MintRequest,
+    PlantRead,
+    PullBatch,
+    PullRequest,
+)
+
+router = APIRouter(tags=["canaries"])
+
+
+@router.post("/v1/links/{link_id}/canaries", status_code=status.HTTP_201_CREATED)
+def mint_canaries(
+    session: SessionDep, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
+) -> list[CanaryRead]:
+    """Mint canaries for the link and plant them there now (channel `api`)."""
+    result = service.mint_canaries(session, actor, link_id, body.count, PlantChannel.API)
+    return [CanaryRead.of(c) for c in result.planted]
+
+
+@router.get("/v1/links/{link_id}/canaries")
+def list_canaries(
+    session: SessionDep,
+    actor: CanaryReader,
+    link_id: uuid.UUID,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CanaryPage:
+    rows, total = service.list_canaries(session, actor, link_id, limit=limit, offset=offset)
+    return CanaryPage(
+        items=[CanaryRead.of(c) for c in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/v1/canaries/{canary_id}")
+def get_canary(session: SessionDep, actor: CanaryReader, canary_id: uuid.UUID) -> CanaryDetail:
+    canary, planted, exposure = service.get_canary(session, actor, canary_id)
+    return CanaryDetail(
+        canary=CanaryRead.of(canary),
+        status=canary.status,
+        plant=PlantRead.of(planted) if planted else None,
+        exposure=exposure,
+    )
+
+
+@router.post("/v1/canaries/{canary_id}/burn")
+def burn_canary(session: SessionDep, actor: ProfileWriter, canary_id: uuid.UUID) -> CanaryDetail:
+    """Retire a canary known to have surfaced; its link gets a fresh one."""
+    service.burn_canary(session, actor, canary_id, "marked burned by hand")
+    canary, planted, exposure = service.get_canary(session, actor, canary_id)
+    return CanaryDetail(
+        canary=CanaryRead.of(canary),
+        status=canary.status,
+        plant=PlantRead.of(planted) if planted else None,
+        exposure=exposure,
+    )
+
+
+@router.get("/v1/links/{link_id}/feed-profile")
+def get_feed_profile(
+    session: SessionDep, actor: ProfileWriter, link_id: uuid.UUID
+) -> FeedProfileBody:
+    return FeedProfileBody.of(service.visible_feed_profile(session, actor, link_id))
+
+
+@router.put("/v1/links/{link_id}/feed-profile")
+def put_feed_profile(
+    session: SessionDep, actor: ProfileWriter, link_id: uuid.UUID, body: FeedProfileBody
+) -> FeedProfileBody:
+    return FeedProfileBody.of(service.set_feed_profile(session, actor, link_id, body))
+
+
+@router.post("/v1/links/{link_id}/feed/pull", response_model=None)
+def pull_feed(
+    session: SessionDep,
+    actor: FeedClient,
+    link_id: uuid.UUID,
+    body: PullRequest,
+    format: Literal["json", "csv"] | None = None,
+) -> PullBatch | Response:
+    """Canaries for the link in its feed's shape; planted when the batch is acknowledged."""
+    batch_id, canaries, profile = feeds.pull(session, actor, link_id, body.count)
+    columns = feeds.feed_columns(profile)
+    records = [feeds.feed_record(c, columns) for c in canaries]
+    if (format or profile.feed_format) == "csv":
+        text = feeds.render_csv(records, columns)
+        return Response(
+            text.encode(profile.feed_encoding),
+            media_type=f"text/csv; charset={profile.feed_encoding}",
+            headers={"X-Batch-Id": str(batch_id)},
+        )
+    return PullBatch(batch_id=batch_id, link_id=link_id, records=records)
+
+
+@router.post("/v1/feed/batches/{batch_id}/ack")
+def acknowledge_batch(
+    session: SessionDep, actor: FeedClient, batch_id: uuid.UUID, body: AckRequest
+) -> AckReport:
+    planted, expired = feeds.acknowledge(session, actor, batch_id, body.spliced)
+    return AckReport(planted=planted, expired=expired)

@@ -1,0 +1,139 @@
+"""What the API accepts and returns for canaries, plants, feed profiles and pulls."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.planting.models import Canary, FeedProfile, Plant
+
+# The JSONL/CSV fields of a minted canary, in order (the CLI's and the API's shape).
+CANARY_FIELDS = (
+    "id", "link_id", "courier", "waybill_no", "name", "mobile", "province", "city",
+    "district", "address", "item", "weight_kg", "created_at", "control",
+)  # fmt: skip
+FEED_FIELDS = frozenset(CANARY_FIELDS) - {"id", "link_id", "control"}
+
+
+class CanaryRead(BaseModel):
+    id: uuid.UUID
+    link_id: uuid.UUID
+    courier: str
+    waybill_no: str
+    name: str
+    mobile: str
+    province: str
+    city: str
+    district: str
+    address: str
+    item: str
+    weight_kg: float
+    created_at: datetime
+    control: bool
+
+    @classmethod
+    def of(cls, canary: Canary) -> "CanaryRead":
+        return cls(
+            id=canary.id,
+            link_id=canary.link_id,
+            courier=canary.courier,
+            waybill_no=canary.waybill_no,
+            name=canary.name,
+            mobile=canary.mobile,
+            province=canary.province,
+            city=canary.city,
+            district=canary.district,
+            address=canary.address,
+            item=canary.item,
+            weight_kg=canary.weight_kg,
+            created_at=canary.record_created_at,
+            control=canary.control,
+        )
+
+
+class MintRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class PlantRead(BaseModel):
+    link_id: uuid.UUID
+    planted_at: datetime
+    channel: str
+
+    @classmethod
+    def of(cls, plant: Plant) -> "PlantRead":
+        return cls(link_id=plant.link_id, planted_at=plant.planted_at, channel=plant.channel)
+
+
+class CanaryDetail(BaseModel):
+    canary: CanaryRead
+    status: str
+    plant: PlantRead | None
+    exposure: list[uuid.UUID] = Field(
+        description="The link it was planted at and every link above it that can read its data"
+    )
+
+
+class CanaryPage(BaseModel):
+    items: list[CanaryRead]
+    total: int
+    limit: int
+    offset: int
+
+
+FeedColumn = tuple[
+    Annotated[str, StringConstraints(min_length=1, max_length=64)],
+    Literal[
+        "courier", "waybill_no", "name", "mobile", "province", "city", "district", "address",
+        "full_address", "item", "weight_kg", "created_at",
+    ],
+]  # fmt: skip
+
+
+class FeedProfileBody(BaseModel):
+    """How the link's feed looks. `feed_columns` pairs each header with a canary field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mobile_form: Literal["masked", "full", "privacy"] = "masked"
+    category_mix: dict[str, Annotated[float, Field(gt=0)]] | None = None
+    feed_format: Literal["json", "csv"] = "json"
+    feed_encoding: Literal["utf-8", "gb18030"] = "utf-8"
+    feed_columns: Annotated[list[FeedColumn], Field(min_length=1, max_length=64)] | None = None
+    interleave_rate: Annotated[float, Field(gt=0, le=0.2)] = 0.002
+    rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+    control_share: Annotated[float, Field(ge=0, le=0.5)] = 0.05
+
+    @classmethod
+    def of(cls, profile: FeedProfile) -> "FeedProfileBody":
+        return cls.model_validate(profile, from_attributes=True)
+
+
+class PullRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: Annotated[int, Field(ge=1, le=1000)]
+
+
+class PullBatch(BaseModel):
+    batch_id: uuid.UUID
+    link_id: uuid.UUID
+    records: list[dict[str, str | float]]
+
+
+class AckRequest(BaseModel):
+    """The waybill numbers of the batch that were spliced into the feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spliced: Annotated[
+        list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=1000)
+    ]
+
+
+class AckReport(BaseModel):
+    planted: int
+    expired: int

@@ -1,0 +1,307 @@
+"""Minting canaries for a link, storing them, and planting each at exactly one link.
+
+Secrecy (DESIGN rule 3): a partner mints only for links strictly below its scope root and
+sees only the canaries its own keys minted there, never those of its own link or above;
+feeds (pull, interleave) are for the integration role only.
+"""
+
+import hashlib
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.db import utcnow
+from app.links.models import Link, LinkKind
+from app.links.service import get_link
+from app.links.tree import ancestor_ids
+from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
+from app.planting.schemas import FeedProfileBody
+from app.problems import ConflictError, InvalidError, NotFoundError, field_error
+from canaries import mint
+from canaries.couriers import Courier
+from canaries.items import ItemMinter
+from canaries.mobiles import MobileForm
+
+# Links whose recipients live in their own region; the others deliver across the country.
+LOCAL_KINDS = frozenset({LinkKind.REGION, LinkKind.OUTLET, LinkKind.COURIER_STAFF})
+
+
+def identity_key(canary: mint.Canary) -> str:
+    """A stored digest of name + address: no two canaries may share one."""
+    return hashlib.sha256("|".join(canary.name_address_key).encode()).hexdigest()
+
+
+def feed_profile(session: Session, link_id: uuid.UUID) -> FeedProfile:
+    return session.get(FeedProfile, link_id) or FeedProfile(link_id=link_id)
+
+
+def visible_feed_profile(session: Session, actor: Actor, link_id: uuid.UUID) -> FeedProfile:
+    get_link(session, actor, link_id)
+    return feed_profile(session, link_id)
+
+
+def set_feed_profile(
+    session: Session, actor: Actor, link_id: uuid.UUID, body: FeedProfileBody
+) -> FeedProfile:
+    get_link(session, actor, link_id)
+    if body.mobile_form != MobileForm.MASKED.value:
+        # Rule 2: a full number must be one the operator owns; the number pool arrives with
+        # the telephony watchers, and until then only masked mobiles can be minted.
+        raise InvalidError(
+            "Full and privacy-number mobiles need the operator's number pool, which is not "
+            "registered yet; use masked mobiles.",
+            errors=[field_error("mobile_form", "no number pool is registered")],
+        )
+    if body.category_mix is not None:
+        try:
+            ItemMinter(body.category_mix)
+        except ValueError as exc:
+            raise InvalidError(str(exc), errors=[field_error("category_mix", str(exc))]) from None
+    profile = feed_profile(session, link_id)
+    for name, value in body.model_dump().items():
+        setattr(profile, name, value)
+    profile.updated_at = utcnow()
+    session.add(profile)
+    session.flush()
+    record_audit(session, actor, "feed_profile.set", "link", link_id, body.model_dump())
+    return profile
+
+
+def mintable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
+    """The link, if the actor may mint for it and it is live now."""
+    link = get_link(session, actor, link_id)
+    if actor.scope_link_id is not None and link.id == actor.scope_link_id:
+        # A partner never receives canaries for its own link: it could then tell them apart.
+        raise NotFoundError(f"Link {link_id} not found.")
+    now = utcnow()
+    if (
+        link.deactivated_at is not None
+        or link.valid_from > now
+        or (link.valid_until is not None and link.valid_until <= now)
+    ):
+        raise ConflictError("The link is inactive or outside its validity interval.")
+    return link
+
+
+def minter_for(
+    session: Session, link: Link, rng: random.Random | None = None
+) -> tuple[mint.Minter, FeedProfile]:
+    profile = feed_profile(session, link.id)
+    area = link.region_code if link.kind in LOCAL_KINDS else None
+    pure = mint.LinkProfile(
+        courier=Courier(link.courier), area=area, category_mix=profile.category_mix
+    )
+    return mint.Minter(pure, rng, control_share=profile.control_share), profile
+
+
+@dataclass(frozen=True)
+class MintResult:
+    planted: list[Canary]  # or ready, when no channel plants them at once
+    controls: int
+
+
+def mint_canaries(
+    session: Session,
+    actor: Actor,
+    link_id: uuid.UUID,
+    count: int,
+    channel: PlantChannel | None,
+    *,
+    rng: random.Random | None = None,
+    status: CanaryStatus = CanaryStatus.PLANTED,
+    batch_id: uuid.UUID | None = None,
+) -> MintResult:
+    """Mint `count` canaries for the link plus its share of controls, and plant them now if a
+    channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them)."""
+    link = mintable_link(session, actor, link_id)
+    minter, profile = minter_for(session, link, rng)
+    controls = round(count * profile.control_share)
+    minted = [minter.mint_one() for _ in range(count)]
+    minted += [minter.mint_one(control=True) for _ in range(controls)]
+    minted = _unique_against_store(session, minter, minted)
+    status = status if channel is None else CanaryStatus.PLANTED
+    rows = store_canaries(session, actor, link.id, minted, status, batch_id)
+    live = [row for row in rows if not row.control]
+    if channel is not None:
+        plant(session, actor, live, link.id, channel)
+    record_audit(
+        session,
+        actor,
+        "canary.mint",
+        "link",
+        link.id,
+        {"count": count, "controls": controls, "channel": channel, "batch_id": str(batch_id)},
+    )
+    return MintResult(live, controls)
+
+
+def _unique_against_store(
+    session: Session, minter: mint.Minter, minted: list[mint.Canary]
+) -> list[mint.Canary]:
+    """Replace any canary whose waybill number or name + address is already stored."""
+    while True:
+        waybills = [c.waybill_no for c in minted]
+        keys = [identity_key(c) for c in minted]
+        clash_w = set(
+            session.exec(select(Canary.waybill_no).where(col(Canary.waybill_no).in_(waybills)))
+        )
+        clash_k = set(
+            session.exec(select(Canary.identity_key).where(col(Canary.identity_key).in_(keys)))
+        )
+        if not clash_w and not clash_k:
+            return minted
+        minted = [
+            minter.mint_one(control=c.control)
+            if c.waybill_no in clash_w or identity_key(c) in clash_k
+            else c
+            for c in minted
+        ]
+
+
+def store_canaries(
+    session: Session,
+    actor: Actor,
+    link_id: uuid.UUID,
+    minted: Sequence[mint.Canary],
+    status: CanaryStatus,
+    batch_id: uuid.UUID | None = None,
+) -> list[Canary]:
+    now = utcnow()
+    rows = [
+        Canary(
+            link_id=link_id,
+            status=CanaryStatus.CONTROL if c.control else status,
+            control=c.control,
+            courier=c.courier.value,
+            waybill_no=c.waybill_no,
+            name=c.name,
+            mobile=c.mobile,
+            mobile_form=c.mobile_form.value,
+            mobile_secret=c.mobile_secret,
+            province=c.province,
+            city=c.city,
+            district=c.district,
+            district_code=c.district_code,
+            address=c.address,
+            identity_key=identity_key(c),
+            item=c.item,
+            weight_kg=c.weight_kg,
+            record_created_at=c.created_at,
+            minted_at=now,
+            minted_by=actor.key_id,
+            batch_id=None if c.control else batch_id,
+        )
+        for c in minted
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def plant(
+    session: Session,
+    actor: Actor,
+    canaries: Iterable[Canary],
+    link_id: uuid.UUID,
+    channel: PlantChannel,
+) -> list[Plant]:
+    """Record that these canaries entered the link's feed now. A control is never planted."""
+    now = utcnow()
+    plants = []
+    for canary in canaries:
+        if canary.control:
+            raise ValueError("a control canary is never planted")
+        canary.status = CanaryStatus.PLANTED
+        canary.batch_id = None
+        session.add(canary)
+        plants.append(
+            Plant(
+                canary_id=canary.id,
+                link_id=link_id,
+                planted_at=now,
+                channel=channel,
+                actor=actor.name,
+            )
+        )
+    session.add_all(plants)
+    session.flush()
+    return plants
+
+
+def _visible_canary(session: Session, actor: Actor, canary: Canary | None) -> Canary:
+    if canary is None or not _may_see(session, actor, canary):
+        raise NotFoundError("Canary not found.")
+    return canary
+
+
+def _may_see(session: Session, actor: Actor, canary: Canary) -> bool:
+    if actor.scope_link_id is None:
+        return True
+    if canary.control or canary.minted_by != actor.key_id:
+        return False
+    return actor.scope_link_id in ancestor_ids(session, canary.link_id)[1:]
+
+
+def get_canary(
+    session: Session, actor: Actor, canary_id: uuid.UUID
+) -> tuple[Canary, Plant | None, list[uuid.UUID]]:
+    canary = _visible_canary(session, actor, session.get(Canary, canary_id))
+    planted = session.exec(select(Plant).where(Plant.canary_id == canary.id)).first()
+    exposure = ancestor_ids(session, planted.link_id) if planted else []
+    return canary, planted, exposure
+
+
+def exposure_set(session: Session, canary_id: uuid.UUID) -> list[uuid.UUID]:
+    """The link the canary was planted at and every link above it: who could have leaked it."""
+    planted = session.exec(select(Plant).where(Plant.canary_id == canary_id)).first()
+    return ancestor_ids(session, planted.link_id) if planted else []
+
+
+def list_canaries(
+    session: Session, actor: Actor, link_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[list[Canary], int]:
+    get_link(session, actor, link_id)
+    query = select(Canary).where(Canary.link_id == link_id)
+    if actor.scope_link_id is not None:
+        if link_id == actor.scope_link_id:
+            return [], 0
+        query = query.where(Canary.minted_by == actor.key_id, col(Canary.control).is_(False))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        query.order_by(col(Canary.minted_at), col(Canary.id)).limit(limit).offset(offset)
+    ).all()
+    return list(page), total
+
+
+def burn_canary(
+    session: Session, actor: Actor, canary_id: uuid.UUID, reason: str, *, replace: bool = True
+) -> tuple[Canary, list[Canary]]:
+    """Retire a canary that surfaced (buyers now know it) and give its link a fresh one.
+
+    The replacement waits `ready` for the link's feed; a burned canary is still matched.
+    """
+    canary = _visible_canary(session, actor, session.get(Canary, canary_id))
+    if canary.status == CanaryStatus.BURNED:
+        return canary, []
+    was_planted = canary.status == CanaryStatus.PLANTED
+    canary.status = CanaryStatus.BURNED
+    canary.retired_at = utcnow()
+    session.add(canary)
+    fresh: list[Canary] = []
+    if replace and was_planted:
+        link = session.get(Link, canary.link_id)
+        if link is not None and link.deactivated_at is None:
+            minter, _ = minter_for(session, link)
+            minted = _unique_against_store(session, minter, [minter.mint_one()])
+            fresh = store_canaries(session, actor, link.id, minted, CanaryStatus.READY)
+    detail: dict[str, Any] = {"reason": reason, "replacements": [str(c.id) for c in fresh]}
+    record_audit(session, actor, "canary.burn", "canary", canary.id, detail)
+    session.flush()
+    return canary, fresh
