@@ -1,0 +1,133 @@
+"""Mobiles: home and carrier agree with the address (phonenumbers as oracle); pools only."""
+
+import random
+import re
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phonenumbers import carrier, geocoder
+
+from canaries.addresses import AddressMinter
+from canaries.divisions import division_table
+from canaries.mobiles import (
+    MobileForm,
+    MobilePoolError,
+    masked_mobile,
+    normalise_mobile,
+    privacy_mobile,
+    take_pool_number,
+)
+
+PROVINCES = [
+    d.code
+    for d in division_table().all()
+    if d.parent_code is None and not d.code.startswith(("71", "81", "82"))
+]
+# Which carrier owns which first three digits, as MIIT allocated them (written out here
+# independently of canaries.mobiles).
+OWNER = {
+    "中国移动": "134 135 136 137 138 139 147 150 151 152 157 158 159 172 178 182 183 184 187 188"
+    " 195 197 198",
+    "中国联通": "130 131 132 145 155 156 166 175 176 185 186 196",
+    "中国电信": "133 149 153 173 177 180 181 189 190 191 193 199",
+}
+OWNER_OF = {prefix: name for name, prefixes in OWNER.items() for prefix in prefixes.split()}
+MASKED = re.compile(r"1[3-9]\d\*{4}\d{4}")
+
+
+def _province_short(name: str) -> str:
+    return name[:3] if name in ("内蒙古自治区", "黑龙江省") else name[:2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), area=st.sampled_from([None, *PROVINCES]))
+def test_masked_mobile_is_at_home_in_the_address_province(seed: int, area: str | None) -> None:
+    rng = random.Random(seed)
+    minter = AddressMinter(area)
+    for _ in range(10):
+        place = minter.place(rng)
+        mobile = masked_mobile(rng, place)
+        assert mobile.form is MobileForm.MASKED
+        assert MASKED.fullmatch(mobile.display)
+        assert mobile.secret is not None and re.fullmatch(r"\d{4}", mobile.secret)
+        assert mobile.display[3:7] == "****"
+        number = phonenumbers.parse("+86" + mobile.display[:3] + mobile.secret + mobile.display[7:])
+        assert phonenumbers.is_valid_number(number)
+        home = geocoder.description_for_number(number, "zh")
+        assert home.startswith(_province_short(place.province)), (place, home)
+        assert carrier.name_for_number(number, "zh") == OWNER_OF[mobile.display[:3]]
+
+
+def test_most_masked_mobiles_are_at_home_in_the_address_city() -> None:
+    rng = random.Random(4)
+    minter = AddressMinter("330100")
+    hits = 0
+    for _ in range(2000):
+        place = minter.place(rng)
+        mobile = masked_mobile(rng, place)
+        home = geocoder.description_for_number(phonenumbers.parse("+86" + mobile.number), "zh")
+        hits += "杭州" in home
+    assert hits / 2000 > 0.75
+
+
+POOL = ["17012345678", "+86 138 0571 0001", "13800000000", "18912345678"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_pool_numbers_come_only_from_the_pool_and_once_per_window(seed: int) -> None:
+    rng = random.Random(seed)
+    used: set[str] = set()
+    owned = {re.sub(r"\D", "", n)[-11:] for n in POOL}
+    taken = [take_pool_number(rng, POOL, used) for _ in POOL]
+    assert sorted(taken) == sorted(owned)
+    with pytest.raises(MobilePoolError):
+        take_pool_number(rng, POOL, used)
+
+
+def test_pool_prefers_numbers_at_home_in_the_province() -> None:
+    place = AddressMinter("330106").place(random.Random(1))
+    number = take_pool_number(random.Random(2), POOL, set(), place)
+    assert number == "13805710001"  # 138 0571 is a Hangzhou block
+
+
+def test_a_pool_entry_that_is_not_a_mobile_is_refused() -> None:
+    with pytest.raises(MobilePoolError):
+        take_pool_number(random.Random(1), ["0571-88888888"], set())
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), separator=st.sampled_from(["转", "-", ",", "_"]))
+def test_privacy_numbers_carry_a_fresh_extension(seed: int, separator: str) -> None:
+    rng = random.Random(seed)
+    used: set[str] = set()
+    for _ in range(50):
+        mobile = privacy_mobile(rng, "17012345678", used, separator)
+        match = re.fullmatch(r"17012345678(.)(\d{4})", mobile.display)
+        assert match is not None and match.group(1) == separator
+        key = f"17012345678转{match.group(2)}"
+        assert key not in used
+        used.add(key)
+        assert normalise_mobile(mobile.display) == key
+
+
+@given(
+    digits=st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    style=st.sampled_from(["{}", "+86 {}", "0086{}", "{0:.3} {1} {2}"]),
+)
+def test_normalise_mobile_undoes_common_reformatting(digits: str, style: str) -> None:
+    text = (
+        style.format(digits[:3], digits[3:7], digits[7:]) if "{0" in style else style.format(digits)
+    )
+    assert normalise_mobile(text) == digits
+
+
+@given(
+    prefix=st.from_regex(r"1[3-9][0-9]", fullmatch=True),
+    suffix=st.from_regex(r"[0-9]{4}", fullmatch=True),
+)
+def test_normalise_mobile_keeps_masks_in_one_form(prefix: str, suffix: str) -> None:
+    assert normalise_mobile(f"{prefix}＊＊＊＊{suffix}") == f"{prefix}****{suffix}"
+    assert normalise_mobile(f"{prefix}xxxx{suffix}") == f"{prefix}****{suffix}"
