@@ -1,26 +1,25 @@
 """The `honeytrace` command. Scripts rely on these names and on the `--json` outputs."""
 
-import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import Engine
 
 from app.audit.service import record_audit
 from app.auth import keys as key_service
 from app.auth.actor import Actor
 from app.auth.models import Role
 from app.auth.routes import KeyRead
-from app.db import current_revision, head_revision, make_engine, session_scope, upgrade
+from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
+from app.db import head_revision, make_engine, session_scope, upgrade
 from app.links import service as link_service
 from app.links.importer import import_links_csv
 from app.links.models import LinkKind
 from app.links.schemas import LinkCreate, LinkRead
+from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
-from app.settings import Settings
 from canaries.couriers import Courier
 
 cli = typer.Typer(help="honeytrace: canary waybills that name the link that leaked them.")
@@ -30,48 +29,8 @@ links_cli = typer.Typer(help="Links of the data chain.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(links_cli, name="links")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "settings"
-            typer.echo(f"error: {where}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _ready_engine(settings: Settings) -> Engine:
-    """An engine on a current schema: the embedded SQLite file is upgraded in place."""
-    engine = make_engine(settings.database_url)
-    if settings.is_sqlite:
-        upgrade(engine)
-        return engine
-    with engine.connect() as connection:
-        current = current_revision(connection)
-    if current != head_revision():
-        typer.echo(
-            f"error: the database schema is at {current}, not {head_revision()}; "
-            "run `honeytrace db upgrade` first",
-            err=True,
-        )
-        raise typer.Exit(1)
-    return engine
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, default=str))
-
-
-def _fail(error: DomainError) -> typer.Exit:
-    typer.echo(f"error: {error.detail}", err=True)
-    for item in error.extra.get("errors", [])[:50]:
-        where = f"line {item['row']}: " if "row" in item else ""
-        typer.echo(f"  {where}{item['field']}: {item['message']}", err=True)
-    return typer.Exit(1)
+cli.add_typer(canaries_cli, name="canaries")
+cli.command("mint")(mint)
 
 
 @cli.command()
@@ -85,9 +44,9 @@ def serve(
     from app.main import create_app
     from app.ops.logs import configure_logging
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
-    engine = _ready_engine(settings)
+    engine = ready_engine(settings)
     uvicorn.run(
         create_app(settings, engine),
         host=host or settings.host,
@@ -101,7 +60,7 @@ def serve(
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to the newest migration."""
-    settings = _settings()
+    settings = load_settings()
     upgrade(make_engine(settings.database_url))
     typer.echo(f"database at {head_revision()}")
 
@@ -116,7 +75,7 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key; the key is printed once and stored only as a hash."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     try:
         with session_scope(engine) as session:
             issued = key_service.issue_key(session, role=role, name=name, scope_link_id=scope)
@@ -129,10 +88,10 @@ def keys_create(
                 {"role": role.value, "prefix": issued.record.prefix, "scope": str(scope)},
             )
     except DomainError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     view = KeyRead.of(issued.record).model_dump(mode="json")
     if as_json:
-        _print_json({**view, "key": issued.secret})
+        print_json({**view, "key": issued.secret})
     else:
         typer.echo(f"{issued.secret}\n(id {view['id']}, role {role}; shown once, store it now)")
 
@@ -140,11 +99,11 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
     """List API keys (never the keys themselves)."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     with session_scope(engine) as session:
         views = [KeyRead.of(k).model_dump(mode="json") for k in key_service.list_keys(session)]
     if as_json:
-        _print_json(views)
+        print_json(views)
         return
     for v in views:
         state = "revoked" if v["revoked_at"] else "live"
@@ -154,7 +113,7 @@ def keys_list(as_json: JsonFlag = False) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: uuid.UUID) -> None:
     """Revoke an API key; requests with it are refused from now on."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     try:
         with session_scope(engine) as session:
             record = key_service.revoke_key(session, key_id)
@@ -162,7 +121,7 @@ def keys_revoke(key_id: uuid.UUID) -> None:
                 session, Actor.cli(), "key.revoke", "api_key", record.id, {"prefix": record.prefix}
             )
     except DomainError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     typer.echo(f"revoked {key_id}")
 
 
@@ -177,7 +136,7 @@ def links_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register one link."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     try:
         data = LinkCreate(
             name=name, kind=kind, region=region, courier=courier, parent_id=parent, external_ref=ref
@@ -189,9 +148,9 @@ def links_add(
             typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
     except DomainError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if as_json:
-        _print_json(view.model_dump(mode="json"))
+        print_json(view.model_dump(mode="json"))
     else:
         typer.echo(f"{view.id}  {view.kind}  {view.region_name}  {view.name}")
 
@@ -202,14 +161,14 @@ def links_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import links from a CSV file (UTF-8 or GB18030): all rows or, on any error, none."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     try:
         with session_scope(engine) as session:
             report = import_links_csv(session, Actor.cli(), file.read_bytes())
     except DomainError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if as_json:
-        _print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json"))
     else:
         typer.echo(f"imported {report.created} links from {file}")
 
@@ -220,7 +179,7 @@ def links_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List registered links."""
-    engine = _ready_engine(_settings())
+    engine = ready_engine(load_settings())
     views: list[LinkRead] = []
     with session_scope(engine) as session:
         offset = 0
@@ -233,7 +192,7 @@ def links_list(
             if not page or offset >= total:
                 break
     if as_json:
-        _print_json([v.model_dump(mode="json") for v in views])
+        print_json([v.model_dump(mode="json") for v in views])
         return
     for v in views:
         state = "" if v.active else "  (inactive)"

@@ -194,3 +194,8 @@ def make_link(session: Session) -> LinkFactory:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def secret_part(key: str) -> str:
+    """The random part of `ht_<prefix>_<secret>` (which may itself contain `_`)."""
+    return key.split("_", 2)[2]

@@ -103,3 +103,29 @@ def test_production_refuses_a_placeholder_secret(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "HONEYTRACE_SECRET_KEY" in result.stderr
     assert "changethis" not in result.stderr
+
+
+def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]) -> None:
+    if "postgresql" in cli_env["HONEYTRACE_DATABASE_URL"]:
+        run(cli_env, "db", "upgrade")
+    link = json.loads(
+        run(cli_env, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+            "--courier", "yto", "--json")
+    )  # fmt: skip
+    lines = run(cli_env, "mint", "--link", link["id"], "--count", "5").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 5
+    assert list(records[0]) == [
+        "id", "link_id", "courier", "waybill_no", "name", "mobile", "province", "city",
+        "district", "address", "item", "weight_kg", "created_at", "control",
+    ]  # fmt: skip
+    assert all(r["link_id"] == link["id"] and r["waybill_no"].startswith("YT") for r in records)
+    assert all(r["district"] == "南山区" for r in records)
+    table = run(cli_env, "mint", "--link", link["id"], "--count", "3", "--format", "csv")
+    assert table.splitlines()[0].startswith("id,link_id,courier,waybill_no,name,mobile")
+    assert len(table.splitlines()) == 4
+    missing = CliRunner().invoke(
+        cli, ["mint", "--link", str(uuid.uuid4()), "--count", "1"], env=cli_env
+    )
+    assert missing.exit_code == 1
+    assert "not found" in missing.stderr

@@ -13,7 +13,7 @@ from app.auth.models import Role
 from app.links.models import Link, LinkKind
 from app.planting import service
 from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
-from app.planting.schemas import CANARY_FIELDS
+from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from canaries.divisions import division_table
 from tests.conftest import KeyFactory, LinkFactory, bearer
 
@@ -151,8 +151,7 @@ def test_pull_then_acknowledge_plants_only_what_was_spliced(
     assert batch.status_code == 200, batch.text
     records = batch.json()["records"]
     assert len(records) == 5
-    assert set(records[0]) == {"courier", "waybill_no", "name", "mobile", "province", "city",
-                               "district", "address", "item", "weight_kg", "created_at"}  # fmt: skip
+    assert set(records[0]) == FEED_FIELDS
     pending = session.exec(select(Canary).where(Canary.status == CanaryStatus.PENDING)).all()
     assert len(pending) == 5
     assert not session.exec(select(Plant).where(Plant.link_id == outlet.id)).all()

@@ -84,5 +84,6 @@ class FeedProfile(SQLModel, table=True):
     feed_columns: list[Any] | None = Field(default=None, sa_type=sa.JSON)
     interleave_rate: float = Field(default=0.002)
     rotation_days: int = Field(default=30)
+    rotation_batch: int = Field(default=10)
     control_share: float = Field(default=0.05)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

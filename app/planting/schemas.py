@@ -105,6 +105,7 @@ class FeedProfileBody(BaseModel):
     feed_columns: Annotated[list[FeedColumn], Field(min_length=1, max_length=64)] | None = None
     interleave_rate: Annotated[float, Field(gt=0, le=0.2)] = 0.002
     rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+    rotation_batch: Annotated[int, Field(ge=1, le=1000)] = 10
     control_share: Annotated[float, Field(ge=0, le=0.5)] = 0.05
 
     @classmethod

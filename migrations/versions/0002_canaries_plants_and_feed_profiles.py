@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 09:17:17.143211
+Create Date: 2026-11-22 09:20:43.492559
 """
 
 from collections.abc import Sequence
@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("feed_columns", sa.JSON(), nullable=True),
         sa.Column("interleave_rate", sa.Float(), nullable=False),
         sa.Column("rotation_days", sa.Integer(), nullable=False),
+        sa.Column("rotation_batch", sa.Integer(), nullable=False),
         sa.Column("control_share", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,82 @@
+"""Rotation: stale hand-outs expire, and links whose feeds have gone quiet get fresh canaries.
+
+A plain function over a session, so the in-process scheduler, a worker and the CLI all run
+the same code (`honeytrace canaries rotate`).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.links.models import Link
+from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant
+from app.planting.service import mint_canaries
+
+# A pull batch not acknowledged within a day was never spliced in (or nobody can say it was).
+PENDING_TTL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    expired_pending: int
+    expired_ready: int
+    links_refreshed: int
+    minted: int
+
+
+def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
+    expired_pending = _expire(session, CanaryStatus.PENDING, now - PENDING_TTL)
+    expired_ready = 0
+    links_refreshed = minted = 0
+    profiles = session.exec(select(FeedProfile)).all()
+    for profile in profiles:
+        link = session.get(Link, profile.link_id)
+        if link is None or link.deactivated_at is not None:
+            continue
+        if link.valid_until is not None and link.valid_until <= now:
+            continue
+        window_start = now - timedelta(days=profile.rotation_days)
+        expired_ready += _expire(session, CanaryStatus.READY, window_start, link.id)
+        recent_plants = session.exec(
+            select(func.count())
+            .select_from(Plant)
+            .where(Plant.link_id == link.id, col(Plant.planted_at) >= window_start)
+        ).one()
+        waiting = session.exec(
+            select(func.count())
+            .select_from(Canary)
+            .where(Canary.link_id == link.id, Canary.status == CanaryStatus.READY)
+        ).one()
+        if recent_plants == 0 and waiting == 0:
+            result = mint_canaries(
+                session, actor, link.id, profile.rotation_batch, None, status=CanaryStatus.READY
+            )
+            links_refreshed += 1
+            minted += len(result.planted)
+    report = RotationReport(expired_pending, expired_ready, links_refreshed, minted)
+    record_audit(session, actor, "canary.rotate", "canaries", None, report.__dict__)
+    return report
+
+
+def _expire(
+    session: Session,
+    status: CanaryStatus,
+    minted_before: datetime,
+    link_id: uuid.UUID | None = None,
+) -> int:
+    """Canaries that never reached a feed and are too old to hand out now."""
+    query = select(Canary).where(Canary.status == status, col(Canary.minted_at) < minted_before)
+    if link_id is not None:
+        query = query.where(Canary.link_id == link_id)
+    stale = session.exec(query).all()
+    for canary in stale:
+        canary.status = CanaryStatus.EXPIRED
+        canary.batch_id = None
+        session.add(canary)
+    session.flush()
+    return len(stale)

@@ -1,0 +1,55 @@
+"""Rotation: unacknowledged and stale hand-outs expire; quiet links get fresh canaries."""
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from app.auth.actor import Actor
+from app.auth.models import Role
+from app.db import utcnow
+from app.links.models import LinkKind
+from app.planting.models import Canary, CanaryStatus, FeedProfile
+from app.planting.rotation import rotate
+from tests.conftest import KeyFactory, LinkFactory, bearer
+
+
+def _statuses(session: Session) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for canary in session.exec(select(Canary)).all():
+        counts[canary.status] = counts.get(canary.status, 0) + 1
+    return counts
+
+
+def test_rotation_expires_and_refreshes(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    quiet = make_link("安静网点", LinkKind.OUTLET)
+    busy = make_link("繁忙网点", LinkKind.OUTLET)
+    session.add(FeedProfile(link_id=quiet.id, rotation_days=7, rotation_batch=4, control_share=0))
+    session.add(FeedProfile(link_id=busy.id, rotation_days=7, rotation_batch=4, control_share=0))
+    session.commit()
+    client.post(
+        f"/v1/links/{busy.id}/canaries", json={"count": 2}, headers=bearer(make_key(Role.SECURITY))
+    )
+    client.post(
+        f"/v1/links/{busy.id}/feed/pull",
+        json={"count": 3},
+        headers=bearer(make_key(Role.INTEGRATION)),
+    )
+    assert _statuses(session) == {"planted": 2, "pending": 3}
+
+    now = utcnow()
+    first = rotate(session, Actor.cli(), now)
+    assert (first.expired_pending, first.links_refreshed, first.minted) == (0, 1, 4)
+    ready = session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
+    assert {c.link_id for c in ready} == {quiet.id}
+
+    again = rotate(session, Actor.cli(), now)
+    assert again.minted == 0, "ready stock is waiting; rotation must not pile up more"
+
+    later = rotate(session, Actor.cli(), now + timedelta(days=8))
+    assert later.expired_pending == 3
+    assert later.expired_ready == 4
+    assert later.links_refreshed == 2  # both quiet now: the busy link's plants are 8 days old
+    assert _statuses(session)["expired"] == 7
