@@ -6,7 +6,7 @@ import random
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.auth.models import Role
@@ -262,7 +262,8 @@ def test_stored_canaries_never_repeat_a_waybill_or_name_and_address(
     second = service.mint_canaries(
         session, Actor.cli(), outlet.id, 30, PlantChannel.CLI, rng=random.Random(5)
     )
-    waybills = [c.waybill_no for c in first.planted + second.planted]
-    keys = [c.identity_key for c in first.planted + second.planted]
-    assert len(set(waybills)) == 60
-    assert len(set(keys)) == 60
+    ids = [c.id for c in first.planted + second.planted]
+    stored = session.exec(select(Canary).where(col(Canary.id).in_(ids))).all()
+    assert len(stored) == 60
+    assert len({c.waybill_no for c in stored}) == 60
+    assert len({c.identity_key for c in stored}) == 60

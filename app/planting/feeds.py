@@ -12,14 +12,22 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.planting.models import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
-from app.planting.service import feed_profile, mint_canaries, mintable_link, plant
+from app.planting.service import (
+    StoredCanary,
+    feed_profile,
+    mint_canaries,
+    mintable_link,
+    plant,
+)
 from app.problems import NotFoundError
 from canaries.items import CHINA_STANDARD_TIME
 
 DEFAULT_COLUMNS = [(name, name) for name in CANARY_FIELDS if name in FEED_FIELDS]
 
 
-def feed_record(canary: Canary, columns: Sequence[Sequence[str]]) -> dict[str, str | float]:
+def feed_record(
+    canary: "Canary | StoredCanary", columns: Sequence[Sequence[str]]
+) -> dict[str, str | float]:
     """The canary as one record of the link's feed: its headers, its field order."""
     values: dict[str, str | float] = {
         "courier": canary.courier,
@@ -55,7 +63,7 @@ def render_csv(records: list[dict[str, str | float]], columns: Sequence[Sequence
 
 def pull(
     session: Session, actor: Actor, link_id: uuid.UUID, count: int
-) -> tuple[uuid.UUID, list[Canary], FeedProfile]:
+) -> tuple[uuid.UUID, list["Canary | StoredCanary"], FeedProfile]:
     """Hand out `count` canaries for the link: replacements waiting `ready` first, then fresh
     ones. They stay `pending` until the dispatch system acknowledges them."""
     link = mintable_link(session, actor, link_id)
@@ -72,7 +80,7 @@ def pull(
         canary.status = CanaryStatus.PENDING
         canary.batch_id = batch_id
         session.add(canary)
-    canaries = waiting
+    canaries: list[Canary | StoredCanary] = list(waiting)
     if len(waiting) < count:
         minted = mint_canaries(
             session,
@@ -83,7 +91,7 @@ def pull(
             status=CanaryStatus.PENDING,
             batch_id=batch_id,
         )
-        canaries = waiting + minted.planted
+        canaries += minted.planted
     session.flush()
     record_audit(
         session, actor, "feed.pull", "link", link.id, {"batch_id": str(batch_id), "count": count}
@@ -107,13 +115,13 @@ def acknowledge(
     if unknown:
         raise NotFoundError(f"{len(unknown)} acknowledged waybill number(s) are not in the batch.")
     taken = [c for c in batch if c.waybill_no in wanted]
-    plant(session, actor, taken, batch[0].link_id, PlantChannel.PULL)
     left = [c for c in batch if c.waybill_no not in wanted]
     for canary in left:
         canary.status = CanaryStatus.EXPIRED
         canary.batch_id = None
         session.add(canary)
     session.flush()
+    plant(session, actor, [c.id for c in taken], batch[0].link_id, PlantChannel.PULL)
     record_audit(
         session,
         actor,

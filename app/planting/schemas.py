@@ -2,11 +2,14 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.planting.models import Canary, FeedProfile, Plant
+
+if TYPE_CHECKING:
+    from app.planting.service import StoredCanary
 
 # The JSONL/CSV fields of a minted canary, in order (the CLI's and the API's shape).
 CANARY_FIELDS = (
@@ -33,7 +36,7 @@ class CanaryRead(BaseModel):
     control: bool
 
     @classmethod
-    def of(cls, canary: Canary) -> "CanaryRead":
+    def of(cls, canary: "Canary | StoredCanary") -> "CanaryRead":
         return cls(
             id=canary.id,
             link_id=canary.link_id,

@@ -8,11 +8,12 @@ feeds (pull, interleave) are for the integration role only.
 import hashlib
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
@@ -103,7 +104,7 @@ def minter_for(
 
 @dataclass(frozen=True)
 class MintResult:
-    planted: list[Canary]  # or ready, when no channel plants them at once
+    planted: list["StoredCanary"]  # or ready/pending, when no channel plants them at once
     controls: int
 
 
@@ -130,7 +131,7 @@ def mint_canaries(
     rows = store_canaries(session, actor, link.id, minted, status, batch_id)
     live = [row for row in rows if not row.control]
     if channel is not None:
-        plant(session, actor, live, link.id, channel)
+        plant(session, actor, [row.id for row in live], link.id, channel)
     record_audit(
         session,
         actor,
@@ -165,6 +166,26 @@ def _unique_against_store(
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredCanary:
+    """A canary just written, as the API and feeds show it (no ORM object: bulk-friendly)."""
+
+    id: uuid.UUID
+    link_id: uuid.UUID
+    control: bool
+    courier: str
+    waybill_no: str
+    name: str
+    mobile: str
+    province: str
+    city: str
+    district: str
+    address: str
+    item: str
+    weight_kg: float
+    record_created_at: datetime
+
+
 def store_canaries(
     session: Session,
     actor: Actor,
@@ -172,67 +193,87 @@ def store_canaries(
     minted: Sequence[mint.Canary],
     status: CanaryStatus,
     batch_id: uuid.UUID | None = None,
-) -> list[Canary]:
+) -> list[StoredCanary]:
+    """Insert in bulk (Core executemany: building ORM objects would cost most of the time)."""
     now = utcnow()
-    rows = [
-        Canary(
-            link_id=link_id,
-            status=CanaryStatus.CONTROL if c.control else status,
-            control=c.control,
-            courier=c.courier.value,
-            waybill_no=c.waybill_no,
-            name=c.name,
-            mobile=c.mobile,
-            mobile_form=c.mobile_form.value,
-            mobile_secret=c.mobile_secret,
-            province=c.province,
-            city=c.city,
-            district=c.district,
-            district_code=c.district_code,
-            address=c.address,
-            identity_key=identity_key(c),
-            item=c.item,
-            weight_kg=c.weight_kg,
-            record_created_at=c.created_at,
-            minted_at=now,
-            minted_by=actor.key_id,
-            batch_id=None if c.control else batch_id,
-        )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4(),
+            "link_id": link_id,
+            "status": CanaryStatus.CONTROL.value if c.control else status.value,
+            "control": c.control,
+            "courier": c.courier.value,
+            "waybill_no": c.waybill_no,
+            "name": c.name,
+            "mobile": c.mobile,
+            "mobile_form": c.mobile_form.value,
+            "mobile_secret": c.mobile_secret,
+            "province": c.province,
+            "city": c.city,
+            "district": c.district,
+            "district_code": c.district_code,
+            "address": c.address,
+            "identity_key": identity_key(c),
+            "item": c.item,
+            "weight_kg": c.weight_kg,
+            "record_created_at": c.created_at,
+            "minted_at": now,
+            "minted_by": actor.key_id,
+            "batch_id": None if c.control else batch_id,
+            "retired_at": None,
+        }
         for c in minted
     ]
-    session.add_all(rows)
-    session.flush()
-    return rows
+    if rows:
+        session.connection().execute(insert(Canary), rows)
+    fields = StoredCanary.__slots__
+    return [StoredCanary(**{f: row[f] for f in fields}) for row in rows]
 
 
 def plant(
     session: Session,
     actor: Actor,
-    canaries: Iterable[Canary],
+    canary_ids: Sequence[uuid.UUID],
     link_id: uuid.UUID,
     channel: PlantChannel,
-) -> list[Plant]:
+) -> int:
     """Record that these canaries entered the link's feed now. A control is never planted."""
+    if not canary_ids:
+        return 0
+    ids = list(canary_ids)
+    controls = session.exec(
+        select(func.count())
+        .select_from(Canary)
+        .where(col(Canary.id).in_(ids), col(Canary.control).is_(True))
+    ).one()
+    if controls:
+        raise ValueError("a control canary is never planted")
     now = utcnow()
-    plants = []
-    for canary in canaries:
-        if canary.control:
-            raise ValueError("a control canary is never planted")
-        canary.status = CanaryStatus.PLANTED
-        canary.batch_id = None
-        session.add(canary)
-        plants.append(
-            Plant(
-                canary_id=canary.id,
-                link_id=link_id,
-                planted_at=now,
-                channel=channel,
-                actor=actor.name,
-            )
-        )
-    session.add_all(plants)
-    session.flush()
-    return plants
+    connection = session.connection()
+    connection.execute(
+        update(Canary)
+        .where(col(Canary.id).in_(ids))
+        .values(status=CanaryStatus.PLANTED.value, batch_id=None)
+    )
+    connection.execute(
+        insert(Plant),
+        [
+            {
+                "canary_id": canary_id,
+                "link_id": link_id,
+                "planted_at": now,
+                "channel": channel.value,
+                "actor": actor.name,
+            }
+            for canary_id in ids
+        ],
+    )
+    # ORM copies loaded earlier in this session must not keep showing the old status.
+    planted = set(ids)
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Canary) and loaded.id in planted:
+            session.expire(loaded)
+    return len(ids)
 
 
 def _visible_canary(session: Session, actor: Actor, canary: Canary | None) -> Canary:
@@ -282,7 +323,7 @@ def list_canaries(
 
 def burn_canary(
     session: Session, actor: Actor, canary_id: uuid.UUID, reason: str, *, replace: bool = True
-) -> tuple[Canary, list[Canary]]:
+) -> tuple[Canary, list[StoredCanary]]:
     """Retire a canary that surfaced (buyers now know it) and give its link a fresh one.
 
     The replacement waits `ready` for the link's feed; a burned canary is still matched.
@@ -294,7 +335,7 @@ def burn_canary(
     canary.status = CanaryStatus.BURNED
     canary.retired_at = utcnow()
     session.add(canary)
-    fresh: list[Canary] = []
+    fresh: list[StoredCanary] = []
     if replace and was_planted:
         link = session.get(Link, canary.link_id)
         if link is not None and link.deactivated_at is None:
