@@ -1,5 +1,6 @@
 """The FastAPI application: built by create_app, resources made in the lifespan."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from app.ops.middleware import HttpMetrics, RequestMiddleware
 from app.ops.routes import router as ops_router
 from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
+from app.schedule import rotation_job, run_periodically
 from app.settings import Settings, get_settings
 
 UPLOAD_PATHS = frozenset({IMPORT_PATH})
@@ -30,9 +32,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine if engine is not None else make_engine(settings.database_url)
+        jobs = []
+        if settings.rotation_interval_seconds > 0:
+            jobs.append(
+                asyncio.create_task(
+                    run_periodically(
+                        app.state.engine, rotation_job, settings.rotation_interval_seconds
+                    )
+                )
+            )
         try:
             yield
         finally:
+            for task in jobs:
+                task.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
             if owned:
                 app.state.engine.dispose()
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         64 * 1_048_576, description="Largest uploaded file (CSV link import) accepted."
     )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
+    rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        3600, description="How often `serve` runs canary rotation in-process; 0 turns it off."
+    )
 
     @model_validator(mode="after")
     def _enforce_real_secrets(self) -> Self:

@@ -113,7 +113,12 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=64 * 1024, max_upload_bytes=4 << 20)
+    return Settings(
+        database_url=database_url,
+        max_body_bytes=64 * 1024,
+        max_upload_bytes=4 << 20,
+        rotation_interval_seconds=0,
+    )
 
 
 @pytest.fixture

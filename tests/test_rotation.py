@@ -1,16 +1,24 @@
 """Rotation: unacknowledged and stale hand-outs expire; quiet links get fresh canaries."""
 
+import time
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.models import Role
-from app.db import utcnow
+from app.db import make_engine, session_scope, upgrade, utcnow
 from app.links.models import LinkKind
+from app.links.schemas import LinkCreate
+from app.links.service import create_link
+from app.main import create_app
 from app.planting.models import Canary, CanaryStatus, FeedProfile
 from app.planting.rotation import rotate
+from app.settings import Settings
+from canaries.couriers import Courier
 from tests.conftest import KeyFactory, LinkFactory, bearer
 
 
@@ -53,3 +61,31 @@ def test_rotation_expires_and_refreshes(
     assert later.expired_ready == 4
     assert later.links_refreshed == 2  # both quiet now: the busy link's plants are 8 days old
     assert _statuses(session)["expired"] == 7
+
+
+def test_serve_runs_rotation_on_its_own_schedule(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'scheduled.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        link = create_link(
+            session,
+            Actor.cli(),
+            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.EMS),
+        )
+        session.add(FeedProfile(link_id=link.id, rotation_batch=3, control_share=0))
+    app = create_app(Settings(database_url=url, rotation_interval_seconds=1), engine)
+    with TestClient(app):
+        deadline = time.monotonic() + 20
+        ready: list[Canary] = []
+        while not ready and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with Session(engine) as session:
+                ready = list(
+                    session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
+                )
+    assert len(ready) == 3
+    with Session(engine) as session:
+        actions = session.exec(select(AuditEntry.actor).where(AuditEntry.action == "canary.rotate"))
+        assert "scheduler" in set(actions)
+    engine.dispose()

@@ -22,6 +22,11 @@ class Actor:
         """The operator at the CLI, who holds the database itself and so acts as admin."""
         return cls(None, "cli", Role.ADMIN)
 
+    @classmethod
+    def scheduler(cls) -> "Actor":
+        """Jobs the service runs by itself on a schedule."""
+        return cls(None, "scheduler", Role.ADMIN)
+
     @property
     def is_scoped(self) -> bool:
         return self.scope_link_id is not None

@@ -26,8 +26,11 @@ def mint(
     output_format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl: one JSON object a line.")
     ] = "jsonl",
+    as_json: JsonFlag = False,
 ) -> None:
-    """Mint canaries for a link and plant them there (channel `cli`); print them."""
+    """Mint canaries for a link and plant them there (channel `cli`); print them.
+
+    `--json` prints one JSON array instead of JSON lines."""
     engine = ready_engine(load_settings())
     try:
         with session_scope(engine) as session:
@@ -35,6 +38,9 @@ def mint(
             records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
     except DomainError as error:
         raise fail(error) from None
+    if as_json:
+        print_json(records)
+        return
     if output_format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=CANARY_FIELDS, lineterminator="\n")
         writer.writeheader()
