@@ -46,12 +46,15 @@ class RequestMiddleware:
         max_body_bytes: int,
         max_upload_bytes: int,
         upload_paths: frozenset[str],
+        streaming_path: re.Pattern[str] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
         self.upload_paths = upload_paths
+        # Feeds streamed through honeytrace may be any size: memory stays flat regardless.
+        self.streaming_path = streaming_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +66,11 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        limit = self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_body_bytes
+        limit: float = (
+            self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_body_bytes
+        )
+        if self.streaming_path is not None and self.streaming_path.match(scope["path"]):
+            limit = float("inf")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
