@@ -4,8 +4,10 @@ Anyone can look up the home city and carrier of a Chinese mobile from its first 
 digits (the `phonenumbers` geocoder does it offline), so a canary's number must be at home
 where its address is. Forms:
 
-(a) masked `138****5678`, the default: a real seven-digit segment at home in the address's
-    province (usually its city), with the hidden middle kept as a secret and never shown;
+(a) masked `138****5678`, the default: the first three digits follow the real mix of
+    prefixes and carriers (the buyer sees them and nothing that places the number), and
+    where the geocoder knows the prefix's blocks the hidden middle puts the number's home
+    in the address's province (usually its city); the middle is a secret, never shown;
 (b) full, only from the operator's own pool, each number used at most once per link per
     rotation window;
 (c) privacy number with extension (`17012345678转1234`), a pool number plus an extension
@@ -32,21 +34,42 @@ CHINA_MOBILE = "中国移动"
 CHINA_UNICOM = "中国联通"
 CHINA_TELECOM = "中国电信"
 
-# Three-digit prefixes used for masked numbers, by carrier. Only prefixes the phonenumbers
-# geocoder places in a province are usable (it has no home data for 166, 17[25], 19x),
-# and data-card (145, 147) and virtual-operator (170, 171) prefixes are left out: they are
-# rare on parcel waybills.
+# Three-digit prefixes of masked numbers, with their estimated shares of consumer mobiles
+# on parcel waybills inside each carrier (relative weights). These are ESTIMATES: MIIT
+# publishes subscribers per carrier, not per prefix, so the weights follow how long each
+# block has been issued and how full it is, tilted towards the younger numbers online
+# shoppers hold (19x alone is about a tenth of all numbers and a larger share of new ones).
+# A buyer sees the first three digits of a masked number, so this mix is what must look
+# real. Data-card and IoT prefixes (145, 147, 149) and virtual-operator prefixes (162, 165,
+# 167, 170, 171) are left out: they are rare on parcel waybills. 192 (China Broadnet, the
+# fourth carrier, about 1% of subscribers) is left out too.
+PREFIX_WEIGHTS: dict[str, dict[str, float]] = {
+    CHINA_MOBILE: {
+        **{"134": 50, "135": 70, "136": 70, "137": 70, "138": 75, "139": 80},
+        **{"150": 60, "151": 60, "152": 55, "157": 35, "158": 65, "159": 65},
+        **{"172": 15, "178": 35, "182": 55, "183": 50, "184": 25, "187": 60, "188": 50},
+        **{"195": 20, "197": 20, "198": 50},
+    },
+    CHINA_UNICOM: {
+        **{"130": 45, "131": 45, "132": 45, "155": 45, "156": 50, "166": 35},
+        **{"175": 25, "176": 35, "185": 45, "186": 55, "196": 20},
+    },
+    CHINA_TELECOM: {
+        **{"133": 70, "153": 60, "173": 50, "177": 50, "180": 60, "181": 55, "189": 70},
+        **{"190": 20, "191": 35, "193": 25, "199": 70},
+    },
+}
 CARRIER_BY_PREFIX: dict[str, str] = {
-    **dict.fromkeys(
-        ("134", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159"),
-        CHINA_MOBILE,
-    ),
-    **dict.fromkeys(("178", "182", "183", "184", "187", "188"), CHINA_MOBILE),
-    **dict.fromkeys(("130", "131", "132", "155", "156", "176", "185", "186"), CHINA_UNICOM),
-    **dict.fromkeys(("133", "153", "177", "180", "181", "189"), CHINA_TELECOM),
+    prefix: name for name, weights in PREFIX_WEIGHTS.items() for prefix in weights
 }
 # Mobile subscriber shares of the three carriers (MIIT yearly figures, 2023, rounded).
 CARRIER_SHARE = {CHINA_MOBILE: 0.57, CHINA_UNICOM: 0.19, CHINA_TELECOM: 0.24}
+# Estimated share of each prefix among masked waybill mobiles (sums to 1).
+PREFIX_SHARES: dict[str, float] = {
+    prefix: CARRIER_SHARE[name] * weight / sum(weights.values())
+    for name, weights in PREFIX_WEIGHTS.items()
+    for prefix, weight in weights.items()
+}
 # Share of masked mobiles whose home city is the address's city (the rest are at home
 # elsewhere in the same province: people move for work and keep their number).
 SAME_CITY_SHARE = 0.85
@@ -90,12 +113,21 @@ def _province_keys() -> list[tuple[str, str]]:
 
 
 def _geocode(segment: str) -> str:
-    """The zh home description of a seven-digit segment, by longest prefix, as the geocoder."""
-    for length in range(7, 2, -1):
+    """The zh home description of a seven-digit segment, by longest prefix, as the geocoder.
+
+    A home the geocoder gives a whole three-digit prefix is not home data: it maps the
+    national 173 block to 北京市 in a single entry.
+    """
+    for length in range(7, 3, -1):
         entry = GEOCODE_DATA.get("86" + segment[:length])
         if entry is not None:
             return entry.get("zh", "")
     return ""
+
+
+def placeable_home(number: str) -> str | None:
+    """The home the geocoder gives an 11-digit mobile, or None when it cannot place it."""
+    return _geocode(number[:7]) or None
 
 
 def _city_key(description: str, province_short: str, province_name: str) -> str:
@@ -103,44 +135,81 @@ def _city_key(description: str, province_short: str, province_name: str) -> str:
     return (rest or province_name)[:2]
 
 
+@dataclass(frozen=True, slots=True)
+class _SegmentIndex:
+    """Seven-digit segments by where the geocoder places them, and what it cannot place."""
+
+    # (province code, city key or "" for the whole province, prefix) -> placed segments
+    placed: dict[tuple[str, str, str], list[str]]
+    # prefix -> segments the geocoder has no home for; None when it places none of them
+    unplaced: dict[str, list[str] | None]
+    # province code -> the prefixes usable there, weighted by PREFIX_SHARES
+    prefixes: dict[str, Weighted[str]]
+
+
 @cache
-def _segments() -> dict[tuple[str, str], Weighted[str]]:
-    """Usable seven-digit segments by (province code, city key), and by (province code, "")
-    for the whole province; built once, in about a second."""
+def _segment_index() -> _SegmentIndex:
+    """Built once, in a few seconds."""
     table = division_table()
     provinces = _province_keys()
-    found: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for prefix, carrier in CARRIER_BY_PREFIX.items():
+    placed: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    unplaced: dict[str, list[str] | None] = {}
+    for prefix in PREFIX_SHARES:
+        homeless: list[str] = []
         for middle in range(10_000):
             segment = f"{prefix}{middle:04d}"
             if segment.startswith(_EXCLUDED_SEGMENT_HEADS):
                 continue
             description = _geocode(segment)
+            if not description:
+                homeless.append(segment)
+                continue
             for short, code in provinces:
                 if description.startswith(short):
                     city = _city_key(description, short, table.get(code).name)
-                    found[code, "", carrier].append(segment)
-                    found[code, city, carrier].append(segment)
+                    placed[code, "", prefix].append(segment)
+                    placed[code, city, prefix].append(segment)
                     break
-    # Weight segments so each carrier gets its subscriber share, whatever its block count.
-    grouped: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-    for (province, city, carrier), segments in found.items():
-        share = CARRIER_SHARE[carrier] / len(segments)
-        grouped[province, city].extend((segment, share) for segment in segments)
-    return {place: Weighted(pairs) for place, pairs in grouped.items()}
+            else:
+                homeless.append(segment)
+        unplaced[prefix] = homeless if len(homeless) < 10_000 else None
+        if not homeless:
+            del unplaced[prefix]
+    # A prefix fits a province if the geocoder places some of its segments there, or if a
+    # buyer cannot place some of them anywhere (the hidden middle then reveals nothing).
+    prefixes = {
+        code: Weighted(
+            (prefix, share)
+            for prefix, share in PREFIX_SHARES.items()
+            if (code, "", prefix) in placed or prefix in unplaced
+        )
+        for _, code in provinces
+    }
+    return _SegmentIndex(dict(placed), unplaced, prefixes)
 
 
 def _home_segment(rng: random.Random, place: Place) -> str:
-    segments = _segments()
+    """Prefix at its realistic share; where the geocoder knows that prefix's blocks, a
+    middle at home in the address's province (usually its city)."""
+    index = _segment_index()
+    province = place.province_code
+    prefix = index.prefixes[province].draw(rng)
     if rng.random() < SAME_CITY_SHARE:
-        by_city = segments.get((place.province_code, place.city[:2]))
+        by_city = index.placed.get((province, place.city[:2], prefix))
         if by_city is not None:
-            return by_city.draw(rng)
-    return segments[place.province_code, ""].draw(rng)
+            return rng.choice(by_city)
+    in_province = index.placed.get((province, "", prefix))
+    if in_province is not None:
+        return rng.choice(in_province)
+    homeless = index.unplaced[prefix]
+    if homeless is None:
+        return f"{prefix}{rng.randrange(10_000):04d}"
+    return rng.choice(homeless)
 
 
 def masked_mobile(rng: random.Random, place: Place) -> Mobile:
-    """A masked mobile whose home (province, usually city) and carrier fit the address."""
+    """A masked mobile whose prefix follows the real mix and whose home, where the geocoder
+    knows it, is the address's province (usually its city)."""
     segment = _home_segment(rng, place)
     suffix = f"{rng.randrange(10_000):04d}"
     return Mobile(

@@ -20,6 +20,28 @@ def test_audit_figures_on_a_national_batch() -> None:
     assert {s for s, _ in stats["surname_top10"][:3]} == {"王", "李", "张"}
     assert stats["mobile_city_agreement_rate"] > 0.75
     assert stats["control_share"] == 0.05
+    # Newer blocks (166, 17x, 19x) have no home data, so only part of the numbers is placed.
+    assert stats["mobile_checked_count"] == 20_000
+    assert 0.6 * 20_000 < stats["mobile_placed_count"] < 0.95 * 20_000
+    shares = stats["mobile_prefix_shares"]
+    assert abs(sum(shares.values()) - 1.0) < 1e-9
+    assert sum(share for prefix, share in shares.items() if prefix.startswith("19")) > 0.07
+    assert {"166", "175", "199"} <= set(shares)
+
+
+def test_agreement_is_measured_over_the_numbers_the_geocoder_can_place() -> None:
+    profile = LinkProfile(Courier.SF, area="330106", window=(date(2025, 1, 1), date(2025, 1, 2)))
+    canaries = Minter(profile, random.Random(5)).mint(200)
+    placed = [c for c in canaries if c.mobile[:3] in ("138", "139")]
+    unplaced = [
+        dataclasses.replace(c, mobile="199****" + c.mobile[-4:], mobile_secret="1234")
+        for c in canaries[:50]
+    ]
+    stats = realism_stats(placed + unplaced)
+    assert stats["mobile_checked_count"] == len(placed) + 50
+    assert stats["mobile_placed_count"] == len(placed)
+    assert stats["mobile_province_agreement_rate"] == 1.0
+    assert stats["mobile_prefix_shares"]["199"] == 50 / (len(placed) + 50)
 
 
 def test_audit_catches_inconsistent_divisions_bad_mobiles_bad_waybills_and_duplicates() -> None:

@@ -1,0 +1,290 @@
+"""A reference sample of real waybill records, for the realism audit to compare canaries with.
+
+The sample holds real people's data: it is read once, as a stream, and turned into
+normalised records the caller keeps in memory only as long as the audit runs. Nothing here
+writes, caches or logs a row. Exports come in many shapes (UTF-8 with or without BOM,
+GB18030 from Excel, Chinese or English headers, masked fields such as `138****5678` and
+`张*伟`, missing columns), so every field is optional and a masked character counts as
+unknown, never as a value.
+"""
+
+import csv
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import BinaryIO
+
+from canaries.couriers import Courier
+from canaries.divisions import Level, division_table
+from canaries.items import CHINA_STANDARD_TIME
+from canaries.mint import Canary
+from canaries.mobiles import normalise_mobile
+from canaries.names import normalise_name
+from canaries.waybills import couriers_for, normalise_waybill
+
+# Column headers seen in courier, platform and leaked-list exports, by field.
+HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "name": ("收件人", "收货人", "收货人姓名", "收件人姓名", "姓名", "name", "recipient"),
+    "mobile": (
+        *("手机", "手机号", "手机号码", "联系电话", "联系手机", "收件人电话", "收件人手机"),
+        *("电话", "mobile", "phone", "tel"),
+    ),
+    "province": ("省", "省份", "收件省", "province"),
+    "city": ("市", "城市", "收件市", "city"),
+    "district": ("区", "区县", "县区", "收件区", "district", "county"),
+    "address": ("详细地址", "收货地址", "收件地址", "地址", "address", "street"),
+    "item": ("物品", "商品", "商品名称", "物品名称", "item", "goods"),
+    "weight": ("重量", "weight", "weight_kg"),
+    "created_at": ("下单时间", "创建时间", "寄件时间", "created_at", "created", "time"),
+    "waybill_no": ("运单号", "快递单号", "单号", "waybill_no", "waybill", "tracking_no"),
+    "courier": ("快递公司", "快递", "承运商", "courier", "carrier"),
+}
+_FIELD_BY_HEADER = {header: field for field, names in HEADER_SYNONYMS.items() for header in names}
+COURIER_NAMES: dict[Courier, tuple[str, ...]] = {
+    Courier.SF: ("顺丰", "sf", "shunfeng"),
+    Courier.ZTO: ("中通", "zto", "zhongtong"),
+    Courier.YTO: ("圆通", "yto", "yuantong"),
+    Courier.STO: ("申通", "sto", "shentong"),
+    Courier.YUNDA: ("韵达", "yunda"),
+    Courier.JD: ("京东", "jd"),
+    Courier.JT: ("极兔", "j&t", "jt", "jtexpress"),
+    Courier.EMS: ("ems", "邮政", "china post"),
+    Courier.DEPPON: ("德邦", "deppon", "dbl"),
+}
+MASK = "*"
+_MASK_CHARS = str.maketrans({"＊": MASK, "×": MASK, "●": MASK, "•": MASK})
+_MOBILE_SHOWN = re.compile(r"1[3-9]\d[\d*]{4,}\d{0,4}(?:转\d+)?")
+_HEADER_NOISE = re.compile(r"[\s\ufeff\"']|[(（\[【].*?[)）\]】]")
+_WEIGHT = re.compile(r"(\d+(?:\.\d+)?)\s*(kg|公斤|千克|g|克|斤)?", re.IGNORECASE)
+_DATE_TIME = re.compile(
+    r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})日?"
+    r"(?:[T\s]*(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2}))?)?"
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+_GB18030_BOM = b"\x84\x31\x95\x33"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class ReferenceSampleError(ValueError):
+    """The reference sample cannot be read as waybill records."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRecord:
+    """One waybill record, normalised; None means the sample does not say.
+
+    `province`, `city` and `district` are "" when the sample has the column (or names the
+    division in the address) but the value is empty, so "no district" stays a fact.
+    """
+
+    name: str | None = None
+    mobile: str | None = None  # digits, `*` for each masked digit
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    address: str | None = None  # the street-level part
+    item: str | None = None
+    weight_kg: float | None = None
+    created_at: datetime | None = None  # China Standard Time
+    waybill_no: str | None = None
+    courier: Courier | None = None
+
+
+def reference_from_canary(canary: Canary) -> ReferenceRecord:
+    """A canary as a buyer sees it: the display mobile, never the hidden middle."""
+    return ReferenceRecord(
+        name=canary.name,
+        mobile=canary.mobile,
+        province=canary.province,
+        city=canary.city,
+        district=canary.district,
+        address=canary.address,
+        item=canary.item,
+        weight_kg=canary.weight_kg,
+        created_at=canary.created_at,
+        waybill_no=canary.waybill_no,
+        courier=canary.courier,
+    )
+
+
+def read_reference(source: str | os.PathLike[str] | BinaryIO) -> Iterator[ReferenceRecord]:
+    """Stream normalised records from a CSV (or tab-separated) export, row by row."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as stream:
+            yield from _records(_decoded_lines(stream))
+    else:
+        yield from _records(_decoded_lines(source))
+
+
+def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """Lines decoded as UTF-8 until a line proves the file is GB18030.
+
+    Splitting bytes at b"\\n" is safe in both encodings (no GB18030 multi-byte sequence
+    contains 0x0A), so the encoding can be settled while streaming.
+    """
+    encoding: str | None = None
+    for number, raw in enumerate(stream, start=1):
+        if number == 1:
+            if raw.startswith(_UTF16_BOMS):
+                raise ReferenceSampleError("UTF-16 files are not supported; save as UTF-8 CSV")
+            if raw.startswith(_UTF8_BOM):
+                raw, encoding = raw[len(_UTF8_BOM) :], "utf-8"
+            elif raw.startswith(_GB18030_BOM):
+                raw, encoding = raw[len(_GB18030_BOM) :], "gb18030"
+        if encoding is None and not raw.isascii():
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                encoding = "gb18030"
+            else:
+                encoding = "utf-8"
+        try:
+            yield raw.decode(encoding or "ascii")
+        except UnicodeDecodeError:
+            raise ReferenceSampleError(f"line {number} is not valid {encoding}") from None
+
+
+def _header_field(header: str) -> str | None:
+    return _FIELD_BY_HEADER.get(_HEADER_NOISE.sub("", header).lower())
+
+
+def _records(lines: Iterator[str]) -> Iterator[ReferenceRecord]:
+    first = next(lines, None)
+    if first is None:
+        return
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+
+    def all_lines() -> Iterator[str]:
+        yield first
+        yield from lines
+
+    rows = csv.reader(all_lines(), delimiter=delimiter)
+    columns: dict[str, int] = {}
+    for index, header in enumerate(next(rows)):
+        field = _header_field(header)
+        if field is not None and field not in columns:
+            columns[field] = index
+    if not columns:
+        raise ReferenceSampleError("no column header names a waybill field")
+    for row in rows:
+        if any(cell.strip() for cell in row):
+            yield _record({field: row[i] if i < len(row) else "" for field, i in columns.items()})
+
+
+def _record(cells: dict[str, str]) -> ReferenceRecord:
+    def text(field: str) -> str | None:
+        value = cells.get(field)
+        return None if value is None else value.strip().translate(_MASK_CHARS)
+
+    province, city, district = text("province"), text("city"), text("district")
+    address = text("address")
+    if address is not None:
+        address, found = _street_part(address, [p for p in (province, city, district) if p])
+        province, city, district = _fill_divisions(province, city, district, found)
+    waybill = text("waybill_no")
+    waybill_no = normalise_waybill(waybill) if waybill else None
+    return ReferenceRecord(
+        name=normalise_name(text("name") or "") or None,
+        mobile=_mobile(text("mobile")),
+        province=province,
+        city=city,
+        district=district,
+        address=address or None,
+        item=text("item") or None,
+        weight_kg=_weight(text("weight")),
+        created_at=_created_at(text("created_at")),
+        waybill_no=waybill_no,
+        courier=_courier(text("courier"), waybill_no),
+    )
+
+
+@cache
+def _division_levels() -> dict[str, Level]:
+    levels: dict[str, Level] = {}
+    for division in division_table().all():
+        levels.setdefault(division.name, division.level)
+    return levels
+
+
+def _street_part(address: str, given: list[str]) -> tuple[str, dict[Level, str]]:
+    """The address without the division names it starts with, and those names by level."""
+    for name in given:
+        address = address.removeprefix(name).lstrip()
+    levels = _division_levels()
+    found: dict[Level, str] = {}
+    for _ in range(3):
+        # A bare two-character name (东区, 城区) starts many compound addresses; only after a
+        # division above it is it read as a division.
+        shortest = 2 if found else 3
+        for length in range(min(len(address), 12), shortest - 1, -1):
+            level = levels.get(address[:length])
+            if level is not None:
+                found[level] = address[:length]
+                address = address[length:].lstrip()
+                break
+        else:
+            break
+    return address, found
+
+
+def _fill_divisions(
+    province: str | None, city: str | None, district: str | None, found: dict[Level, str]
+) -> tuple[str | None, str | None, str | None]:
+    if not found:
+        return province, city, district
+    province = province or found.get(Level.PROVINCE, "")
+    city = city or found.get(Level.PREFECTURE, "")
+    district = district or found.get(Level.COUNTY, "")
+    return province, city, district
+
+
+def _mobile(value: str | None) -> str | None:
+    if not value:
+        return None
+    number = normalise_mobile(value)
+    return number if _MOBILE_SHOWN.fullmatch(number) else None
+
+
+def _weight(value: str | None) -> float | None:
+    match = _WEIGHT.search(value or "")
+    if match is None:
+        return None
+    amount, unit = float(match.group(1)), (match.group(2) or "kg").lower()
+    if unit in ("g", "克"):
+        return amount / 1000
+    return amount / 2 if unit == "斤" else amount
+
+
+def _created_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        match = _DATE_TIME.match(value)
+        if match is None:
+            return None
+        year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+        try:
+            moment = datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=CHINA_STANDARD_TIME)
+    return moment.astimezone(CHINA_STANDARD_TIME)
+
+
+def _courier(value: str | None, waybill_no: str | None) -> Courier | None:
+    if value:
+        lowered = value.lower()
+        for courier, names in COURIER_NAMES.items():
+            if any(name in lowered for name in names):
+                return courier
+    if waybill_no:
+        candidates = couriers_for(waybill_no)
+        if len(candidates) == 1:
+            return candidates[0]
+    return None
