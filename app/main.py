@@ -1,6 +1,7 @@
 """The FastAPI application: built by create_app, resources made in the lifespan."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,7 @@ from app.schedule import rotation_job, run_periodically
 from app.settings import Settings, get_settings
 
 UPLOAD_PATHS = frozenset({IMPORT_PATH})
+INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
 ROUTERS = (ops_router, links_router, planting_router, keys_router, audit_router)
 
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
+        streaming_path=INTERLEAVE_PATH,
     )
     for router in ROUTERS:
         app.include_router(router)

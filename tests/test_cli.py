@@ -1,6 +1,7 @@
 """The `honeytrace` commands scripts rely on, with their --json outputs."""
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from canaries.couriers import Courier
+from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database
 
 
@@ -129,3 +132,38 @@ def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]
     )
     assert missing.exit_code == 1
     assert "not found" in missing.stderr
+
+
+def test_canaries_audit_prints_the_figures_and_the_auc(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    if "postgresql" in cli_env["HONEYTRACE_DATABASE_URL"]:
+        run(cli_env, "db", "upgrade")
+    empty = CliRunner().invoke(cli, ["canaries", "audit"], env=cli_env)
+    assert empty.exit_code == 1
+    link = json.loads(
+        run(cli_env, "links", "add", "--name", "平台", "--kind", "platform", "--region", "110000",
+            "--courier", "jd", "--json")
+    )  # fmt: skip
+    run(cli_env, "mint", "--link", link["id"], "--count", "600")
+    stats = json.loads(run(cli_env, "canaries", "audit", "--json"))
+    assert stats["count"] == 630  # 600 planted and 30 controls
+    assert stats["division_consistency_rate"] == 1.0
+    assert stats["waybill_validity_rate"] == 1.0
+    assert stats["duplicate_waybills"] == 0
+
+    # A "reference" that is really another national batch of canaries: nothing to tell apart.
+    reference = tmp_path / "reference.csv"
+    rng = random.Random(11)
+    minter = Minter(LinkProfile(courier=Courier.JD), rng)
+    lines = ["收件人,联系电话,收货地址,运单号"]
+    for canary in minter.mint(600):
+        lines.append(
+            f"{canary.name},{canary.mobile},"
+            f"{canary.province}{canary.city}{canary.district}{canary.address},{canary.waybill_no}"
+        )
+    reference.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
+    audited = json.loads(run(cli_env, "canaries", "audit", "--reference", str(reference), "--json"))
+    assert audited["classifier"]["auc"] <= 0.6
+    text = run(cli_env, "canaries", "audit", "--reference", str(reference))
+    assert "classifier_auc" in text

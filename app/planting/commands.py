@@ -1,9 +1,13 @@
 """`honeytrace mint` and `honeytrace canaries ...`."""
 
 import csv
+import dataclasses
 import json
+import random
 import sys
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -14,8 +18,16 @@ from app.db import session_scope, utcnow
 from app.planting.models import PlantChannel
 from app.planting.rotation import rotate
 from app.planting.schemas import CANARY_FIELDS, CanaryRead
-from app.planting.service import mint_canaries
+from app.planting.service import audit_sample, mint_canaries
 from app.problems import DomainError
+from canaries.realism import (
+    AUC_GOAL,
+    AucReport,
+    AuditSampleError,
+    classifier_auc,
+    realism_stats,
+)
+from canaries.reference import ReferenceRecord, ReferenceSampleError, read_reference
 
 canaries_cli = typer.Typer(help="Canaries: rotation and the realism audit.")
 
@@ -63,3 +75,63 @@ def rotate_command(as_json: JsonFlag = False) -> None:
             f"expired {report.expired_pending} pending and {report.expired_ready} ready; "
             f"{report.minted} fresh canaries for {report.links_refreshed} links"
         )
+
+
+@canaries_cli.command("audit")
+def audit_command(
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="A CSV sample of real records: read once, never stored.",
+        ),
+    ] = None,
+    link: Annotated[uuid.UUID | None, typer.Option(help="Only this link's canaries.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=100, help="How many stored canaries to audit.")
+    ] = 20_000,
+    reference_limit: Annotated[
+        int, typer.Option(min=100, help="How many reference rows to sample at most.")
+    ] = 50_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """The figures a data buyer could use to filter canaries out, and with --reference the AUC
+    of a classifier trained to tell canaries from real records (goal: at most 0.6)."""
+    engine = ready_engine(load_settings())
+    with session_scope(engine) as session:
+        sample = audit_sample(session, link, limit)
+    if not sample:
+        typer.echo("error: no canaries stored yet; mint some first", err=True)
+        raise typer.Exit(1)
+    stats = dict(realism_stats(sample))
+    auc: AucReport | None = None
+    if reference is not None:
+        try:
+            rows = _reservoir(read_reference(reference), reference_limit)
+            auc = classifier_auc(sample, rows)
+        except (ReferenceSampleError, AuditSampleError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+    if as_json:
+        print_json({**stats, "classifier": None if auc is None else dataclasses.asdict(auc)})
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key:<34} {value}")
+    if auc is not None:
+        verdict = "ok" if auc.auc <= AUC_GOAL else "TOO EASY TO TELL APART"
+        typer.echo(f"{'classifier_auc':<34} {auc.auc:.3f} (goal <= {AUC_GOAL}: {verdict})")
+        for name, value in list(auc.feature_aucs.items())[:8]:
+            typer.echo(f"  {name:<32} {value:.3f}")
+
+
+def _reservoir(records: Iterable[ReferenceRecord], size: int) -> list[ReferenceRecord]:
+    """A uniform sample of a stream of any length (Algorithm R), so memory stays bounded."""
+    rng = random.Random()  # noqa: S311 (sampling, not secrecy)
+    kept: list[ReferenceRecord] = []
+    for seen, record in enumerate(records):
+        if seen < size:
+            kept.append(record)
+        elif (slot := rng.randrange(seen + 1)) < size:
+            kept[slot] = record
+    return kept

@@ -4,7 +4,9 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
+from sqlmodel import Session
 
+from app.auth.actor import Actor
 from app.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter, SessionDep
 from app.planting import feeds, service
 from app.planting.models import PlantChannel
@@ -49,6 +51,10 @@ def list_canaries(
 
 @router.get("/v1/canaries/{canary_id}")
 def get_canary(session: SessionDep, actor: CanaryReader, canary_id: uuid.UUID) -> CanaryDetail:
+    return _detail(session, actor, canary_id)
+
+
+def _detail(session: Session, actor: Actor, canary_id: uuid.UUID) -> CanaryDetail:
     canary, planted, exposure = service.get_canary(session, actor, canary_id)
     return CanaryDetail(
         canary=CanaryRead.of(canary),
@@ -62,13 +68,7 @@ def get_canary(session: SessionDep, actor: CanaryReader, canary_id: uuid.UUID) -
 def burn_canary(session: SessionDep, actor: ProfileWriter, canary_id: uuid.UUID) -> CanaryDetail:
     """Retire a canary known to have surfaced; its link gets a fresh one."""
     service.burn_canary(session, actor, canary_id, "marked burned by hand")
-    canary, planted, exposure = service.get_canary(session, actor, canary_id)
-    return CanaryDetail(
-        canary=CanaryRead.of(canary),
-        status=canary.status,
-        plant=PlantRead.of(planted) if planted else None,
-        exposure=exposure,
-    )
+    return _detail(session, actor, canary_id)
 
 
 @router.get("/v1/links/{link_id}/feed-profile")

@@ -126,7 +126,7 @@ def mint_canaries(
     controls = round(count * profile.control_share)
     minted = [minter.mint_one() for _ in range(count)]
     minted += [minter.mint_one(control=True) for _ in range(controls)]
-    minted = _unique_against_store(session, minter, minted)
+    minted = unique_against_store(session, minter, minted)
     status = status if channel is None else CanaryStatus.PLANTED
     rows = store_canaries(session, actor, link.id, minted, status, batch_id)
     live = [row for row in rows if not row.control]
@@ -143,7 +143,7 @@ def mint_canaries(
     return MintResult(live, controls)
 
 
-def _unique_against_store(
+def unique_against_store(
     session: Session, minter: mint.Minter, minted: list[mint.Canary]
 ) -> list[mint.Canary]:
     """Replace any canary whose waybill number or name + address is already stored."""
@@ -340,9 +340,38 @@ def burn_canary(
         link = session.get(Link, canary.link_id)
         if link is not None and link.deactivated_at is None:
             minter, _ = minter_for(session, link)
-            minted = _unique_against_store(session, minter, [minter.mint_one()])
+            minted = unique_against_store(session, minter, [minter.mint_one()])
             fresh = store_canaries(session, actor, link.id, minted, CanaryStatus.READY)
     detail: dict[str, Any] = {"reason": reason, "replacements": [str(c.id) for c in fresh]}
     record_audit(session, actor, "canary.burn", "canary", canary.id, detail)
     session.flush()
     return canary, fresh
+
+
+def audit_sample(session: Session, link_id: uuid.UUID | None, limit: int) -> list[mint.Canary]:
+    """The most recently minted canaries (controls included: they must look the same), as the
+    pure library's records, hidden mobile middles and all, for the realism audit."""
+    query = select(Canary)
+    if link_id is not None:
+        query = query.where(Canary.link_id == link_id)
+    rows = session.exec(query.order_by(col(Canary.minted_at).desc()).limit(limit)).all()
+    return [
+        mint.Canary(
+            waybill_no=row.waybill_no,
+            courier=Courier(row.courier),
+            name=row.name,
+            mobile=row.mobile,
+            mobile_form=MobileForm(row.mobile_form),
+            mobile_secret=row.mobile_secret,
+            province=row.province,
+            city=row.city,
+            district=row.district,
+            district_code=row.district_code,
+            address=row.address,
+            item=row.item,
+            weight_kg=row.weight_kg,
+            created_at=row.record_created_at,
+            control=row.control,
+        )
+        for row in rows
+    ]
