@@ -3,12 +3,13 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter, SessionDep
-from app.planting import feeds, service
+from app.planting import feeds, interleave, service
 from app.planting.models import PlantChannel
 from app.planting.schemas import (
     AckReport,
@@ -105,6 +106,30 @@ def pull_feed(
             headers={"X-Batch-Id": str(batch_id)},
         )
     return PullBatch(batch_id=batch_id, link_id=link_id, records=records)
+
+
+@router.post(
+    "/v1/links/{link_id}/feed/interleave",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+async def interleave_feed(
+    request: Request,
+    session: SessionDep,
+    actor: FeedClient,
+    link_id: uuid.UUID,
+    format: Literal["csv", "ndjson"] = "csv",
+    rate: Annotated[float | None, Query(gt=0, le=0.2)] = None,
+) -> Response:
+    """Stream the link's outbound feed (CSV or NDJSON, any size) through honeytrace; it comes
+    back with the link's canaries spliced in at the profile's rate, each shaped like its
+    neighbours, and every canary that goes out is planted."""
+    engine = request.app.state.engine
+    run = await run_in_threadpool(interleave.prepare, session, engine, actor, link_id, rate)
+    # The stream outlives this request's unit of work and writes in its own: end this one
+    # first (it may hold SQLite's write lock for the key's last-used time).
+    await run_in_threadpool(session.commit)
+    return await interleave.start_feed(request, run, format)
 
 
 @router.post("/v1/feed/batches/{batch_id}/ack")

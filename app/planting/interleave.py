@@ -1,0 +1,223 @@
+"""Interleave: a link's outbound feed streams through honeytrace and comes back with that
+link's canaries spliced in. The real records pass through in memory only: never stored,
+never logged. Canaries are minted as the splicer asks for them and planted as they go out.
+"""
+
+import logging
+import random
+import uuid
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from typing import Literal
+
+import anyio.from_thread
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import iterate_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.db import session_scope
+from app.links.models import Link
+from app.planting.models import CanaryStatus, PlantChannel
+from app.planting.service import (
+    feed_profile,
+    mintable_link,
+    minter_for,
+    plant,
+    store_canaries,
+    unique_against_store,
+)
+from app.problems import InvalidError
+from canaries import mint
+from canaries.splice import FeedFormatError, splice_feed
+
+log = logging.getLogger("honeytrace.feeds")
+# Canaries are stored and planted in groups: fewer round trips, and at most this many are
+# in flight (emitted but not yet recorded) when a stream breaks off; those are recorded too.
+PLANT_GROUP = 64
+GATHER_BYTES = 1 << 20
+
+
+class FeedSplice:
+    """One interleave run: supplies canaries to the splicer and records what went out."""
+
+    def __init__(self, engine: Engine, actor: Actor, link: Link, rate: float) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.link_id = link.id
+        self.rate = rate
+        with session_scope(engine) as session:
+            self.minter, profile = minter_for(session, link)
+        self.control_share = profile.control_share
+        self._stock: list[mint.Canary] = []
+        self._emitted: dict[str, mint.Canary] = {}
+        self._out: list[mint.Canary] = []
+        self.planted = 0
+
+    def next_canary(self) -> Mapping[str, object]:
+        if not self._stock:
+            with session_scope(self.engine) as session:
+                fresh = [self.minter.mint_one() for _ in range(PLANT_GROUP)]
+                self._stock = unique_against_store(session, self.minter, fresh)
+        canary = self._stock.pop()
+        self._emitted[canary.waybill_no] = canary
+        return {
+            "waybill_no": canary.waybill_no,
+            "courier": canary.courier.value,
+            "name": canary.name,
+            "mobile": canary.mobile,
+            "province": canary.province,
+            "city": canary.city,
+            "district": canary.district,
+            "address": canary.address,
+            "item": canary.item,
+            "weight_kg": canary.weight_kg,
+            "created_at": canary.created_at,
+        }
+
+    def on_planted(self, fields: Mapping[str, object]) -> None:
+        self._out.append(self._emitted.pop(str(fields["waybill_no"])))
+        if len(self._out) >= PLANT_GROUP:
+            self.record()
+
+    def record(self) -> None:
+        """Store and plant the canaries that went out, with their share of controls."""
+        if not self._out:
+            return
+        going = self._out
+        self._out = []
+        controls = [self.minter.mint_one(control=True) for _ in range(self._controls(len(going)))]
+        with session_scope(self.engine) as session:
+            controls = unique_against_store(session, self.minter, controls)
+            rows = store_canaries(
+                session, self.actor, self.link_id, going + controls, CanaryStatus.PLANTED
+            )
+            plant(
+                session,
+                self.actor,
+                [r.id for r in rows if not r.control],
+                self.link_id,
+                PlantChannel.INTERLEAVE,
+            )
+        self.planted += len(going)
+
+    def _controls(self, count: int) -> int:
+        # Randomised rounding keeps the long-run share right for small groups.
+        expected = count * self.control_share
+        whole = int(expected)
+        return whole + (1 if random.random() < expected - whole else 0)  # noqa: S311
+
+    def finish(self, completed: bool) -> None:
+        self.record()
+        with session_scope(self.engine) as session:
+            record_audit(
+                session,
+                self.actor,
+                "feed.interleave",
+                "link",
+                self.link_id,
+                {"planted": self.planted, "completed": completed},
+            )
+
+
+def prepare(
+    session: Session, engine: Engine, actor: Actor, link_id: uuid.UUID, rate: float | None
+) -> FeedSplice:
+    link = mintable_link(session, actor, link_id)
+    profile = feed_profile(session, link.id)
+    return FeedSplice(engine, actor, link, rate if rate is not None else profile.interleave_rate)
+
+
+def request_chunks(request: Request) -> Iterator[bytes]:
+    """The request body, pulled from a worker thread through the event loop."""
+    stream = request.stream()
+
+    async def next_chunk() -> bytes | None:
+        # Gather the server's small body messages into about a mebibyte, so the thread hop
+        # and the splicer's per-chunk work are paid once per MiB, not once per 64 KiB.
+        parts: list[bytes] = []
+        size = 0
+        async for part in stream:
+            parts.append(part)
+            size += len(part)
+            if size >= GATHER_BYTES:
+                break
+        return b"".join(parts) if parts else None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+async def spliced_body(
+    request: Request,
+    run: FeedSplice,
+    feed_format: Literal["csv", "ndjson"],
+) -> AsyncGenerator[bytes, None]:
+    output = splice_feed(
+        request_chunks(request),
+        feed_format=feed_format,
+        next_canary=run.next_canary,
+        rate=run.rate,
+        rng=random.SystemRandom(),
+        on_planted=run.on_planted,
+    )
+    completed = False
+    try:
+        async for chunk in iterate_in_threadpool(_gathered(output)):
+            yield chunk
+        completed = True
+    finally:
+        await anyio.to_thread.run_sync(run.finish, completed)
+
+
+def _gathered(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """The splicer's output in pieces of about a mebibyte: one thread hop and one send each."""
+    buffer: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= GATHER_BYTES:
+            yield b"".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield b"".join(buffer)
+
+
+class FeedStream(Response):
+    """Streams the spliced feed while the request body is still arriving.
+
+    Starlette's StreamingResponse would read `receive` itself to watch for a disconnect,
+    taking body chunks away from the splicer, so this response only sends.
+    """
+
+    def __init__(self, first: bytes, rest: AsyncGenerator[bytes, None], media_type: str) -> None:
+        super().__init__(media_type=media_type)
+        self.first = first
+        self.rest = rest
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.first, "more_body": True})
+        async for chunk in self.rest:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def start_feed(
+    request: Request, run: FeedSplice, feed_format: Literal["csv", "ndjson"]
+) -> FeedStream:
+    """Begin the stream; a feed refused at its first records gets a problem, not a 200."""
+    body = spliced_body(request, run, feed_format)
+    try:
+        first = await anext(body, b"")
+    except FeedFormatError as exc:
+        await body.aclose()
+        raise InvalidError(f"The feed cannot be spliced: {exc}") from None
+    media_type = "text/csv" if feed_format == "csv" else "application/x-ndjson"
+    return FeedStream(first, body, media_type)

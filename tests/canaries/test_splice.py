@@ -1,0 +1,237 @@
+"""Splicing canaries into a feed: the real records pass through byte for byte, each canary
+looks like its neighbours, and bad feeds are refused without quoting them."""
+
+import csv
+import io
+import json
+import random
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from canaries.couriers import Courier
+from canaries.mint import LinkProfile, Minter
+from canaries.splice import FeedFormatError, format_like, splice_feed, weight_like
+
+
+def _supply(
+    seed: int = 3,
+) -> tuple[list[Mapping[str, object]], Callable[[], Mapping[str, object]]]:
+    minter = Minter(LinkProfile(courier=Courier.ZTO, area="330106"), random.Random(seed))
+    handed: list[Mapping[str, object]] = []
+
+    def next_canary() -> Mapping[str, object]:
+        c = minter.mint_one()
+        record = {
+            "waybill_no": c.waybill_no, "courier": c.courier.value, "name": c.name,
+            "mobile": c.mobile, "province": c.province, "city": c.city,
+            "district": c.district, "address": c.address, "item": c.item,
+            "weight_kg": c.weight_kg, "created_at": c.created_at,
+        }  # fmt: skip
+        handed.append(record)
+        return record
+
+    return handed, next_canary
+
+
+def _real_rows(count: int, seed: int = 9) -> list[list[str]]:
+    """Generated stand-ins for a feed's real records (no real personal data)."""
+    minter = Minter(LinkProfile(courier=Courier.ZTO, area="330106"), random.Random(seed))
+    rows = []
+    for i, c in enumerate(minter.mint(count)):
+        rows.append([
+            f"TB{20260000000 + i}", c.waybill_no, c.name, c.mobile,
+            f"{c.province}{c.city}{c.district}{c.address}", c.item, f"{c.weight_kg:.2f}",
+            c.created_at.strftime("%Y-%m-%d %H:%M:%S"), "已付款",
+        ])  # fmt: skip
+    return rows
+
+
+HEADER = [
+    "订单编号",
+    "运单号",
+    "收件人",
+    "联系电话",
+    "收货地址",
+    "商品名称",
+    "重量",
+    "下单时间",
+    "状态",
+]
+
+
+def _csv_feed(rows: list[list[str]], delimiter: str, ending: str, quote_all: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(
+        out,
+        delimiter=delimiter,
+        lineterminator=ending,
+        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
+    )
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _chunked(data: bytes, cuts: list[int]) -> Iterator[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    start = 0
+    for point in points:
+        yield data[start:point]
+        start = point
+    yield data[start:]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "ending", "quote_all"),
+    [
+        ("utf-8", ",", "\n", False),
+        ("utf-8-sig", "\t", "\r\n", False),
+        ("gb18030", ",", "\r\n", True),
+    ],
+)
+def test_csv_round_trip_and_shape(
+    encoding: str, delimiter: str, ending: str, quote_all: bool
+) -> None:
+    feed = _csv_feed(_real_rows(2000), delimiter, ending, quote_all).encode(encoding)
+    handed, next_canary = _supply()
+    planted: list[Mapping[str, object]] = []
+    out = b"".join(
+        splice_feed(
+            _chunked(feed, [1000, 5000, 5001, 77777]),
+            feed_format="csv",
+            next_canary=next_canary,
+            rate=0.02,
+            rng=random.Random(1),
+            on_planted=planted.append,
+        )
+    )
+    assert 10 <= len(planted) <= 90  # 2000 x 0.02 = 40 expected
+    assert planted == handed
+    waybills = {str(c["waybill_no"]) for c in planted}
+    text = out.decode(encoding)
+    lines = text.splitlines(keepends=True)
+    real = [line for line in lines if not any(w in line for w in waybills)]
+    assert "".join(real).encode(encoding) == feed
+    spliced = [line for line in lines if any(w in line for w in waybills)]
+    assert len(spliced) == len(planted)
+    for line in spliced:
+        assert line.endswith(ending)
+        values = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+        assert len(values) == len(HEADER)
+        assert values[0].startswith("TB") and len(values[0]) == len("TB20260000000")
+        assert values[4].startswith("浙江省杭州市西湖区")
+        assert len(values[6].split(".")[1]) == 2
+        datetime.strptime(values[7], "%Y-%m-%d %H:%M:%S")
+        assert values[8] == "已付款"
+        assert line.startswith('"') is quote_all
+
+
+def test_ndjson_round_trip_with_nested_keys_and_escaping() -> None:
+    rows = _real_rows(1000)
+    lines = [
+        json.dumps({"order_id": r[0], "receiver": {"name": r[2], "phone": r[3], "address": r[4]},
+                    "waybill": r[1], "weight": float(r[6]), "create_time": r[7]},
+                   ensure_ascii=True) + "\n"
+        for r in rows
+    ]  # fmt: skip
+    feed = "".join(lines).encode()
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed], feed_format="ndjson", next_canary=next_canary, rate=0.05,
+                    rng=random.Random(2))
+    )  # fmt: skip
+    waybills = {str(c["waybill_no"]) for c in handed}
+    out_lines = out.decode().splitlines(keepends=True)
+    assert "".join(x for x in out_lines if not any(w in x for w in waybills)).encode() == feed
+    for line in out_lines:
+        record = json.loads(line)
+        assert list(record) == ["order_id", "receiver", "waybill", "weight", "create_time"]
+        assert list(record["receiver"]) == ["name", "phone", "address"]
+        assert isinstance(record["weight"], float)
+        assert line.isascii()
+    assert len(handed) > 20
+
+
+@settings(max_examples=30, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=400_000), max_size=12))
+def test_chunk_boundaries_do_not_change_the_output(cuts: list[int]) -> None:
+    feed = _csv_feed(_real_rows(300), ",", "\n", False).encode("gb18030")
+
+    def run(chunks: Iterator[bytes]) -> bytes:
+        _, next_canary = _supply()
+        return b"".join(
+            splice_feed(chunks, feed_format="csv", next_canary=next_canary, rate=0.05,
+                        rng=random.Random(4))
+        )  # fmt: skip
+
+    assert run(_chunked(feed, cuts)) == run(iter([feed]))
+
+
+def test_bad_feeds_are_refused_without_quoting_them() -> None:
+    _, next_canary = _supply()
+
+    def spliced(data: bytes, fmt: str = "csv") -> bytes:
+        return b"".join(
+            splice_feed([data], feed_format=fmt, next_canary=next_canary,  # type: ignore[arg-type]
+                        rate=0.9, rng=random.Random(1))
+        )  # fmt: skip
+
+    with pytest.raises(FeedFormatError, match="no column"):
+        spliced("颜色,尺码\n红,L\n".encode())
+    with pytest.raises(FeedFormatError, match="neither UTF-8 nor GB18030"):
+        spliced(b"\xff\xfe\x00\x01\x81\x30\n" * 3)
+    with pytest.raises(FeedFormatError, match="line 3: not a JSON object") as refused:
+        spliced(
+            '{"name": "甲"}\n{"name": "乙"}\n[1, 2, "秘密"]\n{"name": "丙"}\n'.encode(), "ndjson"
+        )
+    assert "秘密" not in str(refused.value)
+    with pytest.raises(FeedFormatError, match="full mobile numbers"):
+        spliced("收件人,联系电话\n张三丰,13812345678\n李四,13912345678\n".encode())
+    with pytest.raises(FeedFormatError, match="longer than"):
+        b"".join(
+            splice_feed([b"name,mobile\n", b"x" * 5000], feed_format="csv",
+                        next_canary=next_canary, rate=0.5, rng=random.Random(1),
+                        max_line_bytes=1000)
+        )  # fmt: skip
+
+
+def test_formats_are_copied() -> None:
+    moment = datetime(2026, 3, 1, 6, 5, 9, tzinfo=UTC)  # 14:05:09 in China
+    assert format_like("2025-12-31 23:59:59", moment) == "2026-03-01 14:05:09"
+    assert format_like("2025/1/5 8:03", moment) == "2026/3/1 14:05"
+    assert format_like("2025-12-31T23:59:59+08:00", moment) == "2026-03-01T14:05:09+08:00"
+    assert format_like("2025-12-31T23:59:59Z", moment) == "2026-03-01T06:05:09Z"
+    assert format_like("1767225599", moment) == str(int(moment.timestamp()))
+    assert format_like("1767225599000", moment) == str(int(moment.timestamp() * 1000))
+    assert weight_like("1.20kg", 0.5) == "0.50kg"
+    assert weight_like("1200g", 0.5) == "500g"
+    assert weight_like("3", 2.4) == "2"
+
+
+def test_memory_stays_flat_on_a_large_feed() -> None:
+    row = (
+        "TB2026000001,75123456789012,王*明,138****5678,浙江省杭州市西湖区文三路1号,外套,1.20,"
+        "2026-01-01 10:00:00,已付款\n"
+    )
+
+    def feed() -> Iterator[bytes]:
+        yield (",".join(HEADER) + "\n").encode()
+        block = (row * 2000).encode()
+        for _ in range(200_000_000 // len(block)):
+            yield block
+
+    _, next_canary = _supply()
+    tracemalloc.start()
+    total = 0
+    for chunk in splice_feed(feed(), feed_format="csv", next_canary=next_canary, rate=0.001,
+                             rng=random.Random(5)):  # fmt: skip
+        total += len(chunk)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert total > 190_000_000
+    assert peak < 20_000_000

@@ -1,0 +1,142 @@
+"""Interleave over real HTTP on loopback: a feed streams through uvicorn and comes back with
+canaries spliced in, each planted; the real records come back byte for byte."""
+
+import csv
+import io
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlmodel import Session, select
+
+from app.audit.models import AuditEntry
+from app.auth.actor import Actor
+from app.auth.keys import issue_key
+from app.auth.models import Role
+from app.db import make_engine, session_scope, upgrade
+from app.links.models import LinkKind
+from app.links.schemas import LinkCreate
+from app.links.service import create_link
+from app.main import create_app
+from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
+from app.settings import Settings
+from canaries.couriers import Courier
+from canaries.mint import LinkProfile, Minter
+
+HEADER = "订单编号,运单号,收件人,联系电话,收货地址,商品名称,重量,下单时间\r\n"
+
+
+def _feed_lines(count: int) -> list[str]:
+    """Generated stand-ins for real records (no real personal data)."""
+    minter = Minter(LinkProfile(courier=Courier.STO, area="440305"), random.Random(21))
+    return [
+        f"DD{7000000 + i},{c.waybill_no},{c.name},{c.mobile},"
+        f"{c.province}{c.city}{c.district}{c.address},{c.item},{c.weight_kg:.1f},"
+        f"{c.created_at:%Y/%m/%d %H:%M}\r\n"
+        for i, c in enumerate(minter.mint(count))
+    ]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
+    url = f"sqlite:///{tmp_path / 'interleave.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        link = create_link(
+            session,
+            Actor.cli(),
+            LinkCreate(
+                name="深圳南山网点", kind=LinkKind.OUTLET, region="440305", courier=Courier.STO
+            ),
+        )
+        feed_key = issue_key(session, role=Role.INTEGRATION, name="dispatch").secret
+        staff_key = issue_key(session, role=Role.SECURITY, name="staff").secret
+    app = create_app(Settings(database_url=url, rotation_interval_seconds=0), engine)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", str(link.id), feed_key, staff_key
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+def test_a_streamed_feed_comes_back_with_planted_canaries(
+    server: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    base, link_id, feed_key, _ = server
+    lines = _feed_lines(3000)
+    original = (HEADER + "".join(lines)).encode("gb18030")
+
+    def upload() -> Iterator[bytes]:
+        for start in range(0, len(original), 7001):  # odd chunk size: splits characters
+            yield original[start : start + 7001]
+
+    with httpx.stream(
+        "POST",
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "csv", "rate": 0.01},
+        content=upload(),
+        headers={"Authorization": f"Bearer {feed_key}", "Content-Type": "text/csv"},
+        timeout=60,
+    ) as response:
+        assert response.status_code == 200
+        returned = b"".join(response.iter_bytes())
+
+    text = returned.decode("gb18030")
+    engine = make_engine(f"sqlite:///{tmp_path / 'interleave.db'}")
+    with Session(engine) as session:
+        canaries = session.exec(select(Canary).where(Canary.status == CanaryStatus.PLANTED)).all()
+        plants = session.exec(select(Plant)).all()
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "feed.interleave")).one()
+    engine.dispose()
+    waybills = {c.waybill_no for c in canaries}
+    assert 5 <= len(waybills) <= 80  # 3000 x 0.01 = 30 expected
+    assert {p.channel for p in plants} == {PlantChannel.INTERLEAVE}
+    assert len(plants) == len(waybills)
+    assert audit.detail == {"planted": len(waybills), "completed": True}
+    out_lines = text.splitlines(keepends=True)
+    spliced = [line for line in out_lines if any(w in line for w in waybills)]
+    assert len(spliced) == len(waybills), "every emitted canary is planted, and only those"
+    real = [line for line in out_lines if line not in spliced]
+    assert "".join(real).encode("gb18030") == original
+    for line in spliced:
+        values = next(csv.reader(io.StringIO(line)))
+        assert values[0].startswith("DD") and len(values[0]) == 9
+        assert values[4].startswith("广东省深圳市南山区")
+        assert len(values[6].split(".")[1]) == 1
+        assert line.endswith("\r\n")
+
+
+def test_a_feed_without_known_columns_is_a_problem(server: tuple[str, str, str, str]) -> None:
+    base, link_id, feed_key, staff_key = server
+    response = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        content="颜色,尺码\n红,L\n".encode() * 1000,
+        headers={"Authorization": f"Bearer {feed_key}"},
+    )
+    assert response.status_code == 422
+    assert "no column" in response.json()["detail"]
+    staff = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        content=b"x",
+        headers={"Authorization": f"Bearer {staff_key}"},
+    )
+    assert staff.status_code == 403
