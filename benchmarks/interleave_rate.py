@@ -30,7 +30,7 @@ from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
-from canaries.splice import splice_feed
+from canaries.splice import splice_feed, splice_fields
 
 HEADER = "订单编号,运单号,收件人,联系电话,收货地址,商品名称,重量,下单时间\n"
 
@@ -55,11 +55,7 @@ def splicer_alone(megabytes: int, rate: float, block: bytes) -> None:
     minter = Minter(LinkProfile(courier=Courier.ZTO, area="330106"), random.Random(2))
 
     def next_canary() -> Mapping[str, object]:
-        c = minter.mint_one()
-        return {"waybill_no": c.waybill_no, "courier": c.courier.value, "name": c.name,
-                "mobile": c.mobile, "province": c.province, "city": c.city,
-                "district": c.district, "address": c.address, "item": c.item,
-                "weight_kg": c.weight_kg, "created_at": c.created_at}  # fmt: skip
+        return splice_fields(minter.mint_one())
 
     started = time.perf_counter()
     size = sum(

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from canaries.items import CHINA_STANDARD_TIME
+from canaries.mint import Canary
 
 FeedFormat = Literal["csv", "ndjson"]
 NextCanary = Callable[[], Mapping[str, object]]
@@ -51,6 +52,23 @@ FIELD_SYNONYMS: dict[str, str] = {
 }  # fmt: skip
 # Longer free text in a column nobody mapped may be a real person's note: never copied.
 MAX_COPIED_TEXT = 8
+
+
+def splice_fields(canary: Canary) -> dict[str, object]:
+    """What the splicer needs of a minted canary."""
+    return {
+        "waybill_no": canary.waybill_no,
+        "courier": canary.courier.value,
+        "name": canary.name,
+        "mobile": canary.mobile,
+        "province": canary.province,
+        "city": canary.city,
+        "district": canary.district,
+        "address": canary.address,
+        "item": canary.item,
+        "weight_kg": canary.weight_kg,
+        "created_at": canary.created_at,
+    }
 
 
 class FeedFormatError(ValueError):

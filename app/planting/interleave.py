@@ -32,7 +32,7 @@ from app.planting.service import (
 )
 from app.problems import InvalidError
 from canaries import mint
-from canaries.splice import FeedFormatError, splice_feed
+from canaries.splice import FeedFormatError, splice_feed, splice_fields
 
 log = logging.getLogger("honeytrace.feeds")
 # Canaries are stored and planted in groups: fewer round trips, and at most this many are
@@ -64,19 +64,7 @@ class FeedSplice:
                 self._stock = unique_against_store(session, self.minter, fresh)
         canary = self._stock.pop()
         self._emitted[canary.waybill_no] = canary
-        return {
-            "waybill_no": canary.waybill_no,
-            "courier": canary.courier.value,
-            "name": canary.name,
-            "mobile": canary.mobile,
-            "province": canary.province,
-            "city": canary.city,
-            "district": canary.district,
-            "address": canary.address,
-            "item": canary.item,
-            "weight_kg": canary.weight_kg,
-            "created_at": canary.created_at,
-        }
+        return splice_fields(canary)
 
     def on_planted(self, fields: Mapping[str, object]) -> None:
         self._out.append(self._emitted.pop(str(fields["waybill_no"])))

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
-from canaries.splice import FeedFormatError, format_like, splice_feed, weight_like
+from canaries.splice import (
+    FeedFormatError,
+    format_like,
+    splice_feed,
+    splice_fields,
+    weight_like,
+)
 
 
 def _supply(
@@ -26,12 +32,7 @@ def _supply(
 
     def next_canary() -> Mapping[str, object]:
         c = minter.mint_one()
-        record = {
-            "waybill_no": c.waybill_no, "courier": c.courier.value, "name": c.name,
-            "mobile": c.mobile, "province": c.province, "city": c.city,
-            "district": c.district, "address": c.address, "item": c.item,
-            "weight_kg": c.weight_kg, "created_at": c.created_at,
-        }  # fmt: skip
+        record = splice_fields(c)
         handed.append(record)
         return record
 
