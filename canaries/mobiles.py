@@ -308,3 +308,59 @@ def privacy_mobile(
         secret=None,
         number=number,
     )
+
+
+MASK_DIGIT = "*"
+_SHOWN_MOBILE = re.compile(r"(1[3-9]\d)([\d*]{4})(\d{4})(?:转(\d{1,5}))?")
+_LAST_FOUR_ONLY = re.compile(r"\*{3,8}(\d{4})")
+
+
+class MobileAgreement(StrEnum):
+    """How an observed mobile agrees with a canary's, strongest first."""
+
+    FULL = "full"  # every digit (and the extension of a privacy number)
+    MASKED = "masked"  # first three and last four, the middle hidden
+    LAST_FOUR = "last_four"  # only the last four shown
+    DISAGREE = "disagree"
+
+
+def mobile_key(normalised: str) -> str | None:
+    """First three and last four digits: what a masked mobile shows, and a blocking key."""
+    match = _SHOWN_MOBILE.fullmatch(normalised)
+    if match is None:
+        return None
+    return match.group(1) + match.group(3)
+
+
+def compare_mobiles(observed: str, canary_shown: str, canary_number: str) -> MobileAgreement | None:
+    """Agreement of an observed mobile (see `normalise_mobile`) with a canary's.
+
+    `canary_shown` is what the canary's feed carried and `canary_number` the number behind
+    it (a masked canary's secret middle included). None: the observed text shows too little
+    of a number to compare. A full number whose first three and last four agree with a
+    masked canary but whose middle differs is a stranger's number: it disagrees.
+    """
+    shown = _SHOWN_MOBILE.fullmatch(observed)
+    if shown is None:
+        last = _LAST_FOUR_ONLY.fullmatch(observed)
+        if last is None:
+            return None
+        return (
+            MobileAgreement.LAST_FOUR
+            if canary_number[-4:] == last.group(1)
+            else MobileAgreement.DISAGREE
+        )
+    prefix, middle, last_four, extension = shown.groups()
+    if prefix != canary_number[:3] or last_four != canary_number[7:11]:
+        return MobileAgreement.DISAGREE
+    canary_extension = canary_shown.partition("转")[2] or None
+    if MASK_DIGIT in middle:
+        return MobileAgreement.MASKED
+    if middle != canary_number[3:7]:
+        return MobileAgreement.DISAGREE
+    if canary_extension is not None and extension not in (None, canary_extension):
+        return MobileAgreement.DISAGREE
+    if canary_extension is not None and extension is None:
+        # The bare privacy number is shared by many canaries; only the extension is theirs.
+        return MobileAgreement.MASKED
+    return MobileAgreement.FULL

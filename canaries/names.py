@@ -288,3 +288,71 @@ def split_name(full: str) -> tuple[str, str]:
     if name[:2] in COMPOUND_SURNAMES and len(name) > 2:
         return name[:2], name[2:]
     return name[:1], name[1:]
+
+
+MASK = "*"
+_NAME_MASKS = re.compile(r"[*＊×●•○?？]")
+_CJK_NAME = re.compile(r"[\u4e00-\u9fff*]{1,6}")
+
+
+class NameAgreement(StrEnum):
+    """How an observed name agrees with a canary's, strongest first."""
+
+    EXACT = "exact"
+    HOMOPHONE = "homophone"  # same pinyin, other characters: a name heard on a call
+    MASKED = "masked"  # hidden middle, two or more characters agree: 张*丰
+    PARTIAL = "partial"  # one character visible and agreeing: 张**, 张*
+    DISAGREE = "disagree"
+
+
+def name_pattern(text: str) -> str | None:
+    """A leaked name as characters and `*` for each hidden one, or None if it is no name."""
+    pattern = _NAME_MASKS.sub(MASK, normalise_name(text))
+    if not _CJK_NAME.fullmatch(pattern) or pattern.count(MASK) == len(pattern):
+        return None
+    return pattern
+
+
+def masked_name_key(pattern: str) -> str | None:
+    """First and last character around a hidden middle (`张*丰`), the form most lists use.
+
+    Lists disagree on how many stars stand for the middle, so runs of stars collapse to one.
+    """
+    if len(pattern) < 3 or MASK in (pattern[0], pattern[-1]):
+        return None
+    return pattern[0] + MASK + pattern[-1]
+
+
+def compare_names(observed: str, canary: str) -> NameAgreement:
+    """Agreement of an observed name pattern (see `name_pattern`) with a canary's name."""
+    if observed == canary:
+        return NameAgreement.EXACT
+    if MASK not in observed:
+        if len(observed) == len(canary) and _pinyin(observed) == _pinyin(canary):
+            return NameAgreement.HOMOPHONE
+        return NameAgreement.DISAGREE
+    visible = [(i, c) for i, c in enumerate(observed) if c != MASK]
+    # `张*` is how many lists hide any given name, whatever its length.
+    loose = len(observed) == 2 and observed[1] == MASK
+    if not loose and len(observed) != len(canary):
+        key = masked_name_key(observed.replace(MASK * 2, MASK))
+        if key is None or key != masked_name_key(canary):
+            return NameAgreement.DISAGREE
+        return NameAgreement.MASKED
+    if any(i >= len(canary) or canary[i] != c for i, c in visible):
+        return NameAgreement.DISAGREE
+    surname_length = len(split_name(canary)[0])
+    if all(i < surname_length for i, _ in visible):
+        return NameAgreement.PARTIAL
+    return NameAgreement.MASKED
+
+
+def _pinyin(text: str) -> tuple[str, ...]:
+    return tuple(_char_pinyin(c) for c in text)
+
+
+@cache
+def _char_pinyin(char: str) -> str:
+    from pypinyin import lazy_pinyin  # loaded on first use: its tables take ~50 MB
+
+    return lazy_pinyin(char)[0]

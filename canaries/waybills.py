@@ -141,13 +141,16 @@ _FORMATS: dict[Courier, _Format] = {
 # EMS international service indicators (S10 E*, express mail service) used by China Post.
 EMS_INTERNATIONAL_SERVICES = ("EA", "EB", "EE", "EF", "EG", "EK", "EL", "EM", "EV", "EX")
 _WAYBILL_NOISE = re.compile(r"[\s\-_/]")
+# JD prints parcel n of m of a multi-parcel order as `JDVA00012345678-1-5-`.
+_JD_PARCEL_SUFFIX = re.compile(r"-\d{1,3}-\d{1,3}-?$")
 
 
 def normalise_waybill(text: str) -> str:
-    """Upper-case ASCII without spaces, dashes or slashes, as a courier's system keys it."""
+    """Upper-case ASCII without spaces, dashes, slashes or JD parcel suffixes, as keyed."""
     ascii_text = "".join(
         chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in text.strip()
     )
+    ascii_text = _JD_PARCEL_SUFFIX.sub("", ascii_text)
     return _WAYBILL_NOISE.sub("", ascii_text).upper()
 
 
