@@ -1,0 +1,415 @@
+"""Finding canaries in leaked text: a prefilter in C, then parsing and scoring of the few
+lines it lets through.
+
+A block of a dump (thousands of lines of one layout) is searched with a handful of regular
+expressions for the fragments every matchable record shows: a canary's waybill number, a
+mobile's first three and last four digits, and, where a layout has neither column or the
+text is free, a canary's full name of three or more characters. Only lines holding such a
+fragment are parsed into an `Observed` record and scored against the canaries that share a
+blocking key with it (`canaries.index`). A record showing no waybill number, no mobile and
+no long name of a canary is never looked at: it cannot carry two identifying fields.
+
+Structured rows are read by their columns, so a field that disagrees (another mobile in
+the mobile column) counts against the match. Free text (a listing page, an SMS, a call
+transcript) has no columns: around each fragment, the fields are read from a window of
+text, and for each candidate canary the window's token agreeing with it is taken when
+there is one. That is optimistic, so free-text windows are kept short (`WINDOW_CHARS`).
+"""
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import repeat
+from operator import add, getitem
+from typing import Protocol
+
+from canaries.divisions import Level, division_table
+from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
+from canaries.mobiles import mobile_key, normalise_mobile
+from canaries.names import MASK, masked_name_key, name_pattern
+from canaries.places import ObservedPlace, parse_address, short_forms
+from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, score
+from canaries.waybills import normalise_waybill
+
+WINDOW_CHARS = 80
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
+_HAS_FULL_WIDTH = re.compile(r"[０-９＊]")
+_TOKEN = re.compile(r"[0-9A-Za-z]{8,30}")
+_MOBILE = re.compile(
+    r"(?<![0-9])(?:(?:00|\+)?86[ -]?)?(1[3-9][0-9])[ -]?[0-9*xX×•●]{4}[ -]?([0-9]{4})(?![0-9])"
+)
+_LAST_FOUR = re.compile(r"(?<![0-9*])\*{3,8}([0-9]{4})(?![0-9])")
+_CJK = "\u4e00-\u9fff"
+# Cells a column check finds odd: anything but what the normal form of the field holds.
+_ODD_WAYBILL = re.compile(r"[^0-9A-Z\n]")
+_ODD_MOBILE = re.compile(r"[^0-9*\n]|^(?!1[3-9][0-9][0-9*]{4}[0-9]{4}$).+$", re.M)
+_ODD_NAME = re.compile(rf"[^{_CJK}*\n]")
+_CLEAN = re.compile(r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]")
+_STREET_MASK = re.compile(r"[*＊×●•]")
+
+
+class LayoutLike(Protocol):
+    @property
+    def delimiter(self) -> str | None: ...
+    @property
+    def fields(self) -> tuple[str | None, ...]: ...
+
+
+class BlockLike(Protocol):
+    """A run of complete lines of one dump member, all of one layout (see watchers.dumps)."""
+
+    @property
+    def member(self) -> str: ...
+    @property
+    def first_row(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def layout(self) -> LayoutLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowMatch:
+    member: str
+    row: int  # 1-based data row of the member
+    # The matched row as it stood in the dump, kept as evidence; in free text only the
+    # window around the canary, so the neighbouring records are not kept.
+    line: str
+    match: Match
+
+
+class Matcher:
+    """Scores the lines of dump blocks against an index; one per scan, not thread-safe."""
+
+    def __init__(self, index: CanaryIndex, threshold: float = THRESHOLD_BITS) -> None:
+        self.index = index
+        self.threshold = threshold
+        self.rows_scored = 0
+        self._name_patterns: list[re.Pattern[str]] = []
+        self._names_seen = -1
+
+    def scan(self, block: BlockLike) -> list[RowMatch]:
+        text = block.text
+        layout = block.layout
+        delimiter = layout.delimiter if layout.fields else None
+        if delimiter is not None:
+            rows = self._column_hits(text, delimiter, layout.fields)
+            if rows is not None:
+                lines = text.split("\n")
+                return [
+                    RowMatch(block.member, block.first_row + row, lines[row], match)
+                    for row in rows
+                    for match in self._match_row(lines[row], delimiter, layout.fields)
+                ]
+        if _HAS_FULL_WIDTH.search(text):
+            text = text.translate(_FULL_WIDTH_DIGITS)
+        use_names = delimiter is None or not {"waybill_no", "mobile"} & set(layout.fields)
+        hits = self._hit_positions(text, use_names)
+        if not hits:
+            return []
+        matches: list[RowMatch] = []
+        for line_index, start, end, positions in _lines_of(text, hits):
+            line = text[start:end]
+            if delimiter is not None:
+                found = [(line, m) for m in self._match_row(line, delimiter, layout.fields)]
+            else:
+                found = self._match_text(line, [p - start for p in positions])
+            matches.extend(
+                RowMatch(block.member, block.first_row + line_index, excerpt, match)
+                for excerpt, match in found
+            )
+        return matches
+
+    # -- the prefilter --------------------------------------------------------------------
+
+    def _column_hits(
+        self, text: str, delimiter: str, fields: tuple[str | None, ...]
+    ) -> list[int] | None:
+        """Rows of a regular table that show a canary's fragment, found column by column
+        with C-level slicing, mapping and set intersection: no Python code runs per row.
+
+        None when the block is not regular (quoted cells, ragged rows) or has neither a
+        waybill nor a mobile column: the regular-expression prefilter then reads it.
+        """
+        if '"' in text or not {"waybill_no", "mobile"} & set(fields):
+            return None
+        width = len(fields)
+        cells = text.replace("\n", delimiter).split(delimiter) if width > 1 else text.split("\n")
+        if len(cells) != (text.count("\n") + 1) * width:
+            return None
+        anchors = self.index.anchors
+        rows: set[int] = set()
+        if "waybill_no" in fields:
+            column = fields.index("waybill_no")
+            waybills = _column(cells, column, width, _ODD_WAYBILL, normalise_waybill)
+            rows.update(_indexes(waybills, set(waybills) & anchors.waybills))
+        if "mobile" in fields:
+            mobiles = _column(cells, fields.index("mobile"), width, _ODD_MOBILE, normalise_mobile)
+            keys = list(map(add, _slices(mobiles, 0, 3), _slices(mobiles, 7, 11)))
+            if "name" in fields:
+                names = _column(cells, fields.index("name"), width, _ODD_NAME, _name_cell)
+                firsts = list(_slices(names, 0, 1))
+                lasts = list(_slices(names, -1, None))
+                composite = list(map(add, map(add, firsts, lasts), keys))
+                rows.update(_indexes(composite, set(composite) & anchors.name_mobiles))
+                if MASK in lasts:  # names shown as 王** or 王*: the surname only
+                    surnamed = list(map(add, firsts, keys))
+                    rows.update(_indexes(surnamed, set(surnamed) & anchors.surname_mobiles))
+                if "" in firsts or MASK in firsts:  # no name shown
+                    keys = [k if f in ("", MASK) else "" for f, k in zip(firsts, keys, strict=True)]
+                else:
+                    keys = []
+            rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
+        return sorted(rows)
+
+    def _hit_positions(self, text: str, use_names: bool) -> list[int]:
+        anchors = self.index.anchors
+        positions: list[int] = []
+        waybills = set(_TOKEN.findall(text))
+        hits = (waybills & anchors.waybills) | ({w.upper() for w in waybills} & anchors.waybills)
+        for waybill in hits:
+            positions.extend(_occurrences(text, waybill))
+        keys = {a + b for a, b in _MOBILE.findall(text)} & anchors.mobile_keys
+        if keys:
+            positions.extend(
+                m.start() for m in _MOBILE.finditer(text) if m.group(1) + m.group(2) in keys
+            )
+        if use_names and anchors.names:
+            for pattern in self._names_regexes():
+                for m in pattern.finditer(text):
+                    if m.group(1) in anchors.names:
+                        positions.append(m.start())
+        return sorted(set(positions))
+
+    def _names_regexes(self) -> list[re.Pattern[str]]:
+        """Overlapping windows of each anchored name length, starting at a surname's first
+        character: far fewer windows than every position, and a C loop finds them."""
+        names = self.index.anchors.names
+        if len(names) != self._names_seen:
+            firsts = "".join(sorted({name[0] for name in names}))
+            lengths = sorted({len(name) for name in names})
+            self._name_patterns = [
+                re.compile(rf"(?=([{re.escape(firsts)}][{_CJK}]{{{length - 1}}}))")
+                for length in lengths
+                if length >= ANCHOR_NAME_LENGTH
+            ]
+            self._names_seen = len(names)
+        return self._name_patterns
+
+    # -- structured rows ------------------------------------------------------------------
+
+    def _match_row(self, line: str, delimiter: str, fields: tuple[str | None, ...]) -> list[Match]:
+        cells = _cells(line, delimiter)
+        observed = observe_cells(fields, cells)
+        return self._best(observed)
+
+    def _best(self, observed: Observed) -> list[Match]:
+        best: Match | None = None
+        for canary in self.index.candidates(observed):
+            self.rows_scored += 1
+            match = score(observed, canary)
+            if match.score >= self.threshold and (best is None or match.score > best.score):
+                best = match
+        return [best] if best is not None else []
+
+    # -- free text ------------------------------------------------------------------------
+
+    def _match_text(self, line: str, positions: list[int]) -> list[tuple[str, Match]]:
+        found: dict[bytes, tuple[str, Match]] = {}
+        for position in positions:
+            window = line[max(0, position - WINDOW_CHARS) : position + WINDOW_CHARS]
+            for canary in self._window_candidates(window):
+                self.rows_scored += 1
+                match = score(observe_window(window, canary), canary)
+                if match.score >= self.threshold:
+                    kept = found.get(canary.id)
+                    if kept is None or match.score > kept[1].score:
+                        found[canary.id] = (window, match)
+        return sorted(found.values(), key=lambda pair: -pair[1].score)
+
+    def _window_candidates(self, window: str) -> list[IndexedCanary]:
+        anchors = self.index.anchors
+        seen: dict[bytes, IndexedCanary] = {}
+        probes: list[Observed] = []
+        for token in _TOKEN.findall(window):
+            if token.upper() in anchors.waybills:
+                probes.append(Observed(waybill_no=token.upper()))
+        for m in _MOBILE.finditer(window):
+            if m.group(1) + m.group(2) in anchors.mobile_keys:
+                probes.append(Observed(mobile=m.group(1) + "****" + m.group(2)))
+        for pattern in self._names_regexes():
+            for m in pattern.finditer(window):
+                if m.group(1) in anchors.names:
+                    probes.append(Observed(name=m.group(1)))
+        for probe in probes:
+            for canary in self.index.candidates(probe):
+                seen.setdefault(canary.id, canary)
+        return list(seen.values())
+
+
+def _column(
+    cells: list[str], column: int, width: int, odd: re.Pattern[str], normalise: Callable[[str], str]
+) -> list[str]:
+    """One column of a flattened table; normalised cell by cell only when some cell is odd
+    (spaces, full-width digits, other mask characters), as a whole column is rarely."""
+    values = cells[column::width]
+    if odd.search("\n".join(values)):
+        return [normalise(value) for value in values]
+    return values
+
+
+def _slices(values: list[str], start: int, stop: int | None) -> Iterator[str]:
+    return map(getitem, values, repeat(slice(start, stop)))
+
+
+def _indexes(values: list[str], hits: set[str]) -> list[int]:
+    return [at for at, value in enumerate(values) if value in hits] if hits else []
+
+
+def _name_cell(cell: str) -> str:
+    pattern = name_pattern(cell)
+    return pattern if pattern is not None else ""
+
+
+def _occurrences(text: str, fragment: str) -> Iterator[int]:
+    start = text.find(fragment)
+    while start >= 0:
+        yield start
+        start = text.find(fragment, start + 1)
+
+
+def _lines_of(text: str, positions: list[int]) -> Iterator[tuple[int, int, int, list[int]]]:
+    """(line index, start, end, positions in it) for each line holding a position, in order;
+    newlines are counted between consecutive positions only."""
+    line_index = 0
+    counted_to = 0
+    current: tuple[int, int, int, list[int]] | None = None
+    for position in positions:
+        if current is not None and position < current[2]:
+            current[3].append(position)
+            continue
+        if current is not None:
+            yield current
+        line_index += text.count("\n", counted_to, position)
+        counted_to = position
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        current = (line_index, start, len(text) if end < 0 else end, [position])
+    if current is not None:
+        yield current
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    if len(delimiter) == 1:
+        try:
+            return next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error:
+            return line.split(delimiter)
+    return line.split(delimiter)
+
+
+def observe_cells(fields: tuple[str | None, ...], cells: list[str]) -> Observed:
+    """A structured row's fields, normalised; cells of unknown columns are read as text for
+    a mobile or waybill number its known columns lack."""
+    value: dict[str, str] = {}
+    unknown: list[str] = []
+    for column, cell in enumerate(cells):
+        cell = cell.strip()
+        if not cell:
+            continue
+        field = fields[column] if column < len(fields) else None
+        if field is None:
+            unknown.append(cell)
+        else:
+            value.setdefault(field, cell)
+    waybill = normalise_waybill(value["waybill_no"]) if "waybill_no" in value else None
+    mobile = normalise_mobile(value["mobile"]) if "mobile" in value else None
+    if mobile is None and unknown:
+        found = _MOBILE.search(" ".join(unknown))
+        mobile = normalise_mobile(found.group(0)) if found else None
+    name = name_pattern(value["name"]) if "name" in value else None
+    place: ObservedPlace | None = None
+    street: str | None = None
+    cut = False
+    division_columns = [value.get(f) for f in ("province", "city", "district")]
+    if "address" in value or any(division_columns):
+        parsed = parse_address(value.get("address"), *division_columns)
+        place = parsed.place if parsed.place.finest is not None else None
+        street, cut = parsed.street, parsed.cut
+    return Observed(
+        waybill_no=waybill or None,
+        mobile=mobile or None,
+        name=name,
+        place=place,
+        street=street,
+        street_cut=cut,
+    )
+
+
+def observe_window(window: str, canary: IndexedCanary) -> Observed:
+    """What a window of free text shows of the fields `canary` has, read in its favour
+    where the window holds several candidates for one field (see the module docstring)."""
+    waybill: str | None = None
+    tokens = [t.upper() for t in _TOKEN.findall(window)]
+    if canary.waybill_no in tokens:
+        waybill = canary.waybill_no
+    mobile: str | None = None
+    mobiles = [normalise_mobile(m.group(0)) for m in _MOBILE.finditer(window)]
+    if mobiles:
+        key = mobile_key(canary.mobile_number)
+        agreeing = [m for m in mobiles if mobile_key(m.partition("转")[0]) == key]
+        mobile = (agreeing or mobiles)[0]
+    else:
+        last_four = _LAST_FOUR.search(window)
+        if last_four is not None:
+            mobile = "*******" + last_four.group(1)
+    name: str | None = None
+    if canary.name in window:
+        name = canary.name
+    else:
+        masked = masked_name_key(canary.name)
+        pattern = name_pattern(window)  # a window that is nothing but a masked name
+        for form in (masked, canary.name[0] + MASK * (len(canary.name) - 1)):
+            if form is not None and form in window.replace("＊", MASK):
+                name = form
+                break
+        if name is None and pattern is not None:
+            name = pattern
+    place, street, cut = _window_address(window, canary)
+    return Observed(
+        waybill_no=waybill, mobile=mobile, name=name, place=place, street=street, street_cut=cut
+    )
+
+
+def _window_address(
+    window: str, canary: IndexedCanary
+) -> tuple[ObservedPlace | None, str | None, bool]:
+    clean = _CLEAN.sub("", window)
+    street: str | None = None
+    cut = False
+    if canary.street and canary.street in clean:
+        street = canary.street
+    else:
+        for length in range(min(len(canary.street), 12), 2, -1):
+            at = clean.find(canary.street[:length])
+            if at >= 0 and _STREET_MASK.match(clean, at + length):
+                street, cut = canary.street[:length], True
+                break
+    return _window_place(clean, canary.district_code), street, cut
+
+
+def _window_place(clean: str, district_code: str) -> ObservedPlace | None:
+    """The canary's own divisions that the window names, by any of their names."""
+    found: dict[Level, str] = {}
+    for division in division_table().ancestors(district_code):
+        if any(
+            form in clean
+            for form in short_forms(division)[: 1 if division.level is Level.COUNTY else None]
+        ):
+            found[division.level] = division.code
+    if not found:
+        return None
+    return ObservedPlace(
+        found.get(Level.PROVINCE), found.get(Level.PREFECTURE), found.get(Level.COUNTY)
+    )
