@@ -1,0 +1,192 @@
+"""The shapes shared by the dump readers: blocks, limits, the report and the reading context.
+
+They live apart from `watchers.dumps` so the per-format readers can use them without a cycle;
+`watchers.dumps` re-exports the public ones.
+"""
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# A ratio is meaningless for a small member (a few KiB of repeated commas compress 500:1),
+# so it is only enforced past this many decompressed bytes.
+RATIO_GRACE_BYTES = 1 << 20
+SNIFF_BYTES = 64 << 10
+
+
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    delimiter: str | None  # None: free-text lines, no columns
+    fields: tuple[str | None, ...]  # canonical field per column (None: unknown); () for free text
+
+
+FREE_TEXT = Layout(None, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    member: str  # "" for the top-level file, else the path inside the container
+    first_row: int  # 1-based data-row number (header excluded) of the first line of `text`
+    text: str  # complete decoded lines joined with "\n", no trailing newline
+    layout: Layout
+
+
+class DumpError(ValueError):
+    """The file (or the rest of it) cannot be read; the message says why, for a user."""
+
+
+@dataclass
+class DumpLimits:
+    max_line_bytes: int = 1 << 20  # longer lines are skipped and counted
+    max_uncompressed_bytes: int = 20 << 30  # total decompressed over all members
+    max_ratio: float = 200.0  # decompressed/compressed per member ("zip bomb")
+    max_members: int = 10_000
+    max_depth: int = 2  # containers inside containers
+    block_bytes: int = 4 << 20  # target size of a Block's text
+
+
+@dataclass
+class DumpReport:
+    bytes_read: int = 0  # bytes consumed from the outer file
+    bytes_decoded: int = 0  # decoded payload bytes
+    rows: int = 0  # data rows yielded (all members)
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
+    members: list[str] = field(default_factory=list)
+    encodings: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+@dataclass
+class Context:
+    """Limits, report and the running totals every reader of one dump shares."""
+
+    limits: DumpLimits
+    report: DumpReport
+    uncompressed: int = 0
+    member_count: int = 0
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.report.skipped[reason] += count
+
+    def add_member(self, member: str) -> None:
+        self.member_count += 1
+        if self.member_count > self.limits.max_members:
+            raise DumpError(f"more than {self.limits.max_members} members; stopped at {member}")
+        self.report.members.append(member)
+
+    def inflated(self, member: str, produced: int, inflated: int, compressed: int) -> None:
+        """Account for `produced` more decompressed bytes of a member (`inflated` so far)."""
+        self.uncompressed += produced
+        if self.uncompressed > self.limits.max_uncompressed_bytes:
+            raise DumpError(
+                f"{member or 'the file'} decompresses past the limit of "
+                f"{size_text(self.limits.max_uncompressed_bytes)} in total"
+            )
+        if inflated > RATIO_GRACE_BYTES and inflated > self.limits.max_ratio * max(compressed, 1):
+            raise DumpError(
+                f"{member or 'the file'} decompresses more than {self.limits.max_ratio:g} times "
+                "its compressed size; refusing a likely zip bomb"
+            )
+
+
+def size_text(count: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.3g} {unit}"
+    return f"{count} bytes"
+
+
+class Counted:
+    """Counts the bytes read through it, for the report or a compressed-size ratio."""
+
+    def __init__(self, stream: Readable, on_read: Callable[[int], None] | None = None) -> None:
+        self.stream = stream
+        self.count = 0
+        self._on_read = on_read
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        if self._on_read is not None:
+            self._on_read(len(data))
+        return data
+
+
+class Peeked:
+    """A stream whose head has been read to sniff it, replayed before the rest."""
+
+    def __init__(self, head: bytes, stream: Readable) -> None:
+        self.head = head
+        self._pending = head
+        self.stream = stream
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._pending:
+            if size < 0:
+                data, self._pending = self._pending + self.stream.read(-1), b""
+                return data
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        return self.stream.read(size)
+
+
+def read_head(stream: Readable, size: int = SNIFF_BYTES) -> Peeked:
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        data = stream.read(size - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return Peeked(b"".join(parts), stream)
+
+
+def tab_cell(value: str) -> str:
+    return value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+class RowBlocks:
+    """Turns rows of cells into tab-delimited Blocks of about `block_bytes` each.
+
+    The layout may change between rows (a new table, a JSON key not seen before); a change
+    closes the current block so each block has one layout.
+    """
+
+    def __init__(self, context: Context, member: str) -> None:
+        self.context = context
+        self.member = member
+        self.layout: Layout | None = None
+        self.next_row = 1
+        self._lines: list[str] = []
+        self._first = 1
+        self._size = 0
+
+    def set_layout(self, layout: Layout) -> Iterator[Block]:
+        if layout != self.layout:
+            yield from self.flush()
+            self.layout = layout
+
+    def add(self, cells: Iterable[str]) -> Iterator[Block]:
+        line = "\t".join(tab_cell(cell) for cell in cells)
+        if len(line) > self.context.limits.max_line_bytes:
+            self.context.skip(f"line longer than {size_text(self.context.limits.max_line_bytes)}")
+            return
+        if not self._lines:
+            self._first = self.next_row
+        self._lines.append(line)
+        self.next_row += 1
+        self._size += len(line) + 1
+        if self._size >= self.context.limits.block_bytes:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[Block]:
+        if self._lines and self.layout is not None:
+            lines, self._lines, self._size = self._lines, [], 0
+            self.context.report.rows += len(lines)
+            yield Block(self.member, self._first, "\n".join(lines), self.layout)
