@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from canaries.mint import Canary as MintedCanary
 from canaries.mobiles import mobile_key, normalise_mobile
-from canaries.names import split_name
+from canaries.names import MASK, split_name
 from canaries.places import normalise_street
 from canaries.scoring import IndexedCanary, Observed
 from canaries.waybills import normalise_waybill
@@ -70,7 +70,7 @@ class Anchors:
 
     @property
     def surname_mobiles(self) -> set[str]:
-        """The name's first character + the mobile key, for names shown as `王**`."""
+        """The name's first character, `*` and the mobile key, for names shown as `王**`."""
         return self._built("surname_mobiles")
 
     @property
@@ -107,7 +107,7 @@ def _lazy_anchors(kind: str, canary: IndexedCanary) -> Iterator[str]:
         return
     key = mobile_key(canary.mobile_number)
     if key is not None:
-        yield key if kind == "mobile_keys" else canary.name[0] + key
+        yield key if kind == "mobile_keys" else canary.name[0] + MASK + key
 
 
 def _mobile_number(entry: IndexEntry, shown: str) -> str:

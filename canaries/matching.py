@@ -33,6 +33,7 @@ from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, sco
 from canaries.waybills import normalise_waybill
 
 WINDOW_CHARS = 80
+_KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
 _HAS_FULL_WIDTH = re.compile(r"[０-９＊]")
 _TOKEN = re.compile(r"[0-9A-Za-z]{8,30}")
@@ -43,8 +44,8 @@ _LAST_FOUR = re.compile(r"(?<![0-9*])\*{3,8}([0-9]{4})(?![0-9])")
 _CJK = "\u4e00-\u9fff"
 # Cells a column check finds odd: anything but what the normal form of the field holds.
 _ODD_WAYBILL = re.compile(r"[^0-9A-Z\n]")
-_ODD_MOBILE = re.compile(r"[^0-9*\n]|^(?!1[3-9][0-9][0-9*]{4}[0-9]{4}$).+$", re.M)
-_ODD_NAME = re.compile(rf"[^{_CJK}*\n]")
+_ODD_MOBILE = re.compile(r"[^0-9*\n]")
+_ODD_NAME = re.compile(rf"[^{_CJK}*\n]|^\*", re.M)
 _CLEAN = re.compile(r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]")
 _STREET_MASK = re.compile(r"[*＊×●•]")
 
@@ -92,15 +93,17 @@ class Matcher:
     def scan(self, block: BlockLike) -> list[RowMatch]:
         text = block.text
         layout = block.layout
-        delimiter = layout.delimiter if layout.fields else None
+        # A table is read by its columns only if it has a column for a name, a mobile or a
+        # waybill number; anything else (one column of text, say) is read as free text.
+        columns = len(layout.fields) > 1 and bool(_KEY_FIELDS & set(layout.fields))
+        delimiter = layout.delimiter if columns else None
         if delimiter is not None:
-            rows = self._column_hits(text, delimiter, layout.fields)
-            if rows is not None:
-                lines = text.split("\n")
+            lines = self._column_hits(text, delimiter, layout.fields)
+            if lines is not None:
                 return [
-                    RowMatch(block.member, block.first_row + row, lines[row], match)
-                    for row in rows
-                    for match in self._match_row(lines[row], delimiter, layout.fields)
+                    RowMatch(block.member, block.first_row + row, line, match)
+                    for row, line in lines
+                    for match in self._match_row(line, delimiter, layout.fields)
                 ]
         if _HAS_FULL_WIDTH.search(text):
             text = text.translate(_FULL_WIDTH_DIGITS)
@@ -125,9 +128,10 @@ class Matcher:
 
     def _column_hits(
         self, text: str, delimiter: str, fields: tuple[str | None, ...]
-    ) -> list[int] | None:
-        """Rows of a regular table that show a canary's fragment, found column by column
-        with C-level slicing, mapping and set intersection: no Python code runs per row.
+    ) -> list[tuple[int, str]] | None:
+        """(row, line) of each row of a regular table that shows a canary's fragment, found
+        column by column with C-level slicing, mapping and set intersection: no Python code
+        runs per row.
 
         None when the block is not regular (quoted cells, ragged rows) or has neither a
         waybill nor a mobile column: the regular-expression prefilter then reads it.
@@ -145,23 +149,29 @@ class Matcher:
             waybills = _column(cells, column, width, _ODD_WAYBILL, normalise_waybill)
             rows.update(_indexes(waybills, set(waybills) & anchors.waybills))
         if "mobile" in fields:
-            mobiles = _column(cells, fields.index("mobile"), width, _ODD_MOBILE, normalise_mobile)
+            mobiles = _column(
+                cells, fields.index("mobile"), width, _ODD_MOBILE, normalise_mobile, 11
+            )
             keys = list(map(add, _slices(mobiles, 0, 3), _slices(mobiles, 7, 11)))
             if "name" in fields:
+                # One composite per row: the name's first and last characters and the key.
+                # A name shown as 王** or 王* makes 王* + key; no name at all, the key alone.
                 names = _column(cells, fields.index("name"), width, _ODD_NAME, _name_cell)
-                firsts = list(_slices(names, 0, 1))
+                firsts = _slices(names, 0, 1)
                 lasts = list(_slices(names, -1, None))
                 composite = list(map(add, map(add, firsts, lasts), keys))
-                rows.update(_indexes(composite, set(composite) & anchors.name_mobiles))
-                if MASK in lasts:  # names shown as 王** or 王*: the surname only
-                    surnamed = list(map(add, firsts, keys))
-                    rows.update(_indexes(surnamed, set(surnamed) & anchors.surname_mobiles))
-                if "" in firsts or MASK in firsts:  # no name shown
-                    keys = [k if f in ("", MASK) else "" for f, k in zip(firsts, keys, strict=True)]
-                else:
-                    keys = []
-            rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
-        return sorted(rows)
+                found = set(composite)
+                hits = found & anchors.name_mobiles
+                if MASK in lasts:
+                    hits |= found & anchors.surname_mobiles
+                if "" in lasts:
+                    hits |= found & anchors.mobile_keys
+                rows.update(_indexes(composite, hits))
+            else:
+                rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
+        return [
+            (row, delimiter.join(cells[row * width : (row + 1) * width])) for row in sorted(rows)
+        ]
 
     def _hit_positions(self, text: str, use_names: bool) -> list[int]:
         anchors = self.index.anchors
@@ -249,12 +259,18 @@ class Matcher:
 
 
 def _column(
-    cells: list[str], column: int, width: int, odd: re.Pattern[str], normalise: Callable[[str], str]
+    cells: list[str],
+    column: int,
+    width: int,
+    odd: re.Pattern[str],
+    normalise: Callable[[str], str],
+    length: int = 0,
 ) -> list[str]:
     """One column of a flattened table; normalised cell by cell only when some cell is odd
-    (spaces, full-width digits, other mask characters), as a whole column is rarely."""
+    (spaces, full-width digits, other mask characters, or not `length` long), as a whole
+    column rarely is."""
     values = cells[column::width]
-    if odd.search("\n".join(values)):
+    if odd.search("\n".join(values)) or (length and set(map(len, values)) != {length}):
         return [normalise(value) for value in values]
     return values
 
