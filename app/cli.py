@@ -20,6 +20,7 @@ from app.links.models import LinkKind
 from app.links.schemas import LinkCreate, LinkRead
 from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
+from app.sightings.commands import scan
 from canaries.couriers import Courier
 
 cli = typer.Typer(help="honeytrace: canary waybills that name the link that leaked them.")
@@ -31,6 +32,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(links_cli, name="links")
 cli.add_typer(canaries_cli, name="canaries")
 cli.command("mint")(mint)
+cli.command("scan")(scan)
 
 
 @cli.command()

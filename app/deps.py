@@ -75,3 +75,4 @@ CanaryMinter = Annotated[Actor, Depends(PermissionGuard(Permission.CANARIES_MINT
 CanaryReader = Annotated[Actor, Depends(PermissionGuard(Permission.CANARIES_READ))]
 ProfileWriter = Annotated[Actor, Depends(PermissionGuard(Permission.PROFILES_WRITE))]
 FeedClient = Annotated[Actor, Depends(PermissionGuard(Permission.FEEDS))]
+Scanner = Annotated[Actor, Depends(PermissionGuard(Permission.SCANS))]

@@ -20,10 +20,13 @@ from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
 from app.schedule import rotation_job, run_periodically
 from app.settings import Settings, get_settings
+from app.sightings.index import IndexHolder
+from app.sightings.jobs import ScanJobs
+from app.sightings.routes import SCANS_PATH
+from app.sightings.routes import router as scans_router
 
-UPLOAD_PATHS = frozenset({IMPORT_PATH})
 INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
-ROUTERS = (ops_router, links_router, planting_router, keys_router, audit_router)
+ROUTERS = (ops_router, links_router, planting_router, keys_router, audit_router, scans_router)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
+            app.state.scan_jobs.shutdown()
             for task in jobs:
                 task.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.metrics_registry = registry = CollectorRegistry()
+    # One canary index per process, shared by every scan it runs.
+    app.state.scan_jobs = ScanJobs(IndexHolder())
     if engine is not None:
         app.state.engine = engine
     install_problem_handlers(app)
@@ -67,8 +73,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         RequestMiddleware,
         metrics=HttpMetrics(registry),
         max_body_bytes=settings.max_body_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
-        upload_paths=UPLOAD_PATHS,
+        upload_limits={IMPORT_PATH: settings.max_upload_bytes, SCANS_PATH: settings.max_scan_bytes},
         streaming_path=INTERLEAVE_PATH,
     )
     for router in ROUTERS:

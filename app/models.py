@@ -2,11 +2,9 @@
 
 from sqlmodel import SQLModel
 
-from app.audit.models import AuditEntry
-from app.auth.models import ApiKey
-from app.links.models import Link
-from app.planting.models import Canary, FeedProfile, Plant
-
 metadata = SQLModel.metadata
 
-__all__ = ["ApiKey", "AuditEntry", "Canary", "FeedProfile", "Link", "Plant", "metadata"]
+__all__ = [
+    *("ApiKey", "AuditEntry", "Canary", "FeedProfile", "Link", "Plant", "Scan", "Sighting"),
+    "metadata",
+]

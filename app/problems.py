@@ -56,6 +56,10 @@ class UnsupportedMediaTypeError(DomainError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
+class TooManyRequestsError(DomainError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 

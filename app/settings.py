@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         64 * 1_048_576, description="Largest uploaded file (CSV link import) accepted."
     )
+    max_scan_bytes: Annotated[int, Field(ge=1024)] = Field(
+        20 * 1_073_741_824,
+        description="Largest leaked file `POST /v1/scans` accepts (streamed to a spool file, "
+        "deleted when the scan ends).",
+    )
+    scan_spool_dir: str | None = Field(
+        None,
+        description="Directory for uploads being scanned; the system's temporary directory "
+        "when unset. Files there never outlive their scan.",
+    )
+    max_running_scans: Annotated[int, Field(ge=1)] = Field(
+        2, description="Scans one API key may have queued or running at once; more get 429."
+    )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600, description="How often `serve` runs canary rotation in-process; 0 turns it off."

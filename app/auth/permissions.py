@@ -15,6 +15,8 @@ class Permission(StrEnum):
     CANARIES_READ = "canaries:read"
     PROFILES_WRITE = "profiles:write"
     FEEDS = "feeds"
+    # Matching leaked data against the canaries: trusted internal roles only (rule 3).
+    SCANS = "scans"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -26,9 +28,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CANARIES_MINT,
             Permission.CANARIES_READ,
             Permission.PROFILES_WRITE,
+            Permission.SCANS,
         }
     ),
-    Role.INVESTIGATOR: frozenset({Permission.LINKS_READ, Permission.CANARIES_READ}),
+    Role.INVESTIGATOR: frozenset(
+        {Permission.LINKS_READ, Permission.CANARIES_READ, Permission.SCANS}
+    ),
     Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS}),
     # Partners act only inside their scope sub-tree (app.links.service enforces it) and see
     # only canaries they minted for links strictly below it (app.planting.service).

@@ -5,6 +5,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -44,15 +45,14 @@ class RequestMiddleware:
         *,
         metrics: HttpMetrics,
         max_body_bytes: int,
-        max_upload_bytes: int,
-        upload_paths: frozenset[str],
+        upload_limits: Mapping[str, int],
         streaming_path: re.Pattern[str] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.max_upload_bytes = max_upload_bytes
-        self.upload_paths = upload_paths
+        # Upload routes take files larger than a JSON body: each path has its own limit.
+        self.upload_limits = upload_limits
         # Feeds streamed through honeytrace may be any size: memory stays flat regardless.
         self.streaming_path = streaming_path
 
@@ -66,9 +66,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        limit: float = (
-            self.max_upload_bytes if scope["path"] in self.upload_paths else self.max_body_bytes
-        )
+        limit: float = self.upload_limits.get(scope["path"], self.max_body_bytes)
         if self.streaming_path is not None and self.streaming_path.match(scope["path"]):
             limit = float("inf")
 

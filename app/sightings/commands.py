@@ -1,0 +1,116 @@
+"""`honeytrace scan FILE...`: look for canaries in leaked files."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.auth.actor import Actor
+from app.console import JsonFlag, load_settings, print_json, ready_engine
+from app.db import session_scope
+from app.sightings.index import IndexHolder
+from app.sightings.service import (
+    close_scan,
+    create_scan,
+    match_views,
+    scan_file,
+)
+from watchers.scan import ScanProgress, ScanResult
+
+
+class _ProgressLine:
+    """Rows, MB/s and matches so far, redrawn in place on a terminal's stderr."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.shown = False
+
+    def __call__(self, p: ScanProgress) -> None:
+        sys.stderr.write(
+            f"\r{self.name}: {p.rows:,} rows, {p.bytes_read / 1e6:,.1f} MB "
+            f"at {p.megabytes_per_second:,.1f} MB/s, {p.matches} matches "
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def scan(
+    files: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="Leaked files."),
+    ],
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record", help="Store the matches as sightings (source dump, the file's hash)."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Scan leaked files (CSV/TSV/text, XLSX, JSON, HTML, ZIP/GZ) for canaries.
+
+    Only the files' hashes, counts and matched rows are ever stored (with --record); exit
+    status 1 when a file could not be read to its end."""
+    engine = ready_engine(load_settings())
+    holder = IndexHolder()
+    incomplete = False
+    for path in files:
+        progress = _ProgressLine(path.name) if sys.stderr.isatty() and not as_json else None
+        result = scan_file(path, path.name, holder, engine, on_progress=progress)
+        if progress is not None:
+            progress.close()
+        with session_scope(engine) as session:
+            views = [v.as_json() for v in match_views(session, result.matches)]
+            if record:
+                scan_row = create_scan(session, Actor.cli(), path.name)
+                close_scan(session, Actor.cli(), scan_row, result)
+        incomplete |= not result.complete
+        if as_json:
+            print_json(_as_json(path, result, views))
+        else:
+            _print_text(path, result, views, record)
+    if incomplete:
+        raise typer.Exit(1)
+
+
+def _as_json(path: Path, result: ScanResult, views: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "sha256": result.sha256,
+        "size": result.size,
+        "rows": result.report.rows,
+        "complete": result.complete,
+        "error": result.error,
+        "skipped": dict(result.report.skipped),
+        "encodings": dict(result.report.encodings),
+        "seconds": round(result.seconds, 3),
+        "matches": views,
+    }
+
+
+def _print_text(path: Path, result: ScanResult, views: list[dict[str, Any]], record: bool) -> None:
+    typer.echo(
+        f"{path}: sha256 {result.sha256}, {result.size:,} bytes, {result.report.rows:,} rows, "
+        f"{len(views)} matches in {result.seconds:.1f} s"
+    )
+    for reason, count in sorted(result.report.skipped.items()):
+        typer.echo(f"  skipped {count:,}: {reason}")
+    for view in views:
+        fields = ", ".join(
+            f"{k} {v['level']} {v['weight']:+.1f}" for k, v in view["fields"].items()
+        )
+        where = f"{view['member']} row {view['row']}" if view["member"] else f"row {view['row']}"
+        control = " (CONTROL canary: noise or a leak inside honeytrace)" if view["control"] else ""
+        typer.echo(
+            f"  {where}: canary {view['canary_id']} of link {view['link_id']}, "
+            f"score {view['score']:.1f} bits ({fields}){control}"
+        )
+    if record and views:
+        typer.echo(f"  recorded as sightings (source dump, evidence sha256 {result.sha256})")
+    if result.error is not None:
+        typer.echo(f"error: {path}: {result.error} (read {result.report.rows:,} rows)", err=True)

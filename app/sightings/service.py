@@ -1,0 +1,303 @@
+"""Scans of leaked files and the sightings they make: one code path for the CLI and the API.
+
+A scan reads the file once (canaries/ and watchers/ do the work), keeps the file's hash,
+size and counts and the matched rows, and never the file: the API's spooled copy is
+deleted when the scan ends, whatever way it ends.
+"""
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.db import session_scope, utcnow
+from app.planting.models import Canary, CanaryStatus
+from app.planting.service import burn_canary
+from app.problems import NotFoundError
+from app.sightings.index import IndexHolder
+from app.sightings.models import Scan, ScanStatus, Sighting, SightingSource
+from canaries.matching import Matcher, RowMatch
+from watchers.dumps import DumpLimits
+from watchers.scan import ScanProgress, ScanResult, scan_stream
+
+log = logging.getLogger("honeytrace.scans")
+EXCERPT_CHARS = 2000
+PROGRESS_EVERY_SECONDS = 1.0
+INTERRUPTED = "interrupted: the service stopped before the scan finished; upload the file again"
+# A running scan reports progress about once a second; one silent this long died with its
+# process (a restart, a crash), whichever replica looks.
+STALE_AFTER = timedelta(minutes=10)
+
+
+class ScanInterruptedError(Exception):
+    """The service is shutting down: the scan ends as interrupted."""
+
+
+@dataclass(frozen=True)
+class MatchView:
+    """One matched row as the CLI's --json and the API show it."""
+
+    canary_id: uuid.UUID
+    link_id: uuid.UUID | None
+    control: bool
+    member: str
+    row: int
+    score: float
+    fields: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "canary_id": str(self.canary_id),
+            "link_id": None if self.link_id is None else str(self.link_id),
+            "control": self.control,
+            "member": self.member,
+            "row": self.row,
+            "score": round(self.score, 2),
+            "fields": self.fields,
+        }
+
+
+def match_views(session: Session, matches: list[RowMatch]) -> list[MatchView]:
+    ids = {uuid.UUID(bytes=m.match.canary.id) for m in matches}
+    links = (
+        dict(session.exec(select(Canary.id, Canary.link_id).where(col(Canary.id).in_(ids))).all())
+        if ids
+        else {}
+    )
+    return [
+        MatchView(
+            canary_id=(canary_id := uuid.UUID(bytes=m.match.canary.id)),
+            link_id=links.get(canary_id),
+            control=m.match.canary.control,
+            member=m.member,
+            row=m.row,
+            score=m.match.score,
+            fields=m.match.explanation(),
+        )
+        for m in matches
+    ]
+
+
+def _dedup_key(file_sha256: str, view: MatchView) -> str:
+    text = f"{SightingSource.DUMP}|{file_sha256}|{view.member}|{view.row}|{view.canary_id}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_sightings(
+    session: Session,
+    actor: Actor,
+    scan: Scan,
+    result: ScanResult,
+) -> list[Sighting]:
+    """Finish the scan with its result, store each match as a sighting (once: a repeated
+    scan of the same file adds none) and burn the planted canaries that surfaced, so their
+    links get fresh ones."""
+    views = match_views(session, result.matches)
+    finish_scan(scan, result, views)
+    keys = [_dedup_key(result.sha256, v) for v in views]
+    existing = (
+        set(session.exec(select(Sighting.dedup_key).where(col(Sighting.dedup_key).in_(keys))).all())
+        if keys
+        else set()
+    )
+    added: list[Sighting] = []
+    for view, match, key in zip(views, result.matches, keys, strict=True):
+        if key in existing or view.link_id is None:
+            continue
+        existing.add(key)
+        sighting = Sighting(
+            canary_id=view.canary_id,
+            link_id=view.link_id,
+            control=view.control,
+            source=SightingSource.DUMP,
+            dedup_key=key,
+            scan_id=scan.id,
+            score=view.score,
+            fields=view.fields,
+            evidence_sha256=result.sha256,
+            location={"file": result.name, "member": view.member, "row": view.row},
+            excerpt=match.line[:EXCERPT_CHARS],
+        )
+        try:
+            with session.begin_nested():
+                session.add(sighting)
+        except IntegrityError:
+            continue  # the same observation recorded concurrently: it is there once
+        added.append(sighting)
+    for canary_id in {s.canary_id for s in added if not s.control}:
+        canary = session.get(Canary, canary_id)
+        if canary is not None and canary.status == CanaryStatus.PLANTED:
+            burn_canary(session, actor, canary_id, f"seen in dump {result.sha256[:16]}")
+    session.flush()
+    return added
+
+
+def close_scan(session: Session, actor: Actor, scan: Scan, result: ScanResult) -> list[Sighting]:
+    """Record the scan's result and sightings, and audit it (the API's job and the CLI)."""
+    added = record_sightings(session, actor, scan, result)
+    detail = {
+        "sha256": scan.sha256,
+        "rows": scan.rows,
+        "matches": scan.matches,
+        "sightings": len(added),
+        "status": scan.status.value,
+    }
+    record_audit(session, actor, "scan.finish", "scan", scan.id, detail)
+    return added
+
+
+def finish_scan(scan: Scan, result: ScanResult, views: list[MatchView]) -> None:
+    report = result.report
+    scan.results = [view.as_json() for view in views]
+    scan.sha256 = result.sha256
+    scan.size = result.size
+    scan.bytes_read = result.size
+    scan.rows = report.rows
+    scan.matches = len(result.matches)
+    scan.skipped = dict(report.skipped)
+    scan.encodings = dict(report.encodings)
+    scan.members = len(report.members)
+    scan.error = None if result.error is None else result.error[:500]
+    scan.status = ScanStatus.DONE if result.complete else ScanStatus.FAILED
+    scan.finished_at = scan.updated_at = utcnow()
+
+
+def scan_file(
+    path: Path,
+    name: str,
+    holder: IndexHolder,
+    engine: Engine,
+    limits: DumpLimits | None = None,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+) -> ScanResult:
+    """Refresh the index, then scan with no transaction open (SQLite has one writer)."""
+    with session_scope(engine) as session:
+        holder.refresh(session)
+    with path.open("rb") as stream:
+        return scan_stream(stream, name, Matcher(holder.index), limits, on_progress)
+
+
+def create_scan(session: Session, actor: Actor, file_name: str) -> Scan:
+    scan = Scan(file_name=file_name[:255], status=ScanStatus.QUEUED, actor=actor.name)
+    session.add(scan)
+    session.flush()
+    record_audit(session, actor, "scan.start", "scan", scan.id, {"file": scan.file_name})
+    return scan
+
+
+def run_scan_job(
+    engine: Engine,
+    holder: IndexHolder,
+    actor: Actor,
+    scan_id: uuid.UUID,
+    path: Path,
+    limits: DumpLimits | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Scan a spooled upload, recording progress and then sightings; the file is deleted."""
+    try:
+        with session_scope(engine) as session:
+            scan = session.get(Scan, scan_id)
+            if scan is None:
+                return
+            scan.status = ScanStatus.RUNNING
+            scan.started_at = scan.updated_at = utcnow()
+            file_name = scan.file_name
+        last = 0.0
+
+        def progress(p: ScanProgress) -> None:
+            nonlocal last
+            if stop is not None and stop.is_set():
+                raise ScanInterruptedError
+            if p.seconds - last < PROGRESS_EVERY_SECONDS:
+                return
+            last = p.seconds
+            with session_scope(engine) as session:
+                running = session.get(Scan, scan_id)
+                if running is not None:
+                    running.bytes_read, running.rows, running.matches = (
+                        p.bytes_read, p.rows, p.matches
+                    )  # fmt: skip
+                    running.updated_at = utcnow()
+
+        result = scan_file(path, file_name, holder, engine, limits, progress)
+        with session_scope(engine) as session:
+            scan = session.get(Scan, scan_id)
+            if scan is None:
+                return
+            close_scan(session, actor, scan, result)
+        log.info(
+            "scan finished",
+            extra={"scan_id": str(scan_id), "rows": result.report.rows,
+                   "matches": len(result.matches), "seconds": round(result.seconds, 2)},
+        )  # fmt: skip
+    except Exception as error:
+        if isinstance(error, ScanInterruptedError):
+            reason = INTERRUPTED
+        else:
+            log.exception("scan failed", extra={"scan_id": str(scan_id)})
+            reason = f"internal error ({type(error).__name__}); see the service log"
+        with session_scope(engine) as session:
+            scan = session.get(Scan, scan_id)
+            if scan is not None:
+                scan.status = ScanStatus.FAILED
+                scan.error = reason
+                scan.finished_at = scan.updated_at = utcnow()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def fail_interrupted_scans(session: Session) -> int:
+    """Scans that stopped reporting progress died with their process: say so (run whenever
+    scans are read, so any replica notices, and none has to at start-up)."""
+    stale = session.exec(
+        select(Scan).where(
+            col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]),
+            col(Scan.updated_at) < utcnow() - STALE_AFTER,
+        )
+    ).all()
+    for scan in stale:
+        scan.status = ScanStatus.FAILED
+        scan.error = INTERRUPTED
+        scan.finished_at = utcnow()
+        session.add(scan)
+    return len(stale)
+
+
+def running_scans(session: Session, actor: Actor) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(Scan)
+        .where(
+            Scan.actor == actor.name,
+            col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]),
+        )
+    ).one()
+
+
+def get_scan(session: Session, scan_id: uuid.UUID) -> Scan:
+    fail_interrupted_scans(session)
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise NotFoundError("Scan not found.")
+    return scan
+
+
+def list_scans(session: Session, limit: int, offset: int) -> tuple[list[Scan], int]:
+    fail_interrupted_scans(session)
+    total = session.exec(select(func.count()).select_from(Scan)).one()
+    page = session.exec(
+        select(Scan).order_by(col(Scan.created_at).desc()).limit(limit).offset(offset)
+    ).all()
+    return list(page), total
