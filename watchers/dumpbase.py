@@ -1,4 +1,5 @@
-"""The shapes shared by the dump readers: blocks, limits, the report and the reading context.
+"""The shapes shared by the dump readers: blocks, limits, the report, the reading context,
+byte streams that count or replay, and rows of cells turned into blocks.
 
 They live apart from `watchers.dumps` so the per-format readers can use them without a cycle;
 `watchers.dumps` re-exports the public ones.
@@ -9,10 +10,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from watchers.columns import GUESS_ROWS, guess_fields, header_fields
+
 # A ratio is meaningless for a small member (a few KiB of repeated commas compress 500:1),
 # so it is only enforced past this many decompressed bytes.
 RATIO_GRACE_BYTES = 1 << 20
 SNIFF_BYTES = 64 << 10
+CHUNK_BYTES = 1 << 20  # what a reader asks of a stream at a time when nothing bounds it
 
 
 class Readable(Protocol):
@@ -38,6 +42,10 @@ class Block:
 
 class DumpError(ValueError):
     """The file (or the rest of it) cannot be read; the message says why, for a user."""
+
+
+class NotTextError(DumpError):
+    """The member is binary or of an unsupported kind; inside an archive it is skipped."""
 
 
 @dataclass
@@ -147,6 +155,22 @@ def read_head(stream: Readable, size: int = SNIFF_BYTES) -> Peeked:
     return Peeked(b"".join(parts), stream)
 
 
+def read_full(source: Readable, size: int) -> bytes:
+    """Up to `size` bytes, fewer only at the end: some streams return short reads."""
+    data = source.read(size)
+    if len(data) >= size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 def tab_cell(value: str) -> str:
     return value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
@@ -190,3 +214,44 @@ class RowBlocks:
             lines, self._lines, self._size = self._lines, [], 0
             self.context.report.rows += len(lines)
             yield Block(self.member, self._first, "\n".join(lines), self.layout)
+
+
+class Table:
+    """The rows of one table: the first may be its header, the first GUESS_ROWS decide the
+    fields of the columns the header does not name.
+
+    `header_hint` marks an HTML row of `<th>` cells: a header even when it names nothing
+    known, or when a title row comes before it.
+    """
+
+    def __init__(self, blocks: RowBlocks) -> None:
+        self.blocks = blocks
+        self._header: tuple[str | None, ...] = ()
+        self._sample: list[list[str]] | None = []
+        self._first = True
+
+    def add(self, cells: list[str], header_hint: bool = False) -> Iterator[Block]:
+        if self._sample is None:
+            yield from self.blocks.add(cells)
+            return
+        first, self._first = self._first, False
+        if first or header_hint:
+            header = header_fields(cells)
+            if header is not None or header_hint:
+                self._header = self._header or header or ()
+                return
+        self._sample.append(cells)
+        if len(self._sample) >= GUESS_ROWS:
+            yield from self._decide()
+
+    def finish(self) -> Iterator[Block]:
+        if self._sample is not None:
+            yield from self._decide()
+
+    def _decide(self) -> Iterator[Block]:
+        sample, self._sample = self._sample or [], None
+        if not sample:
+            return
+        yield from self.blocks.set_layout(Layout("\t", guess_fields(sample, self._header)))
+        for cells in sample:
+            yield from self.blocks.add(cells)
