@@ -20,6 +20,7 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from itertools import repeat
 from operator import add, getitem
 from typing import Protocol
@@ -33,6 +34,7 @@ from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, sco
 from canaries.waybills import normalise_waybill
 
 WINDOW_CHARS = 80
+_STREET_START = 4
 _KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
 _HAS_FULL_WIDTH = re.compile(r"[０-９＊]")
@@ -240,22 +242,37 @@ class Matcher:
 
     def _window_candidates(self, window: str) -> list[IndexedCanary]:
         anchors = self.index.anchors
+        waybills, mobile_keys, names = anchors.waybills, anchors.mobile_keys, anchors.names
         seen: dict[bytes, IndexedCanary] = {}
         probes: list[Observed] = []
         for token in _TOKEN.findall(window):
-            if token.upper() in anchors.waybills:
+            if token.upper() in waybills:
                 probes.append(Observed(waybill_no=token.upper()))
-        for m in _MOBILE.finditer(window):
-            if m.group(1) + m.group(2) in anchors.mobile_keys:
-                probes.append(Observed(mobile=m.group(1) + "****" + m.group(2)))
+        for prefix, last_four in _MOBILE.findall(window):
+            if prefix + last_four in mobile_keys:
+                probes.append(Observed(mobile=prefix + "****" + last_four))
         for pattern in self._names_regexes():
-            for m in pattern.finditer(window):
-                if m.group(1) in anchors.names:
-                    probes.append(Observed(name=m.group(1)))
+            probes.extend(Observed(name=name) for name in pattern.findall(window) if name in names)
         for probe in probes:
             for canary in self.index.candidates(probe):
-                seen.setdefault(canary.id, canary)
+                if canary.id not in seen and _plausible(window, canary):
+                    seen[canary.id] = canary
         return list(seen.values())
+
+
+def _plausible(window: str, canary: IndexedCanary) -> bool:
+    """Whether free text around a fragment shows enough of the canary to be worth scoring:
+    its waybill number, or two of its name's first and last characters, its mobile's first
+    three and last four digits, and its street's start. A mobile key alone is shared by
+    one stranger in a few thousand; a surname by many more."""
+    if canary.waybill_no in window:
+        return True
+    shown = (canary.name[0] in window and canary.name[-1] in window) + (
+        canary.mobile_number[:3] in window and canary.mobile_number[7:11] in window
+    )
+    if shown < 2 and canary.street[:_STREET_START] in _CLEAN.sub("", window):
+        shown += 1
+    return shown >= 2
 
 
 def _column(
@@ -415,15 +432,22 @@ def _window_address(
     return _window_place(clean, canary.district_code), street, cut
 
 
+@cache
+def _division_forms(district_code: str) -> tuple[tuple[Level, str, tuple[str, ...]], ...]:
+    """The canary's divisions and the names free text may call them by (a county only by
+    its full name: its short form is often an ordinary word)."""
+    return tuple(
+        (d.level, d.code, tuple(short_forms(d)[: 1 if d.level is Level.COUNTY else None]))
+        for d in division_table().ancestors(district_code)
+    )
+
+
 def _window_place(clean: str, district_code: str) -> ObservedPlace | None:
     """The canary's own divisions that the window names, by any of their names."""
     found: dict[Level, str] = {}
-    for division in division_table().ancestors(district_code):
-        if any(
-            form in clean
-            for form in short_forms(division)[: 1 if division.level is Level.COUNTY else None]
-        ):
-            found[division.level] = division.code
+    for level, code, forms in _division_forms(district_code):
+        if any(form in clean for form in forms):
+            found[level] = code
     if not found:
         return None
     return ObservedPlace(
