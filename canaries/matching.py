@@ -135,11 +135,16 @@ class Matcher:
         column by column with C-level slicing, mapping and set intersection: no Python code
         runs per row.
 
-        None when the block is not regular (quoted cells, ragged rows) or has neither a
-        waybill nor a mobile column: the regular-expression prefilter then reads it.
+        None when the block is not regular (ragged rows, a delimiter inside a quoted cell) or
+        has neither a waybill nor a mobile column: the regular-expression prefilter then
+        reads it.
         """
-        if '"' in text or not {"waybill_no", "mobile"} & set(fields):
+        if not {"waybill_no", "mobile"} & set(fields):
             return None
+        if '"' in text:
+            # Exports quote every cell ("张*伟","138****5678"): without the quotes the table
+            # is regular unless a quoted cell holds the delimiter, which the count below sees.
+            text = text.replace('"', "")
         width = len(fields)
         cells = text.replace("\n", delimiter).split(delimiter) if width > 1 else text.split("\n")
         if len(cells) != (text.count("\n") + 1) * width:

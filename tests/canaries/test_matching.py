@@ -127,7 +127,9 @@ def test_a_masked_mobile_and_common_name_alone_stay_below_the_threshold() -> Non
     index, _ = _index(_mint(1, 50))
     canary = index.candidates(Observed(waybill_no=_mint(1, 50)[3].waybill_no))[0]
     surname = canary.name[0]
-    weak = Observed(mobile=canary.mobile[:3] + "****" + canary.mobile_number[7:], name=surname + "*")
+    weak = Observed(
+        mobile=canary.mobile[:3] + "****" + canary.mobile_number[7:], name=surname + "*"
+    )
     assert score(weak, canary).score < THRESHOLD_BITS
     strong = Observed(waybill_no=canary.waybill_no, name=surname + "*")
     match = score(strong, canary)
@@ -181,11 +183,29 @@ def _rows(rng: random.Random, c: Canary) -> list[tuple[str, Layout, str]]:
             "masked csv",
         ),
         (
-            "\t".join((c.waybill_no.translate(FULL_WIDTH), c.province, c.city, c.district,
-                       c.address[:6] + "**", mobile[:3] + " " + mobile[3:7] + " " + mobile[7:])),
+            "\t".join(
+                (
+                    c.waybill_no.translate(FULL_WIDTH),
+                    c.province,
+                    c.city,
+                    c.district,
+                    c.address[:6] + "**",
+                    mobile[:3] + " " + mobile[3:7] + " " + mobile[7:],
+                )
+            ),
             Layout("\t", ("waybill_no", "province", "city", "district", "address", "mobile")),
             "full-width tsv",
-        ),  # fmt: skip
+        ),
+        (
+            '"' + '","'.join((_masked_name(rng, name), mobile, c.waybill_no)) + '"',
+            Layout(",", ("name", "mobile", "waybill_no")),
+            "every cell quoted",
+        ),
+        (
+            f'{mobile},"{_address(rng, c, True)}, 门口",{c.waybill_no}',
+            Layout(",", ("mobile", "address", "waybill_no")),
+            "a delimiter inside a quoted cell",
+        ),
         (
             "----".join((c.waybill_no, _masked_name(rng, name))),
             Layout("----", ("waybill_no", "name")),
