@@ -10,8 +10,10 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.auth.models import Role
+from app.csvsafe import spreadsheet_safe
 from app.links.models import Link, LinkKind
 from app.planting import service
+from app.planting.feeds import render_csv
 from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from canaries.divisions import division_table
@@ -267,3 +269,27 @@ def test_stored_canaries_never_repeat_a_waybill_or_name_and_address(
     assert len(stored) == 60
     assert len({c.waybill_no for c in stored}) == 60
     assert len({c.identity_key for c in stored}) == 60
+
+
+def test_feed_headers_a_spreadsheet_would_run_are_refused(
+    client: TestClient, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    outlet = _tree(make_link)["outlet"]
+    for header in ('=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)"):
+        refused = client.put(
+            f"/v1/links/{outlet.id}/feed-profile",
+            json={"feed_format": "csv", "feed_columns": [[header, "name"]]},
+            headers=bearer(make_key(Role.SECURITY)),
+        )
+        assert refused.status_code == 422, header
+        assert refused.json()["errors"][0]["field"].startswith("feed_columns")
+
+
+def test_csv_cells_that_start_a_formula_are_neutralised() -> None:
+    assert spreadsheet_safe("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
+    assert spreadsheet_safe("@SUM(1)") == "'@SUM(1)"
+    assert spreadsheet_safe("\t=1") == "'\t=1"
+    assert spreadsheet_safe("张*伟") == "张*伟"
+    assert spreadsheet_safe(-1.5) == -1.5
+    rendered = render_csv([{"收件人": "=1+1", "单号": "SF1"}], [("收件人", "name"), ("单号", "w")])
+    assert rendered.splitlines()[1] == "'=1+1,SF1"

@@ -14,6 +14,7 @@ import typer
 
 from app.auth.actor import Actor
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
+from app.csvsafe import spreadsheet_safe
 from app.db import session_scope, utcnow
 from app.planting.models import PlantChannel
 from app.planting.rotation import rotate
@@ -56,7 +57,7 @@ def mint(
     if output_format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=CANARY_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in records)
         return
     for record in records:
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
+from app.csvsafe import spreadsheet_safe
 from app.planting.models import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from app.planting.service import (
@@ -55,9 +56,9 @@ def feed_columns(profile: FeedProfile) -> list[tuple[str, str]]:
 def render_csv(records: list[dict[str, str | float]], columns: Sequence[Sequence[str]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([header for header, _ in columns])
+    writer.writerow([spreadsheet_safe(header) for header, _ in columns])
     for record in records:
-        writer.writerow([record[header] for header, _ in columns])
+        writer.writerow([spreadsheet_safe(record[header]) for header, _ in columns])
     return out.getvalue()
 
 

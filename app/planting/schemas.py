@@ -88,7 +88,8 @@ class CanaryPage(BaseModel):
 
 
 FeedColumn = tuple[
-    Annotated[str, StringConstraints(min_length=1, max_length=64)],
+    # A header a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is refused.
+    Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^=+\-@\t\r]")],
     Literal[
         "courier", "waybill_no", "name", "mobile", "province", "city", "district", "address",
         "full_address", "item", "weight_kg", "created_at",
