@@ -18,7 +18,7 @@ there is one. That is optimistic, so free-text windows are kept short (`WINDOW_C
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
@@ -149,21 +149,33 @@ class Matcher:
         cells = text.replace("\n", delimiter).split(delimiter) if width > 1 else text.split("\n")
         if len(cells) != (text.count("\n") + 1) * width:
             return None
+
+        def column(field: str) -> list[str] | None:
+            return cells[fields.index(field) :: width] if field in fields else None
+
+        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
+        return [
+            (row, delimiter.join(cells[row * width : (row + 1) * width])) for row in sorted(rows)
+        ]
+
+    def _anchored_rows(
+        self, waybills: list[str] | None, mobiles: list[str] | None, names: list[str] | None
+    ) -> set[int]:
+        """Rows (indexes into the columns) showing a canary's waybill number, or its mobile
+        key with the name's first and last characters; C-level maps and set intersections,
+        cells normalised one by one only in a column where some cell is odd."""
         anchors = self.index.anchors
         rows: set[int] = set()
-        if "waybill_no" in fields:
-            column = fields.index("waybill_no")
-            waybills = _column(cells, column, width, _ODD_WAYBILL, normalise_waybill)
+        if waybills is not None:
+            waybills = _normalised(waybills, _ODD_WAYBILL, normalise_waybill)
             rows.update(_indexes(waybills, set(waybills) & anchors.waybills))
-        if "mobile" in fields:
-            mobiles = _column(
-                cells, fields.index("mobile"), width, _ODD_MOBILE, normalise_mobile, 11
-            )
+        if mobiles is not None:
+            mobiles = _normalised(mobiles, _ODD_MOBILE, normalise_mobile, 11)
             keys = list(map(add, _slices(mobiles, 0, 3), _slices(mobiles, 7, 11)))
-            if "name" in fields:
+            if names is not None:
                 # One composite per row: the name's first and last characters and the key.
                 # A name shown as 王** or 王* makes 王* + key; no name at all, the key alone.
-                names = _column(cells, fields.index("name"), width, _ODD_NAME, _name_cell)
+                names = _normalised(names, _ODD_NAME, _name_cell)
                 firsts = _slices(names, 0, 1)
                 lasts = list(_slices(names, -1, None))
                 composite = list(map(add, map(add, firsts, lasts), keys))
@@ -176,9 +188,26 @@ class Matcher:
                 rows.update(_indexes(composite, hits))
             else:
                 rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
-        return [
-            (row, delimiter.join(cells[row * width : (row + 1) * width])) for row in sorted(rows)
-        ]
+        return rows
+
+    def match_records(self, records: Sequence[Mapping[str, str]]) -> list[tuple[int, Match]]:
+        """(index, best match) of each structured record that matches a canary: orders to
+        screen, a watcher's extracted fields. Keys as in `observe_cells`'s fields."""
+
+        def column(field: str) -> list[str]:
+            return [record.get(field) or "" for record in records]
+
+        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
+        matched: list[tuple[int, Match]] = []
+        for row in sorted(rows):
+            record = records[row]
+            observed = observe_cells(tuple(record), [record[field] or "" for field in record])
+            matched.extend((row, match) for match in self._best(observed))
+        return matched
+
+    def match_text(self, text: str) -> list[tuple[str, Match]]:
+        """(excerpt, match) for each canary a free text shows: an SMS, a listing, a note."""
+        return [(m.line, m.match) for m in self.scan(_Text(text))]
 
     def _hit_positions(self, text: str, use_names: bool) -> list[int]:
         anchors = self.index.anchors
@@ -280,21 +309,28 @@ def _plausible(window: str, canary: IndexedCanary) -> bool:
     return shown >= 2
 
 
-def _column(
-    cells: list[str],
-    column: int,
-    width: int,
-    odd: re.Pattern[str],
-    normalise: Callable[[str], str],
-    length: int = 0,
+def _normalised(
+    values: list[str], odd: re.Pattern[str], normalise: Callable[[str], str], length: int = 0
 ) -> list[str]:
-    """One column of a flattened table; normalised cell by cell only when some cell is odd
-    (spaces, full-width digits, other mask characters, or not `length` long), as a whole
-    column rarely is."""
-    values = cells[column::width]
+    """A column as is, or normalised cell by cell when some cell is odd (spaces, full-width
+    digits, other mask characters, or not `length` long), as a whole column rarely is."""
     if odd.search("\n".join(values)) or (length and set(map(len, values)) != {length}):
         return [normalise(value) for value in values]
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Free:
+    delimiter: str | None = None
+    fields: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str
+    member: str = ""
+    first_row: int = 1
+    layout: _Free = _Free()
 
 
 def _slices(values: list[str], start: int, stop: int | None) -> Iterator[str]:

@@ -112,12 +112,13 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         max_body_bytes=64 * 1024,
         max_upload_bytes=4 << 20,
         rotation_interval_seconds=0,
+        evidence_dir=str(tmp_path / "evidence"),
     )
 
 

@@ -27,6 +27,12 @@ class Actor:
         """Jobs the service runs by itself on a schedule."""
         return cls(None, "scheduler", Role.ADMIN)
 
+    @classmethod
+    def matcher(cls) -> "Actor":
+        """Burns the canaries that surfaced, whoever reported them (a partner may not see
+        the canary it reported, nor learn from an error that it was one)."""
+        return cls(None, "matcher", Role.ADMIN)
+
     @property
     def is_scoped(self) -> bool:
         return self.scope_link_id is not None

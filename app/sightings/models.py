@@ -19,7 +19,14 @@ class ScanStatus(StrEnum):
 
 
 class SightingSource(StrEnum):
+    """Where a canary surfaced (watchers.observations.SourceKind, one for one)."""
+
     DUMP = "dump"
+    SITE = "site"
+    SMS = "sms"
+    CALL = "call"
+    ORDER = "order"
+    REPORT = "report"
 
 
 class Scan(SQLModel, table=True):

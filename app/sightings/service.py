@@ -105,23 +105,13 @@ def record_sightings(
     links get fresh ones."""
     views = match_views(session, result.matches)
     finish_scan(scan, result, views)
-    keys = [_dedup_key(result.sha256, v) for v in views]
-    existing = (
-        set(session.exec(select(Sighting.dedup_key).where(col(Sighting.dedup_key).in_(keys))).all())
-        if keys
-        else set()
-    )
-    added: list[Sighting] = []
-    for view, match, key in zip(views, result.matches, keys, strict=True):
-        if key in existing or view.link_id is None:
-            continue
-        existing.add(key)
-        sighting = Sighting(
+    pending = [
+        Sighting(
             canary_id=view.canary_id,
             link_id=view.link_id,
             control=view.control,
             source=SightingSource.DUMP,
-            dedup_key=key,
+            dedup_key=_dedup_key(result.sha256, view),
             scan_id=scan.id,
             score=view.score,
             fields=view.fields,
@@ -129,6 +119,29 @@ def record_sightings(
             location={"file": result.name, "member": view.member, "row": view.row},
             excerpt=match.line[:EXCERPT_CHARS],
         )
+        for view, match in zip(views, result.matches, strict=True)
+        if view.link_id is not None
+    ]
+    return add_sightings(session, actor, pending, f"seen in dump {result.sha256[:16]}")
+
+
+def add_sightings(
+    session: Session, actor: Actor, pending: list[Sighting], reason: str
+) -> list[Sighting]:
+    """Store the sightings not stored before (by dedup key: a retried, repeated or
+    concurrent delivery of one observation adds each once) and burn the planted canaries
+    that surfaced, so their links get fresh ones. Returns the ones added."""
+    keys = [s.dedup_key for s in pending]
+    existing = (
+        set(session.exec(select(Sighting.dedup_key).where(col(Sighting.dedup_key).in_(keys))).all())
+        if keys
+        else set()
+    )
+    added: list[Sighting] = []
+    for sighting in pending:
+        if sighting.dedup_key in existing:
+            continue
+        existing.add(sighting.dedup_key)
         try:
             with session.begin_nested():
                 session.add(sighting)
@@ -138,7 +151,7 @@ def record_sightings(
     for canary_id in {s.canary_id for s in added if not s.control}:
         canary = session.get(Canary, canary_id)
         if canary is not None and canary.status == CanaryStatus.PLANTED:
-            burn_canary(session, actor, canary_id, f"seen in dump {result.sha256[:16]}")
+            burn_canary(session, Actor.matcher(), canary_id, f"{reason} (by {actor.name})")
     session.flush()
     return added
 
