@@ -76,3 +76,6 @@ CanaryReader = Annotated[Actor, Depends(PermissionGuard(Permission.CANARIES_READ
 ProfileWriter = Annotated[Actor, Depends(PermissionGuard(Permission.PROFILES_WRITE))]
 FeedClient = Annotated[Actor, Depends(PermissionGuard(Permission.FEEDS))]
 Scanner = Annotated[Actor, Depends(PermissionGuard(Permission.SCANS))]
+SightingReporter = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS_REPORT))]
+SightingReader = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS_READ))]
+OrderScreener = Annotated[Actor, Depends(PermissionGuard(Permission.SCREEN))]

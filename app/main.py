@@ -18,15 +18,28 @@ from app.ops.middleware import HttpMetrics, RequestMiddleware
 from app.ops.routes import router as ops_router
 from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
+from app.ratelimit import RateLimiter
 from app.schedule import rotation_job, run_periodically
+from app.screening.routes import MAX_SCREEN_BYTES, SCREEN_PATH
+from app.screening.routes import router as screening_router
 from app.settings import Settings, get_settings
 from app.sightings.index import IndexHolder
 from app.sightings.jobs import ScanJobs
+from app.sightings.reports import router as sightings_router
 from app.sightings.routes import SCANS_PATH
 from app.sightings.routes import router as scans_router
 
 INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
-ROUTERS = (ops_router, links_router, planting_router, keys_router, audit_router, scans_router)
+ROUTERS = (
+    ops_router,
+    links_router,
+    planting_router,
+    keys_router,
+    audit_router,
+    scans_router,
+    sightings_router,
+    screening_router,
+)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -65,7 +78,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.metrics_registry = registry = CollectorRegistry()
     # One canary index per process, shared by every scan it runs.
-    app.state.scan_jobs = ScanJobs(IndexHolder())
+    app.state.index_holder = holder = IndexHolder()
+    app.state.scan_jobs = ScanJobs(holder)
+    app.state.rate_limiter = RateLimiter(settings.requests_per_second)
     if engine is not None:
         app.state.engine = engine
     install_problem_handlers(app)
@@ -73,7 +88,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         RequestMiddleware,
         metrics=HttpMetrics(registry),
         max_body_bytes=settings.max_body_bytes,
-        upload_limits={IMPORT_PATH: settings.max_upload_bytes, SCANS_PATH: settings.max_scan_bytes},
+        upload_limits={
+            IMPORT_PATH: settings.max_upload_bytes,
+            SCANS_PATH: settings.max_scan_bytes,
+            SCREEN_PATH: MAX_SCREEN_BYTES,
+        },
         streaming_path=INTERLEAVE_PATH,
     )
     for router in ROUTERS:

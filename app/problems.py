@@ -99,6 +99,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     exc = cast(DomainError, exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": "1"}
     return problem_response(exc.status, exc.detail, exc.extra, headers)
 
 

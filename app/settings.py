@@ -5,6 +5,7 @@ README.md carries a table of these; tests/test_settings.py keeps the two in step
 
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -64,6 +65,19 @@ class Settings(BaseSettings):
     max_running_scans: Annotated[int, Field(ge=1)] = Field(
         2, description="Scans one API key may have queued or running at once; more get 429."
     )
+    evidence_dir: str = Field(
+        "evidence",
+        description="Directory of the evidence blobs behind sightings (content-addressed); "
+        "relative paths are from the working directory.",
+    )
+    max_report_chars: Annotated[int, Field(ge=1000)] = Field(
+        200_000, description="Longest text a manual report (`POST /v1/sightings`) may carry."
+    )
+    requests_per_second: Annotated[float, Field(gt=0)] = Field(
+        50.0,
+        description="Matching requests (`POST /v1/sightings`, `POST /v1/screen`) one API key "
+        "may make per second; more get 429.",
+    )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600, description="How often `serve` runs canary rotation in-process; 0 turns it off."
@@ -82,6 +96,10 @@ class Settings(BaseSettings):
         if len(self.secret_key.get_secret_value()) < 32:
             raise InsecureSettingsError("HONEYTRACE_SECRET_KEY must be at least 32 characters")
         return self
+
+    @property
+    def evidence_path(self) -> Path:
+        return Path(self.evidence_dir)
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,6 +17,10 @@ class Permission(StrEnum):
     FEEDS = "feeds"
     # Matching leaked data against the canaries: trusted internal roles only (rule 3).
     SCANS = "scans"
+    SIGHTINGS_REPORT = "sightings:report"
+    SIGHTINGS_READ = "sightings:read"
+    # Orders checked against the canaries as they are placed: the order platform only.
+    SCREEN = "screen"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -29,12 +33,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CANARIES_READ,
             Permission.PROFILES_WRITE,
             Permission.SCANS,
+            Permission.SIGHTINGS_REPORT,
+            Permission.SIGHTINGS_READ,
         }
     ),
     Role.INVESTIGATOR: frozenset(
-        {Permission.LINKS_READ, Permission.CANARIES_READ, Permission.SCANS}
+        {
+            Permission.LINKS_READ,
+            Permission.CANARIES_READ,
+            Permission.SCANS,
+            Permission.SIGHTINGS_REPORT,
+            Permission.SIGHTINGS_READ,
+        }
     ),
-    Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS}),
+    Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS, Permission.SCREEN}),
     # Partners act only inside their scope sub-tree (app.links.service enforces it) and see
     # only canaries they minted for links strictly below it (app.planting.service).
     Role.PARTNER: frozenset(
@@ -43,6 +55,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LINKS_WRITE,
             Permission.CANARIES_MINT,
             Permission.CANARIES_READ,
+            # A partner may report what it saw, but is never told whether it matched.
+            Permission.SIGHTINGS_REPORT,
         }
     ),
 }

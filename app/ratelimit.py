@@ -1,0 +1,45 @@
+"""Per-key token buckets for the matching routes (rule 3: rate-limited and audited).
+
+In-process: each API process limits its own share; a key gets `per_second` requests a
+second on average and a burst of as many.
+"""
+
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.auth.actor import Actor
+from app.deps import current_actor
+from app.problems import TooManyRequestsError
+
+
+class RateLimiter:
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.burst = max(1.0, per_second)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, since = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - since) * self.per_second)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1.0, now)
+            return True
+
+
+def rate_limited(request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.allow(actor.name):
+        raise TooManyRequestsError(
+            f"Over {limiter.per_second:g} requests a second for this key; slow down."
+        )
+
+
+RateLimited = Depends(rate_limited)

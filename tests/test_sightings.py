@@ -1,0 +1,208 @@
+"""Manual reports, the sighting list and brushing-order screening, over the API."""
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from app.audit.models import AuditEntry
+from app.auth.actor import Actor
+from app.auth.models import Role
+from app.links.models import Link
+from app.planting.models import Canary, CanaryStatus, PlantChannel
+from app.planting.service import StoredCanary, mint_canaries
+from app.settings import Settings
+from app.sightings.models import Sighting
+from canaries.couriers import Courier
+from canaries.mint import LinkProfile, Minter
+from tests.conftest import KeyFactory, LinkFactory, bearer
+
+
+@pytest.fixture
+def planted(session: Session, make_link: LinkFactory) -> tuple[Link, list[StoredCanary]]:
+    outlet = make_link("西湖网点")
+    result = mint_canaries(
+        session, Actor.cli(), outlet.id, 12, PlantChannel.CLI, rng=random.Random(4)
+    )
+    session.commit()
+    return outlet, [c for c in result.planted if not c.control]
+
+
+def _listing(canary: StoredCanary) -> str:
+    masked = canary.name[0] + "*" + canary.name[-1]
+    return (
+        f"出售全国快递单号数据 日更 样本: {masked} {canary.mobile} "
+        f"{canary.province}{canary.city}{canary.district}{canary.address[:6]}*** 0.5元一条"
+    )
+
+
+def test_an_investigator_report_makes_a_sighting_once_with_its_evidence(
+    client: TestClient,
+    make_key: KeyFactory,
+    planted: tuple[Link, list[StoredCanary]],
+    session: Session,
+    settings: Settings,
+) -> None:
+    outlet, canaries = planted
+    headers = bearer(make_key(Role.INVESTIGATOR))
+    body = {"kind": "listing", "text": _listing(canaries[0]), "url": "http://shop.example/1"}
+    first = client.post("/v1/sightings", json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    report = first.json()
+    assert report["matches"] == 1
+    (sighting,) = report["sightings"]
+    assert sighting["canary_id"] == str(canaries[0].id)
+    assert sighting["link_id"] == str(outlet.id)
+    assert sighting["source"] == "report"
+    assert sighting["location"]["url"] == "http://shop.example/1"
+    assert sighting["fields"]["mobile"]["level"] == "masked"
+    blob = (Path(settings.evidence_dir) / sighting["evidence_sha256"][:2]
+            / sighting["evidence_sha256"]).read_bytes()  # fmt: skip
+    assert hashlib.sha256(blob).hexdigest() == sighting["evidence_sha256"]
+    assert canaries[0].name[0] in blob.decode()
+
+    again = client.post("/v1/sightings", json=body, headers=headers).json()
+    assert again["matches"] == 1 and again["sightings"][0]["id"] == sighting["id"]
+    assert len(session.exec(select(Sighting)).all()) == 1
+    burned = session.get(Canary, canaries[0].id)
+    assert burned is not None and burned.status == CanaryStatus.BURNED
+
+    listed = client.get("/v1/sightings", params={"source": "report"}, headers=headers).json()
+    assert [s["id"] for s in listed["items"]] == [sighting["id"]]
+    assert (
+        client.get("/v1/sightings", params={"source": "order"}, headers=headers).json()["total"]
+        == 0
+    )
+    audit = session.exec(select(AuditEntry).where(AuditEntry.action == "sighting.report")).all()
+    assert len(audit) == 2
+
+
+def test_a_report_without_a_canary_keeps_nothing(
+    client: TestClient, make_key: KeyFactory, planted: object, settings: Settings, session: Session
+) -> None:
+    stranger = Minter(LinkProfile(Courier.ZTO), random.Random(77)).mint_one()
+    text = f"{stranger.name} {stranger.mobile} {stranger.province}{stranger.city}{stranger.address}"
+    response = client.post(
+        "/v1/sightings", json={"kind": "sms", "text": text}, headers=bearer(make_key(Role.SECURITY))
+    )
+    assert response.status_code == 202
+    assert response.json()["matches"] == 0
+    assert session.exec(select(Sighting)).all() == []
+    assert not Path(settings.evidence_dir).exists()  # a stranger's data is not kept
+
+
+def test_a_partner_may_report_but_learns_nothing(
+    client: TestClient,
+    make_key: KeyFactory,
+    make_link: LinkFactory,
+    planted: tuple[Link, list[StoredCanary]],
+    session: Session,
+) -> None:
+    _, canaries = planted
+    partner = bearer(make_key(Role.PARTNER, make_link("平台")))
+    response = client.post(
+        "/v1/sightings", json={"kind": "listing", "text": _listing(canaries[1])}, headers=partner
+    )
+    assert response.status_code == 202
+    assert response.json()["matches"] is None and response.json()["sightings"] is None
+    assert len(session.exec(select(Sighting)).all()) == 1  # recorded all the same
+    assert client.get("/v1/sightings", headers=partner).status_code == 403
+
+
+def test_bad_reports_are_refused(
+    client: TestClient, make_key: KeyFactory, settings: Settings
+) -> None:
+    headers = bearer(make_key(Role.INVESTIGATOR))
+    cases = [
+        {"kind": "rumour", "text": "x"},
+        {"kind": "sms", "text": ""},
+        {"kind": "sms", "text": "x", "observed_at": "2999-01-01T00:00:00+08:00"},
+        {"kind": "sms", "text": "x", "observed_at": "2026-01-01T00:00:00"},
+        {"kind": "sms", "text": "x", "url": "javascript:alert(1)"},
+        {"kind": "sms", "text": "x", "surprise": 1},
+        {"kind": "sms", "text": "长" * (settings.max_report_chars + 1)},
+    ]
+    for body in cases:
+        refused = client.post("/v1/sightings", json=body, headers=headers)
+        assert refused.status_code in (413, 422), (body, refused.text)
+
+
+# -- screening -----------------------------------------------------------------------------
+
+
+def _orders(canaries: list[StoredCanary], count: int) -> tuple[list[dict[str, str]], set[str]]:
+    people = Minter(LinkProfile(Courier.YTO), random.Random(8), control_share=0).mint(count)
+    orders = [
+        {"order_id": f"T{n}", "name": p.name, "mobile": p.mobile, "province": p.province,
+         "city": p.city, "district": p.district, "address": p.address, "merchant_id": "m-1"}
+        for n, p in enumerate(people)
+    ]  # fmt: skip
+    brushed = set()
+    for n, canary in zip((10, 400, 777), canaries, strict=False):
+        orders[n] = {
+            "order_id": f"B{n}", "name": canary.name, "mobile": canary.mobile,
+            "address": canary.province + canary.city + canary.district + canary.address,
+            "sender_id": "s-9", "merchant_id": "刷单店",
+        }  # fmt: skip
+        brushed.add(f"B{n}")
+    return orders, brushed
+
+
+def test_orders_addressed_to_canaries_name_their_merchant(
+    client: TestClient,
+    make_key: KeyFactory,
+    planted: tuple[Link, list[StoredCanary]],
+    session: Session,
+) -> None:
+    _, canaries = planted
+    orders, brushed = _orders(canaries, 1000)
+    headers = bearer(make_key(Role.INTEGRATION))
+    response = client.post("/v1/screen", json={"orders": orders}, headers=headers)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["screened"] == 1000
+    assert {h["order_id"] for h in result["hits"]} == brushed
+    assert all(h["sighting_id"] and h["score"] >= 32 for h in result["hits"])
+    sightings = session.exec(select(Sighting)).all()
+    assert {s.source for s in sightings} == {"order"}
+    assert {s.location["merchant_id"] for s in sightings} == {"刷单店"}
+    assert {s.location["sender_id"] for s in sightings} == {"s-9"}
+
+    again = client.post("/v1/screen", json={"orders": orders}, headers=headers).json()
+    assert {h["order_id"] for h in again["hits"]} == brushed
+    assert all(h["sighting_id"] is None for h in again["hits"])
+    assert len(session.exec(select(Sighting)).all()) == 3
+
+
+def test_screening_is_for_the_order_platform_with_bounded_batches(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    order = {"order_id": "1", "name": "张伟"}
+    for role in (Role.SECURITY, Role.INVESTIGATOR):
+        refused = client.post(
+            "/v1/screen", json={"orders": [order]}, headers=bearer(make_key(role))
+        )
+        assert refused.status_code == 403
+    headers = bearer(make_key(Role.INTEGRATION))
+    assert client.post("/v1/screen", json={"orders": []}, headers=headers).status_code == 422
+    too_many = [{"order_id": str(n)} for n in range(10_001)]
+    assert client.post("/v1/screen", json={"orders": too_many}, headers=headers).status_code == 422
+    bad = client.post(
+        "/v1/screen", json={"orders": [{"order_id": "1", "name": "x" * 65}]}, headers=headers
+    )
+    assert bad.status_code == 422
+
+
+def test_matching_routes_are_rate_limited_per_key(client: TestClient, make_key: KeyFactory) -> None:
+    limiter = client.app.state.rate_limiter  # type: ignore[attr-defined]
+    limiter.per_second, limiter.burst = 0.01, 3.0  # a burst of three, then one in 100 s
+    headers = bearer(make_key(Role.INTEGRATION))
+    batch = {"orders": [{"order_id": "1"}]}
+    statuses = [client.post("/v1/screen", json=batch, headers=headers) for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    assert statuses[3].headers["Retry-After"] == "1"
+    other = bearer(make_key(Role.INTEGRATION))
+    assert client.post("/v1/screen", json=batch, headers=other).status_code == 200
