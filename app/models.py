@@ -2,9 +2,22 @@
 
 from sqlmodel import SQLModel
 
+from app.audit.models import AuditEntry
+from app.auth.models import ApiKey
+from app.links.models import Link
+from app.planting.models import Canary, FeedProfile, Plant
+from app.sightings.models import Scan, Sighting
+
 metadata = SQLModel.metadata
 
 __all__ = [
-    *("ApiKey", "AuditEntry", "Canary", "FeedProfile", "Link", "Plant", "Scan", "Sighting"),
+    "ApiKey",
+    "AuditEntry",
+    "Canary",
+    "FeedProfile",
+    "Link",
+    "Plant",
+    "Scan",
+    "Sighting",
     "metadata",
 ]

@@ -1,5 +1,8 @@
 """The migrations are the schema: they agree with the models and run both ways."""
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +47,15 @@ def test_upgrade_downgrade_upgrade(empty_engine: Engine) -> None:
     assert set(inspect(empty_engine).get_table_names()) == {"alembic_version"}
     upgrade(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == tables
+
+
+def test_app_models_alone_holds_every_table(engine: Engine) -> None:
+    """Alembic's env imports only app.models: every table must be registered by it alone."""
+    script = (
+        "import json; from app.models import metadata; print(json.dumps(sorted(metadata.tables)))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    migrated = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert set(json.loads(shown.stdout)) == migrated
