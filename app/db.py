@@ -50,7 +50,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get(_BEGIN, '')}")
+
+
+# Units of work (a request, a job) begin IMMEDIATE on SQLite: they take the write lock at
+# once, waiting up to the busy timeout. A deferred BEGIN that reads and then writes fails
+# at once (SQLITE_BUSY) when another connection wrote in between, as two concurrent
+# requests do. Plain reads (readiness, migrations) stay deferred and never wait.
+_BEGIN = "honeytrace_sqlite_begin"
+
+
+def unit_of_work(engine: Engine) -> Engine:
+    """The engine as units of work use it (see _BEGIN); other dialects ignore the option."""
+    return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -79,7 +91,7 @@ def current_revision(connection: Connection) -> str | None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A unit of work for jobs and the CLI: commit on success, roll back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(unit_of_work(engine), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

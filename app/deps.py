@@ -14,6 +14,7 @@ from sqlmodel import Session
 from app.auth.actor import Actor
 from app.auth.keys import authenticate
 from app.auth.permissions import ROLE_PERMISSIONS, Permission
+from app.db import unit_of_work
 from app.problems import ForbiddenError, UnauthorizedError
 from app.settings import Settings
 
@@ -30,7 +31,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One unit of work per request: commit when the route returns, roll back if it raises."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(unit_of_work(engine), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -79,3 +80,4 @@ Scanner = Annotated[Actor, Depends(PermissionGuard(Permission.SCANS))]
 SightingReporter = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS_REPORT))]
 SightingReader = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS_READ))]
 OrderScreener = Annotated[Actor, Depends(PermissionGuard(Permission.SCREEN))]
+NumberManager = Annotated[Actor, Depends(PermissionGuard(Permission.NUMBERS_MANAGE))]

@@ -44,13 +44,16 @@ GATHER_BYTES = 1 << 20
 class FeedSplice:
     """One interleave run: supplies canaries to the splicer and records what went out."""
 
-    def __init__(self, engine: Engine, actor: Actor, link: Link, rate: float) -> None:
+    def __init__(
+        self, session: Session, engine: Engine, actor: Actor, link: Link, rate: float
+    ) -> None:
+        """`session` is the request's (one writer on SQLite: a second unit of work here
+        would wait for it); the stream later writes through `engine` in units of its own."""
         self.engine = engine
         self.actor = actor
         self.link_id = link.id
         self.rate = rate
-        with session_scope(engine) as session:
-            self.minter, profile = minter_for(session, link)
+        self.minter, profile = minter_for(session, link)
         self.control_share = profile.control_share
         self._stock: list[mint.Canary] = []
         self._emitted: dict[str, mint.Canary] = {}
@@ -116,7 +119,8 @@ def prepare(
 ) -> FeedSplice:
     link = mintable_link(session, actor, link_id)
     profile = feed_profile(session, link.id)
-    return FeedSplice(engine, actor, link, rate if rate is not None else profile.interleave_rate)
+    rate = rate if rate is not None else profile.interleave_rate
+    return FeedSplice(session, engine, actor, link, rate)
 
 
 def request_chunks(request: Request) -> Iterator[bytes]:

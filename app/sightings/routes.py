@@ -60,6 +60,9 @@ async def start_scan(
     """
     settings: Settings = request.app.state.settings
     engine: Engine = request.app.state.engine
+    # End the transaction authentication opened: the upload may take minutes, and SQLite
+    # has one writer.
+    await run_in_threadpool(session.commit)
     spool = Path(settings.scan_spool_dir or tempfile.gettempdir())
     handle, spooled = tempfile.mkstemp(prefix="honeytrace-scan-", suffix=".part", dir=spool)
     path = Path(spooled)
