@@ -28,7 +28,7 @@ from typing import Protocol
 from canaries.divisions import Level, division_table
 from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
-from canaries.names import MASK, masked_name_key, name_pattern
+from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
 from canaries.places import ObservedPlace, parse_address, short_forms
 from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, score
 from canaries.waybills import normalise_waybill
@@ -204,6 +204,28 @@ class Matcher:
             observed = observe_cells(tuple(record), [record[field] or "" for field in record])
             matched.extend((row, match) for match in self._best(observed))
         return matched
+
+    def match_combined(self, record: Mapping[str, str], text: str) -> list[Match]:
+        """Matches of a record whose fields are known (the number an SMS was sent to) and
+        whose text says the rest (the SMS body, a call's transcript): candidates come from
+        the fields, and the text fills in what they lack, homophones of names included."""
+        known = observe_cells(tuple(record), [record[field] or "" for field in record])
+        matches: list[Match] = []
+        for canary in self.index.candidates(known):
+            said = observe_window(text, canary)
+            observed = Observed(
+                waybill_no=known.waybill_no or said.waybill_no,
+                mobile=known.mobile or said.mobile,
+                name=known.name or said.name,
+                place=known.place or said.place,
+                street=known.street or said.street,
+                street_cut=known.street_cut if known.street else said.street_cut,
+            )
+            self.rows_scored += 1
+            match = score(observed, canary)
+            if match.score >= self.threshold:
+                matches.append(match)
+        return sorted(matches, key=lambda m: -m.score)
 
     def match_text(self, text: str) -> list[tuple[str, Match]]:
         """(excerpt, match) for each canary a free text shows: an SMS, a listing, a note."""
@@ -450,6 +472,8 @@ def observe_window(window: str, canary: IndexedCanary) -> Observed:
                 break
         if name is None and pattern is not None:
             name = pattern
+        if name is None:
+            name = homophone_in(window, canary.name)
     place, street, cut = _window_address(window, canary)
     return Observed(
         waybill_no=waybill, mobile=mobile, name=name, place=place, street=street, street_cut=cut

@@ -347,6 +347,21 @@ def compare_names(observed: str, canary: str) -> NameAgreement:
     return NameAgreement.MASKED
 
 
+def homophone_in(text: str, name: str) -> str | None:
+    """The first run of characters in `text` that sounds like `name` (same pinyin, other
+    characters): how a name heard on a call, or typed by ear, is written."""
+    if len(name) < 2:
+        return None
+    target = _pinyin(name)
+    first = {c for c in text if _char_pinyin(c) == target[0]} if text else set()
+    for at, char in enumerate(text[: len(text) - len(name) + 1]):
+        if char in first:
+            chunk = text[at : at + len(name)]
+            if chunk != name and _pinyin(chunk) == target:
+                return chunk
+    return None
+
+
 def _pinyin(text: str) -> tuple[str, ...]:
     return tuple(_char_pinyin(c) for c in text)
 

@@ -38,6 +38,9 @@ def match_observation(matcher: Matcher, observation: Observation) -> list[tuple[
         record = dict(observation.fields)
         excerpt = " ".join(f"{k}={v}" for k, v in record.items())
         found.extend((excerpt, match) for _, match in matcher.match_records([record]))
+        if observation.text:
+            excerpt = f"{excerpt} | {observation.text}"
+            found.extend((excerpt, m) for m in matcher.match_combined(record, observation.text))
     if observation.text:
         found.extend(matcher.match_text(observation.text))
     for excerpt, match in found:
