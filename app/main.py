@@ -28,6 +28,8 @@ from app.sightings.jobs import ScanJobs
 from app.sightings.reports import router as sightings_router
 from app.sightings.routes import SCANS_PATH
 from app.sightings.routes import router as scans_router
+from app.telephony.routes import router as numbers_router
+from app.telephony.webhooks import router as twilio_router
 
 INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
 ROUTERS = (
@@ -39,6 +41,8 @@ ROUTERS = (
     scans_router,
     sightings_router,
     screening_router,
+    numbers_router,
+    twilio_router,
 )
 
 

@@ -7,6 +7,7 @@ from app.auth.models import ApiKey
 from app.links.models import Link
 from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
+from app.telephony.models import PhoneAssignment, PhoneContact, PhoneNumber
 
 metadata = SQLModel.metadata
 
@@ -16,6 +17,9 @@ __all__ = [
     "Canary",
     "FeedProfile",
     "Link",
+    "PhoneAssignment",
+    "PhoneContact",
+    "PhoneNumber",
     "Plant",
     "Scan",
     "Sighting",

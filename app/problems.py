@@ -56,6 +56,10 @@ class UnsupportedMediaTypeError(DomainError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
+class ServiceUnavailableError(DomainError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 class TooManyRequestsError(DomainError):
     status = HTTPStatus.TOO_MANY_REQUESTS
 

@@ -78,6 +78,20 @@ class Settings(BaseSettings):
         description="Matching requests (`POST /v1/sightings`, `POST /v1/screen`) one API key "
         "may make per second; more get 429.",
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The URL the outside world reaches this service at; Twilio signs webhook "
+        "requests over it, so it must be exactly what Twilio is configured to call.",
+    )
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(""),
+        description="Checks the `X-Twilio-Signature` of Twilio's webhooks; unset, they are "
+        "refused (503).",
+    )
+    voice_greeting: str = Field(
+        "您好，我现在不方便接听，请留言。",
+        description="What a call to a pool number hears before it is recorded.",
+    )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600, description="How often `serve` runs canary rotation in-process; 0 turns it off."

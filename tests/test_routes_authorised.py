@@ -14,6 +14,8 @@ from app.deps import PermissionGuard
 from app.main import ROUTERS
 from tests.conftest import KeyFactory, bearer
 
+# Webhooks carry no API key: each checks its provider's signature (tests/test_telephony.py).
+SIGNED = "/v1/webhooks/"
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -34,13 +36,16 @@ def _operations(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     for route in routes:
         if not isinstance(route, APIRoute) or route.path in PUBLIC:
             continue
+        if route.path.startswith(SIGNED):
+            continue
         for method in sorted(route.methods or ()):
             assert method.lower() in schema_paths[route.path], (route.path, method)
             operations.append((method, route.path, route))
     covered = {(m.lower(), p) for m, p, _ in operations}
     for path, item in schema_paths.items():
         for method in item:
-            assert path in PUBLIC or (method, path) in covered, f"{method} {path} not walked"
+            walked = path in PUBLIC or path.startswith(SIGNED) or (method, path) in covered
+            assert walked, f"{method} {path} not walked"
     return operations
 
 

@@ -33,6 +33,11 @@ class Actor:
         the canary it reported, nor learn from an error that it was one)."""
         return cls(None, "matcher", Role.ADMIN)
 
+    @classmethod
+    def webhook(cls, provider: str) -> "Actor":
+        """A provider calling back with a verified signature."""
+        return cls(None, f"webhook:{provider}", Role.ADMIN)
+
     @property
     def is_scoped(self) -> bool:
         return self.scope_link_id is not None

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     SIGHTINGS_READ = "sightings:read"
     # Orders checked against the canaries as they are placed: the order platform only.
     SCREEN = "screen"
+    NUMBERS_MANAGE = "numbers:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -35,6 +36,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SCANS,
             Permission.SIGHTINGS_REPORT,
             Permission.SIGHTINGS_READ,
+            Permission.NUMBERS_MANAGE,
         }
     ),
     Role.INVESTIGATOR: frozenset(

@@ -25,6 +25,7 @@ from app.links.tree import ancestor_ids
 from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
 from app.planting.schemas import FeedProfileBody
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
+from app.telephony.service import pool_for
 from canaries import mint
 from canaries.couriers import Courier
 from canaries.items import ItemMinter
@@ -51,14 +52,15 @@ def visible_feed_profile(session: Session, actor: Actor, link_id: uuid.UUID) -> 
 def set_feed_profile(
     session: Session, actor: Actor, link_id: uuid.UUID, body: FeedProfileBody
 ) -> FeedProfile:
-    get_link(session, actor, link_id)
-    if body.mobile_form != MobileForm.MASKED.value:
-        # Rule 2: a full number must be one the operator owns; the number pool arrives with
-        # the telephony watchers, and until then only masked mobiles can be minted.
+    link = get_link(session, actor, link_id)
+    form = MobileForm(body.mobile_form)
+    if form is not MobileForm.MASKED and pool_for(session, link, form) is None:
+        # Rule 2: a full number must be one the operator owns: the link's assigned numbers.
+        kind = "privacy" if form is MobileForm.PRIVACY else "ordinary (not privacy)"
         raise InvalidError(
-            "Full and privacy-number mobiles need the operator's number pool, which is not "
-            "registered yet; use masked mobiles.",
-            errors=[field_error("mobile_form", "no number pool is registered")],
+            f"{form.value} mobiles come only from the operator's own numbers: assign "
+            f"{kind} numbers to this link first (POST /v1/numbers/{{id}}/assign).",
+            errors=[field_error("mobile_form", "no numbers of that kind assigned to the link")],
         )
     if body.category_mix is not None:
         try:
@@ -96,8 +98,13 @@ def minter_for(
 ) -> tuple[mint.Minter, FeedProfile]:
     profile = feed_profile(session, link.id)
     area = link.region_code if link.kind in LOCAL_KINDS else None
+    form = MobileForm(profile.mobile_form)
     pure = mint.LinkProfile(
-        courier=Courier(link.courier), area=area, category_mix=profile.category_mix
+        courier=Courier(link.courier),
+        area=area,
+        category_mix=profile.category_mix,
+        mobile_form=form,
+        pool=pool_for(session, link, form),
     )
     return mint.Minter(pure, rng, control_share=profile.control_share), profile
 
@@ -124,9 +131,13 @@ def mint_canaries(
     link = mintable_link(session, actor, link_id)
     minter, profile = minter_for(session, link, rng)
     controls = round(count * profile.control_share)
-    minted = [minter.mint_one() for _ in range(count)]
-    minted += [minter.mint_one(control=True) for _ in range(controls)]
-    minted = unique_against_store(session, minter, minted)
+    try:
+        minted = [minter.mint_one() for _ in range(count)]
+        minted += [minter.mint_one(control=True) for _ in range(controls)]
+        minted = unique_against_store(session, minter, minted)
+    except mint.MintError as error:
+        # A number pool too small for the count: say so rather than invent a number.
+        raise ConflictError(f"Cannot mint {count} canaries for this link: {error}.") from None
     status = status if channel is None else CanaryStatus.PLANTED
     rows = store_canaries(session, actor, link.id, minted, status, batch_id)
     live = [row for row in rows if not row.control]

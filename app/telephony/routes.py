@@ -1,0 +1,101 @@
+"""/v1/numbers: the operator's own numbers, and which link holds each."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.deps import NumberManager, SessionDep
+from app.telephony import service
+from app.telephony.contacts import background_rates
+from app.telephony.models import PhoneNumber
+
+router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
+
+
+class NumberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: Annotated[str, StringConstraints(min_length=5, max_length=24)]
+    provider: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,31}$")] = "twilio"
+    capabilities: Annotated[list[Literal["voice", "sms"]], Field(min_length=1)] = ["voice", "sms"]
+    home_district: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+    privacy: bool = Field(False, description="A privacy number: canaries get an extension.")
+    control: bool = Field(False, description="Never planted: measures background noise.")
+
+
+class Assign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    link_id: uuid.UUID
+
+
+class NumberRead(BaseModel):
+    id: uuid.UUID
+    number: str
+    provider: str
+    capabilities: list[str]
+    home_district: str | None
+    privacy: bool
+    control: bool
+    link_id: uuid.UUID | None
+    assigned_at: datetime | None
+    background_per_day: float | None = Field(
+        None, description="Calls and messages without content a day, over the last 30 days."
+    )
+
+    @classmethod
+    def of(cls, p: PhoneNumber, background: float | None = None) -> "NumberRead":
+        return cls(
+            id=p.id,
+            number=p.number,
+            provider=p.provider,
+            capabilities=p.capabilities,
+            home_district=p.home_district,
+            privacy=p.privacy,
+            control=p.control,
+            link_id=p.link_id,
+            assigned_at=p.assigned_at,
+            background_per_day=background,
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def register(session: SessionDep, actor: NumberManager, body: NumberCreate) -> NumberRead:
+    """Register a number the operator owns (mainland mobile numbers only)."""
+    return NumberRead.of(
+        service.register_number(
+            session,
+            actor,
+            body.number,
+            body.provider,
+            list(body.capabilities),
+            body.home_district,
+            body.privacy,
+            body.control,
+        )
+    )
+
+
+@router.get("")
+def list_numbers(
+    session: SessionDep, actor: NumberManager, link_id: uuid.UUID | None = None
+) -> list[NumberRead]:
+    """The numbers, with each one's background rate of contacts that said nothing."""
+    rates = background_rates(session)
+    return [NumberRead.of(p, rates.get(p.id, 0.0)) for p in service.list_numbers(session, link_id)]
+
+
+@router.post("/{number_id}/assign")
+def assign(
+    session: SessionDep, actor: NumberManager, number_id: uuid.UUID, body: Assign
+) -> NumberRead:
+    """Give the number to a link (one link at a time); its canaries may then carry it."""
+    return NumberRead.of(service.assign_number(session, actor, number_id, body.link_id))
+
+
+@router.post("/{number_id}/release")
+def release(session: SessionDep, actor: NumberManager, number_id: uuid.UUID) -> NumberRead:
+    return NumberRead.of(service.release_number(session, actor, number_id))
