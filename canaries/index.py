@@ -168,6 +168,11 @@ class CanaryIndex:
         self._pending: dict[int, list[int]] = defaultdict(list)
         self.anchors = Anchors(self._live)
 
+    @property
+    def rows(self) -> int:
+        """Canaries ever added, removed ones included."""
+        return len(self._records)
+
     def __len__(self) -> int:
         return len(self._records) - self._removed_count
 

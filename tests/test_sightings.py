@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from app.links.models import Link
 from app.planting.models import Canary, CanaryStatus, PlantChannel
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
+from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
@@ -206,3 +208,23 @@ def test_matching_routes_are_rate_limited_per_key(client: TestClient, make_key: 
     assert statuses[3].headers["Retry-After"] == "1"
     other = bearer(make_key(Role.INTEGRATION))
     assert client.post("/v1/screen", json=batch, headers=other).status_code == 200
+
+
+def test_the_index_takes_new_canaries_and_late_commits_with_earlier_times(
+    session: Session, make_link: LinkFactory
+) -> None:
+    outlet = make_link("东区网点")
+    holder = IndexHolder()
+    mint_canaries(session, Actor.cli(), outlet.id, 5, PlantChannel.CLI, rng=random.Random(1))
+    first = holder.refresh(session)
+    assert first == len(session.exec(select(Canary)).all())
+    assert holder.refresh(session) == 0  # nothing new: one count query
+    late = mint_canaries(session, Actor.cli(), outlet.id, 2, PlantChannel.CLI).planted
+    for stored in late:  # committed now, stamped an hour ago: behind the watermark
+        row = session.get(Canary, stored.id)
+        assert row is not None
+        row.minted_at = row.minted_at - timedelta(hours=1)
+        session.add(row)
+    session.flush()
+    assert holder.refresh(session) >= 2
+    assert all(stored.id in holder.index for stored in late)

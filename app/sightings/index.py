@@ -9,7 +9,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
 from app.planting.models import Canary
@@ -35,53 +35,68 @@ class IndexHolder:
     def __init__(self) -> None:
         self.index = CanaryIndex()
         self._lock = threading.Lock()
-        self._watermark: datetime | None = None
+        self._after: tuple[datetime, uuid.UUID] | None = None  # the newest canary held
+        self._seen: tuple[int, datetime | None] | None = None
 
     def refresh(self, session: Session) -> int:
         """Add canaries minted since the last refresh; returns how many were added.
 
-        Pages go by (minted_at, id). A refresh re-reads the last `_SLACK` before the previous
-        one's newest canary, so a mint committed late with an earlier time is not missed;
-        `add` skips the canaries already held.
+        Pages go by (minted_at, id) after the newest canary held. If the store then still
+        holds more canaries than the index (a mint committed late, with an earlier time),
+        the last `_SLACK` is read again, and failing that everything; `add` skips the
+        canaries already held.
         """
         with self._lock:
-            added = 0
-            since = None if self._watermark is None else self._watermark - _SLACK
-            after: tuple[datetime, uuid.UUID] | None = None
-            while True:
-                query = select(*_COLUMNS)
-                if since is not None:
-                    query = query.where(col(Canary.minted_at) >= since)
-                if after is not None:
-                    query = query.where(
-                        or_(
-                            col(Canary.minted_at) > after[0],
-                            and_(col(Canary.minted_at) == after[0], col(Canary.id) > after[1]),
-                        )
-                    )
-                rows = session.execute(
-                    query.order_by(col(Canary.minted_at), col(Canary.id)).limit(_PAGE)
-                ).all()
-                added += self.index.add(
-                    IndexEntry(
-                        id=row[0],
-                        waybill_no=row[1],
-                        name=row[2],
-                        mobile=row[3],
-                        mobile_secret=row[4],
-                        mobile_form=row[5],
-                        district_code=row[6],
-                        address=row[7],
-                        control=row[8],
-                    )
-                    for row in rows
-                )
-                if not rows:
-                    break
-                after = (rows[-1][9], rows[-1][0])
-                if self._watermark is None or after[0] > self._watermark:
-                    self._watermark = after[0]
-                if len(rows) < _PAGE:
-                    break
+            # Nothing minted since last time (the usual case, one cheap query): done.
+            seen = session.execute(select(func.count(), func.max(col(Canary.minted_at)))).one()
+            state = (int(seen[0]), seen[1])
+            if state == self._seen:
+                return 0
+            added = self._load(session, None, self._after)
+            if self.index.rows < state[0] and self._after is not None:
+                added += self._load(session, self._after[0] - _SLACK, None)
+            if self.index.rows < state[0]:
+                added += self._load(session, None, None)
             self.index.merge()
+            self._seen = state
             return added
+
+    def _load(
+        self, session: Session, since: datetime | None, after: tuple[datetime, uuid.UUID] | None
+    ) -> int:
+        added = 0
+        while True:
+            query = select(*_COLUMNS)
+            if since is not None:
+                query = query.where(col(Canary.minted_at) >= since)
+            if after is not None:
+                query = query.where(
+                    or_(
+                        col(Canary.minted_at) > after[0],
+                        and_(col(Canary.minted_at) == after[0], col(Canary.id) > after[1]),
+                    )
+                )
+            rows = session.execute(
+                query.order_by(col(Canary.minted_at), col(Canary.id)).limit(_PAGE)
+            ).all()
+            added += self.index.add(
+                IndexEntry(
+                    id=row[0],
+                    waybill_no=row[1],
+                    name=row[2],
+                    mobile=row[3],
+                    mobile_secret=row[4],
+                    mobile_form=row[5],
+                    district_code=row[6],
+                    address=row[7],
+                    control=row[8],
+                )
+                for row in rows
+            )
+            if not rows:
+                return added
+            after = (rows[-1][9], rows[-1][0])
+            if self._after is None or after > self._after:
+                self._after = after
+            if len(rows) < _PAGE:
+                return added
