@@ -26,13 +26,14 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.db import make_engine, session_scope, upgrade
 from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
-from app.planting.models import PlantChannel
+from app.planting.models import Canary, PlantChannel
 from app.planting.service import mint_canaries
 from app.sightings.index import IndexHolder
 from canaries.couriers import Courier
@@ -43,14 +44,27 @@ BATCH = 1000
 BIN = Path(sys.executable).parent
 
 
-def orders(batches: int) -> list[list[dict[str, str]]]:
+def planted_orders(url: str, count: int) -> list[dict[str, str]]:
+    """Orders addressed to stored canaries, as a brusher fills them in."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        rows = session.exec(select(Canary).limit(count)).all()
+        return [
+            {"order_id": f"brushed-{c.id.hex[:8]}", "name": c.name, "mobile": c.mobile,
+             "address": c.province + c.city + c.district + c.address, "merchant_id": "brush"}
+            for c in rows
+        ]  # fmt: skip
+
+
+def orders(batches: int, brushed: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """Batches of strangers' orders; every tenth batch has one brushed order in it."""
     people = Minter(
         LinkProfile(Courier.YTO, window=(date(2026, 10, 1), date(2026, 10, 31))),
         random.Random(3),
         control_share=0,
     ).mint(20_000)
     rng = random.Random(4)
-    return [
+    made = [
         [
             {
                 "order_id": f"{b}-{n}",
@@ -63,6 +77,9 @@ def orders(batches: int) -> list[list[dict[str, str]]]:
         ]
         for b in range(batches)
     ]
+    for b in range(0, batches, 10):
+        made[b][b % BATCH] = brushed[(b // 10) % len(brushed)]
+    return made
 
 
 def seed(url: str, count: int) -> None:
@@ -123,15 +140,18 @@ def over_http(directory: Path, url: str, batches: list[list[dict[str, str]]], cl
         with httpx.Client(base_url=base, headers=headers, timeout=60) as warm:
             warm.post("/v1/screen", json={"orders": batches[0]}).raise_for_status()  # index load
         latencies: list[float] = []
+        hits: list[int] = []
         lock = threading.Lock()
 
         def client(share: list[list[dict[str, str]]]) -> None:
             with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
                 for batch in share:
                     started = time.perf_counter()
-                    http.post("/v1/screen", json={"orders": batch}).raise_for_status()
+                    answer = http.post("/v1/screen", json={"orders": batch})
+                    answer.raise_for_status()
                     with lock:
                         latencies.append(time.perf_counter() - started)
+                        hits.append(len(answer.json()["hits"]))
 
         threads = [
             threading.Thread(target=client, args=(batches[i::clients],)) for i in range(clients)
@@ -154,7 +174,7 @@ def over_http(directory: Path, url: str, batches: list[list[dict[str, str]]], cl
     )
     print(f"HTTP, {clients} client(s): {total:,} orders in {seconds:.1f} s = "
           f"{total / seconds:,.0f} orders/s; per batch of {BATCH}: p50 {p50:.0f} ms, "
-          f"p99 {p99:.0f} ms")  # fmt: skip
+          f"p99 {p99:.0f} ms; {sum(hits)} hits")  # fmt: skip
 
 
 def main() -> None:
@@ -171,7 +191,7 @@ def main() -> None:
         print(
             f"minted and planted {args.canaries:,} canaries in {time.perf_counter() - start:.0f} s"
         )
-        batches = orders(args.batches)
+        batches = orders(args.batches, planted_orders(url, 50))
         in_process(url, batches)
         for clients in args.clients:
             # Fresh order ids per run, so no run re-reads another's sightings.

@@ -95,6 +95,9 @@ def screen(
     settings: Settings = request.app.state.settings
     holder: IndexHolder = request.app.state.index_holder
     holder.refresh(session)
+    # Match outside any transaction: on SQLite a unit of work holds the one write lock, and
+    # most batches write nothing but their audit entry.
+    session.commit()
     matcher = Matcher(holder.index)
     records = [
         {f: v for f in ORDER_FIELDS if (v := getattr(order, f)) is not None}
