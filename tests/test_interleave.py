@@ -4,15 +4,11 @@ canaries spliced in, each planted; the real records come back byte for byte."""
 import csv
 import io
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, select
 
 from app.audit.models import AuditEntry
@@ -28,6 +24,7 @@ from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
 from app.settings import Settings
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
+from tests.loopback import serving
 
 HEADER = "订单编号,运单号,收件人,联系电话,收货地址,商品名称,重量,下单时间\r\n"
 
@@ -59,23 +56,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         feed_key = issue_key(session, role=Role.INTEGRATION, name="dispatch").secret
         staff_key = issue_key(session, role=Role.SECURITY, name="staff").secret
     app = create_app(Settings(database_url=url, rotation_interval_seconds=0), engine)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", str(link.id), feed_key, staff_key
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        engine.dispose()
+    with serving(app) as base:
+        yield base, str(link.id), feed_key, staff_key
+    engine.dispose()
 
 
 def test_a_streamed_feed_comes_back_with_planted_canaries(

@@ -8,8 +8,6 @@ import gzip
 import hashlib
 import json
 import random
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
@@ -41,6 +38,7 @@ from app.sightings.models import Scan, ScanStatus, Sighting
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database
+from tests.loopback import serving
 
 HEADER = "订单编号,收货人姓名,联系手机,收货地址,物流单号,物流公司"
 
@@ -118,13 +116,6 @@ def _leak(
 # -- the API over loopback ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(world: World, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     spool = tmp_path / "spool"
@@ -135,23 +126,8 @@ def served(world: World, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         max_scan_bytes=8 << 20,
         scan_spool_dir=str(spool),
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, world.engine), host="127.0.0.1", port=port, log_config=None
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with serving(create_app(settings, world.engine)) as base:
         yield base, spool
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def _key(world: World, role: Role) -> dict[str, str]:

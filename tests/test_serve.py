@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,20 +10,14 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import secret_part
+from tests.loopback import free_port
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_creates_the_database_and_serves_the_api(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HONEYTRACE_")}
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(BIN / "honeytrace"), "serve", "--port", str(port)],
         cwd=tmp_path,

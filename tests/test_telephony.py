@@ -2,9 +2,6 @@
 signed with the twilio library's own RequestValidator (only Twilio's cloud is stood in for).
 """
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -28,6 +24,7 @@ from app.settings import Settings
 from app.sightings.models import Sighting
 from app.telephony.models import PhoneContact
 from tests.conftest import BACKENDS, scratch_postgres_database
+from tests.loopback import free_port, serving
 
 TOKEN = "twilio-test-auth-token-0123456789"
 POOL = "+8617000001234"
@@ -39,13 +36,6 @@ class Server:
     base: str
     engine: Engine
     headers: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(params=BACKENDS)
@@ -60,7 +50,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
 def _serve(url: str, tmp_path: Path) -> Iterator[Server]:
     engine = make_engine(url)
     upgrade(engine)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
         database_url=url,
@@ -71,21 +61,9 @@ def _serve(url: str, tmp_path: Path) -> Iterator[Server]:
     )
     with session_scope(engine) as session:
         secret = issue_key(session, role=Role.SECURITY, name="security").secret
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_config=None)
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
+    with serving(create_app(settings, engine), port):
         yield Server(base, engine, {"Authorization": f"Bearer {secret}"})
-    finally:
-        uv.should_exit = True
-        thread.join(20)
-        engine.dispose()
+    engine.dispose()
 
 
 def _signed(
