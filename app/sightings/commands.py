@@ -65,7 +65,7 @@ def scan(
         if progress is not None:
             progress.close()
         with session_scope(engine) as session:
-            views = [v.as_json() for v in match_views(session, result.matches)]
+            views = [v.model_dump(mode="json") for v in match_views(session, result.matches)]
             if record:
                 scan_row = create_scan(session, Actor.cli(), path.name)
                 close_scan(session, Actor.cli(), scan_row, result)

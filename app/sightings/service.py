@@ -10,10 +10,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +25,7 @@ from app.planting.service import burn_canary
 from app.problems import NotFoundError
 from app.sightings.index import IndexHolder
 from app.sightings.models import Scan, ScanStatus, Sighting, SightingSource
+from app.sightings.schemas import ScanMatch
 from canaries.matching import Matcher, RowMatch
 from watchers.dumps import DumpLimits
 from watchers.scan import ScanProgress, ScanResult, scan_stream
@@ -44,31 +43,8 @@ class ScanInterruptedError(Exception):
     """The service is shutting down: the scan ends as interrupted."""
 
 
-@dataclass(frozen=True)
-class MatchView:
-    """One matched row as the CLI's --json and the API show it."""
-
-    canary_id: uuid.UUID
-    link_id: uuid.UUID | None
-    control: bool
-    member: str
-    row: int
-    score: float
-    fields: dict[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "canary_id": str(self.canary_id),
-            "link_id": None if self.link_id is None else str(self.link_id),
-            "control": self.control,
-            "member": self.member,
-            "row": self.row,
-            "score": round(self.score, 2),
-            "fields": self.fields,
-        }
-
-
-def match_views(session: Session, matches: list[RowMatch]) -> list[MatchView]:
+def match_views(session: Session, matches: list[RowMatch]) -> list[ScanMatch]:
+    """Each matched row as the CLI's --json and the API show it."""
     ids = {uuid.UUID(bytes=m.match.canary.id) for m in matches}
     links = (
         dict(session.exec(select(Canary.id, Canary.link_id).where(col(Canary.id).in_(ids))).all())
@@ -76,20 +52,20 @@ def match_views(session: Session, matches: list[RowMatch]) -> list[MatchView]:
         else {}
     )
     return [
-        MatchView(
+        ScanMatch(
             canary_id=(canary_id := uuid.UUID(bytes=m.match.canary.id)),
             link_id=links.get(canary_id),
             control=m.match.canary.control,
             member=m.member,
             row=m.row,
-            score=m.match.score,
+            score=round(m.match.score, 2),
             fields=m.match.explanation(),
         )
         for m in matches
     ]
 
 
-def _dedup_key(file_sha256: str, view: MatchView) -> str:
+def _dedup_key(file_sha256: str, view: ScanMatch) -> str:
     text = f"{SightingSource.DUMP}|{file_sha256}|{view.member}|{view.row}|{view.canary_id}"
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -170,9 +146,9 @@ def close_scan(session: Session, actor: Actor, scan: Scan, result: ScanResult) -
     return added
 
 
-def finish_scan(scan: Scan, result: ScanResult, views: list[MatchView]) -> None:
+def finish_scan(scan: Scan, result: ScanResult, views: list[ScanMatch]) -> None:
     report = result.report
-    scan.results = [view.as_json() for view in views]
+    scan.results = [view.model_dump(mode="json") for view in views]
     scan.sha256 = result.sha256
     scan.size = result.size
     scan.bytes_read = result.size
