@@ -28,6 +28,7 @@ from app.sightings.jobs import ScanJobs
 from app.sightings.reports import router as sightings_router
 from app.sightings.routes import SCANS_PATH
 from app.sightings.routes import router as scans_router
+from app.telephony.providers import router as telephony_router
 from app.telephony.routes import router as numbers_router
 from app.telephony.webhooks import router as twilio_router
 
@@ -43,6 +44,7 @@ ROUTERS = (
     screening_router,
     numbers_router,
     twilio_router,
+    telephony_router,
 )
 
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         description="Checks the `X-Twilio-Signature` of Twilio's webhooks; unset, they are "
         "refused (503).",
     )
+    telephony_secrets: dict[str, SecretStr] = Field(
+        {},
+        description="HMAC-SHA256 secrets of other telephony providers by name, as JSON "
+        '(`{"aliyun": "..."}`), for `POST /v1/webhooks/telephony/{provider}`.',
+    )
     voice_greeting: str = Field(
         "您好，我现在不方便接听，请留言。",
         description="What a call to a pool number hears before it is recorded.",

@@ -2,6 +2,8 @@
 signed with the twilio library's own RequestValidator (only Twilio's cloud is stood in for).
 """
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +25,15 @@ from app.planting.models import Canary
 from app.settings import Settings
 from app.sightings.models import Sighting
 from app.telephony.models import PhoneContact
+from app.telephony.providers import signature
 from tests.conftest import BACKENDS, scratch_postgres_database
 from tests.loopback import free_port, serving
 
 TOKEN = "twilio-test-auth-token-0123456789"
 POOL = "+8617000001234"
 CONTROL = "+8617000009999"
+PRIVACY = "+8617100002222"
+PROVIDER_SECRET = "privacy-provider-secret-abcdef"
 
 
 @dataclass
@@ -58,6 +63,7 @@ def _serve(url: str, tmp_path: Path) -> Iterator[Server]:
         public_url=base,
         twilio_auth_token=SecretStr(TOKEN),
         evidence_dir=str(tmp_path / "evidence"),
+        telephony_secrets={"aliyun": SecretStr(PROVIDER_SECRET)},
     )
     with session_scope(engine) as session:
         secret = issue_key(session, role=Role.SECURITY, name="security").secret
@@ -224,3 +230,92 @@ def test_webhooks_refuse_when_twilio_is_not_configured(tmp_path: Path) -> None:
     with TestClient(app) as client:
         response = client.post("/v1/webhooks/twilio/sms", data={"MessageSid": "SM1"})
     assert response.status_code == 503
+
+
+def _privacy_canary(server: Server) -> dict[str, str]:
+    h = server.headers
+    link = httpx.post(
+        f"{server.base}/v1/links",
+        json={"name": "平台", "kind": "platform", "region": "440305", "courier": "jd"},
+        headers=h,
+    ).json()
+    number = httpx.post(
+        f"{server.base}/v1/numbers",
+        json={"number": PRIVACY, "provider": "aliyun", "privacy": True},
+        headers=h,
+    ).json()
+    httpx.post(
+        f"{server.base}/v1/numbers/{number['id']}/assign", json={"link_id": link["id"]}, headers=h
+    ).raise_for_status()
+    httpx.put(
+        f"{server.base}/v1/links/{link['id']}/feed-profile",
+        json={"mobile_form": "privacy", "control_share": 0},
+        headers=h,
+    ).raise_for_status()
+    minted = httpx.post(
+        f"{server.base}/v1/links/{link['id']}/canaries", json={"count": 3}, headers=h
+    )
+    assert minted.status_code == 201, minted.text
+    canaries: list[dict[str, str]] = minted.json()
+    assert all(c["mobile"].startswith(PRIVACY[3:] + "转") for c in canaries)
+    return canaries[1]
+
+
+def _provider_post(
+    server: Server, body: bytes, secret: str = PROVIDER_SECRET, stamp: int | None = None
+) -> httpx.Response:
+    timestamp = str(stamp if stamp is not None else int(time.time()))
+    return httpx.post(
+        f"{server.base}/v1/webhooks/telephony/aliyun",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Honeytrace-Timestamp": timestamp,
+            "X-Honeytrace-Signature": signature(secret, timestamp, body),
+        },
+    )
+
+
+def test_a_privacy_number_provider_reports_a_call_with_its_extension(server: Server) -> None:
+    canary = _privacy_canary(server)
+    extension = canary["mobile"].split("转")[1]
+    event = {
+        "event_id": "call-0001",
+        "kind": "call",
+        "caller": "+86 139 0000 0000",
+        "callee": PRIVACY,
+        "extension": extension,
+        "text": f"你好，{canary['name']}，你买的东西有质量问题，可以退款",
+    }
+    body = json.dumps(event, ensure_ascii=False).encode()
+    for _ in range(2):
+        assert _provider_post(server, body).status_code == 204
+    with Session(server.engine) as session:
+        (sighting,) = session.exec(select(Sighting)).all()
+        assert str(sighting.canary_id) == canary["id"]
+        assert sighting.source == "call"
+        assert sighting.fields["mobile"]["level"] == "full"  # the extension names it
+        (contact,) = session.exec(select(PhoneContact)).all()
+        assert contact.provider == "aliyun" and contact.matched
+
+
+def test_provider_webhooks_refuse_what_does_not_verify(server: Server) -> None:
+    body = json.dumps({"event_id": "e1", "kind": "sms", "caller": "+1", "callee": PRIVACY})
+    raw = body.encode()
+    assert _provider_post(server, raw, secret="wrong").status_code == 403
+    assert _provider_post(server, raw, stamp=int(time.time()) - 3600).status_code == 403
+    unsigned = httpx.post(f"{server.base}/v1/webhooks/telephony/aliyun", content=raw)
+    assert unsigned.status_code == 403
+    timestamp = str(int(time.time()))
+    other = httpx.post(
+        f"{server.base}/v1/webhooks/telephony/unknown",
+        content=raw,
+        headers={"X-Honeytrace-Timestamp": timestamp,
+                 "X-Honeytrace-Signature": signature(PROVIDER_SECRET, timestamp, raw)},
+    )  # fmt: skip
+    assert other.status_code == 403
+    with Session(server.engine) as session:
+        refused = session.exec(select(AuditEntry).where(AuditEntry.action == "webhook.refused"))
+        assert len(refused.all()) == 4
+        assert session.exec(select(PhoneContact)).all() == []
+    assert _provider_post(server, b'{"kind": "sms"}').status_code == 422

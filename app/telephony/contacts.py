@@ -41,6 +41,7 @@ def record_contact(
     raw: bytes,
     content_type: str,
     received_at: datetime | None = None,
+    extension: str | None = None,
 ) -> PhoneContact:
     """Keep the contact (once: a retried webhook finds it) and match it if it says something."""
     received_at = received_at or utcnow()
@@ -67,6 +68,8 @@ def record_contact(
     if text and text.strip():
         holder.refresh(session)
         mobile = to[3:] if to.startswith("+86") else to
+        if extension:  # a privacy number's extension names one canary
+            mobile += "转" + extension
         observation = Observation(
             kind=kind,
             source_id=f"{provider}:{sid}",
