@@ -83,11 +83,6 @@ def _names() -> _Names:
     return _Names()
 
 
-def division_names() -> dict[str, list[Division]]:
-    """Every readable division name (official and short) with the divisions it can mean."""
-    return dict(_names().by_name)
-
-
 def _read_one(text: str, parents: set[str]) -> tuple[Division, int] | None:
     """The longest division name at the start of text, under one of `parents` if any."""
     names = _names()

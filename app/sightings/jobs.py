@@ -42,10 +42,3 @@ class ScanJobs:
             threads = list(self._threads)
         for thread in threads:
             thread.join(timeout)
-
-    def wait(self, timeout: float = 60.0) -> None:
-        """Wait for the running scans to end (tests and the CLI's demo)."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)

@@ -46,7 +46,7 @@ def record_contact(
     """Keep the contact (once: a retried webhook finds it) and match it if it says something."""
     received_at = received_at or utcnow()
     to = e164(to_number)
-    contact = _contact(session, provider, sid)
+    contact = contact_by_sid(session, provider, sid)
     if contact is None:
         number = session.exec(select(PhoneNumber).where(PhoneNumber.number == to)).first()
         contact = PhoneContact(
@@ -62,7 +62,7 @@ def record_contact(
             with session.begin_nested():
                 session.add(contact)
         except IntegrityError:  # the same webhook delivered twice at once
-            contact = _contact(session, provider, sid)
+            contact = contact_by_sid(session, provider, sid)
             if contact is None:
                 raise
     if text and text.strip():
@@ -89,14 +89,10 @@ def record_contact(
     return contact
 
 
-def _contact(session: Session, provider: str, sid: str) -> PhoneContact | None:
+def contact_by_sid(session: Session, provider: str, sid: str) -> PhoneContact | None:
     return session.exec(
         select(PhoneContact).where(PhoneContact.provider == provider, PhoneContact.sid == sid)
     ).first()
-
-
-def contact_by_sid(session: Session, provider: str, sid: str) -> PhoneContact | None:
-    return _contact(session, provider, sid)
 
 
 def background_rates(session: Session, now: datetime | None = None) -> dict[uuid.UUID, float]:

@@ -3,7 +3,6 @@ hand a link's numbers to the minter so its canaries can carry them in full."""
 
 import re
 import uuid
-from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -137,21 +136,6 @@ def release_number(session: Session, actor: Actor, number_id: uuid.UUID) -> Phon
     session.add(phone)
     session.flush()
     return phone
-
-
-def holder_at(session: Session, number: str, at: datetime) -> PhoneAssignment | None:
-    """The assignment that held `number` at `at`, if any."""
-    phone = session.exec(select(PhoneNumber).where(PhoneNumber.number == e164(number))).first()
-    if phone is None:
-        return None
-    return session.exec(
-        select(PhoneAssignment)
-        .where(
-            PhoneAssignment.number_id == phone.id,
-            col(PhoneAssignment.assigned_at) <= at,
-        )
-        .order_by(col(PhoneAssignment.assigned_at).desc())
-    ).first()
 
 
 def pool_for(session: Session, link: Link, form: MobileForm) -> MobilePool | None:
