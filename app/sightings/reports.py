@@ -141,6 +141,9 @@ def report(
     observation = _observation(body, actor.name)
     holder: IndexHolder = request.app.state.index_holder
     holder.refresh(session)
+    # Match outside the transaction (a long text takes a while; SQLite has one writer):
+    # record_observation's first query begins the next one after matching.
+    session.commit()
     store = EvidenceStore(settings.evidence_path)
     observed = record_observation(session, actor, Matcher(holder.index), store, observation)
     record_audit(

@@ -37,13 +37,18 @@ FileName = Annotated[
 ]
 
 
-def _create(session: Session, actor: Actor, settings: Settings, name: str) -> ScanRead:
-    """The scan row, committed before its job starts (SQLite has one writer: the request's
-    own session holds it, so the row is written through that session)."""
+def _refuse_if_busy(session: Session, actor: Actor, settings: Settings) -> None:
     if service.running_scans(session, actor) >= settings.max_running_scans:
         raise TooManyRequestsError(
             f"{settings.max_running_scans} of your scans are still running; wait for one to finish."
         )
+
+
+def _create(session: Session, actor: Actor, settings: Settings, name: str) -> ScanRead:
+    """The scan row, committed before its job starts (SQLite has one writer: the request's
+    own session holds it, so the row is written through that session). Busy is checked
+    again: another upload of the same key may have finished meanwhile."""
+    _refuse_if_busy(session, actor, settings)
     scan = ScanRead.of(service.create_scan(session, actor, name))
     session.commit()
     return scan
@@ -60,8 +65,9 @@ async def start_scan(
     """
     settings: Settings = request.app.state.settings
     engine: Engine = request.app.state.engine
-    # End the transaction authentication opened: the upload may take minutes, and SQLite
-    # has one writer.
+    # Refuse before reading a byte, then end the transaction authentication opened: the
+    # upload may take minutes, and SQLite has one writer.
+    await run_in_threadpool(_refuse_if_busy, session, actor, settings)
     await run_in_threadpool(session.commit)
     spool = Path(settings.scan_spool_dir or tempfile.gettempdir())
     handle, spooled = tempfile.mkstemp(prefix="honeytrace-scan-", suffix=".part", dir=spool)
