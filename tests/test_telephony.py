@@ -319,3 +319,5 @@ def test_provider_webhooks_refuse_what_does_not_verify(server: Server) -> None:
         assert len(refused.all()) == 4
         assert session.exec(select(PhoneContact)).all() == []
     assert _provider_post(server, b'{"kind": "sms"}').status_code == 422
+    odd = httpx.post(f"{server.base}/v1/webhooks/telephony/Bad!Name", content=raw)
+    assert odd.status_code == 422

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,7 @@ from watchers.observations import SourceKind
 
 router = APIRouter(prefix="/v1/webhooks/telephony", tags=["webhooks"])
 MAX_SKEW_SECONDS = 300
+ProviderName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$")]
 Number = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 \-]{5,24}$")]
 
 
@@ -66,19 +67,19 @@ def _verify(settings: Settings, provider: str, request_headers: dict[str, str], 
 
 
 @router.post("/{provider}", status_code=204)
-async def provider_event(request: Request, provider: str) -> None:
+async def provider_event(request: Request, provider: ProviderName) -> None:
     """A call or message to a pool number, from a provider other than Twilio."""
     settings: Settings = request.app.state.settings
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    reason = _verify(settings, provider[:32], headers, body)
+    reason = _verify(settings, provider, headers, body)
     engine = request.app.state.engine
     if reason:
 
         def audit() -> None:
             with session_scope(engine) as session:
                 detail = {"path": request.url.path, "reason": reason}
-                actor = Actor.webhook(provider[:32])
+                actor = Actor.webhook(provider)
                 record_audit(session, actor, "webhook.refused", "webhook", None, detail)
 
         await run_in_threadpool(audit)
@@ -99,7 +100,7 @@ async def provider_event(request: Request, provider: str) -> None:
                 session,
                 request.app.state.index_holder,
                 EvidenceStore(settings.evidence_path),
-                provider=provider[:32],
+                provider=provider,
                 kind=SourceKind.SMS if event.kind == "sms" else SourceKind.CALL,
                 sid=event.event_id,
                 to_number=event.callee,
