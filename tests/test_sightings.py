@@ -132,6 +132,77 @@ def test_bad_reports_are_refused(
         assert refused.status_code in (413, 422), (body, refused.text)
 
 
+def _leaked_csv(canary: StoredCanary, strangers: int = 40) -> bytes:
+    """A leaked sample: generated strangers and one canary, the way such files look."""
+    rng = random.Random(11)
+    rows = ["收件人,手机,地址,运单号"]
+    for i in range(strangers):
+        name = rng.choice("王李张刘陈杨") + "*" + rng.choice("伟芳娜敏静")
+        mobile = f"13{rng.randrange(10)}****{rng.randrange(10_000):04d}"
+        rows.append(f"{name},{mobile},浙江省杭州市西湖区文三路{i}号***,YT{rng.randrange(10**12):012d}")
+    masked = canary.name[0] + "*" + canary.name[-1]
+    mobile = canary.mobile[:3] + "****" + canary.mobile[-4:]
+    place = f"{canary.province}{canary.city}{canary.district}{canary.address[:6]}***"
+    rows.insert(17, f"{masked},{mobile},{place},{canary.waybill_no}")
+    return "\n".join(rows).encode("gb18030")
+
+
+def test_an_uploaded_file_is_read_like_a_dump_and_only_its_matches_are_kept(
+    client: TestClient,
+    make_key: KeyFactory,
+    make_link: LinkFactory,
+    planted: tuple[Link, list[StoredCanary]],
+    session: Session,
+    settings: Settings,
+) -> None:
+    outlet, canaries = planted
+    data = _leaked_csv(canaries[2])
+    headers = bearer(make_key(Role.INVESTIGATOR))
+    files = {"file": ("样本.csv", data, "text/csv")}
+    form = {"url": "http://shop.example/item/9"}
+    first = client.post("/v1/sightings/files", files=files, data=form, headers=headers)
+    assert first.status_code == 202, first.text
+    report = first.json()
+    assert report["source_id"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert report["matches"] == 1
+    (sighting,) = report["sightings"]
+    assert sighting["canary_id"] == str(canaries[2].id)
+    assert sighting["link_id"] == str(outlet.id)
+    assert sighting["source"] == "report"
+    assert sighting["location"]["file_sha256"] == hashlib.sha256(data).hexdigest()
+    assert sighting["location"]["rows"] == "41"
+    assert canaries[2].waybill_no in sighting["excerpt"]
+    assert not Path(settings.evidence_dir).exists()  # the strangers' rows are not kept
+
+    again = client.post("/v1/sightings/files", files=files, headers=headers).json()
+    assert again["sightings"][0]["id"] == sighting["id"]  # the same file is one observation
+
+    partner = bearer(make_key(Role.PARTNER, make_link("快递柜平台")))
+    other = _leaked_csv(canaries[3], strangers=5)
+    told = client.post("/v1/sightings/files", files={"file": ("a.csv", other)}, headers=partner)
+    assert told.status_code == 202
+    assert told.json()["matches"] is None and told.json()["sightings"] is None
+    stored = session.exec(select(Sighting).where(Sighting.canary_id == canaries[3].id)).all()
+    assert len(stored) == 1
+
+
+def test_bad_file_reports_are_refused(
+    client: TestClient, make_key: KeyFactory, settings: Settings
+) -> None:
+    headers = bearer(make_key(Role.INVESTIGATOR))
+    too_big = b"x" * (settings.max_upload_bytes + 1)
+    cases = [
+        ({"file": ("big.csv", too_big)}, {}, 413),
+        ({}, {}, 422),
+        ({"file": ("a.csv", b"a,b")}, {"url": "file:///etc/passwd"}, 422),
+        ({"file": ("a.csv", b"a,b")}, {"observed_at": "2999-01-01T00:00:00+00:00"}, 422),
+    ]
+    for files, form, expected in cases:
+        refused = client.post("/v1/sightings/files", files=files, data=form, headers=headers)
+        assert refused.status_code == expected, (form, refused.text)
+    assert client.post("/v1/sightings/files", files={"file": ("a.csv", b"a")}).status_code == 401
+
+
 # -- screening -----------------------------------------------------------------------------
 
 

@@ -10,11 +10,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from app.audit.service import record_audit
+from app.auth.actor import Actor
 from app.auth.models import Role
 from app.db import utcnow
 from app.deps import SessionDep, SightingReader, SightingReporter
@@ -24,11 +25,15 @@ from app.ratelimit import RateLimited
 from app.settings import Settings
 from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting, SightingSource
-from app.sightings.observe import dedup_key, record_observation
+from app.sightings.observe import dedup_key, record_matches, record_observation
 from canaries.matching import Matcher
+from canaries.scoring import Match
+from watchers.dumps import DumpLimits
 from watchers.observations import Evidence, Observation, SourceKind
+from watchers.scan import scan_stream
 
 router = APIRouter(prefix="/v1/sightings", tags=["sightings"])
+FILES_PATH = "/v1/sightings/files"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
 
 
@@ -91,13 +96,18 @@ class SightingPage(BaseModel):
     offset: int
 
 
-def _observation(body: ReportCreate, reporter: str) -> Observation:
-    observed_at = body.observed_at or utcnow()
-    if observed_at > utcnow() + timedelta(minutes=5):
+def _when(observed_at: datetime | None) -> datetime:
+    when = observed_at or utcnow()
+    if when > utcnow() + timedelta(minutes=5):
         raise InvalidError(
             "A sighting cannot be observed in the future.",
             errors=[field_error("observed_at", "in the future")],
         )
+    return when
+
+
+def _observation(body: ReportCreate, reporter: str) -> Observation:
+    observed_at = _when(body.observed_at)
     record = {
         "kind": body.kind,
         "text": body.text,
@@ -154,15 +164,71 @@ def report(
         None,
         {"source_id": observation.source_id, "kind": body.kind, "added": len(observed.added)},
     )
+    return _result(session, actor, observation, observed.matches)
+
+
+def _result(
+    session: Session, actor: Actor, observation: Observation, matches: list[tuple[str, Match]]
+) -> ReportResult:
+    """What a reporter is told: nothing, to a partner (rule 3)."""
     if actor.role is Role.PARTNER:
         return ReportResult(source_id=observation.source_id)
-    keys = [dedup_key(observation, uuid.UUID(bytes=m.canary.id)) for _, m in observed.matches]
+    keys = {dedup_key(observation, uuid.UUID(bytes=m.canary.id)) for _, m in matches}
     mine = session.exec(select(Sighting).where(col(Sighting.dedup_key).in_(keys))).all()
     return ReportResult(
         source_id=observation.source_id,
-        matches=len(observed.matches),
+        matches=len(keys),
         sightings=[SightingRead.of(s) for s in mine],
     )
+
+
+@router.post("/files", status_code=status.HTTP_202_ACCEPTED, dependencies=[RateLimited])
+def report_file(
+    request: Request,
+    session: SessionDep,
+    actor: SightingReporter,
+    file: UploadFile,
+    url: Annotated[
+        str | None, Form(max_length=2000, pattern=r"^https?://\S+$", description="Where it was.")
+    ] = None,
+    observed_at: Annotated[AwareDatetime | None, Form()] = None,
+    reference: Annotated[str | None, Form(min_length=1, max_length=200)] = None,
+) -> ReportResult:
+    """File a sample or dump you were sent (CSV, XLSX, TXT, JSON, ZIP; up to
+    HONEYTRACE_MAX_UPLOAD_BYTES): it is read like `POST /v1/scans` and its matches become
+    sightings (source `report`). Only its hash and the matched rows are kept (rule 5)."""
+    settings: Settings = request.app.state.settings
+    when = _when(observed_at)
+    name = (file.filename or "upload")[:255]
+    holder: IndexHolder = request.app.state.index_holder
+    holder.refresh(session)
+    session.commit()  # read the file outside the transaction, as reports do
+    result = scan_stream(file.file, name, Matcher(holder.index), DumpLimits())
+    context = {"report_kind": "file", "reporter": actor.name, "file": name}
+    context |= {"file_sha256": result.sha256, "rows": str(result.report.rows)}
+    if url:
+        context["url"] = url
+    if result.error:
+        context["read_error"] = result.error[:200]
+    observation = Observation(
+        kind=SourceKind.REPORT,
+        source_id=reference or f"sha256:{result.sha256}",
+        observed_at=when,
+        text=f"file {name}",
+        context=context,
+    )
+    store = EvidenceStore(settings.evidence_path)
+    matches = [(m.line, m.match) for m in result.matches]
+    added = record_matches(session, actor, store, observation, matches)
+    record_audit(
+        session,
+        actor,
+        "sighting.report",
+        "sighting",
+        None,
+        {"source_id": observation.source_id, "kind": "file", "added": len(added)},
+    )
+    return _result(session, actor, observation, matches)
 
 
 @router.get("")
