@@ -25,6 +25,7 @@ from app.screening.routes import router as screening_router
 from app.settings import Settings, get_settings
 from app.sightings.index import IndexHolder
 from app.sightings.jobs import ScanJobs
+from app.sightings.reports import FILES_PATH
 from app.sightings.reports import router as sightings_router
 from app.sightings.routes import SCANS_PATH
 from app.sightings.routes import router as scans_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         upload_limits={
             IMPORT_PATH: settings.max_upload_bytes,
             SCANS_PATH: settings.max_scan_bytes,
+            FILES_PATH: settings.max_upload_bytes,
             SCREEN_PATH: MAX_SCREEN_BYTES,
         },
         streaming_path=INTERLEAVE_PATH,
