@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="Checks the `X-Twilio-Signature` of Twilio's webhooks; unset, they are "
         "refused (503).",
     )
+    twilio_account_sid: str = Field(
+        "",
+        description="The Twilio account (`AC…`) whose calls and messages reconciliation lists "
+        "with `HONEYTRACE_TWILIO_AUTH_TOKEN`, so a missed webhook is not a lost sighting; "
+        "unset, reconciliation is not configured.",
+    )
     telephony_secrets: dict[str, SecretStr] = Field(
         {},
         description="HMAC-SHA256 secrets of other telephony providers by name, as JSON "
