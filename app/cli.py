@@ -14,6 +14,7 @@ from app.auth.models import Role
 from app.auth.routes import KeyRead
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.db import head_revision, make_engine, session_scope, upgrade
+from app.evidence.commands import evidence_cli
 from app.links import service as link_service
 from app.links.importer import import_links_csv
 from app.links.models import LinkKind
@@ -31,6 +32,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(links_cli, name="links")
 cli.add_typer(canaries_cli, name="canaries")
+cli.add_typer(evidence_cli, name="evidence")
 cli.command("mint")(mint)
 cli.command("scan")(scan)
 

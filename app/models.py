@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
+from app.evidence.models import EvidenceEntry
 from app.links.models import Link
 from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
@@ -15,6 +16,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Canary",
+    "EvidenceEntry",
     "FeedProfile",
     "Link",
     "PhoneAssignment",

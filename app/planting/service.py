@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.evidence.log import log_minted, log_planted
 from app.links.models import Link, LinkKind
 from app.links.service import get_link
 from app.links.tree import ancestor_ids
@@ -237,6 +238,7 @@ def store_canaries(
     ]
     if rows:
         session.connection().execute(insert(Canary), rows)
+        log_minted(session, rows)
     fields = StoredCanary.__slots__
     return [StoredCanary(**{f: row[f] for f in fields}) for row in rows]
 
@@ -279,6 +281,7 @@ def plant(
             for canary_id in ids
         ],
     )
+    log_planted(session, ids, link_id, now, channel.value, actor.name)
     # ORM copies loaded earlier in this session must not keep showing the old status.
     planted = set(ids)
     for loaded in list(session.identity_map.values()):
