@@ -263,6 +263,22 @@ def test_a_refused_token_is_an_error_in_the_report_without_the_token(world: Worl
     assert report.contacts_seen == 0 and _contacts(world.engine) == []
 
 
+def test_twilio_out_of_reach_is_an_error_in_the_report(world: World) -> None:
+    nowhere = loopback_client(f"http://127.0.0.1:{free_port()}", ACCOUNT, TOKEN)
+    report = reconcile_twilio(
+        world.engine,
+        IndexHolder(),
+        EvidenceStore(world.settings.evidence_path),
+        nowhere,
+        since=utcnow() - timedelta(hours=1),
+    )
+    assert report.errors == {
+        n: "Calls: Twilio could not be reached (ConnectionError); "
+        "Messages: Twilio could not be reached (ConnectionError)"
+        for n in (POOL, CONTROL)
+    }
+
+
 def test_only_twilio_numbers_are_queried(world: World) -> None:
     report = world.reconcile()
     assert report.numbers_checked == 2 and report.errors == {}
