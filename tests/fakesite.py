@@ -18,6 +18,7 @@ from enum import StrEnum
 from functools import cache
 from html import escape
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
@@ -228,5 +229,29 @@ def make_fake_site(
                 "Content-Disposition": f'attachment; filename="sample-{item_id}.{extension}"',
             },
         )
+
+    return app
+
+
+def make_fake_proxy() -> FastAPI:
+    """A forward HTTP proxy: what it forwards is listed in `app.state.forwarded`."""
+    app = FastAPI()
+    forwarded: list[str] = []
+    app.state.forwarded = forwarded
+    hop_by_hop = {"host", "connection", "proxy-connection", "content-length", "transfer-encoding"}
+
+    @app.middleware("http")
+    async def forward(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # A proxied request names the whole URL; uvicorn rebuilds it from the Host header.
+        url = str(request.url)
+        forwarded.append(url)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop_by_hop}
+        async with httpx.AsyncClient() as client:
+            response = await client.get(url, headers=headers)
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in hop_by_hop}
+        kept.pop("content-encoding", None)  # httpx has inflated the body
+        return Response(response.content, response.status_code, headers=kept)
 
     return app

@@ -26,7 +26,14 @@ from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher
 from canaries.mint import Canary, LinkProfile, Minter
-from tests.fakesite import FakeListing, Record, Trouble, make_fake_site, masked
+from tests.fakesite import (
+    FakeListing,
+    Record,
+    Trouble,
+    make_fake_proxy,
+    make_fake_site,
+    masked,
+)
 from tests.loopback import serving
 from watchers.fetching import UnsafeURLError, check_public_url, decode_page
 from watchers.observations import SourceKind
@@ -359,6 +366,16 @@ def test_requests_to_one_host_are_paced_across_concurrent_crawls() -> None:
         alone, together = asyncio.run(run(1)), asyncio.run(run(2))
     assert 0.4 <= alone < 2
     assert 0.9 <= together < 3  # ten requests, a tenth of a second apart
+
+
+def test_a_site_behind_a_proxy_is_crawled_through_it(market: list[FakeListing], base: str) -> None:
+    proxy = make_fake_proxy()
+    with serving(proxy) as proxy_url:
+        listings, report = _crawl(_site(base, proxy=proxy_url), allow_private=True)
+    assert report.errors == [] and len(listings) == 7
+    assert proxy.state.forwarded[0] == f"{base}/market?page=1"
+    assert len(proxy.state.forwarded) == report.pages_fetched + report.attachments_fetched
+    assert listings[0].records == [masked(r) for r in market[0].records]
 
 
 def test_site_definitions_refuse_bad_settings() -> None:
