@@ -81,3 +81,5 @@ SightingReporter = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS
 SightingReader = Annotated[Actor, Depends(PermissionGuard(Permission.SIGHTINGS_READ))]
 OrderScreener = Annotated[Actor, Depends(PermissionGuard(Permission.SCREEN))]
 NumberManager = Annotated[Actor, Depends(PermissionGuard(Permission.NUMBERS_MANAGE))]
+SiteReader = Annotated[Actor, Depends(PermissionGuard(Permission.SITES_READ))]
+SiteManager = Annotated[Actor, Depends(PermissionGuard(Permission.SITES_MANAGE))]

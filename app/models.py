@@ -8,6 +8,7 @@ from app.evidence.models import EvidenceEntry
 from app.links.models import Link
 from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
+from app.sites.models import Site, SiteListing
 from app.telephony.models import PhoneAssignment, PhoneContact, PhoneNumber
 
 metadata = SQLModel.metadata
@@ -25,5 +26,7 @@ __all__ = [
     "Plant",
     "Scan",
     "Sighting",
+    "Site",
+    "SiteListing",
     "metadata",
 ]

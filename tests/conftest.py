@@ -69,6 +69,16 @@ def scratch_postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A new database of `backend` for tests whose code commits (jobs, served apps)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'fresh-{secrets.token_hex(4)}.db'}"
+        return
+    with scratch_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     with scratch_postgres_database() as url:

@@ -22,6 +22,8 @@ class Permission(StrEnum):
     # Orders checked against the canaries as they are placed: the order platform only.
     SCREEN = "screen"
     NUMBERS_MANAGE = "numbers:manage"
+    SITES_READ = "sites:read"
+    SITES_MANAGE = "sites:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -37,6 +39,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SIGHTINGS_REPORT,
             Permission.SIGHTINGS_READ,
             Permission.NUMBERS_MANAGE,
+            Permission.SITES_READ,
+            Permission.SITES_MANAGE,
         }
     ),
     Role.INVESTIGATOR: frozenset(
@@ -46,6 +50,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SCANS,
             Permission.SIGHTINGS_REPORT,
             Permission.SIGHTINGS_READ,
+            Permission.SITES_READ,
         }
     ),
     Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS, Permission.SCREEN}),

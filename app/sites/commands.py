@@ -1,0 +1,114 @@
+"""`honeytrace sites ...`: the trading sites the watcher crawls."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.auth.actor import Actor
+from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
+from app.db import session_scope
+from app.evidence.store import EvidenceStore
+from app.problems import DomainError, NotFoundError
+from app.settings import Settings
+from app.sightings.index import IndexHolder
+from app.sites import service
+from app.sites.schemas import PollSummary, SiteCreate, SiteRead
+from watchers.sites import SiteCrawler
+
+sites_cli = typer.Typer(help="Data-trading sites the watcher crawls.")
+
+
+@sites_cli.command("add")
+def add(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help='JSON: {"name": ..., "definition": {...}}'
+        ),
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a site from a JSON file shaped like `POST /v1/sites`'s body."""
+    try:
+        body = SiteCreate.model_validate(json.loads(file.read_text("utf-8")))
+    except (ValueError, ValidationError) as error:
+        typer.echo(f"error: {file}: {error}", err=True)
+        raise typer.Exit(2) from None
+    engine = ready_engine(load_settings())
+    try:
+        with session_scope(engine) as session:
+            site = SiteRead.of(service.create_site(session, Actor.cli(), body))
+    except DomainError as error:
+        raise fail(error) from None
+    if as_json:
+        print_json(site.model_dump(mode="json"))
+    else:
+        typer.echo(f"{site.id}  {site.name}")
+
+
+@sites_cli.command("list")
+def list_sites(as_json: JsonFlag = False) -> None:
+    """Every site, with its last poll."""
+    engine = ready_engine(load_settings())
+    with session_scope(engine) as session:
+        sites = [SiteRead.of(s) for s in service.list_sites(session)]
+    if as_json:
+        print_json([s.model_dump(mode="json") for s in sites])
+        return
+    for s in sites:
+        last = s.last_polled_at.isoformat() if s.last_polled_at else "never polled"
+        state = "on" if s.enabled else "off"
+        typer.echo(f"{s.id}  {s.name}  {state}  every {s.poll_interval_seconds}s  {last}")
+
+
+def _find_site(session: Session, site: str) -> uuid.UUID:
+    """A site by name, or by id."""
+    for known in service.list_sites(session):
+        if known.name == site or str(known.id) == site:
+            return known.id
+    raise NotFoundError(f"No site named or numbered {site!r}.")
+
+
+@sites_cli.command("poll")
+def poll(
+    site: Annotated[str, typer.Argument(help="The site's name or id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Poll one site now, whatever its schedule, and print what it came to."""
+    settings = load_settings()
+    engine = ready_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            site_id = _find_site(session, site)
+        summary = asyncio.run(_poll(engine, settings, site_id))
+    except DomainError as error:
+        raise fail(error) from None
+    show_summary(summary, as_json)
+
+
+async def _poll(engine: Engine, settings: Settings, site_id: uuid.UUID) -> PollSummary:
+    async with httpx.AsyncClient() as client:
+        crawler = SiteCrawler(client, allow_private=settings.fetch_private_addresses)
+        store = EvidenceStore(settings.evidence_path)
+        return await service.poll_site(engine, IndexHolder(), store, crawler, site_id)
+
+
+def show_summary(summary: PollSummary, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.model_dump(mode="json"))
+        return
+    typer.echo(
+        f"{summary.site_id}: {summary.pages_fetched} pages, {summary.listings_seen} listings "
+        f"({summary.listings_changed} new or changed), {summary.attachments_scanned} sample "
+        f"files, {summary.sightings_added} sightings added, {len(summary.errors)} errors"
+    )
+    for error in summary.errors[:20]:
+        typer.echo(f"  {error['url']}: {error['reason']}", err=True)
