@@ -22,6 +22,7 @@ from app.links.schemas import LinkCreate, LinkRead
 from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
 from app.sightings.commands import scan
+from app.sites.commands import sites_cli
 from canaries.couriers import Courier
 
 cli = typer.Typer(help="honeytrace: canary waybills that name the link that leaked them.")
@@ -33,6 +34,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(links_cli, name="links")
 cli.add_typer(canaries_cli, name="canaries")
 cli.add_typer(evidence_cli, name="evidence")
+cli.add_typer(sites_cli, name="sites")
 cli.command("mint")(mint)
 cli.command("scan")(scan)
 

@@ -2,6 +2,7 @@
 listings naming canaries into sightings, once, with the page kept as evidence."""
 
 import hashlib
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.auth.models import Role
+from app.cli import cli
 from app.db import make_engine, session_scope, upgrade
 from app.evidence.store import EvidenceStore
 from app.links.models import Link, LinkKind
@@ -242,3 +245,29 @@ def test_private_addresses_are_refused_unless_allowed(world: World, base: str) -
     assert "loopback" in error["reason"], error
     with session_scope(world.engine) as session:
         assert session.exec(select(SiteListing)).all() == []
+
+
+def test_the_cli_adds_lists_and_polls_a_site(
+    world: World, planted: tuple[Link, list[StoredCanary]], base: str, tmp_path: Path
+) -> None:
+    env = {
+        "HONEYTRACE_DATABASE_URL": world.settings.database_url,
+        "HONEYTRACE_EVIDENCE_DIR": str(tmp_path / "cli-evidence"),
+        "HONEYTRACE_FETCH_PRIVATE_ADDRESSES": "true",
+    }
+    definition = tmp_path / "site.json"
+    body = {"name": "命令行市场", "definition": _definition(base), "poll_interval_seconds": 600}
+    definition.write_text(json.dumps(body, ensure_ascii=False), "utf-8")
+    runner = CliRunner()
+    added = runner.invoke(cli, ["sites", "add", str(definition), "--json"], env=env)
+    assert added.exit_code == 0, added.output
+    assert "seller-cookie-value" not in added.output
+    listed = json.loads(runner.invoke(cli, ["sites", "list", "--json"], env=env).stdout)
+    assert [s["name"] for s in listed] == ["命令行市场"]
+    polled = runner.invoke(cli, ["sites", "poll", "命令行市场", "--json"], env=env)
+    assert polled.exit_code == 0, polled.output
+    assert json.loads(polled.stdout)["sightings_added"] == 2
+    unknown = runner.invoke(cli, ["sites", "poll", "没有这个"], env=env)
+    assert unknown.exit_code == 1 and "No site" in unknown.stderr
+    definition.write_text("{not json", "utf-8")
+    assert runner.invoke(cli, ["sites", "add", str(definition)], env=env).exit_code == 2
