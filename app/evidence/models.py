@@ -25,7 +25,7 @@ class EvidenceEntry(SQLModel, table=True):
     seq: int = Field(
         primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
     )
-    kind: str = Field(sa_type=sa.String(16), index=True)
+    kind: str = Field(sa_type=sa.String(16))
     subject_id: str = Field(sa_type=sa.String(64), index=True)
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
     # The canonical JSON exactly as hashed (Text, not JSON: the bytes must never be re-encoded).

@@ -31,13 +31,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("evidence_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_evidence_log_created_at"), ["created_at"])
-        batch_op.create_index(batch_op.f("ix_evidence_log_kind"), ["kind"])
         batch_op.create_index(batch_op.f("ix_evidence_log_subject_id"), ["subject_id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("evidence_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evidence_log_subject_id"))
-        batch_op.drop_index(batch_op.f("ix_evidence_log_kind"))
         batch_op.drop_index(batch_op.f("ix_evidence_log_created_at"))
     op.drop_table("evidence_log")
