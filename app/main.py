@@ -1,6 +1,5 @@
 """The FastAPI application: built by create_app, resources made in the lifespan."""
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from sqlalchemy import Engine
 from app.audit.routes import router as audit_router
 from app.auth.routes import router as keys_router
 from app.db import make_engine
+from app.jobs.lifespan import serve_jobs
 from app.links.routes import IMPORT_PATH
 from app.links.routes import router as links_router
 from app.ops.middleware import HttpMetrics, RequestMiddleware
@@ -19,7 +19,6 @@ from app.ops.routes import router as ops_router
 from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
 from app.ratelimit import RateLimiter
-from app.schedule import rotation_job, run_periodically
 from app.screening.routes import MAX_SCREEN_BYTES, SCREEN_PATH
 from app.screening.routes import router as screening_router
 from app.settings import Settings, get_settings
@@ -57,22 +56,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine if engine is not None else make_engine(settings.database_url)
-        jobs = []
-        if settings.rotation_interval_seconds > 0:
-            jobs.append(
-                asyncio.create_task(
-                    run_periodically(
-                        app.state.engine, rotation_job, settings.rotation_interval_seconds
-                    )
-                )
-            )
         try:
-            yield
+            async with serve_jobs(settings, app.state.engine, app.state.index_holder) as jobs:
+                app.state.jobs = jobs
+                yield
         finally:
             app.state.scan_jobs.shutdown()
-            for task in jobs:
-                task.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
             if owned:
                 app.state.engine.dispose()
 

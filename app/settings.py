@@ -105,7 +105,19 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
-        3600, description="How often `serve` runs canary rotation in-process; 0 turns it off."
+        3600,
+        description="How often canary rotation runs (in `serve` on SQLite, on workers on "
+        "PostgreSQL), dividing a minute, an hour or a day; 0 turns it off.",
+    )
+    job_concurrency: Annotated[int, Field(ge=1)] = Field(
+        4,
+        description="Jobs one process runs at once: `serve` on SQLite (and with "
+        "`jobs_in_process`), and `honeytrace worker` unless `--concurrency` says otherwise.",
+    )
+    jobs_in_process: bool = Field(
+        False,
+        description="On PostgreSQL, `serve` also works the job queue as a `honeytrace worker` "
+        "would (one host, no workers). On SQLite `serve` always runs the jobs itself.",
     )
 
     @model_validator(mode="after")

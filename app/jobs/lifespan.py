@@ -1,0 +1,46 @@
+"""The jobs of a `honeytrace serve` process, started and stopped with its lifespan."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from app.jobs.inprocess import InProcessQueue
+from app.jobs.queue import PostgresQueue, work
+from app.jobs.registry import JobQueue, Runtime
+from app.jobs.tasks import jobs
+from app.settings import Settings
+from app.sightings.index import IndexHolder
+
+
+@asynccontextmanager
+async def serve_jobs(
+    settings: Settings, engine: Engine, holder: IndexHolder
+) -> AsyncIterator[JobQueue]:
+    """Where requests defer jobs to. On SQLite the jobs (periodic ones too) run here; on
+    PostgreSQL they go to the queue, which this process also works when
+    HONEYTRACE_JOBS_IN_PROCESS is set."""
+    if settings.is_sqlite:
+        local = InProcessQueue(jobs, settings.job_concurrency)
+        local.start(Runtime(engine, settings, holder, local))
+        try:
+            yield local
+        finally:
+            await run_in_threadpool(local.shutdown)
+        return
+    queue = PostgresQueue(jobs)
+    runtime = Runtime(engine, settings, holder, queue)
+    worker = None
+    if settings.jobs_in_process:
+        worker = asyncio.create_task(
+            work(jobs, runtime, concurrency=settings.job_concurrency, install_signal_handlers=False)
+        )
+    try:
+        yield queue
+    finally:
+        runtime.stop.set()
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
