@@ -298,11 +298,15 @@ def test_in_process_jobs_retry_lock_and_tick_as_on_workers(
         queue.defer(session, flaky, key="flaky-local", failures=1)
         for n in range(4):
             queue.defer(session, poll_site, site_id="site-a", key=f"poll-local-{n}")
+        queue.defer(session, record, key="after-polls")
     _wait_for(lambda: len(_ended(engine, "flaky-local")) == 2, 15)
     _wait_for(lambda: len(_ended(engine, "poll-local-")) == 4, 15)
     polls = _ended(engine, "poll-local-")
     for earlier, later in itertools.pairwise(polls):
         assert later.started >= earlier.ended, "one site polled twice at once"
+    # Polls waiting for their site hold no thread: a job deferred after them runs at once.
+    (other,) = _ended(engine, "after-polls")
+    assert other.ended < polls[1].started
     first, second = _ended(engine, "flaky-local")
     assert second.started - first.ended >= 2
     assert len(_ended(engine, "tick")) >= 2

@@ -12,9 +12,9 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,9 @@ class InProcessQueue:
         self._seq = itertools.count()
         self._stopping = False
         self._waiting: set[str] = set()  # queueing locks of jobs not started yet
-        self._locks: dict[str, threading.Lock] = {}
+        # The locks held by running jobs, each with the jobs waiting for it (in order),
+        # which wait here rather than on a thread of the pool.
+        self._held: dict[str, deque[tuple[Job[Any], JSONDict, int]]] = {}
         self._scheduler: threading.Thread | None = None
 
     def start(self, runtime: Runtime) -> None:
@@ -125,16 +127,33 @@ class InProcessQueue:
         attempts: int,
         lock: str | None,
         queueing_lock: str | None,
+        holding: bool = False,
     ) -> None:
         with self._wake:
             if queueing_lock is not None:
                 self._waiting.discard(queueing_lock)
-            held = nullcontext() if lock is None else self._locks.setdefault(lock, threading.Lock())
-        with held:
-            try:
-                job.func(runtime, **arguments)
-            except Exception as error:
-                self._retry_or_give_up(job, arguments, attempts, error)
+            if lock is not None and not holding:
+                if lock in self._held:
+                    self._held[lock].append((job, arguments, attempts))
+                    return
+                self._held[lock] = deque()
+        try:
+            job.func(runtime, **arguments)
+        except Exception as error:
+            self._retry_or_give_up(job, arguments, attempts, error)
+        finally:
+            if lock is not None:
+                self._hand_over(runtime, lock)
+
+    def _hand_over(self, runtime: Runtime, lock: str) -> None:
+        """The next job waiting for `lock` runs now, holding it; with none, it is free."""
+        with self._wake:
+            behind = self._held[lock]
+            if not behind or self._stopping or self._pool is None:
+                del self._held[lock]
+                return
+            job, arguments, attempts = behind.popleft()
+            self._pool.submit(self._run, runtime, job, arguments, attempts, lock, None, True)
 
     def _retry_or_give_up(
         self, job: Job[Any], arguments: JSONDict, attempts: int, error: Exception
