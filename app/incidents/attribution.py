@@ -439,7 +439,7 @@ def attribute(
         fit = fits[link_id] if link_id in fits else cover_fits[link_id][0]
         text = candidate_text(
             _named(tree, link_id),
-            credited=len(credited(link_id)) if strong else len(weak),
+            credited=len([c for c in (credited(link_id) or weak) if model.seen_by(link_id, c)]),
             surfaced=len(surfaced),
             visible=fit.visible,
             records=fit.records,
