@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
+from app.alerts.routes import router as alerts_router
 from app.audit.routes import router as audit_router
 from app.auth.routes import router as keys_router
 from app.db import make_engine
@@ -23,14 +25,16 @@ from app.screening.routes import MAX_SCREEN_BYTES, SCREEN_PATH
 from app.screening.routes import router as screening_router
 from app.settings import Settings, get_settings
 from app.sightings.index import IndexHolder
-from app.sightings.jobs import ScanJobs
 from app.sightings.reports import FILES_PATH
 from app.sightings.reports import router as sightings_router
 from app.sightings.routes import SCANS_PATH
 from app.sightings.routes import router as scans_router
+from app.sites.crawling import CrawlLoop
+from app.sites.routes import router as sites_router
 from app.telephony.providers import router as telephony_router
 from app.telephony.routes import router as numbers_router
 from app.telephony.webhooks import router as twilio_router
+from app.web.routes import install_web
 
 INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
 ROUTERS = (
@@ -45,6 +49,8 @@ ROUTERS = (
     numbers_router,
     twilio_router,
     telephony_router,
+    sites_router,
+    alerts_router,
 )
 
 
@@ -56,12 +62,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine if engine is not None else make_engine(settings.database_url)
+        # One HTTP client per process for the site watcher, shared by requests and jobs.
+        app.state.crawls = crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
         try:
-            async with serve_jobs(settings, app.state.engine, app.state.index_holder) as jobs:
+            async with serve_jobs(
+                settings, app.state.engine, app.state.index_holder, crawls
+            ) as jobs:
                 app.state.jobs = jobs
                 yield
         finally:
-            app.state.scan_jobs.shutdown()
+            await run_in_threadpool(crawls.close)
             if owned:
                 app.state.engine.dispose()
 
@@ -74,8 +84,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.metrics_registry = registry = CollectorRegistry()
     # One canary index per process, shared by every scan it runs.
-    app.state.index_holder = holder = IndexHolder()
-    app.state.scan_jobs = ScanJobs(holder)
+    app.state.index_holder = IndexHolder()
     app.state.rate_limiter = RateLimiter(settings.requests_per_second)
     if engine is not None:
         app.state.engine = engine
@@ -94,4 +103,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     for router in ROUTERS:
         app.include_router(router)
+    # The investigator pages answer to a session cookie, not a key: outside ROUTERS and the schema.
+    install_web(app)
     return app

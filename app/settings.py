@@ -50,7 +50,8 @@ class Settings(BaseSettings):
         1_048_576, description="Largest JSON request body accepted; larger ones get 413."
     )
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
-        64 * 1_048_576, description="Largest uploaded file (CSV link import) accepted."
+        64 * 1_048_576,
+        description="Largest uploaded file (CSV link import, a reported file) accepted.",
     )
     max_scan_bytes: Annotated[int, Field(ge=1024)] = Field(
         20 * 1_073_741_824,
@@ -103,6 +104,21 @@ class Settings(BaseSettings):
         "您好，我现在不方便接听，请留言。",
         description="What a call to a pool number hears before it is recorded.",
     )
+    fetch_private_addresses: bool = Field(
+        False,
+        description="Lets the site watcher fetch loopback and private addresses (an intranet "
+        "mirror, tests); off, such URLs and redirects to them are refused.",
+    )
+    site_check_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        60,
+        description="How often the jobs look for trading sites due a poll (each site has its "
+        "own interval), dividing a minute, an hour or a day; 0 turns site polling off.",
+    )
+    twilio_reconcile_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        3600,
+        description="How often Twilio reconciliation lists the last day of calls and messages "
+        "(when the account and token are set), dividing a minute, an hour or a day; 0: never.",
+    )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600,
@@ -118,6 +134,18 @@ class Settings(BaseSettings):
         False,
         description="On PostgreSQL, `serve` also works the job queue as a `honeytrace worker` "
         "would (one host, no workers). On SQLite `serve` always runs the jobs itself.",
+    )
+    alert_private_addresses: bool = Field(
+        False,
+        description="Lets alert subscriptions use http and loopback or private addresses (an "
+        "intranet receiver, tests); off, alerts go only to https URLs on public addresses, "
+        "checked when a subscription is saved and again at each delivery.",
+    )
+    alert_sweep_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        60,
+        description="How often pending alert deliveries no job has taken up (raised from the "
+        "CLI or a scan, or lost at a restart) are queued, dividing a minute, an hour or a "
+        "day; 0 turns it off.",
     )
 
     @model_validator(mode="after")

@@ -125,6 +125,8 @@ def served(world: World, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         rotation_interval_seconds=0,
         max_scan_bytes=8 << 20,
         scan_spool_dir=str(spool),
+        # On PostgreSQL scans are queued jobs: this one process works the queue too.
+        jobs_in_process=True,
     )
     with serving(create_app(settings, world.engine)) as base:
         yield base, spool

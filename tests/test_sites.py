@@ -4,6 +4,7 @@ listings naming canaries into sightings, once, with the page kept as evidence.""
 import hashlib
 import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,3 +272,43 @@ def test_the_cli_adds_lists_and_polls_a_site(
     assert unknown.exit_code == 1 and "No site" in unknown.stderr
     definition.write_text("{not json", "utf-8")
     assert runner.invoke(cli, ["sites", "add", str(definition)], env=env).exit_code == 2
+
+
+def test_sites_due_are_polled_by_the_jobs_by_themselves(
+    world: World, planted: tuple[Link, list[StoredCanary]], base: str
+) -> None:
+    """The periodic job finds the site due and defers its poll: in-process on SQLite, through
+    the queue (worked by this same process) on PostgreSQL."""
+    _, canaries = planted
+    settings = world.settings.model_copy(
+        update={"site_check_interval_seconds": 1, "jobs_in_process": True}
+    )
+    with TestClient(create_app(settings, world.engine)) as client:
+        body = {"name": "定时", "definition": _definition(base), "poll_interval_seconds": 3600}
+        site = client.post("/v1/sites", json=body, headers=world.headers).json()
+        deadline = time.monotonic() + 60
+        while not (shown := client.get(f"/v1/sites/{site['id']}", headers=world.headers).json())[
+            "last_polled_at"
+        ]:
+            assert time.monotonic() < deadline, "the site was never polled"
+            time.sleep(0.2)
+    assert shown["last_report"]["sightings_added"] == 2
+    assert {s.canary_id for s in _sightings(world)} == {canaries[0].id, canaries[1].id}
+
+
+def test_watch_run_once_polls_the_sites_that_are_due(
+    world: World, planted: tuple[Link, list[StoredCanary]], base: str, tmp_path: Path
+) -> None:
+    env = {
+        "HONEYTRACE_DATABASE_URL": world.settings.database_url,
+        "HONEYTRACE_EVIDENCE_DIR": str(tmp_path / "watch-evidence"),
+        "HONEYTRACE_FETCH_PRIVATE_ADDRESSES": "true",
+    }
+    body = {"name": "观察", "definition": _definition(base), "poll_interval_seconds": 600}
+    world.client.post("/v1/sites", json=body, headers=world.headers)
+    first = CliRunner().invoke(cli, ["watch", "run", "--once", "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    (summary,) = [json.loads(line) for line in first.stdout.splitlines()]
+    assert summary["sightings_added"] == 2 and summary["listings_changed"] == 4
+    again = CliRunner().invoke(cli, ["watch", "run", "--once", "--json"], env=env)
+    assert again.exit_code == 0 and again.stdout == ""  # polled a moment ago: not due

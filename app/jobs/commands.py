@@ -11,6 +11,7 @@ from app.jobs.registry import Runtime
 from app.jobs.tasks import jobs
 from app.ops.logs import configure_logging
 from app.sightings.index import IndexHolder
+from app.sites.crawling import CrawlLoop
 
 
 def worker(
@@ -33,10 +34,12 @@ def worker(
         raise typer.Exit(1)
     configure_logging(settings.log_level)
     engine = ready_engine(settings)
-    runtime = Runtime(engine, settings, IndexHolder(), PostgresQueue(jobs))
+    crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
+    runtime = Runtime(engine, settings, IndexHolder(), PostgresQueue(jobs), crawls=crawls)
     try:
         asyncio.run(
             work(jobs, runtime, concurrency=concurrency or settings.job_concurrency, wait=not once)
         )
     finally:
+        crawls.close()
         engine.dispose()

@@ -13,25 +13,26 @@ from app.jobs.registry import JobQueue, Runtime
 from app.jobs.tasks import jobs
 from app.settings import Settings
 from app.sightings.index import IndexHolder
+from app.sites.crawling import CrawlLoop
 
 
 @asynccontextmanager
 async def serve_jobs(
-    settings: Settings, engine: Engine, holder: IndexHolder
+    settings: Settings, engine: Engine, holder: IndexHolder, crawls: CrawlLoop
 ) -> AsyncIterator[JobQueue]:
     """Where requests defer jobs to. On SQLite the jobs (periodic ones too) run here; on
     PostgreSQL they go to the queue, which this process also works when
     HONEYTRACE_JOBS_IN_PROCESS is set."""
     if settings.is_sqlite:
         local = InProcessQueue(jobs, settings.job_concurrency)
-        local.start(Runtime(engine, settings, holder, local))
+        local.start(Runtime(engine, settings, holder, local, crawls=crawls))
         try:
             yield local
         finally:
             await run_in_threadpool(local.shutdown)
         return
     queue = PostgresQueue(jobs)
-    runtime = Runtime(engine, settings, holder, queue)
+    runtime = Runtime(engine, settings, holder, queue, crawls=crawls)
     worker = None
     if settings.jobs_in_process:
         worker = asyncio.create_task(

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from app.settings import Settings
 from app.sightings.index import IndexHolder
+from app.sites.crawling import CrawlLoop
 
 P = ParamSpec("P")
 
@@ -44,6 +45,9 @@ class Runtime:
     jobs: JobQueue
     # Set when the process shuts down: long jobs (scans) stop early.
     stop: threading.Event = field(default_factory=threading.Event)
+    # The site watcher's one HTTP client for this process (never fetches private addresses
+    # unless made with HONEYTRACE_FETCH_PRIVATE_ADDRESSES).
+    crawls: CrawlLoop = field(default_factory=CrawlLoop)
 
 
 @dataclass(frozen=True)

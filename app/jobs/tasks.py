@@ -9,12 +9,17 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
 from app.auth.models import Role
 from app.db import session_scope
+from app.evidence.store import EvidenceStore
 from app.jobs.registry import JobRegistry, Runtime
 from app.planting.rotation import rotate
+from app.settings import Settings
 from app.sightings.service import run_scan_job
+from app.sites.service import due_sites, poll_site
+from app.telephony.reconcile import reconcile_job
 
 log = logging.getLogger("honeytrace.jobs")
 
@@ -32,6 +37,43 @@ def rotation(runtime: Runtime, *, timestamp: int) -> None:
     log.info("rotation", extra={"job": "rotation", **report.__dict__})
 
 
+@jobs.job(lock="site:{site_id}", queueing_lock="site:{site_id}")
+def site_poll(runtime: Runtime, *, site_id: str) -> None:
+    """Crawl one trading site and match what is new (app.sites.service.poll_site); one
+    worker at a time per site."""
+    store = EvidenceStore(runtime.settings.evidence_path)
+    summary = runtime.crawls.run(
+        lambda crawler: poll_site(
+            runtime.engine, runtime.index_holder, store, crawler, uuid.UUID(site_id)
+        )
+    )
+    log.info("site poll", extra={"job": "site_poll", **summary.model_dump(mode="json")})
+
+
+@jobs.job(
+    lock="sites_due",
+    queueing_lock="sites_due",
+    every=lambda s: s.site_check_interval_seconds,
+)
+def sites_due(runtime: Runtime, *, timestamp: int) -> None:
+    """Defer a poll of every enabled site whose interval has passed since its last poll."""
+    with session_scope(runtime.engine) as session:
+        for site_id in due_sites(session, datetime.fromtimestamp(timestamp, UTC)):
+            runtime.jobs.defer(session, site_poll, site_id=str(site_id))
+
+
+def _twilio_reconcile_every(settings: Settings) -> int:
+    configured = settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value()
+    return settings.twilio_reconcile_interval_seconds if configured else 0
+
+
+@jobs.job(lock="twilio", queueing_lock="twilio", every=_twilio_reconcile_every)
+def twilio_reconcile(runtime: Runtime, *, timestamp: int) -> None:
+    """List the last day of calls and messages to Twilio pool numbers and record what a
+    webhook missed (app.telephony.reconcile); runs only when Twilio is configured."""
+    reconcile_job(runtime.engine, runtime.index_holder, runtime.settings)
+
+
 # A scan records its own failure on the scan and deletes its file: a retry would find
 # neither. On workers the spooled file must be where they can read it (a shared
 # HONEYTRACE_SCAN_SPOOL_DIR).
@@ -45,6 +87,29 @@ def scan(runtime: Runtime, *, scan_id: str, path: str, actor: ActorJson) -> None
         uuid.UUID(scan_id),
         Path(path),
         stop=runtime.stop,
+    )
+
+
+@jobs.job(lock="alert:{delivery_id}", queueing_lock="alert:{delivery_id}")
+def deliver_alert(runtime: Runtime, *, delivery_id: str) -> None:
+    """POST one alert (app.alerts.delivery.deliver); a 5xx, a timeout or a refused
+    connection raises, to be retried with the backoff."""
+    deliver(runtime.engine, runtime.settings, uuid.UUID(delivery_id))
+
+
+@jobs.job(
+    lock="alert_sweep",
+    queueing_lock="alert_sweep",
+    every=lambda s: s.alert_sweep_interval_seconds,
+)
+def alert_sweep(runtime: Runtime, *, timestamp: int) -> None:
+    """Queue the pending alerts no job has taken up (app.alerts.delivery.sweep_deliveries)."""
+    sweep_deliveries(
+        runtime.engine,
+        lambda session, delivery_id: runtime.jobs.defer(
+            session, deliver_alert, delivery_id=str(delivery_id)
+        ),
+        datetime.fromtimestamp(timestamp, UTC),
     )
 
 

@@ -12,16 +12,17 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.deps import Scanner, SessionDep
+from app.jobs.registry import JobQueue
+from app.jobs.tasks import actor_json
+from app.jobs.tasks import scan as scan_job
 from app.problems import InvalidError, PayloadTooLargeError, TooManyRequestsError
 from app.settings import Settings
 from app.sightings import service
-from app.sightings.jobs import ScanJobs
 from app.sightings.schemas import ScanPage, ScanRead
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
@@ -44,12 +45,15 @@ def _refuse_if_busy(session: Session, actor: Actor, settings: Settings) -> None:
         )
 
 
-def _create(session: Session, actor: Actor, settings: Settings, name: str) -> ScanRead:
-    """The scan row, committed before its job starts (SQLite has one writer: the request's
-    own session holds it, so the row is written through that session). Busy is checked
-    again: another upload of the same key may have finished meanwhile."""
+def _create(
+    session: Session, actor: Actor, settings: Settings, jobs: JobQueue, name: str, path: Path
+) -> ScanRead:
+    """The scan row and its job, committed together (the job runs only if the row is
+    there). Busy is checked again: another upload of the same key may have finished
+    meanwhile."""
     _refuse_if_busy(session, actor, settings)
     scan = ScanRead.of(service.create_scan(session, actor, name))
+    jobs.defer(session, scan_job, scan_id=str(scan.id), path=str(path), actor=actor_json(actor))
     session.commit()
     return scan
 
@@ -64,7 +68,6 @@ async def start_scan(
     never kept: only its hash, size, counts and the matched rows.
     """
     settings: Settings = request.app.state.settings
-    engine: Engine = request.app.state.engine
     # Refuse before reading a byte, then end the transaction authentication opened: the
     # upload may take minutes, and SQLite has one writer.
     await run_in_threadpool(_refuse_if_busy, session, actor, settings)
@@ -84,12 +87,11 @@ async def start_scan(
                 await anyio.to_thread.run_sync(out.write, chunk)
         if size == 0:
             raise InvalidError("The upload is empty: send the file as the request body.")
-        scan = await run_in_threadpool(_create, session, actor, settings, name)
+        jobs: JobQueue = request.app.state.jobs
+        scan = await run_in_threadpool(_create, session, actor, settings, jobs, name, path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    jobs: ScanJobs = request.app.state.scan_jobs
-    jobs.start(engine, actor, scan.id, path)
     response.headers["Location"] = f"{SCANS_PATH}/{scan.id}"
     return scan
 

@@ -1,12 +1,10 @@
 """`honeytrace sites ...`: the trading sites the watcher crawls."""
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -20,8 +18,8 @@ from app.problems import DomainError, NotFoundError
 from app.settings import Settings
 from app.sightings.index import IndexHolder
 from app.sites import service
+from app.sites.crawling import CrawlLoop
 from app.sites.schemas import PollSummary, SiteCreate, SiteRead
-from watchers.sites import SiteCrawler
 
 sites_cli = typer.Typer(help="Data-trading sites the watcher crawls.")
 
@@ -88,17 +86,21 @@ def poll(
     try:
         with session_scope(engine) as session:
             site_id = _find_site(session, site)
-        summary = asyncio.run(_poll(engine, settings, site_id))
+        summary = _poll(engine, settings, site_id)
     except DomainError as error:
         raise fail(error) from None
     show_summary(summary, as_json)
 
 
-async def _poll(engine: Engine, settings: Settings, site_id: uuid.UUID) -> PollSummary:
-    async with httpx.AsyncClient() as client:
-        crawler = SiteCrawler(client, allow_private=settings.fetch_private_addresses)
-        store = EvidenceStore(settings.evidence_path)
-        return await service.poll_site(engine, IndexHolder(), store, crawler, site_id)
+def _poll(engine: Engine, settings: Settings, site_id: uuid.UUID) -> PollSummary:
+    crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
+    store = EvidenceStore(settings.evidence_path)
+    try:
+        return crawls.run(
+            lambda crawler: service.poll_site(engine, IndexHolder(), store, crawler, site_id)
+        )
+    finally:
+        crawls.close()
 
 
 def show_summary(summary: PollSummary, as_json: bool) -> None:

@@ -11,6 +11,7 @@ from app.deps import SessionDep, SiteManager, SiteReader
 from app.evidence.store import EvidenceStore
 from app.settings import Settings
 from app.sites import service
+from app.sites.crawling import CrawlLoop
 from app.sites.schemas import ListingRead, PollSummary, SiteCreate, SitePage, SiteRead, SiteUpdate
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
@@ -82,10 +83,10 @@ async def poll_now(
         session.commit()
 
     await asyncio.to_thread(audit)
-    return await service.poll_site(
-        request.app.state.engine,
-        request.app.state.index_holder,
-        EvidenceStore(settings.evidence_path),
-        request.app.state.site_crawler,
-        site_id,
+    store = EvidenceStore(settings.evidence_path)
+    crawls: CrawlLoop = request.app.state.crawls
+    return await crawls.run_async(
+        lambda crawler: service.poll_site(
+            request.app.state.engine, request.app.state.index_holder, store, crawler, site_id
+        )
     )

@@ -1,0 +1,71 @@
+"""`honeytrace watch run [--once]`: the watchers from the command line, without a server.
+
+The same functions the jobs run: every trading site due a poll is crawled, and Twilio is
+reconciled when it is configured. Useful on a laptop, from cron, or to try a watcher.
+"""
+
+import dataclasses
+import time
+import uuid
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from app.console import JsonFlag, load_settings, print_json, ready_engine
+from app.db import session_scope, utcnow
+from app.evidence.store import EvidenceStore
+from app.sightings.index import IndexHolder
+from app.sites.commands import show_summary
+from app.sites.crawling import CrawlLoop
+from app.sites.schemas import PollSummary
+from app.sites.service import due_sites, poll_site
+from app.telephony.reconcile import reconcile_job
+
+watch_cli = typer.Typer(help="Run the watchers from the command line.")
+
+
+def _poll(
+    crawls: CrawlLoop, engine: Engine, holder: IndexHolder, store: EvidenceStore, site: uuid.UUID
+) -> PollSummary:
+    return crawls.run(lambda crawler: poll_site(engine, holder, store, crawler, site))
+
+
+@watch_cli.command("run")
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="One round (every due site, Twilio), then exit.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Poll the trading sites as they fall due and reconcile Twilio, until Ctrl-C."""
+    settings = load_settings()
+    engine = ready_engine(settings)
+    holder = IndexHolder()
+    store = EvidenceStore(settings.evidence_path)
+    crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
+    twilio = bool(settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value())
+    try:
+        while True:
+            with session_scope(engine) as session:
+                due = due_sites(session, utcnow())
+            for site_id in due:
+                show_summary(_poll(crawls, engine, holder, store, site_id), as_json)
+            if twilio:
+                report = reconcile_job(engine, holder, settings)
+                if as_json:
+                    print_json({"twilio": dataclasses.asdict(report)})
+                else:
+                    typer.echo(
+                        f"twilio: {report.numbers_checked} numbers, {report.contacts_added} new "
+                        f"contacts, {report.sightings_added} sightings, "
+                        f"{len(report.errors)} errors"
+                    )
+            if once:
+                return
+            time.sleep(max(1, settings.site_check_interval_seconds))
+    except KeyboardInterrupt:
+        return
+    finally:
+        crawls.close()
+        engine.dispose()
