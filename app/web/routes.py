@@ -1,0 +1,323 @@
+"""The investigator pages: thin routes over app.web.pages and app.coverage, rendered by Jinja2.
+
+Pages answer to a session cookie (app.web.signin), not to a bearer key, so they live outside
+the OpenAPI schema and outside app.main.ROUTERS; every page but the sign-in form requires a
+session and sends the browser to sign in without one. Every POST carries a CSRF token.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.auth.keys import authenticate
+from app.auth.models import Role
+from app.coverage.report import coverage_csv, coverage_report, coverage_summary
+from app.db import utcnow
+from app.deps import SessionDep, SettingsDep
+from app.problems import NotFoundError, UnauthorizedError
+from app.settings import Settings
+from app.web import pages
+from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
+from app.web.signin import (
+    PRESESSION_COOKIE,
+    PRESESSION_LIFETIME,
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    WEB_ROLES,
+    PageActor,
+    SignInRequiredError,
+    csrf_token,
+    csrf_valid,
+    new_presession,
+    new_session_token,
+    safe_next,
+    signed_in_key,
+)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+SECURITY_HEADERS = {
+    # Everything from this origin only: no inline script or style, no framing, no plugins.
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    # Pages carry investigation data and CSRF tokens: never kept by a browser or a proxy.
+    "Cache-Control": "no-store",
+}
+_PRESESSION = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters["when"] = _when
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def _secure(request: Request, settings: Settings) -> bool:
+    """Cookies are Secure when the page is served over HTTPS (directly or behind a proxy)."""
+    return request.url.scheme == "https" or settings.public_url.startswith("https://")
+
+
+def render(
+    request: Request,
+    settings: Settings,
+    template: str,
+    *,
+    status: int = 200,
+    actor: Actor | None = None,
+    csrf: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    lang = language(request)
+    # Links to this same page in each language, its other query parameters kept.
+    params = dict(request.query_params)
+    switches = {
+        code: f"{request.url.path}?{urlencode(params | {'lang': code})}" for code in LANGUAGES
+    }
+    html = templates.get_template(template).render(
+        t=translator(lang),
+        lang=lang,
+        switches=switches,
+        path=request.url.path,
+        actor=actor,
+        csrf=csrf,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if requested_language(request):
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request, settings),
+        )
+    return response
+
+
+@dataclass(frozen=True)
+class Page:
+    """A signed-in request, able to render a page with the sign-out form's CSRF token."""
+
+    request: Request
+    settings: Settings
+    actor: Actor
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        csrf = csrf_token(self.settings, self.request.cookies.get(SESSION_COOKIE, ""))
+        return render(
+            self.request,
+            self.settings,
+            template,
+            status=status,
+            actor=self.actor,
+            csrf=csrf,
+            **context,
+        )
+
+    def not_found(self) -> HTMLResponse:
+        return self.render(
+            "error.html", status=404, title="error.not_found", message="error.not_found_detail"
+        )
+
+
+def _page(request: Request, settings: SettingsDep, actor: PageActor) -> Page:
+    return Page(request, settings, actor)
+
+
+PageDep = Annotated[Page, Depends(_page)]
+
+
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
+
+
+def _refused(request: Request, settings: Settings) -> HTMLResponse:
+    return render(
+        request, settings, "error.html", status=403, title="error.forbidden", message="error.csrf"
+    )
+
+
+@router.get("/signin")
+def signin_form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    next_path: Annotated[str, Query(alias="next")] = "/",
+) -> Response:
+    if signed_in_key(session, settings, request.cookies.get(SESSION_COOKIE)) is not None:
+        return _redirect(safe_next(next_path))
+    return _signin_page(request, settings, safe_next(next_path))
+
+
+def _signin_page(
+    request: Request,
+    settings: Settings,
+    next_path: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    role: Role | None = None,
+) -> HTMLResponse:
+    presession = request.cookies.get(PRESESSION_COOKIE, "")
+    if not _PRESESSION.match(presession):
+        presession = new_presession()
+    response = render(
+        request,
+        settings,
+        "signin.html",
+        status=status,
+        csrf=csrf_token(settings, presession),
+        next_path=next_path,
+        error=error,
+        refused_role=role,
+    )
+    response.set_cookie(
+        PRESESSION_COOKIE,
+        presession,
+        max_age=int(PRESESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, settings),
+    )
+    return response
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    api_key: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+    next_path: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
+    """Check the key as a bearer key would be; the session cookie names it, never holds it."""
+    if not csrf_valid(settings, request.cookies.get(PRESESSION_COOKIE), csrf):
+        return _refused(request, settings)
+    next_path = safe_next(next_path)
+    try:
+        key = authenticate(session, api_key.strip())
+    except UnauthorizedError:
+        return _signin_page(request, settings, next_path, status=401, error="signin.invalid")
+    actor = Actor.from_key(key)
+    if actor.role not in WEB_ROLES:
+        record_audit(session, actor, "web.signin.refused", "api_key", key.id)
+        return _signin_page(
+            request, settings, next_path, status=403, error="signin.refused_role", role=actor.role
+        )
+    record_audit(session, actor, "web.signin", "api_key", key.id)
+    response = _redirect(next_path)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new_session_token(settings, key.id, utcnow()),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, settings),
+    )
+    response.delete_cookie(PRESESSION_COOKIE)
+    return response
+
+
+@router.post("/signout")
+def signout(
+    request: Request,
+    settings: SettingsDep,
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+) -> Response:
+    if not csrf_valid(settings, request.cookies.get(SESSION_COOKIE), csrf):
+        return _refused(request, settings)
+    response = _redirect("/signin")
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/")
+def dashboard(session: SessionDep, page: PageDep) -> HTMLResponse:
+    return page.render(
+        "dashboard.html",
+        incidents=pages.open_incidents(session),
+        sightings=pages.recent_sightings(session),
+        coverage=coverage_summary(session),
+        burned=pages.burned_canaries(session),
+    )
+
+
+@router.get("/links/{link_id}")
+def link_page(session: SessionDep, page: PageDep, link_id: uuid.UUID) -> HTMLResponse:
+    try:
+        view = pages.link_view(session, page.actor, link_id)
+    except NotFoundError:
+        return page.not_found()
+    return page.render("link.html", view=view)
+
+
+@router.get("/canaries/{canary_id}")
+def canary_page(session: SessionDep, page: PageDep, canary_id: uuid.UUID) -> HTMLResponse:
+    try:
+        view = pages.canary_view(session, page.actor, canary_id)
+    except NotFoundError:
+        return page.not_found()
+    return page.render("canary.html", view=view)
+
+
+@router.get("/watchers")
+def watchers_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+    return page.render("watchers.html", status_view=pages.watcher_status(session))
+
+
+@router.get("/coverage")
+def coverage_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+    report = coverage_report(session)
+    untested = sum(1 for row in report if row.never_tested)
+    return page.render("coverage.html", report=report, untested=untested)
+
+
+@router.get("/coverage.csv")
+def coverage_download(session: SessionDep, _actor: PageActor) -> Response:
+    # A byte-order mark, so spreadsheet programs read the Chinese names as UTF-8.
+    body = "\ufeff" + coverage_csv(coverage_report(session))
+    name = f"honeytrace-coverage-{utcnow():%Y%m%d}.csv"
+    headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body.encode(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+async def _sign_in_first(request: Request, exc: Exception) -> Response:
+    exc = cast(SignInRequiredError, exc)
+    target = "/signin" if exc.next_path == "/" else f"/signin?next={quote(exc.next_path)}"
+    response = _redirect(target)
+    if SESSION_COOKIE in request.cookies:  # expired, forged or revoked: forget it
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+def install_web(app: FastAPI) -> None:
+    """The pages, their stylesheet, and the redirect to sign in."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(SignInRequiredError, _sign_in_first)
