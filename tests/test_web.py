@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
 from pydantic import SecretStr
@@ -108,9 +109,9 @@ def test_sign_in_gives_a_signed_httponly_strict_cookie_that_never_holds_the_key(
     assert page.status_code == 200 and "覆盖报告" in page.text
 
 
-def test_over_https_the_session_cookie_is_secure(app: object, make_key: KeyFactory) -> None:
+def test_over_https_the_session_cookie_is_secure(app: FastAPI, make_key: KeyFactory) -> None:
     key = make_key(Role.SECURITY)
-    with TestClient(app, base_url="https://testserver") as client:  # type: ignore[arg-type]
+    with TestClient(app, base_url="https://testserver") as client:
         response = _sign_in(client, key)
     cookie = next(
         c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)

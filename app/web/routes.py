@@ -240,7 +240,7 @@ def signin(
         samesite="strict",
         secure=_secure(request, settings),
     )
-    response.delete_cookie(PRESESSION_COOKIE)
+    response.delete_cookie(PRESESSION_COOKIE, httponly=True, samesite="strict")
     return response
 
 
