@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from app.alerts.models import AlertDelivery, AlertSubscription, AlertThrottle
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
 from app.evidence.models import EvidenceEntry
@@ -14,6 +15,9 @@ from app.telephony.models import PhoneAssignment, PhoneContact, PhoneNumber
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AlertDelivery",
+    "AlertSubscription",
+    "AlertThrottle",
     "ApiKey",
     "AuditEntry",
     "Canary",

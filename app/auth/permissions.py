@@ -24,6 +24,7 @@ class Permission(StrEnum):
     NUMBERS_MANAGE = "numbers:manage"
     SITES_READ = "sites:read"
     SITES_MANAGE = "sites:manage"
+    ALERTS_MANAGE = "alerts:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -41,6 +42,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.NUMBERS_MANAGE,
             Permission.SITES_READ,
             Permission.SITES_MANAGE,
+            Permission.ALERTS_MANAGE,
         }
     ),
     Role.INVESTIGATOR: frozenset(

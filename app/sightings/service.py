@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from app.alerts.service import alert_control_sightings
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope, utcnow
@@ -126,6 +127,7 @@ def add_sightings(
             continue  # the same observation recorded concurrently: it is there once
         added.append(sighting)
     log_sightings(session, added)
+    alert_control_sightings(session, added)
     for canary_id in {s.canary_id for s in added if not s.control}:
         canary = session.get(Canary, canary_id)
         if canary is not None and canary.status == CanaryStatus.PLANTED:

@@ -1,0 +1,1 @@
+"""Alerts: signed webhooks (generic, Slack, DingTalk, WeCom) for incidents and control sightings."""

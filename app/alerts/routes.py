@@ -1,0 +1,101 @@
+"""/v1/alerts: subscriptions to alerts and what was delivered; thin routes over
+app.alerts.service (sync: saving a subscription resolves its host, a test sends at once)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.alerts import service
+from app.alerts.delivery import deliver
+from app.alerts.models import DeliveryStatus
+from app.alerts.schemas import (
+    DeliveryRead,
+    SubscriptionCreate,
+    SubscriptionPage,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
+from app.deps import AlertManager, SessionDep, SettingsDep
+from app.problems import NotFoundError
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+def create_subscription(
+    session: SessionDep, actor: AlertManager, settings: SettingsDep, body: SubscriptionCreate
+) -> SubscriptionRead:
+    subscription = service.create_subscription(
+        session, actor, body, allow_private=settings.alert_private_addresses
+    )
+    return SubscriptionRead.of(subscription)
+
+
+@router.get("/subscriptions")
+def list_subscriptions(session: SessionDep, actor: AlertManager) -> SubscriptionPage:
+    subscriptions = service.list_subscriptions(session)
+    return SubscriptionPage(
+        items=[SubscriptionRead.of(s) for s in subscriptions], total=len(subscriptions)
+    )
+
+
+@router.get("/subscriptions/{subscription_id}")
+def get_subscription(
+    session: SessionDep, actor: AlertManager, subscription_id: uuid.UUID
+) -> SubscriptionRead:
+    return SubscriptionRead.of(service.get_subscription(session, subscription_id))
+
+
+@router.patch("/subscriptions/{subscription_id}")
+def update_subscription(
+    session: SessionDep,
+    actor: AlertManager,
+    settings: SettingsDep,
+    subscription_id: uuid.UUID,
+    body: SubscriptionUpdate,
+) -> SubscriptionRead:
+    subscription = service.update_subscription(
+        session, actor, subscription_id, body, allow_private=settings.alert_private_addresses
+    )
+    return SubscriptionRead.of(subscription)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_subscription(
+    session: SessionDep, actor: AlertManager, subscription_id: uuid.UUID
+) -> None:
+    service.delete_subscription(session, actor, subscription_id)
+
+
+@router.post("/subscriptions/{subscription_id}/test")
+def test_subscription(
+    request: Request,
+    session: SessionDep,
+    actor: AlertManager,
+    settings: SettingsDep,
+    subscription_id: uuid.UUID,
+) -> DeliveryRead:
+    """Send a test alert now, once, the way every alert is sent, and answer with how it
+    went (`status`, `response_status`, `last_error`)."""
+    delivery = service.create_test_delivery(session, actor, subscription_id)
+    # Release the request's transaction (on SQLite, the write lock) before sending.
+    session.commit()
+    sent = deliver(request.app.state.engine, settings, delivery.id, retry=False)
+    if sent is None:
+        raise NotFoundError("The subscription was deleted while its test was sent.")
+    return DeliveryRead.of(sent)
+
+
+@router.get("/deliveries")
+def list_deliveries(
+    session: SessionDep,
+    actor: AlertManager,
+    subscription_id: uuid.UUID | None = None,
+    delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DeliveryRead]:
+    """Deliveries, newest first: what was sent, what is waiting for a retry, what failed."""
+    rows, _total = service.list_deliveries(session, subscription_id, delivery_status, limit, offset)
+    return [DeliveryRead.of(d) for d in rows]
