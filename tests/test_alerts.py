@@ -36,8 +36,8 @@ from app.alerts.models import (
     DeliveryStatus,
     EventKind,
 )
-from app.alerts.schemas import SubscriptionCreate
-from app.alerts.service import create_subscription, notify
+from app.alerts.schemas import SubscriptionCreate, SubscriptionUpdate
+from app.alerts.service import create_subscription, notify, update_subscription
 from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
@@ -442,6 +442,15 @@ def test_the_ssrf_guard_refuses_at_subscription_and_again_at_delivery(
         with session_scope(db) as session, pytest.raises(InvalidError, match=reason):
             create_subscription(session, Actor.cli(), body, allow_private=False)
 
+    with session_scope(db) as session:
+        admin = issue_key(session, role=Role.ADMIN, name="admin").secret
+    url = f"https://localhost:{port}/hook"
+    posted = {"name": "x", "kind": "webhook", "url": url, "secret": SECRET, "events": ALL_EVENTS}
+    with TestClient(create_app(alert_settings(db, alert_private_addresses=False), db)) as client:
+        answer = client.post(SUBSCRIPTIONS, json=posted, headers=bearer(admin))
+    assert answer.status_code == 422
+    assert "loopback" in answer.json()["detail"]
+
     # Saved while private addresses were allowed; delivered once they no longer are. The
     # guard looks again (a name may resolve elsewhere by then) and nothing is sent.
     subscribe(db, f"https://localhost:{port}/hook")
@@ -451,6 +460,24 @@ def test_the_ssrf_guard_refuses_at_subscription_and_again_at_delivery(
     assert failed.status == "failed"
     assert failed.last_error is not None
     assert "SSRF guard" in failed.last_error and "loopback" in failed.last_error
+    time.sleep(0.2)
+    assert receiver.received == []
+
+
+def test_a_subscription_disabled_before_its_alert_is_sent_sends_nothing(
+    db: Engine, inbox: tuple[AlertReceiver, str]
+) -> None:
+    receiver, base = inbox
+    subscription_id = subscribe(db, f"{base}/hook")
+    (delivery_id,) = raise_event(db, incident_event())
+    with session_scope(db) as session:
+        off = SubscriptionUpdate(enabled=False)
+        update_subscription(session, Actor.cli(), subscription_id, off, allow_private=True)
+    assert raise_event(db, incident_event()) == []
+    failed = deliver(db, alert_settings(db), delivery_id)
+    assert failed is not None
+    assert (failed.status, failed.attempts) == ("failed", 0)
+    assert failed.last_error is not None and "disabled" in failed.last_error
     time.sleep(0.2)
     assert receiver.received == []
 
