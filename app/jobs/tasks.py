@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlmodel import Session
+
 from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
 from app.auth.models import Role
@@ -57,8 +59,13 @@ def site_poll(runtime: Runtime, *, site_id: str) -> None:
 )
 def sites_due(runtime: Runtime, *, timestamp: int) -> None:
     """Defer a poll of every enabled site whose interval has passed since its last poll."""
+    # A plain read first: a tick with nothing due takes no write lock (SQLite has one).
+    with Session(runtime.engine) as session:
+        due = due_sites(session, datetime.fromtimestamp(timestamp, UTC))
+    if not due:
+        return
     with session_scope(runtime.engine) as session:
-        for site_id in due_sites(session, datetime.fromtimestamp(timestamp, UTC)):
+        for site_id in due:
             runtime.jobs.defer(session, site_poll, site_id=str(site_id))
 
 
