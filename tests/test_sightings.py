@@ -139,7 +139,9 @@ def _leaked_csv(canary: StoredCanary, strangers: int = 40) -> bytes:
     for i in range(strangers):
         name = rng.choice("王李张刘陈杨") + "*" + rng.choice("伟芳娜敏静")
         mobile = f"13{rng.randrange(10)}****{rng.randrange(10_000):04d}"
-        rows.append(f"{name},{mobile},浙江省杭州市西湖区文三路{i}号***,YT{rng.randrange(10**12):012d}")
+        rows.append(
+            f"{name},{mobile},浙江省杭州市西湖区文三路{i}号***,YT{rng.randrange(10**12):012d}"
+        )
     masked = canary.name[0] + "*" + canary.name[-1]
     mobile = canary.mobile[:3] + "****" + canary.mobile[-4:]
     place = f"{canary.province}{canary.city}{canary.district}{canary.address[:6]}***"
