@@ -15,6 +15,7 @@ from app.auth.routes import KeyRead
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.db import head_revision, make_engine, session_scope, upgrade
 from app.evidence.commands import evidence_cli
+from app.incidents.commands import incidents_cli
 from app.jobs.commands import worker
 from app.jobs.watch import watch_cli
 from app.links import service as link_service
@@ -36,6 +37,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(links_cli, name="links")
 cli.add_typer(canaries_cli, name="canaries")
 cli.add_typer(evidence_cli, name="evidence")
+cli.add_typer(incidents_cli, name="incidents")
 cli.add_typer(sites_cli, name="sites")
 cli.add_typer(watch_cli, name="watch")
 cli.command("mint")(mint)

@@ -84,3 +84,5 @@ NumberManager = Annotated[Actor, Depends(PermissionGuard(Permission.NUMBERS_MANA
 SiteReader = Annotated[Actor, Depends(PermissionGuard(Permission.SITES_READ))]
 SiteManager = Annotated[Actor, Depends(PermissionGuard(Permission.SITES_MANAGE))]
 AlertManager = Annotated[Actor, Depends(PermissionGuard(Permission.ALERTS_MANAGE))]
+IncidentReader = Annotated[Actor, Depends(PermissionGuard(Permission.INCIDENTS_READ))]
+IncidentManager = Annotated[Actor, Depends(PermissionGuard(Permission.INCIDENTS_MANAGE))]

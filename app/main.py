@@ -13,6 +13,7 @@ from app.alerts.routes import router as alerts_router
 from app.audit.routes import router as audit_router
 from app.auth.routes import router as keys_router
 from app.db import make_engine
+from app.incidents.routes import router as incidents_router
 from app.jobs.lifespan import serve_jobs
 from app.links.routes import IMPORT_PATH
 from app.links.routes import router as links_router
@@ -51,6 +52,7 @@ ROUTERS = (
     telephony_router,
     sites_router,
     alerts_router,
+    incidents_router,
 )
 
 

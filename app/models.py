@@ -6,6 +6,7 @@ from app.alerts.models import AlertDelivery, AlertSubscription, AlertThrottle
 from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
 from app.evidence.models import EvidenceEntry
+from app.incidents.models import Incident, IncidentCandidate, IncidentKey, IncidentSighting
 from app.links.models import Link
 from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
@@ -23,6 +24,10 @@ __all__ = [
     "Canary",
     "EvidenceEntry",
     "FeedProfile",
+    "Incident",
+    "IncidentCandidate",
+    "IncidentKey",
+    "IncidentSighting",
     "Link",
     "PhoneAssignment",
     "PhoneContact",

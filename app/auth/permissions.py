@@ -25,6 +25,8 @@ class Permission(StrEnum):
     SITES_READ = "sites:read"
     SITES_MANAGE = "sites:manage"
     ALERTS_MANAGE = "alerts:manage"
+    INCIDENTS_READ = "incidents:read"
+    INCIDENTS_MANAGE = "incidents:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -43,6 +45,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SITES_READ,
             Permission.SITES_MANAGE,
             Permission.ALERTS_MANAGE,
+            Permission.INCIDENTS_READ,
         }
     ),
     Role.INVESTIGATOR: frozenset(
@@ -53,6 +56,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SIGHTINGS_REPORT,
             Permission.SIGHTINGS_READ,
             Permission.SITES_READ,
+            Permission.INCIDENTS_READ,
+            Permission.INCIDENTS_MANAGE,
         }
     ),
     Role.INTEGRATION: frozenset({Permission.METRICS_READ, Permission.FEEDS, Permission.SCREEN}),
@@ -66,6 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CANARIES_READ,
             # A partner may report what it saw, but is never told whether it matched.
             Permission.SIGHTINGS_REPORT,
+            # Only incidents all of whose sightings are inside its scope (app.incidents.service).
+            Permission.INCIDENTS_READ,
         }
     ),
 }

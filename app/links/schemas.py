@@ -13,6 +13,10 @@ from canaries.divisions import division_table
 LinkName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 ExternalRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+RecordsPerDay = Annotated[
+    float,
+    Field(gt=0, le=1e9, description="Records it sees a day; unset: its kind's default"),
+]
 
 
 class LinkCreate(BaseModel):
@@ -24,6 +28,7 @@ class LinkCreate(BaseModel):
     courier: Courier
     parent_id: uuid.UUID | None = None
     external_ref: ExternalRef | None = Field(None, description="Your own id for this link")
+    records_per_day: RecordsPerDay | None = None
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
 
@@ -45,6 +50,7 @@ class LinkUpdate(BaseModel):
     courier: Courier | None = None
     parent_id: uuid.UUID | None = None
     external_ref: ExternalRef | None = None
+    records_per_day: RecordsPerDay | None = None
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
 
@@ -58,6 +64,7 @@ class LinkRead(BaseModel):
     courier: Courier
     parent_id: uuid.UUID | None
     external_ref: str | None
+    records_per_day: float | None
     valid_from: datetime
     valid_until: datetime | None
     active: bool
@@ -77,6 +84,7 @@ class LinkRead(BaseModel):
             courier=Courier(link.courier),
             parent_id=link.parent_id,
             external_ref=link.external_ref,
+            records_per_day=link.records_per_day,
             valid_from=link.valid_from,
             valid_until=link.valid_until,
             active=link.deactivated_at is None,

@@ -96,6 +96,7 @@ def create_link(session: Session, actor: Actor, data: LinkCreate) -> Link:
         courier=data.courier,
         parent_id=data.parent_id,
         external_ref=data.external_ref,
+        records_per_day=data.records_per_day,
         valid_from=data.valid_from or now,
         valid_until=data.valid_until,
         created_at=now,

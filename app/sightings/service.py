@@ -22,6 +22,7 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope, utcnow
 from app.evidence.log import log_sightings
+from app.incidents.service import assign_sightings
 from app.planting.models import Canary, CanaryStatus
 from app.planting.service import burn_canary
 from app.problems import NotFoundError
@@ -128,6 +129,7 @@ def add_sightings(
         added.append(sighting)
     log_sightings(session, added)
     alert_control_sightings(session, added)
+    assign_sightings(session, added)
     for canary_id in {s.canary_id for s in added if not s.control}:
         canary = session.get(Canary, canary_id)
         if canary is not None and canary.status == CanaryStatus.PLANTED:

@@ -1,0 +1,205 @@
+"""Which incident a sighting belongs to: its source keys, and the open incident sharing one.
+
+Sightings are one leak when they share a source key and are close in time:
+- `url:` the same listing or page (a trading site's listing URL, a report's URL);
+- `file:` the same file by sha256 (a scanned dump, a reported file, a listing's sample);
+- `phone:` the same caller or sender number (a scam campaign's calls and SMS, a number
+  given in a report);
+- `template:` the same SMS or call text once the canary's own name, digits and Latin text
+  are taken out (one campaign sending one text to many numbers);
+- `merchant:` / `sender:` the same brushing merchant or sender id on orders;
+- `report:` the same report reference (a person filing what they saw under one id).
+A sighting joins the open incident that shares a key with it and whose sightings span a
+time within GROUP_WINDOW of it (the one seen most recently, if several do); otherwise it
+opens a new incident. Incidents are never merged automatically, so an investigator's split
+stays split: merging is an investigator's call. Closed incidents take no new sightings.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from app.db import utcnow
+from app.incidents.models import Incident, IncidentKey, IncidentSighting, IncidentStatus
+from app.planting.models import Canary
+from app.sightings.models import Sighting, SightingSource
+
+GROUP_WINDOW = timedelta(days=30)
+# A template shorter than this (in Chinese characters) is too common to name a campaign.
+TEMPLATE_MIN_CHARS = 8
+TEMPLATE_MAX_CHARS = 120
+SHOWN_KEYS = 50
+_NOT_CJK = re.compile(r"[^\u3400-\u9fff]+")
+_NOT_DIGIT = re.compile(r"\D+")
+
+TITLES = {
+    "url": "清单 / Listing",
+    "file": "文件 / File",
+    "phone": "来电短信 / Calls and SMS from",
+    "template": "短信模板 / Message template",
+    "merchant": "刷单 / Brushing orders, merchant",
+    "sender": "刷单 / Brushing orders, sender",
+    "report": "报告 / Report",
+    "source": "来源 / Source",
+}
+
+
+def phone_key(number: object) -> str | None:
+    """A phone number as digits, the +86 country code dropped; None if it is not one."""
+    digits = _NOT_DIGIT.sub("", str(number or ""))
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits if len(digits) >= 5 else None
+
+
+def text_template(text: str, name: str | None) -> str | None:
+    """What a campaign's messages share: the Chinese text without the recipient's name."""
+    template = _NOT_CJK.sub("", text)
+    for char in name or "":
+        template = template.replace(char, "")
+    if len(template) < TEMPLATE_MIN_CHARS:
+        return None
+    return template[:TEMPLATE_MAX_CHARS]
+
+
+def source_keys(sighting: Sighting, canary_name: str | None = None) -> list[str]:
+    """The sighting's group keys (see the module), most specific first."""
+    location: Mapping[str, Any] = sighting.location
+    source = SightingSource(sighting.source)
+    found: list[tuple[str, object]] = [("url", location.get("url"))]
+    if source == SightingSource.DUMP:
+        found.append(("file", sighting.evidence_sha256))
+    found += [
+        ("file", location.get("file_sha256")),
+        ("file", location.get("attachment_sha256")),
+        ("phone", phone_key(location.get("from"))),
+        ("phone", phone_key(location.get("phone_number"))),
+        ("merchant", location.get("merchant_id")),
+        ("sender", location.get("sender_id")),
+    ]
+    if source in (SightingSource.SMS, SightingSource.CALL):
+        found.append(("template", text_template(sighting.excerpt, canary_name)))
+    if "report_kind" in location:
+        found.append(("report", location.get("source_id")))
+    keys = list(dict.fromkeys(f"{kind}:{value}" for kind, value in found if value))
+    if not keys:
+        keys = [f"source:{source}:{location.get('source_id') or sighting.dedup_key}"]
+    return keys
+
+
+def key_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def title_for(keys: list[str], control: bool) -> str:
+    kind, _, value = keys[0].partition(":")
+    title = f"{TITLES[kind]} {value}"
+    if control:
+        title = f"对照 / Control: {title}"
+    return title[:200]
+
+
+def canary_names(session: Session, sightings: Iterable[Sighting]) -> dict[Any, str]:
+    """The names of the canaries behind messages and calls (for their text templates)."""
+    ids = {s.canary_id for s in sightings if s.source in (SightingSource.SMS, SightingSource.CALL)}
+    if not ids:
+        return {}
+    rows = session.exec(select(Canary.id, Canary.name).where(col(Canary.id).in_(ids))).all()
+    return dict(rows)
+
+
+def find_open(session: Session, keys: list[str], at: datetime) -> Incident | None:
+    """The open incident sharing a key with a sighting made `at`, within the window."""
+    query = (
+        select(Incident)
+        .join(IncidentKey, col(IncidentKey.incident_id) == col(Incident.id))
+        .where(
+            col(IncidentKey.key_sha256).in_([key_sha256(k) for k in keys]),
+            Incident.status == IncidentStatus.OPEN,
+            col(Incident.first_seen_at) <= at + GROUP_WINDOW,
+            col(Incident.last_seen_at) >= at - GROUP_WINDOW,
+        )
+        .order_by(
+            col(Incident.last_seen_at).desc(), col(Incident.created_at).desc(), col(Incident.id)
+        )
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def open_incident(sighting: Sighting, keys: list[str]) -> Incident:
+    now = utcnow()
+    return Incident(
+        title=title_for(keys, sighting.control),
+        first_seen_at=sighting.observed_at,
+        last_seen_at=sighting.observed_at,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def attach(session: Session, incident: Incident, sighting: Sighting, keys: list[str]) -> None:
+    """Make the sighting the incident's, with its keys and times."""
+    session.add(IncidentSighting(sighting_id=sighting.id, incident_id=incident.id))
+    known = set(
+        session.exec(
+            select(IncidentKey.key_sha256).where(IncidentKey.incident_id == incident.id)
+        ).all()
+    )
+    for key in keys:
+        digest = key_sha256(key)
+        if digest not in known:
+            known.add(digest)
+            session.add(IncidentKey(incident_id=incident.id, key_sha256=digest))
+    shown = list(dict.fromkeys([*incident.keys, *(k[:300] for k in keys)]))
+    incident.keys = shown[:SHOWN_KEYS]
+    incident.first_seen_at = min(incident.first_seen_at, sighting.observed_at)
+    incident.last_seen_at = max(incident.last_seen_at, sighting.observed_at)
+    incident.sighting_count += 1
+    incident.control = incident.control or sighting.control
+    session.add(incident)
+    session.flush()
+
+
+def incident_sightings(session: Session, incident_id: Any) -> list[Sighting]:
+    query = (
+        select(Sighting)
+        .join(IncidentSighting, col(IncidentSighting.sighting_id) == col(Sighting.id))
+        .where(IncidentSighting.incident_id == incident_id)
+        .order_by(col(Sighting.observed_at), col(Sighting.id))
+    )
+    return list(session.exec(query).all())
+
+
+def regroup(session: Session, incident: Incident) -> list[Sighting]:
+    """After a merge or a split: the incident's keys, times and counts from its sightings
+    as they now are; its sightings."""
+    sightings = incident_sightings(session, incident.id)
+    session.exec(delete(IncidentKey).where(col(IncidentKey.incident_id) == incident.id))
+    incident.keys = []
+    incident.sighting_count = 0
+    incident.control = False
+    if sightings:
+        incident.first_seen_at = min(s.observed_at for s in sightings)
+        incident.last_seen_at = max(s.observed_at for s in sightings)
+    names = canary_names(session, sightings)
+    digests: set[str] = set()
+    shown: list[str] = []
+    for sighting in sightings:
+        keys = source_keys(sighting, names.get(sighting.canary_id))
+        for key in keys:
+            if key_sha256(key) not in digests:
+                digests.add(key_sha256(key))
+                session.add(IncidentKey(incident_id=incident.id, key_sha256=key_sha256(key)))
+                shown.append(key[:300])
+        incident.control = incident.control or sighting.control
+    incident.keys = shown[:SHOWN_KEYS]
+    incident.sighting_count = len(sightings)
+    incident.updated_at = utcnow()
+    session.add(incident)
+    session.flush()
+    return sightings

@@ -1,0 +1,119 @@
+"""/v1/incidents: thin routes over app.incidents.service; every change is audited."""
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from pydantic import AwareDatetime
+from starlette.background import BackgroundTask
+
+from app.audit.service import record_audit
+from app.deps import IncidentManager, IncidentReader, SessionDep, SettingsDep
+from app.evidence.store import EvidenceStore
+from app.incidents import service
+from app.incidents.bundle import write_bundle
+from app.incidents.models import IncidentStatus
+from app.incidents.schemas import (
+    IncidentPage,
+    IncidentRead,
+    IncidentSummary,
+    MergeRequest,
+    SplitRequest,
+)
+from app.problems import ForbiddenError
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+
+@router.get("")
+def list_incidents(
+    session: SessionDep,
+    actor: IncidentReader,
+    status: IncidentStatus | None = None,
+    link_id: Annotated[
+        uuid.UUID | None, Query(description="Incidents naming this link as a candidate.")
+    ] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Seen at or after this.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentPage:
+    """Incidents, the most recently seen first."""
+    items, total = service.list_incidents(
+        session, actor, status=status, link_id=link_id, since=since, limit=limit, offset=offset
+    )
+    visible = service.visible_links(session, actor, {i.top_link_id for i in items if i.top_link_id})
+    return IncidentPage(
+        items=[
+            IncidentSummary.of(i, i.top_link_id is None or i.top_link_id in visible) for i in items
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{incident_id}")
+def get_incident(
+    session: SessionDep, actor: IncidentReader, incident_id: uuid.UUID
+) -> IncidentRead:
+    """The incident with its ranked candidates, explanation and sightings."""
+    return IncidentRead.build(session, actor, service.get_incident(session, actor, incident_id))
+
+
+@router.post("/{incident_id}/merge")
+def merge(
+    session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID, body: MergeRequest
+) -> IncidentRead:
+    """Merge other incidents into this one (they are closed, pointing at it)."""
+    change = service.merge_incidents(session, actor, incident_id, body.incident_ids)
+    return IncidentRead.build(session, actor, change.incident)
+
+
+@router.post("/{incident_id}/split")
+def split(
+    session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID, body: SplitRequest
+) -> IncidentRead:
+    """Move these sightings to a new incident; answers with the new incident."""
+    change = service.split_incident(session, actor, incident_id, body.sighting_ids)
+    return IncidentRead.build(session, actor, change.others[0])
+
+
+@router.post("/{incident_id}/close")
+def close(session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID) -> IncidentRead:
+    return IncidentRead.build(session, actor, service.close_incident(session, actor, incident_id))
+
+
+@router.get(
+    "/{incident_id}/bundle",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The bundle (ZIP)."}},
+)
+def bundle(
+    session: SessionDep, actor: IncidentReader, settings: SettingsDep, incident_id: uuid.UUID
+) -> FileResponse:
+    """The evidence bundle as a ZIP (README, Incidents). Not for partners: it holds the
+    canaries' records."""
+    if actor.scope_link_id is not None:
+        raise ForbiddenError("The evidence bundle holds canary records: not for partner keys.")
+    incident = service.get_incident(session, actor, incident_id)
+    handle, name = tempfile.mkstemp(prefix="honeytrace-bundle-", suffix=".zip")
+    path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            files = write_bundle(
+                session, EvidenceStore(settings.evidence_path), actor, incident, out
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    record_audit(session, actor, "incident.bundle", "incident", incident.id, {"files": len(files)})
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"incident-{incident.id}.zip",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )

@@ -1,0 +1,271 @@
+"""Incidents: sightings grouped as they are stored, read, merged, split and closed.
+
+Tenancy: a partner reads an incident only when every sighting in it is of a canary minted
+for a link inside its scope (its root and below) and none is of a control canary; it sees
+the candidates inside its scope only, and not which canaries surfaced (rule 3). Anything
+else answers 404, as if it did not exist.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, text
+from sqlmodel import Session, col, func, select
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.db import utcnow
+from app.incidents.grouping import (
+    attach,
+    canary_names,
+    find_open,
+    incident_sightings,
+    open_incident,
+    regroup,
+    source_keys,
+    title_for,
+)
+from app.incidents.models import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
+from app.incidents.refresh import Standing, announce, refresh_attribution
+from app.links.tree import subtree_ids
+from app.problems import ConflictError, InvalidError, NotFoundError, field_error
+from app.sightings.models import Sighting
+
+# pg_advisory_xact_lock's key for "grouping sightings" ("htin" in ASCII): two transactions
+# storing sightings of one listing at once must not open two incidents for it.
+LOCK_KEY = 0x6874696E
+
+
+def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Incident]:
+    """Put sightings just stored into incidents (app.incidents.grouping), recompute the
+    attribution of each incident they touched and raise its alerts; the incidents touched."""
+    if not sightings:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    names = canary_names(session, sightings)
+    touched: dict[uuid.UUID, tuple[Incident, Standing | None]] = {}
+    for sighting in sorted(sightings, key=lambda s: (s.observed_at, str(s.id))):
+        keys = source_keys(sighting, names.get(sighting.canary_id))
+        incident = find_open(session, keys, sighting.observed_at)
+        if incident is None:
+            incident = open_incident(sighting, keys)
+            session.add(incident)
+            session.flush()
+            touched[incident.id] = (incident, None)
+        elif incident.id not in touched:
+            touched[incident.id] = (incident, Standing.of(incident))
+        attach(session, incident, sighting, keys)
+    for incident, before in touched.values():
+        refresh_attribution(session, incident)
+        announce(session, incident, before)
+    return [incident for incident, _ in touched.values()]
+
+
+def _partner_filter(scope: uuid.UUID) -> list[ColumnElement[bool]]:
+    outside = (
+        select(IncidentSighting.incident_id)
+        .join(Sighting, col(Sighting.id) == col(IncidentSighting.sighting_id))
+        .where(col(Sighting.link_id).not_in(subtree_ids(scope)))
+    )
+    return [
+        col(Incident.control).is_(False),
+        col(Incident.merged_into_id).is_(None),
+        col(Incident.sighting_count) > 0,
+        col(Incident.id).not_in(outside),
+    ]
+
+
+def list_incidents(
+    session: Session,
+    actor: Actor,
+    *,
+    status: IncidentStatus | None = None,
+    link_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Incident], int]:
+    """Newest sighting first. `link_id`: incidents naming the link among their candidates;
+    `since`: incidents with a sighting at or after that time."""
+    query = select(Incident)
+    if actor.scope_link_id is not None:
+        query = query.where(*_partner_filter(actor.scope_link_id))
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if link_id is not None:
+        naming = select(IncidentCandidate.incident_id).where(IncidentCandidate.link_id == link_id)
+        query = query.where(col(Incident.id).in_(naming))
+    if since is not None:
+        query = query.where(col(Incident.last_seen_at) >= since)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        query.order_by(col(Incident.last_seen_at).desc(), col(Incident.id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(page), total
+
+
+def get_incident(session: Session, actor: Actor, incident_id: uuid.UUID) -> Incident:
+    query = select(Incident).where(Incident.id == incident_id)
+    if actor.scope_link_id is not None:
+        query = query.where(*_partner_filter(actor.scope_link_id))
+    incident = session.exec(query).first()
+    if incident is None:
+        raise NotFoundError(f"Incident {incident_id} not found.")
+    return incident
+
+
+def candidates(session: Session, incident_id: uuid.UUID) -> list[IncidentCandidate]:
+    query = (
+        select(IncidentCandidate)
+        .where(IncidentCandidate.incident_id == incident_id)
+        .order_by(col(IncidentCandidate.rank))
+    )
+    return list(session.exec(query).all())
+
+
+def visible_links(session: Session, actor: Actor, link_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these links the actor may see named (a partner: those inside its scope)."""
+    if actor.scope_link_id is None or not link_ids:
+        return set(link_ids)
+    inside = session.exec(subtree_ids(actor.scope_link_id)).all()
+    return link_ids & set(inside)
+
+
+@dataclass(frozen=True)
+class Change:
+    """An incident changed by an investigator, and the ones it made or ended."""
+
+    incident: Incident
+    others: list[Incident]
+
+
+def _managed(session: Session, incident_id: uuid.UUID) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFoundError(f"Incident {incident_id} not found.")
+    if incident.merged_into_id is not None:
+        raise ConflictError(
+            f"Incident {incident_id} was merged into {incident.merged_into_id}; work on that one."
+        )
+    return incident
+
+
+def merge_incidents(
+    session: Session,
+    actor: Actor,
+    incident_id: uuid.UUID,
+    other_ids: Sequence[uuid.UUID],
+) -> Change:
+    """Move every sighting of the others into this incident; the others are closed as
+    merged into it. Its attribution is recomputed (and may escalate it)."""
+    target = _managed(session, incident_id)
+    if target.status != IncidentStatus.OPEN:
+        raise ConflictError("Only an open incident can take others in.")
+    ids = list(dict.fromkeys(other_ids))
+    if incident_id in ids:
+        raise InvalidError(
+            "An incident cannot be merged into itself.",
+            errors=[field_error("incident_ids", "names the incident itself")],
+        )
+    others = [_managed(session, other) for other in ids]
+    before = Standing.of(target)
+    moved = session.exec(
+        select(IncidentSighting).where(col(IncidentSighting.incident_id).in_(ids))
+    ).all()
+    for membership in moved:
+        membership.incident_id = target.id
+        session.add(membership)
+    session.flush()
+    now = utcnow()
+    for other in others:
+        regroup(session, other)
+        refresh_attribution(session, other, [])
+        other.status = IncidentStatus.CLOSED
+        other.closed_at = other.closed_at or now
+        other.merged_into_id = target.id
+        session.add(other)
+    sightings = regroup(session, target)
+    refresh_attribution(session, target, sightings)
+    announce(session, target, before)
+    record_audit(
+        session,
+        actor,
+        "incident.merge",
+        "incident",
+        target.id,
+        {"merged": [str(i) for i in ids], "sightings_moved": len(moved)},
+    )
+    return Change(target, others)
+
+
+def split_incident(
+    session: Session, actor: Actor, incident_id: uuid.UUID, sighting_ids: Sequence[uuid.UUID]
+) -> Change:
+    """Move these sightings into a new open incident; both are regrouped and recomputed.
+    An investigator's split opens no alert: they are the one who made it."""
+    source = _managed(session, incident_id)
+    ids = set(sighting_ids)
+    memberships = session.exec(
+        select(IncidentSighting).where(IncidentSighting.incident_id == source.id)
+    ).all()
+    mine = {m.sighting_id for m in memberships}
+    foreign = ids - mine
+    if foreign:
+        named = ", ".join(sorted(map(str, foreign))[:10])
+        raise InvalidError(
+            "Some sightings are not in this incident.",
+            errors=[field_error("sighting_ids", f"not in the incident: {named}")],
+        )
+    if ids == mine:
+        raise InvalidError(
+            "A split must leave at least one sighting behind.",
+            errors=[field_error("sighting_ids", "names every sighting of the incident")],
+        )
+    moving = [s for s in incident_sightings(session, source.id) if s.id in ids]
+    now = utcnow()
+    first = moving[0]
+    keys = source_keys(first, canary_names(session, [first]).get(first.canary_id))
+    split = Incident(
+        title=title_for(keys, first.control),
+        first_seen_at=first.observed_at,
+        last_seen_at=first.observed_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(split)
+    session.flush()
+    for membership in memberships:
+        if membership.sighting_id in ids:
+            membership.incident_id = split.id
+            session.add(membership)
+    session.flush()
+    for incident in (source, split):
+        refresh_attribution(session, incident, regroup(session, incident))
+    record_audit(
+        session,
+        actor,
+        "incident.split",
+        "incident",
+        source.id,
+        {"new_incident": str(split.id), "sightings": sorted(str(i) for i in ids)},
+    )
+    return Change(source, [split])
+
+
+def close_incident(session: Session, actor: Actor, incident_id: uuid.UUID) -> Incident:
+    """Closed: new sightings of its sources open a new incident. Closing twice is a no-op."""
+    incident = _managed(session, incident_id)
+    if incident.status == IncidentStatus.CLOSED:
+        return incident
+    incident.status = IncidentStatus.CLOSED
+    incident.closed_at = incident.updated_at = utcnow()
+    session.add(incident)
+    session.flush()
+    record_audit(session, actor, "incident.close", "incident", incident.id)
+    return incident
