@@ -14,6 +14,7 @@ from app.auth.models import Role
 from app.auth.routes import KeyRead
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.db import head_revision, make_engine, session_scope, upgrade
+from app.demo.commands import demo
 from app.evidence.commands import evidence_cli
 from app.incidents.commands import incidents_cli
 from app.jobs.commands import worker
@@ -43,6 +44,7 @@ cli.add_typer(watch_cli, name="watch")
 cli.command("mint")(mint)
 cli.command("scan")(scan)
 cli.command("worker")(worker)
+cli.command("demo")(demo)
 
 
 @cli.command()
