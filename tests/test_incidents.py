@@ -20,8 +20,17 @@ from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.models import Role
 from app.cli import cli
+from app.coverage.report import incidents_per_link
 from app.db import make_engine, session_scope, upgrade, utcnow
-from app.incidents.exposures import DEFAULT_RECORDS_PER_DAY, records_per_day
+from app.incidents.attribution import (
+    CanarySighting,
+    Exposure,
+    ExposureTree,
+    LinkNode,
+    PlantCount,
+    attribute,
+)
+from app.incidents.exposures import OWN_RECORDS_PER_DAY, records_per_day
 from app.incidents.grouping import phone_key, source_keys, text_template
 from app.incidents.models import Incident, IncidentStatus
 from app.links.models import Link, LinkKind
@@ -29,6 +38,7 @@ from app.planting.models import Canary, PlantChannel
 from app.planting.service import StoredCanary, mint_canaries
 from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
+from app.web.pages import open_incidents
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, fresh_database
 
@@ -403,18 +413,25 @@ def test_phone_numbers_and_templates_normalise() -> None:
     )
 
 
-def test_records_per_day_default_by_kind_and_editable(
+def test_records_per_day_add_up_the_links_below_unless_set(
     client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
 ) -> None:
-    outlet = make_link("拱墅网点")
-    assert records_per_day(outlet) == DEFAULT_RECORDS_PER_DAY[LinkKind.OUTLET]
+    region = make_link("杭州大区", LinkKind.REGION, region="330100")
+    busy = make_link("拱墅网点", LinkKind.OUTLET, region)
+    make_link("上城网点", LinkKind.OUTLET, region, region="330102")
+    own = OWN_RECORDS_PER_DAY
+    figures = records_per_day(session.exec(select(Link)).all())
+    assert figures[busy.id] == own[LinkKind.OUTLET]
+    assert figures[region.id] == own[LinkKind.REGION] + 2 * own[LinkKind.OUTLET]
+
     admin = bearer(make_key(Role.ADMIN))
-    changed = client.patch(f"/v1/links/{outlet.id}", json={"records_per_day": 1500}, headers=admin)
+    changed = client.patch(f"/v1/links/{busy.id}", json={"records_per_day": 1500}, headers=admin)
     assert changed.status_code == 200, changed.text
     assert changed.json()["records_per_day"] == 1500
-    session.refresh(outlet)
-    assert records_per_day(outlet) == 1500
-    refused = client.patch(f"/v1/links/{outlet.id}", json={"records_per_day": -1}, headers=admin)
+    figures = records_per_day(session.exec(select(Link)).all())
+    assert figures[busy.id] == 1500
+    assert figures[region.id] == own[LinkKind.REGION] + own[LinkKind.OUTLET] + 1500
+    refused = client.patch(f"/v1/links/{busy.id}", json={"records_per_day": 0}, headers=admin)
     assert refused.status_code == 422
 
 
@@ -449,3 +466,58 @@ def test_incidents_commands(backend: str, tmp_path: Path) -> None:
         assert "总部" in text.stdout
         missing = CliRunner().invoke(cli, ["incidents", "show", str(uuid.uuid4())], env=env)
         assert missing.exit_code == 1
+
+
+def test_the_dashboard_lists_open_incidents_and_coverage_counts_them(
+    session: Session, courier: Chain
+) -> None:
+    a = courier.outlets["A"]
+    pending = [
+        _sighting(c, SightingSource.SITE, {"url": URL}, observed_at=utcnow())
+        for c in courier.canaries["A"][:3]
+    ]
+    add_sightings(session, Actor.cli(), pending, "test")
+    (row,) = open_incidents(session)
+    assert (row.top_link_id, row.top_link_name, row.sightings) == (a.id, "西湖网点", 3)
+    assert row.probability is not None and row.probability > 0.5
+    counts = incidents_per_link(session)
+    assert counts[a.id] == 1 and counts[courier.region.id] == 1
+    assert courier.outlets["B"].id not in counts
+    incident = session.get(Incident, row.id)
+    assert incident is not None
+    incident.status = IncidentStatus.CLOSED
+    session.add(incident)
+    session.flush()
+    assert open_incidents(session) == []
+
+
+def test_plants_handed_over_counted_attribute_as_listed_ones() -> None:
+    """What exposure_tree relies on: the canaries that did not surface may come as counts."""
+    now = utcnow()
+    head = LinkNode(uuid.uuid4(), None, LinkKind.REGION, "大区", 2000.0)
+    outlets = [LinkNode(uuid.uuid4(), head.id, LinkKind.OUTLET, n, 600.0) for n in "甲乙丙"]
+    plants = [
+        Exposure(uuid.uuid4(), outlet.id, now - timedelta(days=days))
+        for outlet in outlets
+        for days in (3, 3, 3, 10, 10, 40)
+    ]
+    surfaced = [p for p in plants if p.link_id == outlets[0].id][:3]
+    others = [p for p in plants if p not in surfaced]
+    batches: dict[tuple[uuid.UUID, Any], int] = {}
+    for p in others:
+        batches[(p.link_id, p.planted_at)] = batches.get((p.link_id, p.planted_at), 0) + 1
+    seen = [CanarySighting(p.canary_id, now, 45.0) for p in surfaced]
+    listed = attribute(ExposureTree([head, *outlets], plants), seen)
+    counted = attribute(
+        ExposureTree(
+            [head, *outlets],
+            surfaced,
+            [PlantCount(link, at, n) for (link, at), n in batches.items()],
+        ),
+        seen,
+    )
+    assert len(batches) < len(others)
+    assert [(c.link_id, c.probability) for c in counted.candidates] == [
+        (c.link_id, c.probability) for c in listed.candidates
+    ]
+    assert counted.candidates[0].link_id == outlets[0].id

@@ -544,7 +544,8 @@ def test_an_investigator_reads_every_page_in_a_browser(
     assert f"{served.market}/item/1" in sightings
     assert re.search(r"[0-9a-f]{64}", sightings)  # the page's evidence hash
     assert served.leaked.waybill_no in page.inner_text("#burned")
-    assert "暂无未结事件" in page.inner_text("#incidents")
+    # The listing's sighting opened an incident (app.incidents), listed with its top link.
+    assert page.locator("#incidents a[href^='/incidents/']").count() == 1
     _shoot(page, artifacts, "04-dashboard")
 
     page.click(f"#sightings >> text={served.leaked.waybill_no}")

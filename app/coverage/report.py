@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.csvsafe import spreadsheet_safe
 from app.db import utcnow
+from app.incidents.models import IncidentCandidate
 from app.links.models import Link
 from app.planting.models import Canary, CanaryStatus, Plant
 from app.sightings.models import Sighting
@@ -67,12 +68,10 @@ class CoverageSummary:
 
 
 def incidents_per_link(session: Session) -> dict[uuid.UUID, int]:
-    """How many incidents name each link as a candidate.
-
-    Sightings are not grouped into incidents yet (issue 6, "Incidents"): until they are,
-    no link has any, and the incidents package fills this in.
-    """
-    return {}
+    """How many incidents name each link as a candidate (merged-away ones have none)."""
+    link_id = col(IncidentCandidate.link_id)
+    rows = session.exec(select(link_id, func.count()).group_by(link_id)).all()
+    return dict(rows)
 
 
 def coverage_report(session: Session, now: datetime | None = None) -> list[LinkCoverage]:

@@ -111,6 +111,16 @@ class Exposure:
 
 
 @dataclass(frozen=True, slots=True)
+class PlantCount:
+    """`count` canaries planted at a link at one time (a batch): the canaries that did not
+    surface matter only as numbers, so a store can hand them over counted."""
+
+    link_id: uuid.UUID
+    planted_at: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class CanarySighting:
     """One sighting of one canary; `score` is None for a call without content, which carries the
     number's background rate (contacts without content per day) instead."""
@@ -156,7 +166,12 @@ class UnknownLinkError(ValueError):
 class ExposureTree:
     """Links, who reads whose data, and the plant times each link could see, indexed once."""
 
-    def __init__(self, links: Iterable[LinkNode], exposures: Iterable[Exposure]) -> None:
+    def __init__(
+        self,
+        links: Iterable[LinkNode],
+        exposures: Iterable[Exposure],
+        counts: Iterable[PlantCount] = (),
+    ) -> None:
         self.links = {link.id: link for link in links}
         self._readers = {
             link.id: tuple(
@@ -176,6 +191,12 @@ class ExposureTree:
             self.plants[exposure.canary_id] = (exposure.link_id, planted)
             for reader in self.exposure_set(exposure.link_id):
                 visible.setdefault(reader, []).append(planted)
+        for batch in counts:
+            if batch.link_id not in self.links:
+                raise UnknownLinkError(batch.link_id)
+            planted = batch.planted_at.timestamp()
+            for reader in self.exposure_set(batch.link_id):
+                visible.setdefault(reader, []).extend([planted] * batch.count)
         self._visible = {link: sorted(times) for link, times in visible.items()}
         self.total_weight = sum(self._weight(link) for link in self.links.values())
 

@@ -1,21 +1,23 @@
 """The link tree, the plants and an incident's sightings, read as attribution takes them.
 
-Records per day: a link's own figure when set (`records_per_day`, editable on the link),
-otherwise its kind's default below, the order of magnitude of a Chinese express courier:
-a courier handles about a hundred waybills a day, an outlet several couriers' and its
-counter's, a region some fifty outlets', the head office and a platform far more. The
-figure sets a link's prior and the leak's volume, so a wrong default moves probabilities
-between a link and its parent but never makes a link that did not see a canary a candidate.
+Records per day: a link's own figure when set (`records_per_day`, editable on the link);
+otherwise what its kind handles itself (OWN_RECORDS_PER_DAY, the order of magnitude of a
+Chinese express courier: a courier about a hundred waybills a day, an outlet its counter's
+and pick-ups', a platform its merchants' orders) plus the records of every link below it,
+which it reads (a region sees its outlets' records). The figure sets a link's prior and the
+leak's volume, so a wrong one moves probabilities between a link and its parent but never
+makes a link that did not see a canary a candidate.
 
 Only the plants that can matter are read: those of the surfaced canaries, and every plant
 from the longest look-back (180 days, or the age of the oldest surfaced canary) up to the
 newest sighting, which is what the likelihood counts.
 """
 
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app.incidents.attribution import (
     LOOKBACK_DAYS,
@@ -23,28 +25,46 @@ from app.incidents.attribution import (
     Exposure,
     ExposureTree,
     LinkNode,
+    PlantCount,
 )
 from app.links.models import Link, LinkKind
 from app.planting.models import Plant
 from app.sightings.models import Scan, Sighting
 
-DEFAULT_RECORDS_PER_DAY: dict[LinkKind, float] = {
+OWN_RECORDS_PER_DAY: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 100.0,
     LinkKind.OUTLET: 600.0,
     LinkKind.MERCHANT: 300.0,
     LinkKind.CALL_CENTRE: 2_000.0,
-    LinkKind.REGION: 30_000.0,
+    LinkKind.REGION: 1_000.0,
+    LinkKind.HEAD_OFFICE: 5_000.0,
     LinkKind.VENDOR: 20_000.0,
-    LinkKind.HEAD_OFFICE: 300_000.0,
     LinkKind.PLATFORM: 100_000.0,
     LinkKind.SYSTEM: 100_000.0,
 }
 
 
-def records_per_day(link: Link) -> float:
-    if link.records_per_day is not None:
-        return link.records_per_day
-    return DEFAULT_RECORDS_PER_DAY[LinkKind(link.kind)]
+def records_per_day(links: Sequence[Link]) -> dict[uuid.UUID, float]:
+    """Each link's records a day (see the module): its own figure, or its kind's own plus
+    those of the links below it."""
+    known = {link.id: link for link in links}
+    below: dict[uuid.UUID | None, list[Link]] = {}
+    for link in links:
+        below.setdefault(link.parent_id if link.parent_id in known else None, []).append(link)
+    order: list[Link] = []
+    todo = list(below.get(None, []))
+    while todo:  # parents before children
+        link = todo.pop()
+        order.append(link)
+        todo.extend(below.get(link.id, []))
+    figures: dict[uuid.UUID, float] = {}
+    for link in reversed(order):
+        own = OWN_RECORDS_PER_DAY[LinkKind(link.kind)]
+        children = sum(figures[child.id] for child in below.get(link.id, []))
+        figures[link.id] = (
+            link.records_per_day if link.records_per_day is not None else own + children
+        )
+    return figures
 
 
 def canary_sightings(sightings: Sequence[Sighting]) -> list[CanarySighting]:
@@ -54,32 +74,41 @@ def canary_sightings(sightings: Sequence[Sighting]) -> list[CanarySighting]:
 
 
 def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:
-    """Every link (vendors' extra readers are not stored: the tree is by parent only) and
-    the plants that can matter for these sightings."""
+    """Every link (vendors' extra readers are not stored: the tree is by parent only), the
+    surfaced canaries' plants, and the other plants that can matter counted per link and
+    plant time (a batch planted at once is one row)."""
+    stored = session.exec(select(Link)).all()
+    volumes = records_per_day(stored)
     links = [
-        LinkNode(link.id, link.parent_id, LinkKind(link.kind), link.name, records_per_day(link))
-        for link in session.exec(select(Link)).all()
+        LinkNode(link.id, link.parent_id, LinkKind(link.kind), link.name, volumes[link.id])
+        for link in stored
     ]
     canary_ids = {s.canary_id for s in sightings}
-    columns = (col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at))
-    own = (
-        session.exec(select(*columns).where(col(Plant.canary_id).in_(canary_ids))).all()
-        if canary_ids
-        else []
-    )
-    plants = {row[0]: row for row in own}
-    if sightings:
-        seen = [s.observed_at for s in sightings]
-        planted = [row[2] for row in own]
-        newest = max(seen + planted)
-        since = min([min(seen) - timedelta(days=max(LOOKBACK_DAYS)), *planted])
-        window = select(*columns).where(
-            col(Plant.planted_at) >= since, col(Plant.planted_at) <= newest
+    if not canary_ids:
+        return ExposureTree(links, ())
+    own = session.exec(
+        select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at)).where(
+            col(Plant.canary_id).in_(canary_ids)
         )
-        for row in session.exec(window):
-            plants.setdefault(row[0], row)
-    exposures = [Exposure(canary, link, at) for canary, link, at in plants.values()]
-    return ExposureTree(links, exposures)
+    ).all()
+    seen = [s.observed_at for s in sightings]
+    planted = [row[2] for row in own]
+    since = min([min(seen) - timedelta(days=max(LOOKBACK_DAYS)), *planted])
+    link_id, planted_at = col(Plant.link_id), col(Plant.planted_at)
+    batches = session.exec(
+        select(link_id, planted_at, func.count())
+        .where(
+            planted_at >= since,
+            planted_at <= max(seen + planted),
+            col(Plant.canary_id).not_in(canary_ids),
+        )
+        .group_by(link_id, planted_at)
+    ).all()
+    return ExposureTree(
+        links,
+        [Exposure(canary, link, at) for canary, link, at in own],
+        [PlantCount(link, at, count) for link, at, count in batches],
+    )
 
 
 def leaked_records(session: Session, sightings: Sequence[Sighting]) -> int | None:

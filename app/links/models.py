@@ -34,7 +34,7 @@ class Link(SQLModel, table=True):
     parent_id: uuid.UUID | None = Field(default=None, foreign_key="links.id", index=True)
     external_ref: str | None = Field(default=None, sa_type=sa.String(100), unique=True)
     # Records the link sees a day, for attribution's priors and volumes; unset, its kind's
-    # default (app.incidents.exposures.DEFAULT_RECORDS_PER_DAY).
+    # own figure plus the links' below it (app.incidents.exposures.records_per_day).
     records_per_day: float | None = None
     valid_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

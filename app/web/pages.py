@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.incidents.models import Incident, IncidentStatus
 from app.links.models import Link
 from app.links.service import get_link
 from app.links.tree import ancestor_ids
@@ -60,12 +61,25 @@ class OpenIncident:
 
 
 def open_incidents(session: Session, limit: int = 20) -> list[OpenIncident]:
-    """Open incidents, newest first, for the dashboard.
-
-    Sightings are not grouped into incidents yet (issue 6, "Incidents"): until they are
-    there are none to list, and the incidents package fills this in.
-    """
-    return []
+    """Open incidents, the most recently seen first, for the dashboard."""
+    query = (
+        select(Incident, Link.name)
+        .outerjoin(Link, col(Link.id) == col(Incident.top_link_id))
+        .where(Incident.status == IncidentStatus.OPEN)
+        .order_by(col(Incident.last_seen_at).desc(), col(Incident.id))
+        .limit(limit)
+    )
+    return [
+        OpenIncident(
+            id=incident.id,
+            opened_at=incident.first_seen_at,
+            sightings=incident.sighting_count,
+            top_link_id=incident.top_link_id,
+            top_link_name=name,
+            probability=incident.top_probability,
+        )
+        for incident, name in session.exec(query).all()
+    ]
 
 
 def _sighting_rows(
