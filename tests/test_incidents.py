@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import random
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -521,3 +522,42 @@ def test_plants_handed_over_counted_attribute_as_listed_ones() -> None:
         (c.link_id, c.probability) for c in listed.candidates
     ]
     assert counted.candidates[0].link_id == outlets[0].id
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sightings_of_one_listing_stored_at_once_open_one_incident(
+    backend: str, tmp_path: Path
+) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        with session_scope(engine) as session:
+            outlet = Link(
+                name="网点", kind=LinkKind.OUTLET, region_code="330106", courier=Courier.ZTO
+            )
+            session.add(outlet)
+            session.flush()
+            canaries = mint_canaries(session, Actor.cli(), outlet.id, 6, PlantChannel.CLI,
+                                     rng=random.Random(5)).planted  # fmt: skip
+        start = threading.Barrier(len(canaries))
+        errors: list[BaseException] = []
+
+        def store(canary: StoredCanary) -> None:
+            try:
+                start.wait()
+                with session_scope(engine) as session:
+                    sighting = _sighting(canary, SightingSource.SITE, {"url": URL})
+                    add_sightings(session, Actor.cli(), [sighting], "test")
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=store, args=(c,)) for c in canaries]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with session_scope(engine) as session:
+            rows = session.exec(select(Incident)).all()
+            assert errors == []
+            assert [(r.sighting_count, r.surfaced) for r in rows] == [(6, 6)]
+        engine.dispose()

@@ -17,6 +17,7 @@ stays split: merging is an investigator's call. Closed incidents take no new sig
 
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,7 +104,7 @@ def title_for(keys: list[str], control: bool) -> str:
     return title[:200]
 
 
-def canary_names(session: Session, sightings: Iterable[Sighting]) -> dict[Any, str]:
+def canary_names(session: Session, sightings: Iterable[Sighting]) -> dict[uuid.UUID, str]:
     """The names of the canaries behind messages and calls (for their text templates)."""
     ids = {s.canary_id for s in sightings if s.source in (SightingSource.SMS, SightingSource.CALL)}
     if not ids:
@@ -165,7 +166,7 @@ def attach(session: Session, incident: Incident, sighting: Sighting, keys: list[
     session.flush()
 
 
-def incident_sightings(session: Session, incident_id: Any) -> list[Sighting]:
+def incident_sightings(session: Session, incident_id: uuid.UUID) -> list[Sighting]:
     query = (
         select(Sighting)
         .join(IncidentSighting, col(IncidentSighting.sighting_id) == col(Sighting.id))
