@@ -18,6 +18,7 @@ from app.auth.models import Role
 from app.links.models import LinkKind
 from app.planting.models import PlantChannel
 from app.planting.service import mint_canaries
+from app.settings import Settings
 from tests.conftest import KeyFactory, LinkFactory, bearer
 from tests.test_incidents import listing
 
@@ -34,7 +35,11 @@ def _leftovers() -> set[Path]:
 
 
 def test_the_bundle_holds_what_a_third_party_needs_to_check_it(
-    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    make_key: KeyFactory,
+    make_link: LinkFactory,
 ) -> None:
     region = make_link("浙江大区", LinkKind.REGION, region="330100")
     outlet = make_link("西湖网点", LinkKind.OUTLET, region)
@@ -121,7 +126,10 @@ def test_the_bundle_holds_what_a_third_party_needs_to_check_it(
     assert {p["link_id"] for p in records["plants"]} == {str(outlet.id)}
     report = json.loads(archive.read("report.json"))
     assert report["incident"]["candidates"][0]["link_id"] == str(outlet.id)
-    assert report["evidence_log_check"]["ok"] is True
+    check = report["evidence_check"]
+    assert check["entries"] == len(entries) and check["entries_broken"] == []
+    assert check["blobs"] == 2 and check["blobs_altered"] == check["blobs_missing"] == []
+    assert check["log_head"]["seq"] >= max(by_seq)
     assert report["generated_by"].startswith("key:")
     html = archive.read("report.html").decode()
     assert "西湖网点" in html and incident["explanation"]["en"].split(",")[0] in html
@@ -129,3 +137,10 @@ def test_the_bundle_holds_what_a_third_party_needs_to_check_it(
 
     audit = session.exec(select(AuditEntry).where(AuditEntry.action == "incident.bundle")).all()
     assert [a.target_id for a in audit] == [item["id"]]
+
+    # A blob altered on disk since it was chained is named in the next bundle's check.
+    altered = sorted(evidence)[0]
+    (Path(settings.evidence_dir) / altered[:2] / altered).write_bytes(b"rewritten")
+    again = client.get(f"/v1/incidents/{item['id']}/bundle", headers=investigator)
+    rechecked = json.loads(zipfile.ZipFile(io.BytesIO(again.content)).read("report.json"))
+    assert rechecked["evidence_check"]["blobs_altered"] == [altered]
