@@ -14,9 +14,10 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.background import BackgroundTask
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
@@ -25,9 +26,10 @@ from app.auth.models import Role
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
+from app.evidence.store import EvidenceStore
 from app.problems import NotFoundError, UnauthorizedError
 from app.settings import Settings
-from app.web import pages
+from app.web import incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
 from app.web.signin import (
     PRESESSION_COOKIE,
@@ -57,6 +59,8 @@ SECURITY_HEADERS = {
     # Pages carry investigation data and CSRF tokens: never kept by a browser or a proxy.
     "Cache-Control": "no-store",
 }
+# Evidence is attacker-controlled (a listing page, an SMS): downloaded, never rendered here.
+DOWNLOAD_HEADERS = SECURITY_HEADERS | {"Content-Security-Policy": "default-src 'none'; sandbox"}
 _PRESESSION = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -305,6 +309,61 @@ def coverage_download(session: SessionDep, _actor: PageActor) -> Response:
     name = f"honeytrace-coverage-{utcnow():%Y%m%d}.csv"
     headers = SECURITY_HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body.encode(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/incidents")
+def incidents_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+    return page.render("incidents.html", rows=incidents.incident_rows(session, page.actor))
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(session: SessionDep, page: PageDep, incident_id: uuid.UUID) -> HTMLResponse:
+    store = EvidenceStore(page.settings.evidence_path)
+    try:
+        view = incidents.incident_view(session, page.actor, store, incident_id)
+    except NotFoundError:
+        return page.not_found()
+    return page.render("incident.html", view=view)
+
+
+@router.get("/incidents/{incident_id}/bundle", response_model=None)
+def incident_bundle(
+    session: SessionDep, page: PageDep, incident_id: uuid.UUID
+) -> FileResponse | HTMLResponse:
+    """The evidence bundle the API gives (app.incidents.bundle), under the page session."""
+    store = EvidenceStore(page.settings.evidence_path)
+    try:
+        incident, path = incidents.bundle_file(session, page.actor, store, incident_id)
+    except NotFoundError:
+        return page.not_found()
+    record_audit(session, page.actor, "incident.bundle", "incident", incident.id, {"web": True})
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"incident-{incident.id}.zip",
+        headers=DOWNLOAD_HEADERS,
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+@router.get("/evidence/{digest}", response_model=None)
+def evidence_download(
+    session: SessionDep, page: PageDep, digest: str
+) -> FileResponse | HTMLResponse:
+    """A kept evidence blob, as an attachment of no particular type: a snapshot of a
+    listing page must never run as this site's HTML."""
+    store = EvidenceStore(page.settings.evidence_path)
+    try:
+        path = incidents.evidence_blob(session, page.actor, store, digest)
+    except NotFoundError:
+        return page.not_found()
+    record_audit(session, page.actor, "evidence.download", "evidence", None, {"sha256": digest})
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=f"evidence-{digest}.bin",
+        headers=DOWNLOAD_HEADERS,
+    )
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:
