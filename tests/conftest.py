@@ -79,6 +79,18 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def migrated_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    """A fresh database brought to head by the real migrations, and an engine on it."""
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     with scratch_postgres_database() as url:

@@ -4,7 +4,6 @@ through the webhooks' own path, once."""
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade, utcnow
+from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
 from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
@@ -39,7 +38,7 @@ from app.telephony.reconcile import (
 )
 from app.telephony.service import assign_number, register_number
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, scratch_postgres_database
+from tests.conftest import BACKENDS, migrated_database
 from tests.fake_twilio import FakeTwilio, call_resource, loopback_client, message_resource
 from tests.loopback import free_port, serving
 
@@ -71,22 +70,11 @@ class World:
         )
 
 
-@contextmanager
-def _database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reconcile.db'}"
-        return
-    with scratch_postgres_database() as url:
-        yield url
-
-
 @pytest.fixture(params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """A fresh database (reconciliation commits), an outlet whose one canary carries its pool
     number, a control number, another provider's number, and an empty fake Twilio."""
-    with _database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
+    with migrated_database(request.param, tmp_path) as (url, engine):
         settings = Settings(
             database_url=url,
             rotation_interval_seconds=0,
@@ -98,7 +86,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         fake = FakeTwilio(ACCOUNT, TOKEN)
         with serving(fake.app()) as base:
             yield World(engine, settings, canary, fake, base)
-        engine.dispose()
 
 
 def _plant(engine: Engine) -> StoredCanary:

@@ -20,7 +20,7 @@ from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.auth.models import Role
 from app.cli import cli
-from app.db import make_engine, session_scope, upgrade
+from app.db import session_scope
 from app.evidence.store import EvidenceStore
 from app.links.models import Link, LinkKind
 from app.links.schemas import LinkCreate
@@ -32,7 +32,7 @@ from app.settings import Settings
 from app.sightings.models import Sighting
 from app.sites.models import SiteListing
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, bearer, fresh_database
+from tests.conftest import BACKENDS, bearer, migrated_database
 from tests.fakesite import FakeListing, Record, Trouble, make_fake_site
 from tests.loopback import serving
 
@@ -50,9 +50,7 @@ class World:
 @pytest.fixture(params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     """A fresh database (polls commit) and the app on it, allowed to fetch loopback."""
-    with fresh_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
+    with migrated_database(request.param, tmp_path) as (url, engine):
         settings = Settings(
             database_url=url,
             rotation_interval_seconds=0,
@@ -63,7 +61,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
             secret = issue_key(session, role=Role.SECURITY, name="security").secret
         with TestClient(create_app(settings, engine)) as client:
             yield World(engine, settings, client, bearer(secret))
-        engine.dispose()
 
 
 def _key(world: World, role: Role) -> dict[str, str]:

@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from app.auth.actor import Actor
 from app.auth.keys import issue_key, revoke_key
 from app.auth.models import ApiKey, Role
-from app.db import make_engine, session_scope, upgrade, utcnow
+from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
 from app.links.models import Link, LinkKind
 from app.links.schemas import LinkCreate
@@ -44,7 +44,7 @@ from app.telephony.service import assign_number, register_number
 from app.web.i18n import MESSAGES
 from app.web.signin import SESSION_COOKIE, WEB_ROLES, new_session_token, safe_next
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, fresh_database
+from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, migrated_database
 from tests.fakesite import FakeListing, Trouble, make_fake_site
 from tests.loopback import serving
 from watchers.observations import SourceKind
@@ -448,9 +448,7 @@ def _world(
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     """The app on loopback over a fresh database, after a poll of a fake market that sells
     one of the outlet's canaries (another listing never answers: an error in the report)."""
-    with fresh_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
+    with migrated_database(request.param, tmp_path) as (url, engine):
         settings = Settings(
             database_url=url,
             rotation_interval_seconds=0,
@@ -493,7 +491,6 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 assert poll.status_code == 200, poll.text
                 assert poll.json()["sightings_added"] == 1
             yield Served(base, engine, keys, outlet, untested, leaked, quiet, market)
-        engine.dispose()
 
 
 def _shoot(page: Page, artifacts: Path, name: str) -> None:
