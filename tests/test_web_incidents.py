@@ -46,7 +46,7 @@ from app.web.i18n import MESSAGES
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, bearer, fresh_database
 from tests.loopback import serving
-from tests.test_web import _shoot, _sign_in, _sign_in_page, artifacts, browser
+from tests.test_web import _csrf, _shoot, _sign_in, _sign_in_page, artifacts, browser
 from watchers.observations import Evidence
 
 __all__ = ["artifacts", "browser"]  # fixtures shared with tests/test_web.py
@@ -276,6 +276,66 @@ def test_the_list_shows_open_incidents_first(
     assert _one(listed[0], "a")["href"] == f"/incidents/{_incident(session, leak).id}"
 
 
+STAY = {"follow_redirects": False}
+
+
+def _fresh(session: Session, incident_id: uuid.UUID) -> Incident:
+    """The incident as the request that changed it left it."""
+    session.expire_all()
+    incident = session.get(Incident, incident_id)
+    assert incident is not None
+    return incident
+
+
+def test_an_investigator_merges_splits_and_closes_from_the_page(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    incident, control = _incident(session, leak), _control_incident(session)
+    page = client.get(f"/incidents/{incident.id}").text
+    token = _csrf(page)
+    soup = BeautifulSoup(page, "html.parser")
+    assert [o["value"] for o in soup.select("#merge-form option")] == [str(control.id)]
+    assert len(soup.select("input[name=sighting_ids][form=split-form]")) == 3
+
+    base = f"/incidents/{incident.id}"
+    merge = {"incident_ids": [str(control.id)]}
+    for forged in ({}, {"csrf_token": "0" * 64}):
+        refused = client.post(f"{base}/merge", data=merge | forged, follow_redirects=False)
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    merged = client.post(f"{base}/merge", data=merge | {"csrf_token": token}, **STAY)
+    assert merged.status_code == 303 and merged.headers["location"] == base
+    assert _fresh(session, control.id).merged_into_id == incident.id
+    assert len(incident_sightings(session, incident.id)) == 4
+
+    moved = [s.id for s in incident_sightings(session, incident.id) if s.control]
+    split = client.post(f"{base}/split", data={"sighting_ids": moved, "csrf_token": token}, **STAY)
+    assert split.status_code == 303
+    new_id = uuid.UUID(split.headers["location"].rsplit("/", 1)[1])
+    assert [s.id for s in incident_sightings(session, new_id)] == moved
+    everything = [s.id for s in incident_sightings(session, incident.id)]
+    refused = client.post(f"{base}/split", data={"sighting_ids": everything, "csrf_token": token})
+    assert refused.status_code == 409 and "无法完成这一更改" in refused.text
+
+    closed = client.post(f"{base}/close", data={"csrf_token": token}, **STAY)
+    assert closed.status_code == 303
+    assert _fresh(session, incident.id).status == IncidentStatus.CLOSED
+    after = BeautifulSoup(client.get(base).text, "html.parser")
+    assert after.select_one("#manage") is None and "已结" in _one(after, "h1 .badge").get_text()
+
+
+def test_a_role_that_may_not_manage_incidents_gets_no_forms_and_is_refused(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    assert _sign_in(client, make_key(Role.SECURITY)).status_code == 303
+    incident = _incident(session, leak)
+    page = client.get(f"/incidents/{incident.id}").text
+    assert BeautifulSoup(page, "html.parser").select_one("#manage") is None
+    refused = client.post(f"/incidents/{incident.id}/close", data={"csrf_token": _csrf(page)})
+    assert refused.status_code == 403 and "你的角色不能" in refused.text
+    assert _fresh(session, incident.id).status == IncidentStatus.OPEN
+
+
 def test_evidence_is_downloaded_only_when_a_sighting_refers_to_it(
     client: TestClient, session: Session, settings: Settings, make_key: KeyFactory, leak: Leak
 ) -> None:
@@ -440,6 +500,16 @@ def test_an_investigator_reads_an_incident_in_a_browser(
     assert "saw 3 of the 3 canaries" in page.inner_text("#candidates")
     assert page.locator("svg.timeline text.lane-label").first.text_content() == "Planted"
     _shoot(page, artifacts, "04-incident-en")
+
+    # Split one sighting off: the checkbox in the evidence table belongs to the split form.
+    page.locator("#evidence input[name=sighting_ids]").first.check()
+    page.click("#split-form button")
+    assert page.url != f"{served.base}/incidents/{served.incident_id}"
+    assert page.locator("#evidence tbody tr").count() == 1
+    assert page.locator("svg.timeline path.sighting-mark").count() == 1
+    _shoot(page, artifacts, "05-split-off")
+    page.goto(f"{served.base}/incidents/{served.incident_id}")
+    assert page.locator("#evidence tbody tr").count() == 2
     assert ran == [], ran
     assert not [e for e in errors if "Content Security Policy" in e], errors
     context.close()

@@ -108,6 +108,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "incident.bundle_hint": "含报告（HTML 和 JSON）、证据文件、清单及每个文件的 SHA-256、"
         "证据链条目及其验证方法、诱饵运单的生成和投放记录。",
         "incident.all": "全部事件",
+        "incident.manage": "处理事件",
+        "incident.close": "结案",
+        "incident.close_hint": "结案后，同一来源的新发现会开启新事件。",
+        "incident.merge": "并入本事件",
+        "incident.merge_hint": "所选事件的全部发现移入本事件，它们随之结案；归因重新计算。",
+        "incident.merge_none": "没有其他未结事件可并入。",
+        "incident.split": "移到新事件",
+        "incident.split_hint": "在下方证据表中勾选要移出的发现（至少留下一条），"
+        "它们将组成一个新事件，两边的归因都会重新计算。",
+        "incident.split_pick": "移出",
+        "incident.manage_refused": "你的角色不能合并、拆分或结案事件。",
+        "incident.change_failed": "无法完成这一更改：事件可能已结案或已被合并，"
+        "或所选发现不属于本事件，或一条也不会留下。",
         "incidents.title": "事件",
         "incidents.none": "暂无事件。",
         "incident_status.open": "未结",
@@ -322,6 +335,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "with every file's SHA-256, the evidence-log entries with how to verify them, and the "
         "canaries' mint and plant records.",
         "incident.all": "All incidents",
+        "incident.manage": "Work on this incident",
+        "incident.close": "Close",
+        "incident.close_hint": "Once closed, new sightings from the same source open a new "
+        "incident.",
+        "incident.merge": "Merge into this one",
+        "incident.merge_hint": "Every sighting of the chosen incidents moves here and they are "
+        "closed; the attribution is recomputed.",
+        "incident.merge_none": "No other open incident to merge.",
+        "incident.split": "Move to a new incident",
+        "incident.split_hint": "Tick the sightings to move in the evidence table below (leave "
+        "at least one): they become a new incident, and both attributions are recomputed.",
+        "incident.split_pick": "Move",
+        "incident.manage_refused": "Your role may not merge, split or close incidents.",
+        "incident.change_failed": "This change could not be made: the incident may be closed or "
+        "merged already, or the sightings chosen are not in it, or none would be left.",
         "incidents.title": "Incidents",
         "incidents.none": "No incidents yet.",
         "incident_status.open": "open",

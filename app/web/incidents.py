@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
+from app.auth.permissions import ROLE_PERMISSIONS, Permission
 from app.evidence.store import EvidenceStore
 from app.incidents import service
 from app.incidents.bundle import write_bundle
@@ -30,6 +31,7 @@ from app.problems import NotFoundError
 from app.sightings.models import Sighting, SightingSource
 
 LIST_ROWS = 200
+MERGE_CHOICES = 50
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -122,6 +124,8 @@ class IncidentView:
     tree: list[TreeNode]
     timeline: Timeline | None  # None when nothing is left to draw (merged away)
     evidence: list[EvidenceRow]
+    manageable: bool  # open, not merged away, and the actor may merge, split and close it
+    others: list[Incident]  # the other open incidents it could take in
 
 
 def _tree(
@@ -260,6 +264,17 @@ def incident_view(
         for s in sightings
     ]
     leakers = session.exec(select(Link).where(col(Link.id).in_(report.leakers))).all()
+    manageable = (
+        may_manage(actor)
+        and incident.status == IncidentStatus.OPEN
+        and incident.merged_into_id is None
+    )
+    others: list[Incident] = []
+    if manageable:
+        open_now, _ = service.list_incidents(
+            session, actor, status=IncidentStatus.OPEN, limit=MERGE_CHOICES + 1
+        )
+        others = [i for i in open_now if i.id != incident.id][:MERGE_CHOICES]
     return IncidentView(
         incident=incident,
         report=report,
@@ -268,7 +283,13 @@ def incident_view(
         tree=_tree(session, report, planted_at),
         timeline=timeline,
         evidence=evidence,
+        manageable=manageable,
+        others=others,
     )
+
+
+def may_manage(actor: Actor) -> bool:
+    return Permission.INCIDENTS_MANAGE in ROLE_PERMISSIONS[actor.role]
 
 
 def _kept(store: EvidenceStore, sighting: Sighting) -> bool:

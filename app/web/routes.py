@@ -7,6 +7,7 @@ session and sends the browser to sign in without one. Every POST carries a CSRF 
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 
 from app.audit.service import record_audit
@@ -27,7 +29,9 @@ from app.coverage.report import coverage_csv, coverage_report, coverage_summary
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
 from app.evidence.store import EvidenceStore
-from app.problems import NotFoundError, UnauthorizedError
+from app.incidents.schemas import MAX_IDS
+from app.incidents.service import close_incident, merge_incidents, split_incident
+from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from app.settings import Settings
 from app.web import incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
@@ -142,6 +146,9 @@ class Page:
             csrf=csrf,
             **context,
         )
+
+    def csrf_ok(self, presented: str) -> bool:
+        return csrf_valid(self.settings, self.request.cookies.get(SESSION_COOKIE), presented)
 
     def not_found(self) -> HTMLResponse:
         return self.render(
@@ -324,6 +331,77 @@ def incident_page(session: SessionDep, page: PageDep, incident_id: uuid.UUID) ->
     except NotFoundError:
         return page.not_found()
     return page.render("incident.html", view=view)
+
+
+IdList = Annotated[list[uuid.UUID], Form(max_length=MAX_IDS)]
+
+
+def _change_incident(
+    session: Session,
+    page: Page,
+    csrf: str,
+    change: Callable[[], uuid.UUID],
+) -> Response:
+    """An investigator's merge, split or close, from a form: CSRF-checked, permitted to
+    incidents:manage only; then on to the incident it leaves to look at."""
+    if not page.csrf_ok(csrf):
+        return _refused(page.request, page.settings)
+    if not incidents.may_manage(page.actor):
+        return page.render(
+            "error.html", status=403, title="error.forbidden", message="incident.manage_refused"
+        )
+    try:
+        shown = change()
+    except NotFoundError:
+        session.rollback()
+        return page.not_found()
+    except (ConflictError, InvalidError):
+        session.rollback()
+        return page.render(
+            "error.html", status=409, title="error.forbidden", message="incident.change_failed"
+        )
+    return _redirect(f"/incidents/{shown}")
+
+
+@router.post("/incidents/{incident_id}/close")
+def incident_close(
+    session: SessionDep,
+    page: PageDep,
+    incident_id: uuid.UUID,
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+) -> Response:
+    def close() -> uuid.UUID:
+        return close_incident(session, page.actor, incident_id).id
+
+    return _change_incident(session, page, csrf, close)
+
+
+@router.post("/incidents/{incident_id}/merge")
+def incident_merge(
+    session: SessionDep,
+    page: PageDep,
+    incident_id: uuid.UUID,
+    incident_ids: IdList,
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+) -> Response:
+    def merge() -> uuid.UUID:
+        return merge_incidents(session, page.actor, incident_id, incident_ids).incident.id
+
+    return _change_incident(session, page, csrf, merge)
+
+
+@router.post("/incidents/{incident_id}/split")
+def incident_split(
+    session: SessionDep,
+    page: PageDep,
+    incident_id: uuid.UUID,
+    sighting_ids: IdList,
+    csrf: Annotated[str, Form(alias="csrf_token")] = "",
+) -> Response:
+    def split() -> uuid.UUID:
+        return split_incident(session, page.actor, incident_id, sighting_ids).others[0].id
+
+    return _change_incident(session, page, csrf, split)
 
 
 @router.get("/incidents/{incident_id}/bundle", response_model=None)
