@@ -465,7 +465,9 @@ def test_an_investigator_reads_an_incident_in_a_browser(
 
     page.click("#incidents >> text=拱墅网点")  # the top link's page, then back to the incident
     assert page.url.endswith(f"/links/{served.leak.leaker.id}")
-    page.goto(served.base + "/incidents")
+    page.go_back()
+    page.click("#all-incidents")
+    assert page.url == served.base + "/incidents"
     assert page.locator("table.incidents tbody tr").count() == 2
     _shoot(page, artifacts, "02-incidents")
     page.click(f"a[href='/incidents/{served.incident_id}']")
