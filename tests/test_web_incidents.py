@@ -189,6 +189,14 @@ def test_incident_pages_send_a_visitor_without_a_session_to_sign_in(
     assert location.path == "/signin" and location.params["next"] == path
 
 
+@pytest.mark.parametrize("change", ["close", "merge", "split"])
+def test_incident_changes_need_a_session(client: TestClient, change: str) -> None:
+    path = f"/incidents/{uuid.uuid4()}/{change}"
+    response = client.post(path, data={"csrf_token": "0" * 64}, follow_redirects=False)
+    assert response.status_code == 303
+    assert httpx.URL(response.headers["location"]).path == "/signin"
+
+
 def test_the_incident_page_shows_the_attribution_the_tree_and_the_timeline(
     client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
 ) -> None:
