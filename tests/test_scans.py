@@ -250,6 +250,27 @@ def test_too_many_running_scans_get_429_and_stale_ones_fail(
     assert stale["status"] == "failed" and "interrupted" in stale["error"]
 
 
+def test_a_queued_scan_waits_however_long_and_only_a_restart_on_sqlite_orphans_it(
+    world: World, served: tuple[str, Path]
+) -> None:
+    """A queued scan is waiting in the job queue (PostgreSQL keeps it for the workers); the
+    SQLite queue lives in `serve`, so a new `serve` fails the scans the old one left."""
+    base, _ = served
+    headers = _key(world, Role.SECURITY)
+    with session_scope(world.engine) as session:
+        waiting = Scan(file_name="backlog.csv", status=ScanStatus.QUEUED, actor="key:x")
+        waiting.updated_at = waiting.updated_at.replace(year=2020)
+        session.add(waiting)
+    shown = httpx.get(f"{base}/v1/scans/{waiting.id}", headers=headers).json()
+    assert shown["status"] == "queued"
+    restarted = create_app(Settings(database_url=world.url, rotation_interval_seconds=0))
+    with serving(restarted), session_scope(world.engine) as session:
+        status = session.get(Scan, waiting.id)
+        assert status is not None
+        expected = ScanStatus.FAILED if world.url.startswith("sqlite") else ScanStatus.QUEUED
+        assert status.status == expected
+
+
 def test_an_unreadable_upload_fails_with_a_reason(world: World, served: tuple[str, Path]) -> None:
     base, spool = served
     headers = _key(world, Role.SECURITY)

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from app.db import session_scope
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.queue import PostgresQueue, work
 from app.jobs.registry import JobQueue, Runtime
 from app.jobs.tasks import jobs
 from app.settings import Settings
 from app.sightings.index import IndexHolder
+from app.sightings.service import fail_orphaned_scans
 from app.sites.crawling import CrawlLoop
 
 
@@ -24,6 +26,8 @@ async def serve_jobs(
     PostgreSQL they go to the queue, which this process also works when
     HONEYTRACE_JOBS_IN_PROCESS is set."""
     if settings.is_sqlite:
+        with session_scope(engine) as session:
+            fail_orphaned_scans(session)
         local = InProcessQueue(jobs, settings.job_concurrency)
         local.start(Runtime(engine, settings, holder, local, crawls=crawls))
         try:

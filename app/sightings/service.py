@@ -9,7 +9,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -254,20 +254,34 @@ def run_scan_job(
 
 
 def fail_interrupted_scans(session: Session) -> int:
-    """Scans that stopped reporting progress died with their process: say so (run whenever
-    scans are read, so any replica notices, and none has to at start-up)."""
+    """Running scans that stopped reporting progress died with their process: say so (run
+    whenever scans are read, so any replica notices, and none has to at start-up). A queued
+    scan is waiting its turn in the job queue, however long the queue is."""
     stale = session.exec(
         select(Scan).where(
-            col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]),
+            Scan.status == ScanStatus.RUNNING,
             col(Scan.updated_at) < utcnow() - STALE_AFTER,
         )
     ).all()
-    for scan in stale:
+    return _fail_interrupted(session, stale)
+
+
+def fail_orphaned_scans(session: Session) -> int:
+    """On SQLite the scans' queue lives in the `serve` process: at its start, scans still
+    queued or running were left by the previous one and will never run."""
+    orphans = session.exec(
+        select(Scan).where(col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]))
+    ).all()
+    return _fail_interrupted(session, orphans)
+
+
+def _fail_interrupted(session: Session, scans: Sequence[Scan]) -> int:
+    for scan in scans:
         scan.status = ScanStatus.FAILED
         scan.error = INTERRUPTED
         scan.finished_at = utcnow()
         session.add(scan)
-    return len(stale)
+    return len(scans)
 
 
 def running_scans(session: Session, actor: Actor) -> int:
