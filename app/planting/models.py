@@ -51,7 +51,7 @@ class Canary(SQLModel, table=True):
     item: str = Field(sa_type=sa.String(64))
     weight_kg: float
     record_created_at: datetime = Field(sa_type=UTCDateTime)
-    minted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    minted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     # Partners see only the canaries their own keys minted (rule 3: a link never learns its own).
     minted_by: uuid.UUID | None = Field(default=None, index=True)
     batch_id: uuid.UUID | None = Field(default=None, index=True)

@@ -47,9 +47,12 @@ class IndexHolder:
         canaries already held.
         """
         with self._lock:
-            # Nothing minted since last time (the usual case, one cheap query): done.
-            seen = session.execute(select(func.count(), func.max(col(Canary.minted_at)))).one()
-            state = (int(seen[0]), seen[1])
+            # Nothing minted since last time (the usual case, two cheap queries): done. Asked
+            # together, SQLite answers count and max by one scan of every row (10 ms at
+            # 100,000 canaries); apart, by its count optimisation and the minted_at index.
+            count = session.execute(select(func.count()).select_from(Canary)).scalar_one()
+            newest = session.execute(select(func.max(col(Canary.minted_at)))).scalar_one()
+            state = (int(count), newest)
             if state == self._seen:
                 return 0
             added = self._load(session, None, self._after)
