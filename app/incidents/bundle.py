@@ -16,6 +16,8 @@ bounded whatever the blobs weigh.
 
 import hashlib
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -240,3 +242,19 @@ def write_bundle(
         }
         archive.writestr("manifest.json", _json(manifest))
     return writer.files
+
+
+def bundle_file(
+    session: Session, store: EvidenceStore, actor: Actor, incident: Incident
+) -> tuple[Path, list[ManifestFile]]:
+    """The bundle written to a temporary file (bounded memory), which the caller removes
+    once it is sent; the API and the investigator pages both serve it."""
+    handle, name = tempfile.mkstemp(prefix="honeytrace-bundle-", suffix=".zip")
+    path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            files = write_bundle(session, store, actor, incident, out)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, files

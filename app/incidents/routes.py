@@ -1,9 +1,6 @@
 """/v1/incidents: thin routes over app.incidents.service; every change is audited."""
 
-import os
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,7 +12,7 @@ from app.audit.service import record_audit
 from app.deps import IncidentManager, IncidentReader, SessionDep, SettingsDep
 from app.evidence.store import EvidenceStore
 from app.incidents import service
-from app.incidents.bundle import write_bundle
+from app.incidents.bundle import bundle_file
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
     IncidentPage,
@@ -100,16 +97,7 @@ def bundle(
     if actor.scope_link_id is not None:
         raise ForbiddenError("The evidence bundle holds canary records: not for partner keys.")
     incident = service.get_incident(session, actor, incident_id)
-    handle, name = tempfile.mkstemp(prefix="honeytrace-bundle-", suffix=".zip")
-    path = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            files = write_bundle(
-                session, EvidenceStore(settings.evidence_path), actor, incident, out
-            )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    path, files = bundle_file(session, EvidenceStore(settings.evidence_path), actor, incident)
     record_audit(session, actor, "incident.bundle", "incident", incident.id, {"files": len(files)})
     return FileResponse(
         path,

@@ -6,9 +6,7 @@ timeline is laid out here, in plain numbers, and drawn by the template as SVG: t
 carry no script, and the CSP would refuse one.
 """
 
-import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +18,7 @@ from app.auth.actor import Actor
 from app.auth.permissions import ROLE_PERMISSIONS, Permission
 from app.evidence.store import EvidenceStore
 from app.incidents import service
-from app.incidents.bundle import write_bundle
+from app.incidents.bundle import bundle_file as write_bundle_file
 from app.incidents.grouping import incident_sightings
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import CandidateRead, IncidentRead
@@ -322,15 +320,8 @@ def evidence_blob(session: Session, actor: Actor, store: EvidenceStore, digest: 
 def bundle_file(
     session: Session, actor: Actor, store: EvidenceStore, incident_id: uuid.UUID
 ) -> tuple[Incident, Path]:
-    """The incident's evidence bundle (app.incidents.bundle) written to a temporary file,
-    which the caller removes once it is sent."""
+    """The incident's evidence bundle (app.incidents.bundle) in a temporary file, which the
+    caller removes once it is sent."""
     incident = service.get_incident(session, actor, incident_id)
-    handle, name = tempfile.mkstemp(prefix="honeytrace-bundle-", suffix=".zip")
-    path = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write_bundle(session, store, actor, incident, out)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    path, _files = write_bundle_file(session, store, actor, incident)
     return incident, path
