@@ -5,7 +5,8 @@ listing pages with a title, a price per record, a seller, a sample table of mask
 and a sample file to download, some in GBK. A listing can be told to misbehave (503s, a
 huge page, a redirect loop, a slow-loris drip, not HTML, a decompression bomb) to test
 that a crawl stays bounded. Listings are mutable: change one between crawls and its page
-changes. Every request is counted in `app.state.requests` by path and query.
+changes. Every request is counted in `app.state.requests` by path and query, and the
+Cookie header it came with is kept in `app.state.cookies`.
 """
 
 import asyncio
@@ -166,6 +167,8 @@ def make_fake_site(
     app = FastAPI()
     requests: Counter[str] = Counter()
     app.state.requests = requests
+    cookies: dict[str, str | None] = {}  # path and query -> the Cookie header it came with
+    app.state.cookies = cookies
 
     @app.middleware("http")
     async def count(
@@ -173,6 +176,7 @@ def make_fake_site(
     ) -> Response:
         query = f"?{request.url.query}" if request.url.query else ""
         requests[request.url.path + query] += 1
+        cookies[request.url.path + query] = request.headers.get("cookie")
         return await call_next(request)
 
     @app.get("/market")

@@ -215,6 +215,9 @@ def test_site_definitions_are_checked_and_guarded(world: World) -> None:
         {"record_regex": "(?P<salary>\\d+)"},
         {"record_regex": "(unclosed"},
         {"headers": {"X-Evil": "a\r\nInjected: 1"}},
+        {"headers": {"X-Token": " s=SECRET "}},  # the HTTP library would quote it in an error
+        {"cookies": {"sid": "a; admin=1"}},
+        {"start_urls": ["https://user:secret@market.example/"]},
         {"surprise": True},
     ]
     for change in bad:

@@ -283,7 +283,8 @@ class Fetcher:
         html: bool,
         pin: bool,
     ) -> FetchedPage:
-        first_host = httpx.URL(url).host
+        first = httpx.URL(url)
+        origin = (first.scheme, first.host, first.port)
         current, asked = url, {url}
         for _ in range(MAX_REDIRECTS + 1):
             addresses = await check_public_url(
@@ -293,8 +294,9 @@ class Fetcher:
             )
             target = httpx.URL(current)
             await self.pacer.wait(target.host, policy.requests_per_second)
-            # The site's own headers and cookies never go to another host.
-            own = target.host == first_host
+            # The site's own headers and cookies go only to its own origin: never to another
+            # host, another port, nor in clear text after a redirect from https.
+            own = (target.scheme, target.host, target.port) == origin
             headers = {**policy.headers} if own else {}
             if own and policy.cookies:
                 headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in policy.cookies.items())
@@ -353,9 +355,10 @@ class Fetcher:
                     f"no complete response within {policy.timeout_seconds:g} s"
                 ) from None
             except httpx.NetworkError as error:
-                raise _RetryableError(f"network error: {error!r}") from None
+                raise _RetryableError(f"network error: {type(error).__name__}") from None
             except httpx.HTTPError as error:
-                raise FetchError(f"HTTP error: {error!r}") from None
+                # The type only: h11's messages quote the offending header, a site's cookie.
+                raise FetchError(f"HTTP error: {type(error).__name__}") from None
         raise _RetryableError(f"cannot connect to {target.host}: {last!r}")
 
     async def _read(

@@ -18,7 +18,14 @@ import httpx
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
-from watchers.fetching import FetchedPage, Fetcher, FetchError, FetchPolicy, IPNetwork
+from watchers.fetching import (
+    FetchedPage,
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    IPNetwork,
+    check_public_url,
+)
 from watchers.observations import FIELDS, Evidence, Observation, SourceKind
 
 __all__ = [
@@ -284,6 +291,17 @@ class SiteCrawler:
         if site.proxy is None:
             listings = await _Crawl(self.fetcher, self.client, site, report, pin=True).run(seen)
         else:
+            # The proxy is where the connections go: it passes the same guard as a site.
+            try:
+                await check_public_url(
+                    site.proxy,
+                    allow_private=self.fetcher.allow_private,
+                    allowed_networks=self.fetcher.allowed_networks,
+                )
+            except FetchError as error:
+                report.errors.append(CrawlError(site.proxy, f"proxy refused: {error}", "index"))
+                report.finished_at = datetime.now(UTC)
+                return [], report
             # A proxy is a property of the client, so a proxied site gets its own.
             async with httpx.AsyncClient(
                 proxy=site.proxy, follow_redirects=False, trust_env=False

@@ -13,9 +13,26 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.sites.models import Site
 
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+# A page to crawl: no `user:password@` (shown to every reader of the site; a proxy may carry
+# one, and is never shown).
+PageUrl = Annotated[
+    str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/@?#]+(?:[/?#]\S*)?$")
+]
 Selector = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
-HeaderValue = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\r\n]*$")]
+# What HTTP allows in a field value (RFC 9110: visible ASCII, inner spaces and tabs), so a
+# value is never refused later by the HTTP library, whose message would quote it.
+_VISIBLE = r"[\x21-\x7e]"
+HeaderValue = Annotated[
+    str,
+    StringConstraints(max_length=4000, pattern=rf"^(?:{_VISIBLE}(?:[ \t\x21-\x7e]*{_VISIBLE})?)?$"),
+]
+# RFC 6265 cookie-octets: no space, quote, comma, semicolon or backslash (one value cannot
+# add another cookie to the joined header).
+CookieValue = Annotated[
+    str,
+    StringConstraints(max_length=4000, pattern=r"^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$"),
+]
 
 
 class SiteDefinitionBody(BaseModel):
@@ -23,7 +40,7 @@ class SiteDefinitionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_urls: Annotated[list[Url], Field(min_length=1, max_length=20)]
+    start_urls: Annotated[list[PageUrl], Field(min_length=1, max_length=20)]
     listing_links: Selector = Field(description="CSS selector of links to listing pages.")
     next_page: Selector | None = Field(None, description="CSS selector of the next-page link.")
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
@@ -40,7 +57,7 @@ class SiteDefinitionBody(BaseModel):
         None, description="CSS selector of sample-file links (scanned like a dump)."
     )
     headers: Annotated[dict[HeaderName, HeaderValue], Field(max_length=50)] = {}
-    cookies: Annotated[dict[HeaderName, HeaderValue], Field(max_length=50)] = {}
+    cookies: Annotated[dict[HeaderName, CookieValue], Field(max_length=50)] = {}
     proxy: Url | None = None
     requests_per_second: Annotated[float, Field(gt=0, le=10)] = 1.0
     max_page_bytes: Annotated[int, Field(ge=1024, le=50 * 1_048_576)] = 5 * 1_048_576

@@ -378,6 +378,34 @@ def test_a_site_behind_a_proxy_is_crawled_through_it(market: list[FakeListing], 
     assert listings[0].records == [masked(r) for r in market[0].records]
 
 
+def test_the_site_s_cookies_go_only_to_its_own_origin() -> None:
+    """A redirect to the same host on another port (or from https to http) is another
+    origin: the site's cookies and headers are not sent there."""
+    records = _strangers(0, 2)
+    market = [FakeListing(1, records), FakeListing(2, records, trouble=Trouble.REDIRECT)]
+    elsewhere = make_fake_site([FakeListing(1, records)])
+    own = make_fake_site(market)
+    with serving(own) as base, serving(elsewhere) as other:
+        market[1].redirect_to = f"{other}/item/1"
+        site = _site(base, cookies={"sid": "seller-session"}, attachment_links=None)
+        listings, report = _crawl(site, allow_private=True)
+    assert report.errors == [] and len(listings) == 2
+    assert own.state.cookies["/item/1"] == "sid=seller-session"
+    assert elsewhere.state.cookies["/item/1"] is None
+
+
+def test_a_proxy_on_a_private_address_is_refused_like_a_site(base: str) -> None:
+    """The proxy is where connections go: a loopback proxy is an SSRF hole unless allowed."""
+    proxy = make_fake_proxy()
+    with serving(proxy) as proxy_url:
+        site = _site(base.replace("127.0.0.1", "203.0.113.9"), proxy=proxy_url)
+        listings, report = _crawl(site)
+    assert listings == [] and report.pages_fetched == 0
+    [error] = report.errors
+    assert error.url == proxy_url and "loopback" in error.reason
+    assert proxy.state.forwarded == []
+
+
 def test_site_definitions_refuse_bad_settings() -> None:
     base = "https://market.example"
     bad: list[tuple[dict[str, Any], str]] = [
