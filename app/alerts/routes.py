@@ -26,6 +26,9 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 def create_subscription(
     session: SessionDep, actor: AlertManager, settings: SettingsDep, body: SubscriptionCreate
 ) -> SubscriptionRead:
+    # End the transaction authentication opened: the URL's host is resolved (the SSRF
+    # check) before anything is written, and SQLite's one write lock must not wait on DNS.
+    session.commit()
     subscription = service.create_subscription(
         session, actor, body, allow_private=settings.alert_private_addresses
     )

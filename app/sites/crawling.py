@@ -57,8 +57,9 @@ class CrawlLoop:
         return self.submit(crawl).result()
 
     async def run_async(self, crawl: Callable[[SiteCrawler], Awaitable[T]]) -> T:
-        """The same, awaited from another event loop (a request)."""
-        return await asyncio.wrap_future(self.submit(crawl))
+        """The same, awaited from another event loop (a request); the first call starts the
+        loop, which waits on a lock and a thread, so it is submitted from a thread."""
+        return await asyncio.wrap_future(await asyncio.to_thread(self.submit, crawl))
 
     def close(self) -> None:
         with self._lock:
