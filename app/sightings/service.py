@@ -266,13 +266,16 @@ def fail_interrupted_scans(session: Session) -> int:
     return _fail_interrupted(session, stale)
 
 
-def fail_orphaned_scans(session: Session) -> int:
+def orphaned_scans(session: Session) -> Sequence[Scan]:
     """On SQLite the scans' queue lives in the `serve` process: at its start, scans still
     queued or running were left by the previous one and will never run."""
-    orphans = session.exec(
+    return session.exec(
         select(Scan).where(col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]))
     ).all()
-    return _fail_interrupted(session, orphans)
+
+
+def fail_orphaned_scans(session: Session) -> int:
+    return _fail_interrupted(session, orphaned_scans(session))
 
 
 def _fail_interrupted(session: Session, scans: Sequence[Scan]) -> int:
