@@ -7,7 +7,7 @@ from app.audit.models import AuditEntry
 from app.auth.models import ApiKey
 from app.evidence.models import EvidenceEntry
 from app.incidents.models import Incident, IncidentCandidate, IncidentKey, IncidentSighting
-from app.links.models import Link
+from app.links.models import Link, LinkReader
 from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
 from app.sites.models import Site, SiteListing
@@ -29,6 +29,7 @@ __all__ = [
     "IncidentKey",
     "IncidentSighting",
     "Link",
+    "LinkReader",
     "PhoneAssignment",
     "PhoneContact",
     "PhoneNumber",

@@ -561,3 +561,46 @@ def test_sightings_of_one_listing_stored_at_once_open_one_incident(
             assert errors == []
             assert [(r.sighting_count, r.surfaced) for r in rows] == [(6, 6)]
         engine.dispose()
+
+
+def test_a_vendor_that_reads_its_clients_data_is_named_for_a_leak_across_them(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory,
+    courier: Chain,
+) -> None:  # fmt: skip
+    """A printing-software vendor reads outlets in two regions: a listing of both outlets'
+    canaries names the vendor once the relation is known; before, only the head office could
+    have seen them all."""
+    security = bearer(make_key(Role.SECURITY))
+    investigator = bearer(make_key(Role.INVESTIGATOR))
+    vendor = make_link("快打面单软件", LinkKind.VENDOR, region="330110")
+    a, d = courier.outlets["A"], courier.outlets["D"]
+    canaries = courier.canaries
+
+    before = listing(canaries["A"][3:6] + canaries["D"][3:6])
+    report(client, investigator, kind="listing", text=before, url="http://shop.example/1")
+    (first,) = incidents(client, investigator)
+    named = {c["link_id"] for c in detail(client, investigator, first["id"])["candidates"]}
+    assert str(vendor.id) not in named
+
+    readers = f"/v1/links/{a.id}/readers"
+    added = client.post(readers, json={"reader_id": str(vendor.id)}, headers=security)
+    assert added.status_code == 201, added.text
+    body = {"reader_id": str(vendor.id)}
+    assert client.post(f"/v1/links/{d.id}/readers", json=body, headers=security).status_code == 201
+    assert client.post(readers, json=body, headers=security).status_code == 409  # already
+    region = {"reader_id": str(courier.region.id)}
+    assert client.post(readers, json=region, headers=security).status_code == 409  # above it
+    assert client.post(readers, json=body, headers=investigator).status_code == 403
+    assert [x["id"] for x in client.get(readers, headers=investigator).json()] == [str(vendor.id)]
+    exposure = client.get(f"/v1/canaries/{canaries['A'][0].id}", headers=security).json()
+    assert str(vendor.id) in exposure["exposure"]
+
+    after = listing(canaries["A"][:3] + canaries["D"][:3])
+    report(client, investigator, kind="listing", text=after, url="http://shop.example/2")
+    second = next(i for i in incidents(client, investigator) if i["id"] != first["id"])
+    ranked = detail(client, investigator, second["id"])["candidates"]
+    assert ranked[0]["link_id"] == str(vendor.id), ranked
+    assert ranked[0]["probability"] > 0.5
+
+    assert client.delete(f"{readers}/{vendor.id}", headers=security).status_code == 204
+    assert client.delete(f"{readers}/{vendor.id}", headers=security).status_code == 404

@@ -27,7 +27,7 @@ from app.incidents.attribution import (
     LinkNode,
     PlantCount,
 )
-from app.links.models import Link, LinkKind
+from app.links.models import Link, LinkKind, LinkReader
 from app.planting.models import Plant
 from app.sightings.models import Scan, Sighting
 
@@ -74,13 +74,23 @@ def canary_sightings(sightings: Sequence[Sighting]) -> list[CanarySighting]:
 
 
 def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:
-    """Every link (vendors' extra readers are not stored: the tree is by parent only), the
+    """Every link with its readers besides its parent (a vendor reads its clients'), the
     surfaced canaries' plants, and the other plants that can matter counted per link and
     plant time (a batch planted at once is one row)."""
     stored = session.exec(select(Link)).all()
     volumes = records_per_day(stored)
+    readers: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for client, reader in session.exec(select(LinkReader.link_id, LinkReader.reader_id)):
+        readers.setdefault(client, []).append(reader)
     links = [
-        LinkNode(link.id, link.parent_id, LinkKind(link.kind), link.name, volumes[link.id])
+        LinkNode(
+            link.id,
+            link.parent_id,
+            LinkKind(link.kind),
+            link.name,
+            volumes[link.id],
+            readers=tuple(readers.get(link.id, ())),
+        )
         for link in stored
     ]
     canary_ids = {s.canary_id for s in sightings}

@@ -41,3 +41,14 @@ class Link(SQLModel, table=True):
     deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LinkReader(SQLModel, table=True):
+    """A link that reads another's data besides its parent: a printing-software vendor reads
+    its clients' waybills. Their canaries are in its exposure set too."""
+
+    __tablename__ = "link_readers"
+
+    link_id: uuid.UUID = Field(foreign_key="links.id", primary_key=True)
+    reader_id: uuid.UUID = Field(foreign_key="links.id", primary_key=True, index=True)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import LinkReader, LinkWriter, SessionDep, SettingsDep
 from app.links import service
@@ -73,3 +74,30 @@ def reactivate_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) 
 @router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> None:
     service.delete_link(session, actor, link_id)
+
+
+class ReaderAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reader_id: uuid.UUID = Field(description="The link that reads this one's data.")
+
+
+@router.get("/{link_id}/readers")
+def list_readers(session: SessionDep, actor: LinkReader, link_id: uuid.UUID) -> list[LinkRead]:
+    """Links that read this one's data besides those above it (a printing-software vendor
+    reads its clients'): its canaries are in their exposure sets."""
+    return [LinkRead.of(x) for x in service.list_readers(session, actor, link_id)]
+
+
+@router.post("/{link_id}/readers", status_code=status.HTTP_201_CREATED)
+def add_reader(
+    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, body: ReaderAdd
+) -> LinkRead:
+    return LinkRead.of(service.add_reader(session, actor, link_id, body.reader_id))
+
+
+@router.delete("/{link_id}/readers/{reader_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_reader(
+    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, reader_id: uuid.UUID
+) -> None:
+    service.remove_reader(session, actor, link_id, reader_id)

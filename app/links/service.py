@@ -15,9 +15,9 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.models import ApiKey
 from app.db import utcnow
-from app.links.models import Link, LinkKind
+from app.links.models import Link, LinkKind, LinkReader
 from app.links.schemas import LinkCreate, LinkUpdate
-from app.links.tree import ancestor_ids, subtree_ids
+from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
 from app.planting.models import Canary
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from canaries.divisions import division_table
@@ -215,3 +215,40 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 def _audit_fields(data: LinkCreate) -> dict[str, Any]:
     return _jsonable(data.model_dump(exclude_none=True))
+
+
+def list_readers(session: Session, actor: Actor, link_id: uuid.UUID) -> list[Link]:
+    """The links that read this one's data besides its ancestors (a vendor), as the actor
+    may see them."""
+    get_link(session, actor, link_id)
+    readers = session.exec(
+        select(Link)
+        .join(LinkReader, col(LinkReader.reader_id) == col(Link.id))
+        .where(LinkReader.link_id == link_id)
+        .order_by(col(Link.name))
+    ).all()
+    return [r for r in readers if _in_scope(session, actor, r.id, below=False)]
+
+
+def add_reader(session: Session, actor: Actor, link_id: uuid.UUID, reader_id: uuid.UUID) -> Link:
+    """Record that `reader_id` reads `link_id`'s data (its canaries are in its exposure)."""
+    link = _writable_link(session, actor, link_id)
+    reader = get_link(session, actor, reader_id)
+    if reader.id in exposure_ids(session, link.id):
+        raise ConflictError("That link already reads this one's data (above it, or as a reader).")
+    session.add(LinkReader(link_id=link.id, reader_id=reader.id))
+    session.flush()
+    record_audit(session, actor, "link.reader.add", "link", link.id, {"reader_id": str(reader.id)})
+    return reader
+
+
+def remove_reader(session: Session, actor: Actor, link_id: uuid.UUID, reader_id: uuid.UUID) -> None:
+    link = _writable_link(session, actor, link_id)
+    row = session.get(LinkReader, (link.id, reader_id))
+    if row is None:
+        raise NotFoundError("That link is not a reader of this one.")
+    session.delete(row)
+    session.flush()
+    record_audit(
+        session, actor, "link.reader.remove", "link", link.id, {"reader_id": str(reader_id)}
+    )

@@ -3,10 +3,10 @@
 import uuid
 
 from sqlalchemy import literal
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.links.models import Link
+from app.links.models import Link, LinkReader
 
 # Deeper than any real chain (head office -> region -> ... -> courier); stops a runaway walk.
 MAX_DEPTH = 64
@@ -41,3 +41,19 @@ def subtree_ids(root_id: uuid.UUID) -> SelectOfScalar[uuid.UUID]:
         )
     )
     return select(down.c.id)
+
+
+def exposure_ids(session: Session, link_id: uuid.UUID) -> list[uuid.UUID]:
+    """The link and every link that can read its data: its ancestors, the readers of any of
+    them (a vendor reads its clients'), and theirs in turn; nearest first."""
+    seen: list[uuid.UUID] = []
+    todo = [link_id]
+    while todo:
+        chain = [a for a in ancestor_ids(session, todo.pop(0)) if a not in seen]
+        seen.extend(chain)
+        if chain:
+            readers = session.exec(
+                select(LinkReader.reader_id).where(col(LinkReader.link_id).in_(chain))
+            ).all()
+            todo.extend(r for r in readers if r not in seen and r not in todo)
+    return seen

@@ -22,7 +22,7 @@ from app.db import utcnow
 from app.evidence.log import log_minted, log_planted
 from app.links.models import Link, LinkKind
 from app.links.service import get_link
-from app.links.tree import ancestor_ids
+from app.links.tree import ancestor_ids, exposure_ids
 from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
 from app.planting.schemas import FeedProfileBody
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
@@ -309,14 +309,15 @@ def get_canary(
 ) -> tuple[Canary, Plant | None, list[uuid.UUID]]:
     canary = _visible_canary(session, actor, session.get(Canary, canary_id))
     planted = session.exec(select(Plant).where(Plant.canary_id == canary.id)).first()
-    exposure = ancestor_ids(session, planted.link_id) if planted else []
+    exposure = exposure_ids(session, planted.link_id) if planted else []
     return canary, planted, exposure
 
 
 def exposure_set(session: Session, canary_id: uuid.UUID) -> list[uuid.UUID]:
-    """The link the canary was planted at and every link above it: who could have leaked it."""
+    """The link the canary was planted at and every link that reads its data (above it, or
+    a reader such as its printing-software vendor): who could have leaked it."""
     planted = session.exec(select(Plant).where(Plant.canary_id == canary_id)).first()
-    return ancestor_ids(session, planted.link_id) if planted else []
+    return exposure_ids(session, planted.link_id) if planted else []
 
 
 def list_canaries(
