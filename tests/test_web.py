@@ -630,3 +630,29 @@ def test_a_revoked_key_is_signed_out_in_the_browser(
         page.click("form button[type=submit]")
     assert forged.value.status == 403
     context.close()
+
+
+def test_every_page_but_sign_in_needs_a_session(client: TestClient) -> None:
+    """A walk over every web route, so a page added later cannot forget its session."""
+    from fastapi.routing import APIRoute
+
+    from app.web.routes import router
+
+    filled = {"digest": "a" * 64}
+    checked = 0
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        if route.path == "/signin":
+            continue
+        path = route.path
+        for name in route.param_convertors:
+            path = path.replace(f"{{{name}}}", filled.get(name, str(uuid.uuid4())))
+        for method in route.methods or ():
+            response = client.request(method, path, follow_redirects=False)
+            refused = response.status_code == 403 or (
+                response.status_code == 303
+                and httpx.URL(response.headers["location"]).path == "/signin"
+            )
+            assert refused, (method, route.path, response.status_code)
+            checked += 1
+    assert checked >= 14  # every route listed in app.web.routes today
