@@ -76,8 +76,38 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as connection:
+    """Migrate up to `revision` (see _migrating)."""
+    with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate down to `revision` (see _migrating)."""
+    with _migrating(engine) as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction to migrate in. On SQLite, whose ALTER TABLE cannot
+    change a column, a migration rebuilds the table (Alembic's batch mode); SQLite's
+    procedure for that turns foreign keys off around the transaction (dropping a table that
+    other rows refer to fails otherwise) and checks them all before committing."""
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver: Any = connection.connection.driver_connection
+        if sqlite:  # outside any transaction: inside one the pragma does nothing
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise RuntimeError(f"migration left a broken foreign key: {broken}")
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=ON")
 
 
 def head_revision() -> str | None:

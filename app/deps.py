@@ -15,6 +15,7 @@ from app.auth.actor import Actor
 from app.auth.keys import authenticate
 from app.auth.permissions import ROLE_PERMISSIONS, Permission
 from app.db import unit_of_work
+from app.incidents.refresh import RefreshLater, refresh_later
 from app.problems import ForbiddenError, UnauthorizedError
 from app.settings import Settings
 
@@ -29,9 +30,22 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+def refresh_in_request_jobs(request: Request, session: Session) -> Session:
+    """Incidents that the session's sightings touch get their attribution recomputed by a
+    job when the app has a job queue (its lifespan made one), not inside the request
+    (app.incidents.refresh)."""
+    later: RefreshLater | None = getattr(request.app.state, "refresh_later", None)
+    if later is not None:
+        refresh_later(session, later)
+    return session
+
+
+def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> Iterator[Session]:
     """One unit of work per request: commit when the route returns, roll back if it raises."""
     with Session(unit_of_work(engine), expire_on_commit=False) as session:
+        refresh_in_request_jobs(request, session)
         try:
             yield session
             session.commit()

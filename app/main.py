@@ -15,6 +15,7 @@ from app.auth.routes import router as keys_router
 from app.db import make_engine
 from app.incidents.routes import router as incidents_router
 from app.jobs.lifespan import serve_jobs
+from app.jobs.tasks import refresh_in_jobs
 from app.links.routes import IMPORT_PATH
 from app.links.routes import router as links_router
 from app.ops.middleware import HttpMetrics, RequestMiddleware
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 settings, app.state.engine, app.state.index_holder, crawls
             ) as jobs:
                 app.state.jobs = jobs
+                app.state.refresh_later = refresh_in_jobs(jobs)
                 yield
         finally:
             await run_in_threadpool(crawls.close)

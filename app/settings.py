@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         "intranet receiver, tests); off, alerts go only to https URLs on public addresses, "
         "checked when a subscription is saved and again at each delivery.",
     )
+    incident_sweep_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        60,
+        description="How often incidents whose attribution is behind their sightings (a "
+        "refresh job lost at a restart) get a refresh job, dividing a minute, an hour or a "
+        "day; 0 turns it off.",
+    )
     alert_sweep_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         60,
         description="How often pending alert deliveries no job has taken up (raised from the "

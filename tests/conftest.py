@@ -8,6 +8,7 @@ which turns the skip into a failure.
 
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from app.auth.keys import issue_key
 from app.auth.models import Role
 from app.db import make_engine, upgrade
 from app.deps import get_session
+from app.incidents.refresh import pending_refreshes
 from app.links.models import Link, LinkKind
 from app.main import create_app
 from app.settings import Settings
@@ -227,3 +229,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def secret_part(key: str) -> str:
     """The random part of `ht_<prefix>_<secret>` (which may itself contain `_`)."""
     return key.split("_", 2)[2]
+
+
+def attributed(engine: Engine, seconds: float = 30.0) -> None:
+    """Wait until the incident refresh jobs of a served app have caught up with every
+    sighting (app.incidents.refresh); the app must run its jobs (on PostgreSQL, with
+    `jobs_in_process`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with Session(engine) as session:
+            if not pending_refreshes(session):
+                return
+        assert time.monotonic() < deadline, "the incident refresh jobs did not run"
+        time.sleep(0.05)

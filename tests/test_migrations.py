@@ -7,13 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect, select, table
 
-from app.db import alembic_config, current_revision, head_revision, make_engine, upgrade
+from app.auth.actor import Actor
+from app.db import current_revision, downgrade, head_revision, make_engine, session_scope, upgrade
+from app.links.models import Link, LinkKind
 from app.models import metadata
+from app.planting.models import PlantChannel
+from app.planting.service import mint_canaries
+from app.sightings.models import Sighting, SightingSource
+from app.sightings.service import add_sightings
+from canaries.couriers import Courier
 from tests.conftest import BACKENDS, scratch_postgres_database
 
 
@@ -42,8 +48,7 @@ def test_upgrade_downgrade_upgrade(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     tables = set(inspect(empty_engine).get_table_names())
     assert {"links", "api_keys", "audit_log", "alembic_version"} <= tables
-    with empty_engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "base")
+    downgrade(empty_engine, "base")
     assert set(inspect(empty_engine).get_table_names()) == {"alembic_version"}
     upgrade(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == tables
@@ -59,3 +64,44 @@ def test_app_models_alone_holds_every_table(engine: Engine) -> None:
     )
     migrated = set(inspect(engine).get_table_names()) - {"alembic_version"}
     assert set(json.loads(shown.stdout)) == migrated
+
+
+def test_tables_rebuilt_with_rows_that_others_refer_to(empty_engine: Engine) -> None:
+    """0012 rebuilds `sightings` on SQLite (a column becomes nullable) while incidents refer
+    to its rows: down and up again with data in place, nothing lost; a sighting only the
+    new schema can hold stops a downgrade."""
+    upgrade(empty_engine)
+    with session_scope(empty_engine) as session:
+        outlet = Link(name="网点", kind=LinkKind.OUTLET, region_code="330106",
+                      courier=Courier.ZTO)  # fmt: skip
+        session.add(outlet)
+        session.flush()
+        (canary,) = mint_canaries(session, Actor.cli(), outlet.id, 1, PlantChannel.CLI).planted
+        sighting = Sighting(canary_id=canary.id, link_id=outlet.id, source=SightingSource.SITE,
+                            dedup_key="k1", score=45.0, location={"url": "http://x.example/1"},
+                            excerpt="")  # fmt: skip
+        add_sightings(session, Actor.cli(), [sighting], "test")
+
+    def counts() -> tuple[int, ...]:
+        names = ("sightings", "incident_sightings", "incidents", "canaries", "plants")
+        with empty_engine.connect() as connection:
+            return tuple(
+                connection.execute(select(func.count()).select_from(table(name))).scalar_one()
+                for name in names
+            )
+
+    before = counts()
+    assert before[:3] == (1, 1, 1)
+    downgrade(empty_engine, "0011")
+    assert counts() == before
+    upgrade(empty_engine)
+    assert counts() == before
+    with session_scope(empty_engine) as session:
+        bare = Sighting(canary_id=canary.id, link_id=outlet.id, source=SightingSource.CALL,
+                        dedup_key="k2", score=None, location={}, excerpt="")  # fmt: skip
+        add_sightings(session, Actor.cli(), [bare], "test")
+    with pytest.raises(RuntimeError, match="cannot hold them"):
+        downgrade(empty_engine, "0011")
+    assert counts()[:2] == (2, 2)
+    with empty_engine.connect() as connection:
+        assert current_revision(connection) == head_revision()

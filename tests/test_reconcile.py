@@ -27,7 +27,7 @@ from app.planting.service import StoredCanary, mint_canaries, set_feed_profile
 from app.settings import Settings
 from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting
-from app.telephony.contacts import background_rates
+from app.telephony.background import background_rates
 from app.telephony.models import PhoneContact, PhoneNumber
 from app.telephony.reconcile import (
     ReconcileReport,

@@ -44,7 +44,7 @@ from app.settings import Settings
 from app.sightings.models import Sighting, SightingSource
 from app.web.i18n import MESSAGES
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, bearer, fresh_database
+from tests.conftest import BACKENDS, KeyFactory, attributed, bearer, fresh_database
 from tests.loopback import serving
 from tests.test_web import _csrf, _shoot, _sign_in, _sign_in_page, artifacts, browser
 from watchers.observations import Evidence
@@ -430,7 +430,10 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         engine = make_engine(url)
         upgrade(engine)
         settings = Settings(
-            database_url=url, rotation_interval_seconds=0, evidence_dir=str(tmp_path / "evidence")
+            database_url=url,
+            rotation_interval_seconds=0,
+            evidence_dir=str(tmp_path / "evidence"),
+            jobs_in_process=True,  # on PostgreSQL, serve refreshes the incident itself
         )
         with session_scope(engine) as session:
             leak = _courier(session)
@@ -441,6 +444,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         with serving(create_app(settings, engine)) as base:
             with httpx.Client(base_url=base, headers=bearer(keys[Role.SECURITY])) as api:
                 _report(api, leak)
+            attributed(engine)
             with session_scope(engine) as session:
                 incident = _incident(session, leak)
                 blob = _blob(session, incident)

@@ -10,6 +10,7 @@ Every step goes through the same code and HTTP API a real deployment uses.
 
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from canaries.mint import LinkProfile, Minter
 
 COURIER = Courier.ZTO
 POOL_NUMBER = "+8617099990001"  # the operator's own (a virtual-operator block, rule 2)
+ATTRIBUTION_WAIT_SECONDS = 60.0
 # (name, kind, region, parent name): the tree by who can read whose data.
 TREE: tuple[tuple[str, LinkKind, str, str | None], ...] = (
     ("中通演示总部", LinkKind.HEAD_OFFICE, "310000", None),
@@ -227,8 +229,15 @@ def run_story(
         screened.raise_for_status()
         step(f"5. 下单筛查命中刷单订单 {len(screened.json()['hits'])} 笔 (brushing order)")
 
-        incidents = api.get("/v1/incidents", headers=headers)
-        incidents.raise_for_status()
+        # The SMS and the order handed their incidents' attribution to a job: wait for it.
+        deadline = time.monotonic() + ATTRIBUTION_WAIT_SECONDS
+        while True:
+            incidents = api.get("/v1/incidents", headers=headers)
+            incidents.raise_for_status()
+            pending = [i for i in incidents.json()["items"] if i["attribution_pending"]]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         for item in incidents.json()["items"]:
             detail = api.get(f"/v1/incidents/{item['id']}", headers=headers)
             detail.raise_for_status()

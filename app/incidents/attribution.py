@@ -136,6 +136,8 @@ class Flag(StrEnum):
     CONTROL_SEEN = "control_seen"
     MULTIPLE_LEAKERS = "multiple_leakers"
     WEAK = "weak"
+    # Every planted canary behind it was reached by calls or messages without content only.
+    CALLS_ONLY = "calls_only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +478,8 @@ def attribute(
         flags.add(Flag.CONTROL_SEEN)
     if len(strong) < 2:
         flags.add(Flag.WEAK)
+    if all(s.score is None for s in planted):
+        flags.add(Flag.CALLS_ONLY)
     leakers: tuple[uuid.UUID, ...] = ()
     if cover_fits and multi > max(single.values(), default=0.0):
         flags.add(Flag.MULTIPLE_LEAKERS)

@@ -71,5 +71,5 @@ def show(
         evidence = s.evidence_sha256 or "-"
         typer.echo(
             f"  {s.observed_at:%Y-%m-%d %H:%M}  {s.source}  canary {s.canary_id}  "
-            f"score {s.score}  evidence {evidence}"
+            f"score {'none (no content)' if s.score is None else s.score}  evidence {evidence}"
         )

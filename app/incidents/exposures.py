@@ -15,7 +15,7 @@ newest sighting, which is what the likelihood counts.
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
@@ -30,6 +30,7 @@ from app.incidents.attribution import (
 from app.links.models import Link, LinkKind, LinkReader
 from app.planting.models import Plant
 from app.sightings.models import Scan, Sighting
+from app.telephony.background import background_rates
 
 OWN_RECORDS_PER_DAY: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 100.0,
@@ -67,10 +68,28 @@ def records_per_day(links: Sequence[Link]) -> dict[uuid.UUID, float]:
     return figures
 
 
-def canary_sightings(sightings: Sequence[Sighting]) -> list[CanarySighting]:
-    return [
-        CanarySighting(s.canary_id, s.observed_at, s.score, control=s.control) for s in sightings
-    ]
+def canary_sightings(session: Session, sightings: Sequence[Sighting]) -> list[CanarySighting]:
+    """The sightings as attribution takes them. One without a score (a contact without
+    content) carries its number's background rate over the 30 days before the incident's
+    first such contact on that number."""
+    first: dict[uuid.UUID, datetime] = {}
+    for s in sightings:
+        number = s.location.get("number_id") if s.score is None else None
+        if number:
+            number_id = uuid.UUID(str(number))
+            first[number_id] = min(first.get(number_id, s.observed_at), s.observed_at)
+    rates = {
+        number_id: background_rates(session, at, [number_id]).get(number_id, 0.0)
+        for number_id, at in first.items()
+    }
+    out = []
+    for s in sightings:
+        number = s.location.get("number_id") if s.score is None else None
+        rate = rates.get(uuid.UUID(str(number))) if number else None
+        out.append(
+            CanarySighting(s.canary_id, s.observed_at, s.score, s.control, background_rate=rate)
+        )
+    return out
 
 
 def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:

@@ -5,6 +5,8 @@ Sightings are one leak when they share a source key and are close in time:
 - `file:` the same file by sha256 (a scanned dump, a reported file, a listing's sample);
 - `phone:` the same caller or sender number (a scam campaign's calls and SMS, a number
   given in a report);
+- `line:` the same pool number called or messaged (repeated calls to one canary's number,
+  from whatever caller ids);
 - `template:` the same SMS or call text once the canary's own name, digits and Latin text
   are taken out (one campaign sending one text to many numbers);
 - `merchant:` / `sender:` the same brushing merchant or sender id on orders;
@@ -41,6 +43,7 @@ TITLES = {
     "url": "清单 / Listing",
     "file": "文件 / File",
     "phone": "来电短信 / Calls and SMS from",
+    "line": "诱饵号码 / Calls and SMS to",
     "template": "短信模板 / Message template",
     "merchant": "刷单 / Brushing orders, merchant",
     "sender": "刷单 / Brushing orders, sender",
@@ -84,6 +87,7 @@ def source_keys(sighting: Sighting, canary_name: str | None = None) -> list[str]
     ]
     if source in (SightingSource.SMS, SightingSource.CALL):
         found.append(("template", text_template(sighting.excerpt, canary_name)))
+        found.append(("line", phone_key(location.get("to"))))
     if "report_kind" in location:
         found.append(("report", location.get("source_id")))
     keys = list(dict.fromkeys(f"{kind}:{value}" for kind, value in found if value))

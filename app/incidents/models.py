@@ -1,8 +1,11 @@
 """Incidents as stored: the sightings of one leak, their group keys and the cached attribution.
 
 The attribution (`app.incidents.attribution`) is a pure function that takes about a
-millisecond, so its answer is cached on the incident and recomputed whenever the incident's
-sightings change (new sightings, a merge, a split); reads never recompute.
+millisecond, but gathering its inputs reads every plant of the links involved, so its answer
+is cached on the incident and recomputed whenever the incident's sightings change: in the
+investigator's own transaction for a merge or a split, and by the `incident_refresh` job for
+new sightings stored by a process with a job queue (`app.incidents.refresh`). Reads never
+recompute; `revision` and `attributed_revision` say whether the cached answer is behind.
 """
 
 import uuid
@@ -50,6 +53,17 @@ class Incident(SQLModel, table=True):
     flags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     explanation_en: str = Field(default="", sa_type=sa.Text)
     explanation_zh: str = Field(default="", sa_type=sa.Text)
+    # Counts the changes to its sightings; the cached attribution is of `attributed_revision`
+    # (behind while a refresh job is on its way).
+    revision: int = 0
+    attributed_revision: int = 0
+    # `incident.opened` was raised. An incident of calls and messages without content is
+    # opened quietly and announced once a leak is likelier than background noise.
+    announced: bool = False
+
+    @property
+    def attribution_pending(self) -> bool:
+        return self.attributed_revision < self.revision
 
 
 class IncidentCandidate(SQLModel, table=True):

@@ -37,7 +37,10 @@ class IncidentSightingRead(BaseModel):
     control: bool | None
     source: SightingSource
     observed_at: datetime
-    score: float
+    score: float | None = Field(
+        description="Bits of the match; null for a call or message that named the canary "
+        "only by the number it reached (weighed against the number's background rate)."
+    )
     evidence_sha256: str | None
     location: dict[str, Any] | None
 
@@ -58,6 +61,10 @@ class IncidentSummary(BaseModel):
     top_link_id: uuid.UUID | None
     top_probability: float | None
     flags: list[str]
+    attribution_pending: bool = Field(
+        description="Sightings arrived since the attribution was computed; a job is "
+        "recomputing it (usually within a second)."
+    )
 
     @classmethod
     def of(cls, incident: Incident, top_visible: bool = True) -> "IncidentSummary":
@@ -77,6 +84,7 @@ class IncidentSummary(BaseModel):
             top_link_id=incident.top_link_id if top_visible else None,
             top_probability=incident.top_probability if top_visible else None,
             flags=list(incident.flags),
+            attribution_pending=incident.attribution_pending,
         )
 
 
@@ -143,7 +151,7 @@ class IncidentRead(IncidentSummary):
                     control=s.control if staff else None,
                     source=s.source,
                     observed_at=s.observed_at,
-                    score=round(s.score, 2),
+                    score=None if s.score is None else round(s.score, 2),
                     evidence_sha256=s.evidence_sha256,
                     location=s.location if staff else None,
                 )

@@ -28,7 +28,7 @@ from app.incidents.grouping import (
     title_for,
 )
 from app.incidents.models import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
-from app.incidents.refresh import Standing, announce, refresh_attribution
+from app.incidents.refresh import Standing, announce, refresh_attribution, touched
 from app.links.tree import subtree_ids
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from app.sightings.models import Sighting
@@ -39,15 +39,16 @@ LOCK_KEY = 0x6874696E
 
 
 def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Incident]:
-    """Put sightings just stored into incidents (app.incidents.grouping), recompute the
-    attribution of each incident they touched and raise its alerts; the incidents touched."""
+    """Put sightings just stored into incidents (app.incidents.grouping) and have the
+    attribution of each incident they touched recomputed, with its alerts
+    (app.incidents.refresh.touched); the incidents touched."""
     if not sightings:
         return []
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     names = canary_names(session, sightings)
-    touched: dict[uuid.UUID, tuple[Incident, Standing | None]] = {}
+    touched_ids: dict[uuid.UUID, Incident] = {}
     for sighting in sorted(sightings, key=lambda s: (s.observed_at, str(s.id))):
         keys = source_keys(sighting, names.get(sighting.canary_id))
         incident = find_open(session, keys, sighting.observed_at)
@@ -55,14 +56,11 @@ def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[In
             incident = open_incident(sighting, keys)
             session.add(incident)
             session.flush()
-            touched[incident.id] = (incident, None)
-        elif incident.id not in touched:
-            touched[incident.id] = (incident, Standing.of(incident))
+        touched_ids.setdefault(incident.id, incident)
         attach(session, incident, sighting, keys)
-    for incident, before in touched.values():
-        refresh_attribution(session, incident)
-        announce(session, incident, before)
-    return [incident for incident, _ in touched.values()]
+    incidents = list(touched_ids.values())
+    touched(session, incidents)
+    return incidents
 
 
 def _partner_filter(scope: uuid.UUID) -> list[ColumnElement[bool]]:
@@ -185,12 +183,14 @@ def merge_incidents(
     now = utcnow()
     for other in others:
         regroup(session, other)
+        other.revision += 1
         refresh_attribution(session, other, [])
         other.status = IncidentStatus.CLOSED
         other.closed_at = other.closed_at or now
         other.merged_into_id = target.id
         session.add(other)
     sightings = regroup(session, target)
+    target.revision += 1
     refresh_attribution(session, target, sightings)
     announce(session, target, before)
     record_audit(
@@ -237,6 +237,7 @@ def split_incident(
         last_seen_at=first.observed_at,
         created_at=now,
         updated_at=now,
+        announced=True,  # the investigator who split it knows of it
     )
     session.add(split)
     session.flush()
@@ -246,7 +247,9 @@ def split_incident(
             session.add(membership)
     session.flush()
     for incident in (source, split):
-        refresh_attribution(session, incident, regroup(session, incident))
+        sightings = regroup(session, incident)
+        incident.revision += 1
+        refresh_attribution(session, incident, sightings)
     record_audit(
         session,
         actor,

@@ -16,7 +16,8 @@ from app.auth.actor import Actor
 from app.auth.models import Role
 from app.db import session_scope
 from app.evidence.store import EvidenceStore
-from app.jobs.registry import JobRegistry, Runtime
+from app.incidents.refresh import RefreshLater, pending_refreshes, refresh_incident
+from app.jobs.registry import JobQueue, JobRegistry, Runtime
 from app.planting.rotation import rotate
 from app.settings import Settings
 from app.sightings.service import run_scan_job
@@ -118,6 +119,40 @@ def alert_sweep(runtime: Runtime, *, timestamp: int) -> None:
         ),
         datetime.fromtimestamp(timestamp, UTC),
     )
+
+
+@jobs.job(lock="incident:{incident_id}", queueing_lock="incident:{incident_id}")
+def incident_refresh(runtime: Runtime, *, incident_id: str) -> None:
+    """Recompute one incident's attribution after new sightings and raise its alerts
+    (app.incidents.refresh.refresh_incident); one at a time per incident."""
+    refresh_incident(runtime.engine, uuid.UUID(incident_id), runtime.jobs)
+
+
+@jobs.job(
+    lock="incident_sweep",
+    queueing_lock="incident_sweep",
+    every=lambda s: s.incident_sweep_interval_seconds,
+)
+def incident_sweep(runtime: Runtime, *, timestamp: int) -> None:
+    """Defer a refresh of every incident whose attribution is behind its sightings (one
+    whose job was lost when a SQLite `serve` stopped, or stored by a process without jobs)."""
+    with Session(runtime.engine) as session:
+        pending = pending_refreshes(session)
+    if not pending:
+        return
+    with session_scope(runtime.engine) as session:
+        for incident_id in pending:
+            runtime.jobs.defer(session, incident_refresh, incident_id=str(incident_id))
+
+
+def refresh_in_jobs(jobs: JobQueue) -> RefreshLater:
+    """How a session hands the incidents its sightings touch to `incident_refresh` jobs
+    (app.incidents.refresh.refresh_later)."""
+
+    def defer(session: Session, incident_id: uuid.UUID) -> None:
+        jobs.defer(session, incident_refresh, incident_id=str(incident_id))
+
+    return defer
 
 
 def actor_json(actor: Actor) -> ActorJson:

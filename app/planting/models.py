@@ -37,7 +37,7 @@ class Canary(SQLModel, table=True):
     courier: str = Field(sa_type=sa.String(16))
     waybill_no: str = Field(sa_type=sa.String(40), unique=True)
     name: str = Field(sa_type=sa.String(32))
-    mobile: str = Field(sa_type=sa.String(40))
+    mobile: str = Field(sa_type=sa.String(40), index=True)
     mobile_form: str = Field(sa_type=sa.String(16))
     # The hidden middle of a masked mobile, or the pool number behind a privacy extension:
     # never returned by the API, only used to recognise the canary when it surfaces.

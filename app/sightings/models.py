@@ -72,7 +72,9 @@ class Sighting(SQLModel, table=True):
     dedup_key: str = Field(sa_type=sa.String(64), unique=True)
     scan_id: uuid.UUID | None = Field(default=None, foreign_key="scans.id", index=True)
     observed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    score: float
+    # Bits (canaries.scoring); None for a call or message that named the canary only by the
+    # number it reached, which attribution weighs against the number's background rate.
+    score: float | None = None
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     # Where: the file's sha256 and name, the member inside a container and the data row.
     evidence_sha256: str | None = Field(default=None, sa_type=sa.String(64), index=True)

@@ -59,7 +59,10 @@ class SightingRead(BaseModel):
     control: bool
     source: SightingSource
     observed_at: datetime
-    score: float
+    score: float | None = Field(
+        description="Bits of the match; null for a call or message that named the canary "
+        "only by the number it reached (weighed against the number's background rate)."
+    )
     fields: dict[str, Any]
     evidence_sha256: str | None
     location: dict[str, Any]
@@ -74,7 +77,7 @@ class SightingRead(BaseModel):
             control=s.control,
             source=s.source,
             observed_at=s.observed_at,
-            score=round(s.score, 2),
+            score=None if s.score is None else round(s.score, 2),
             fields=s.fields,
             evidence_sha256=s.evidence_sha256,
             location=s.location,

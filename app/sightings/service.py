@@ -109,7 +109,7 @@ def add_sightings(
 ) -> list[Sighting]:
     """Store the sightings not stored before (by dedup key: a retried, repeated or
     concurrent delivery of one observation adds each once) and burn the planted canaries
-    that surfaced, so their links get fresh ones. Returns the ones added."""
+    that surfaced by a match, so their links get fresh ones. Returns the ones added."""
     keys = [s.dedup_key for s in pending]
     existing = (
         set(session.exec(select(Sighting.dedup_key).where(col(Sighting.dedup_key).in_(keys))).all())
@@ -130,7 +130,8 @@ def add_sightings(
     log_sightings(session, added)
     alert_control_sightings(session, added)
     assign_sightings(session, added)
-    for canary_id in {s.canary_id for s in added if not s.control}:
+    # A sighting without a score (a call that said nothing) burns nothing: it may be noise.
+    for canary_id in {s.canary_id for s in added if not s.control and s.score is not None}:
         canary = session.get(Canary, canary_id)
         if canary is not None and canary.status == CanaryStatus.PLANTED:
             burn_canary(session, Actor.matcher(), canary_id, f"{reason} (by {actor.name})")

@@ -1,30 +1,43 @@
-"""Calls and messages to pool numbers: each kept once (by provider and SID), matched when it
-carries content, and counted for the number's background rate when it does not.
+"""Calls and messages to pool numbers: each kept once (by provider and SID) and matched when
+it carries content.
 
-Telephony honeypots get about one unsolicited call per line every eight days with no leak
-at all, so a bare contact is weak: it only counts towards the background rate attribution
-subtracts. A canary's name (homophones too, as a transcript writes what it heard) or
-waybill number in the SMS body or the transcript, together with the number called, makes a
-sighting.
+A canary's name (homophones too, as a transcript writes what it heard) or waybill number in
+the SMS body or the transcript, together with the number called, makes a sighting with a
+score, and burns the canary.
+
+A contact that names no canary by its content (a bare call, as every call is before its
+transcript arrives; a message about something else) names the canaries carrying the number
+it reached, or, on a privacy number, the one its extension names: each of those planted
+before the contact gets a sighting without a score. Telephony honeypots get about one
+unsolicited call per line every eight days with no leak at all, so such a sighting is weak:
+attribution weighs it against the number's background rate (app.telephony.background), it
+burns nothing, and an incident made only of them is opened without an alert until a leak
+is far likelier than noise (app.incidents.refresh). Control numbers are never planted: their
+contacts only measure the background.
 """
 
-import uuid
-from datetime import datetime, timedelta
+import hashlib
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.store import EvidenceStore
+from app.planting.models import Canary, Plant
 from app.sightings.index import IndexHolder
+from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import record_observation
+from app.sightings.service import EXCERPT_CHARS, add_sightings
 from app.telephony.models import PhoneContact, PhoneNumber
 from app.telephony.service import e164
 from canaries.matching import Matcher
 from watchers.observations import Evidence, Observation, SourceKind
 
-BACKGROUND_DAYS = 30
+# More canaries than this on one number would be a pool handed out carelessly; the newest
+# plants are the ones a caller most likely bought.
+BARE_CANARIES_MAX = 20
 
 
 def record_contact(
@@ -47,8 +60,9 @@ def record_contact(
     received_at = received_at or utcnow()
     to = e164(to_number)
     contact = contact_by_sid(session, provider, sid)
+    number = session.exec(select(PhoneNumber).where(PhoneNumber.number == to)).first()
+    new = contact is None
     if contact is None:
-        number = session.exec(select(PhoneNumber).where(PhoneNumber.number == to)).first()
         contact = PhoneContact(
             provider=provider,
             sid=sid,
@@ -65,6 +79,7 @@ def record_contact(
             contact = contact_by_sid(session, provider, sid)
             if contact is None:
                 raise
+            new = False
     if text and text.strip():
         holder.refresh(session)
         mobile = to[3:] if to.startswith("+86") else to
@@ -85,26 +100,75 @@ def record_contact(
         if observed.matches:
             contact.matched = True
             session.add(contact)
+    if new and not contact.matched and number is not None and not number.control:
+        record_bare_contact(
+            session, store, contact, extension=extension, text=text, raw=raw,
+            content_type=content_type,
+        )  # fmt: skip
     session.flush()
     return contact
+
+
+def record_bare_contact(
+    session: Session,
+    store: EvidenceStore,
+    contact: PhoneContact,
+    *,
+    extension: str | None,
+    text: str | None,
+    raw: bytes,
+    content_type: str,
+) -> list[Sighting]:
+    """A sighting without a score for each canary planted with the number reached (or, on a
+    privacy number, the one its extension names) before the contact; the ones added."""
+    local = contact.to_number[3:] if contact.to_number.startswith("+86") else contact.to_number
+    mobile = f"{local}转{extension}" if extension else local
+    carriers = session.exec(
+        select(Canary.id, Canary.link_id)
+        .join(Plant, col(Plant.canary_id) == col(Canary.id))
+        .where(
+            Canary.mobile == mobile,
+            col(Canary.control).is_(False),
+            col(Plant.planted_at) <= contact.received_at,
+        )
+        .order_by(col(Plant.planted_at).desc())
+        .limit(BARE_CANARIES_MAX)
+    ).all()
+    if not carriers:
+        return []
+    digest = store.put(Evidence(raw, content_type))
+    source = SightingSource(contact.kind)
+    source_id = f"{contact.provider}:{contact.sid}"
+    location = {
+        "source_id": source_id,
+        "provider": contact.provider,
+        "sid": contact.sid,
+        "to": contact.to_number,
+        "from": contact.from_number,
+        "number_id": str(contact.number_id),
+        "evidence_type": content_type,
+    }
+    if extension:
+        location["extension"] = extension
+    pending = [
+        Sighting(
+            canary_id=canary_id,
+            link_id=link_id,
+            source=source,
+            dedup_key=hashlib.sha256(f"bare|{source}|{source_id}|{canary_id}".encode()).hexdigest(),
+            observed_at=contact.received_at,
+            score=None,
+            evidence_sha256=digest,
+            location=location,
+            excerpt=(text or "")[:EXCERPT_CHARS],
+        )
+        for canary_id, link_id in carriers
+    ]
+    reason = f"{source} without content to {contact.to_number}"
+    return add_sightings(session, Actor.webhook(contact.provider), pending, reason)
 
 
 def contact_by_sid(session: Session, provider: str, sid: str) -> PhoneContact | None:
     return session.exec(
         select(PhoneContact).where(PhoneContact.provider == provider, PhoneContact.sid == sid)
     ).first()
-
-
-def background_rates(session: Session, now: datetime | None = None) -> dict[uuid.UUID, float]:
-    """Contacts without content per day and number, over the last 30 days."""
-    since = (now or utcnow()) - timedelta(days=BACKGROUND_DAYS)
-    rows = session.exec(
-        select(PhoneContact.number_id, func.count())
-        .where(
-            col(PhoneContact.number_id).is_not(None),
-            col(PhoneContact.matched).is_(False),
-            col(PhoneContact.received_at) >= since,
-        )
-        .group_by(col(PhoneContact.number_id))
-    ).all()
-    return {number_id: count / BACKGROUND_DAYS for number_id, count in rows if number_id}

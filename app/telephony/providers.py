@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope
+from app.deps import refresh_in_request_jobs
 from app.evidence.store import EvidenceStore
 from app.problems import ForbiddenError, InvalidError
 from app.settings import Settings
@@ -96,6 +97,7 @@ async def provider_event(request: Request, provider: ProviderName) -> None:
     def record() -> None:
         received: datetime | None = event.time
         with session_scope(engine) as session:
+            refresh_in_request_jobs(request, session)
             record_contact(
                 session,
                 request.app.state.index_holder,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.deps import NumberManager, SessionDep
 from app.telephony import service
-from app.telephony.contacts import background_rates
+from app.telephony.background import background_rates
 from app.telephony.models import PhoneNumber
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])

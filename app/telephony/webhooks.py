@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope
+from app.deps import refresh_in_request_jobs
 from app.evidence.store import EvidenceStore
 from app.problems import ForbiddenError, InvalidError, ServiceUnavailableError, field_error
 from app.settings import Settings
@@ -80,6 +81,7 @@ def _record(request: Request, form: SignedForm, kind: SourceKind, sid: str, text
     settings: Settings = request.app.state.settings
     holder: IndexHolder = request.app.state.index_holder
     with session_scope(request.app.state.engine) as session:
+        refresh_in_request_jobs(request, session)
         record_contact(
             session,
             holder,

@@ -130,11 +130,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "这说明是偶然匹配或 honeytrace 内部泄露，与任何环节无关。",
         "flag.multiple_leakers": "没有单一环节能解释全部发现：可能不止一个泄露者。",
         "flag.weak": "强匹配的诱饵运单少于两个：这只是线索，不能据此认定泄露环节。",
+        "flag.calls_only": "只有打到诱饵号码上、没有内容的来电或短信：按该号码平时的骚扰频率衡量，"
+        "泄露与噪声之比达到 99 比 1 之前不发告警。",
         "col.observed_at": "发现时间",
         "col.source": "来源",
         "col.canary": "诱饵运单",
         "col.link": "环节",
         "col.score": "匹配分（比特）",
+        "score.bare": "无内容",
+        "incident.pending": "有新发现到达，归因正在重新计算，下面是上一次的结果；请稍后刷新。",
         "col.evidence": "证据 SHA-256",
         "col.where": "位置",
         "col.control": "对照",
@@ -361,11 +365,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.multiple_leakers": "No single link explains every sighting: more than one leaker.",
         "flag.weak": "Fewer than two canaries surfaced with a strong match: a lead, not an "
         "attribution.",
+        "flag.calls_only": "Only calls or messages without content reached canary numbers: "
+        "weighed against how often each number is called anyway, and no alert is sent until a "
+        "leak is 99 to 1 against noise.",
         "col.observed_at": "Seen at",
         "col.source": "Source",
         "col.canary": "Canary",
         "col.link": "Link",
         "col.score": "Score (bits)",
+        "score.bare": "no content",
+        "incident.pending": "New sightings arrived and the attribution is being recomputed; "
+        "below is the previous answer. Reload in a moment.",
         "col.evidence": "Evidence SHA-256",
         "col.where": "Where",
         "col.control": "Control",

@@ -23,7 +23,7 @@ from app.planting.models import Canary, CanaryStatus, Plant
 from app.planting.service import get_canary
 from app.sightings.models import Sighting
 from app.sites.models import Site
-from app.telephony.contacts import background_rates
+from app.telephony.background import background_rates
 from app.telephony.models import PhoneContact, PhoneNumber
 
 PAGE_ROWS = 200

@@ -1,0 +1,166 @@
+"""Incident attribution recomputed by a job after new sightings, outside the write that
+stored them: pending until the job runs, never overwritten by an older answer, and swept up
+when a job was lost. On SQLite and PostgreSQL, with the real job queues."""
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+import app.incidents.refresh as refresh
+from app.auth.actor import Actor
+from app.db import session_scope
+from app.incidents.models import Incident, IncidentCandidate
+from app.incidents.refresh import pending_refreshes, refresh_incident, refresh_later
+from app.jobs.inprocess import InProcessQueue
+from app.jobs.registry import Runtime
+from app.jobs.tasks import incident_sweep, jobs
+from app.links.models import Link, LinkKind
+from app.planting.models import PlantChannel
+from app.planting.service import StoredCanary, mint_canaries
+from app.settings import Settings
+from app.sightings.index import IndexHolder
+from app.sightings.models import Sighting, SightingSource
+from app.sightings.service import add_sightings
+from canaries.couriers import Courier
+from tests.conftest import BACKENDS, migrated_database
+
+URL = "http://market.example/listing/77"
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, list[Any]]]:
+    """A region with two outlets, ten canaries planted at each; the first outlet's canaries."""
+    with migrated_database(request.param, tmp_path) as (_, engine):
+        with session_scope(engine) as session:
+            region = Link(name="大区", kind=LinkKind.REGION, region_code="330100",
+                          courier=Courier.ZTO)  # fmt: skip
+            session.add(region)
+            session.flush()
+            planted: list[StoredCanary] = []
+            for n, code in enumerate(("330106", "330108")):
+                outlet = Link(name=f"网点{n}", kind=LinkKind.OUTLET, region_code=code,
+                              courier=Courier.ZTO, parent_id=region.id)  # fmt: skip
+                session.add(outlet)
+                session.flush()
+                result = mint_canaries(session, Actor.cli(), outlet.id, 10, PlantChannel.CLI,
+                                       rng=random.Random(n))  # fmt: skip
+                planted += result.planted if n == 0 else []
+        yield engine, planted
+
+
+def _store(engine: Engine, canaries: list[StoredCanary], later: list[uuid.UUID] | None) -> None:
+    """Sightings of these canaries on one listing, stored in one unit of work; with `later`,
+    the session hands its incidents to a job (recorded there) instead of refreshing them."""
+    with session_scope(engine) as session:
+        if later is not None:
+            refresh_later(session, lambda _session, incident_id: later.append(incident_id))
+        pending = [
+            Sighting(
+                canary_id=c.id,
+                link_id=c.link_id,
+                source=SightingSource.SITE,
+                dedup_key=uuid.uuid4().hex,
+                score=45.0,
+                location={"url": URL},
+                excerpt=c.name,
+            )
+            for c in canaries
+        ]
+        add_sightings(session, Actor.cli(), pending, "test")
+
+
+def _incident(engine: Engine) -> tuple[Incident, list[IncidentCandidate]]:
+    with Session(engine) as session:
+        (incident,) = session.exec(select(Incident)).all()
+        ranked = session.exec(
+            select(IncidentCandidate).where(IncidentCandidate.incident_id == incident.id)
+        ).all()
+        return incident, list(ranked)
+
+
+def test_sightings_leave_the_attribution_to_the_job_and_it_catches_up(
+    world: tuple[Engine, list[StoredCanary]],
+) -> None:
+    engine, canaries = world
+    later: list[uuid.UUID] = []
+    _store(engine, canaries[:2], later)
+    incident, ranked = _incident(engine)
+    assert later == [incident.id]
+    assert incident.attribution_pending and ranked == [] and not incident.announced
+    with Session(engine) as session:
+        assert pending_refreshes(session) == [incident.id]
+
+    assert refresh_incident(engine, incident.id)
+    incident, ranked = _incident(engine)
+    assert not incident.attribution_pending and incident.announced
+    assert str(ranked[0].link_id) == str(canaries[0].link_id)  # the outlet, not its region
+    assert incident.surfaced == 2
+    assert not refresh_incident(engine, incident.id)  # nothing new: nothing done
+
+    # Without a job queue (the CLI), the writing transaction recomputes it itself.
+    _store(engine, canaries[2:4], None)
+    incident, _ = _incident(engine)
+    assert not incident.attribution_pending and incident.surfaced == 4
+
+
+def test_sightings_stored_while_the_job_computes_leave_the_incident_pending(
+    world: tuple[Engine, list[StoredCanary]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job reads, a writer adds sightings, the job stores what it read: that answer is
+    of the older revision, so the incident stays pending for the next job."""
+    engine, canaries = world
+    later: list[uuid.UUID] = []
+    _store(engine, canaries[:2], later)
+    compute = refresh.compute
+    writes: list[threading.Thread] = []
+
+    def compute_then_write(session: Session, sightings: list[Sighting]) -> refresh.Computed:
+        computed = compute(session, sightings)
+        if not writes:  # once: a concurrent writer commits between the read and the write
+            writes.append(threading.Thread(target=_store, args=(engine, canaries[2:5], later)))
+            writes[0].start()
+            writes[0].join()
+        return computed
+
+    monkeypatch.setattr(refresh, "compute", compute_then_write)
+    (incident_id,) = set(later)
+    assert refresh_incident(engine, incident_id)
+    incident, _ = _incident(engine)
+    assert (incident.attributed_revision, incident.revision) == (1, 2)
+    assert incident.attribution_pending and incident.surfaced == 2
+    monkeypatch.setattr(refresh, "compute", compute)
+    assert refresh_incident(engine, incident_id)
+    incident, _ = _incident(engine)
+    assert not incident.attribution_pending and incident.surfaced == 5
+
+
+def test_the_sweep_refreshes_incidents_whose_job_was_lost(
+    world: tuple[Engine, list[StoredCanary]], tmp_path: Path
+) -> None:
+    engine, canaries = world
+    _store(engine, canaries[:3], [])  # deferred to a queue that never ran it
+    assert _incident(engine)[0].attribution_pending
+    url = engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, rotation_interval_seconds=0,
+                        site_check_interval_seconds=0, incident_sweep_interval_seconds=0,
+                        alert_sweep_interval_seconds=0, evidence_dir=str(tmp_path))  # fmt: skip
+    queue = InProcessQueue(jobs, concurrency=2)
+    runtime = Runtime(engine, settings, IndexHolder(), queue)
+    queue.start(runtime)
+    try:
+        incident_sweep.func(runtime, timestamp=0)  # as its tick would
+        for _ in range(600):
+            if not _incident(engine)[0].attribution_pending:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        queue.shutdown()
+    incident, ranked = _incident(engine)
+    assert not incident.attribution_pending and incident.surfaced == 3 and ranked
