@@ -8,6 +8,7 @@ page never stops a crawl; every failure is kept in the report with its reason.
 
 import asyncio
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from types import MappingProxyType
 from urllib.parse import urldefrag, urljoin
 
 import httpx
+import regex
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
@@ -42,6 +44,11 @@ MiB = 1024 * 1024
 MAX_URL_CHARS = 500
 _INVISIBLE = ("script", "style", "noscript", "template")
 _HEADER_VALUE = re.compile(r"[^\r\n\x00]*")
+# A record_regex runs on text a hostile page chose, where catastrophic backtracking could pin
+# a worker's CPU for ever (`re` cannot be stopped): `regex` can, so each text gets this much
+# matching time and each page this much in all, and what was found before stays found.
+REGEX_SECONDS_PER_TEXT = 0.5
+REGEX_SECONDS_PER_PAGE = 5.0
 
 
 def _check_url(url: str, what: str) -> None:
@@ -63,6 +70,11 @@ def _check_selector(selector: str | None, what: str) -> None:
     except soupsieve.SelectorSyntaxError as error:
         first_line = str(error).splitlines()[0]
         raise ValueError(f"{what} is not a valid CSS selector: {first_line}") from None
+
+
+def _compile_record_regex(pattern: str) -> regex.Pattern[str]:
+    # VERSION0 is the `re`-compatible syntax, pinned against a changed regex.DEFAULT_VERSION.
+    return regex.compile(pattern, regex.VERSION0)
 
 
 def _check_number(value: float, low: float, high: float, what: str) -> None:
@@ -108,8 +120,8 @@ class SiteDefinition:
         _check_selector(self.attachment_links, "attachment_links")
         if self.record_regex is not None:
             try:
-                pattern = re.compile(self.record_regex)
-            except re.error as error:
+                pattern = _compile_record_regex(self.record_regex)
+            except regex.error as error:
                 raise ValueError(f"record_regex is not a valid regex: {error}") from None
             names = set(pattern.groupindex)
             if not names:
@@ -249,8 +261,8 @@ def _element_text(element: Tag) -> str:
 
 def _read_listing(
     page: FetchedPage, site: SiteDefinition, host: str
-) -> tuple[list[dict[str, str]], list[str], list[str]]:
-    """(records, texts, sample-file URLs) of a listing page."""
+) -> tuple[list[dict[str, str]], list[str], list[str], str | None]:
+    """(records, texts, sample-file URLs, why the records may be incomplete) of a listing."""
     soup = _parse(page)
     attachments: list[str] = []
     if site.attachment_links and site.max_attachments:
@@ -260,14 +272,42 @@ def _read_listing(
     else:
         texts = [_visible_text(soup)]
     records: list[dict[str, str]] = []
+    regex_error = None
     if site.record_regex:
-        pattern = re.compile(site.record_regex)
-        for text in texts:
-            for match in pattern.finditer(text):
+        records, regex_error = _records(_compile_record_regex(site.record_regex), texts)
+    return records, texts, attachments[: site.max_attachments], regex_error
+
+
+def _records(
+    pattern: regex.Pattern[str], texts: list[str]
+) -> tuple[list[dict[str, str]], str | None]:
+    """The records the pattern finds in the texts within the time limits, and why it
+    stopped short if it did (never quoting the page, which is the attacker's)."""
+    records: list[dict[str, str]] = []
+    timed_out = 0
+    deadline = time.monotonic() + REGEX_SECONDS_PER_PAGE
+    for done, text in enumerate(texts):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return records, (
+                f"record_regex timed out: the page's {REGEX_SECONDS_PER_PAGE:g} s ran out "
+                f"after {done} of {len(texts)} texts; the records found are kept"
+            )
+        # concurrent: the GIL is let go while matching, so the event loop runs on meanwhile.
+        matches = pattern.finditer(text, timeout=min(REGEX_SECONDS_PER_TEXT, left), concurrent=True)
+        try:
+            for match in matches:
                 record = {k: v.strip() for k, v in match.groupdict().items() if v and v.strip()}
                 if record:
                     records.append(record)
-    return records, texts, attachments[: site.max_attachments]
+        except TimeoutError:
+            timed_out += 1
+    if timed_out:
+        return records, (
+            f"record_regex timed out on {timed_out} of {len(texts)} texts "
+            f"({REGEX_SECONDS_PER_TEXT:g} s each); the records found are kept"
+        )
+    return records, None
 
 
 class SiteCrawler:
@@ -382,6 +422,10 @@ class _Crawl:
         if page.sha256 == before:
             return None
         self.report.listings_changed += 1
-        records, texts, files = await asyncio.to_thread(_read_listing, page, self.site, host)
+        records, texts, files, regex_error = await asyncio.to_thread(
+            _read_listing, page, self.site, host
+        )
+        if regex_error is not None:
+            self.report.errors.append(CrawlError(url, regex_error, "listing"))
         attachments = [a for a in [await self._fetch(f, "attachment") for f in files] if a]
         return Listing(url, page, records, texts, attachments)

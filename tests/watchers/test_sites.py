@@ -11,6 +11,7 @@ import codecs
 import hashlib
 import ipaddress
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from tests.fakesite import (
     masked,
 )
 from tests.loopback import serving
+from watchers import sites
 from watchers.fetching import UnsafeURLError, check_public_url, decode_page
 from watchers.observations import SourceKind
 from watchers.sites import CrawlReport, Listing, SiteCrawler, SiteDefinition
@@ -43,6 +45,12 @@ WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 RECORD = (
     r"^(?P<name>\S+) (?P<mobile>1[3-9][0-9]\*{4}[0-9]{4}) (?P<address>.+) "
     r"(?P<waybill_no>[0-9A-Z]{10,20})$"
+)
+# Two ways to read each digit: refusing n digits and a "!" takes 2**n tries. (`regex` itself
+# cuts short the textbook (a+)+b, so the test needs a pattern it does not see through.)
+CARELESS = (
+    r"^(?P<name>\S+) (?P<mobile>1[3-9][0-9]\*{4}[0-9]{4}) (?P<address>.+) "
+    r"(?P<waybill_no>(?:\d|\d)+)$"
 )
 LOOPBACK_ONLY = (ipaddress.ip_network("127.0.0.1/32"),)
 
@@ -434,3 +442,52 @@ def test_site_definitions_refuse_bad_settings() -> None:
     assert site.start_urls == (f"{base}/list",)
     with pytest.raises(TypeError):
         site.headers["Referer"] = "elsewhere"  # type: ignore[index]
+
+
+def _hostile(record: Record) -> Record:
+    """The record with a waybill number that makes CARELESS backtrack for ever."""
+    return record | {"waybill_no": "7" * 40 + "!"}
+
+
+def test_a_backtracking_record_regex_times_out_and_keeps_the_records_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sites, "REGEX_SECONDS_PER_TEXT", 0.05)
+    monkeypatch.setattr(sites, "REGEX_SECONDS_PER_PAGE", 1.0)
+    rows = _strangers(0, 4)
+    market = [
+        FakeListing(1, rows),
+        FakeListing(2, [rows[0], _hostile(rows[1]), rows[2], _hostile(rows[3])]),
+    ]
+    with serving(make_fake_site(market)) as base:
+        site = _site(base, record_regex=CARELESS, attachment_links=None)
+        listings, report = _crawl(site, allow_private=True)
+    assert [x.url for x in listings] == [f"{base}/item/1", f"{base}/item/2"]
+    assert listings[0].records == [masked(r) for r in rows]
+    assert listings[1].records == [masked(rows[0]), masked(rows[2])]
+    assert len(listings[1].texts) == 4  # the hostile rows are still matched as text
+    [error] = report.errors
+    assert error.url == f"{base}/item/2" and error.stage == "listing"
+    assert error.reason == (
+        "record_regex timed out on 2 of 4 texts (0.05 s each); the records found are kept"
+    )
+
+
+def test_a_page_s_record_regex_time_is_bounded_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sites, "REGEX_SECONDS_PER_TEXT", 0.05)
+    monkeypatch.setattr(sites, "REGEX_SECONDS_PER_PAGE", 0.12)
+    rows = _strangers(0, 3)
+    market = [FakeListing(1, [rows[0], rows[1], *[_hostile(rows[2])] * 8, rows[2]])]
+    with serving(make_fake_site(market)) as base:
+        site = _site(base, record_regex=CARELESS, attachment_links=None)
+        listings, report = _crawl(site, allow_private=True)
+    [listing] = listings
+    # The last row is never reached: the hostile rows spent the page's time.
+    assert listing.records == [masked(rows[0]), masked(rows[1])]
+    assert len(listing.texts) == 11
+    [error] = report.errors
+    assert re.fullmatch(
+        r"record_regex timed out: the page's 0\.12 s ran out after [3-9] of 11 texts; "
+        r"the records found are kept",
+        error.reason,
+    )
