@@ -12,6 +12,7 @@ from app.planting.models import Canary, FeedProfile, Plant
 from app.sightings.models import Scan, Sighting
 from app.sites.models import Site, SiteListing
 from app.telephony.models import PhoneAssignment, PhoneContact, PhoneNumber
+from app.web.models import WebSession
 
 metadata = SQLModel.metadata
 
@@ -38,5 +39,6 @@ __all__ = [
     "Sighting",
     "Site",
     "SiteListing",
+    "WebSession",
     "metadata",
 ]

@@ -10,6 +10,7 @@ skip, unless HONEYTRACE_REQUIRE_BROWSER=1 (as .ci/run sets) turns the skip into 
 import os
 import random
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from app.sightings.models import SightingSource
 from app.telephony.contacts import record_contact
 from app.telephony.service import assign_number, register_number
 from app.web.i18n import MESSAGES
-from app.web.signin import SESSION_COOKIE, WEB_ROLES, new_session_token, safe_next
+from app.web.signin import SESSION_COOKIE, WEB_ROLES, safe_next, sign_session_id, start_session
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, migrated_database
 from tests.fakesite import FakeListing, Trouble, make_fake_site
@@ -179,15 +180,18 @@ def test_a_forged_or_expired_session_token_is_refused(
     client: TestClient, session: Session, settings: Settings, make_key: KeyFactory
 ) -> None:
     key = _key_record(session, make_key(Role.ADMIN))
-    good = new_session_token(settings, key.id, utcnow())
+    good = start_session(session, settings, key.id, utcnow())
+    expired = start_session(session, settings, key.id, utcnow() - timedelta(hours=9))
+    session.commit()
     client.cookies.set(SESSION_COOKIE, good)
     assert client.get("/", follow_redirects=False).status_code == 200
+    session_id = good.rpartition(".")[0]
     other_key = Settings(secret_key=SecretStr(settings.secret_key.get_secret_value() + "x"))
     forged = [
-        new_session_token(other_key, key.id, utcnow()),  # signed with another secret
-        good.replace(key.id.hex, uuid.uuid4().hex),  # names another key
+        sign_session_id(other_key, session_id),  # a live session, signed with another secret
+        sign_session_id(settings, secrets.token_urlsafe(32)),  # well signed, never started
         good[:-1] + ("0" if good[-1] != "0" else "1"),  # a flipped bit in the MAC
-        new_session_token(settings, key.id, utcnow() - timedelta(hours=9)),  # expired
+        expired,
         "garbage",
     ]
     for token in forged:

@@ -45,10 +45,11 @@ from app.web.signin import (
     SignInRequiredError,
     csrf_token,
     csrf_valid,
+    end_session,
     new_presession,
-    new_session_token,
     safe_next,
     signed_in_key,
+    start_session,
 )
 
 HERE = Path(__file__).parent
@@ -245,7 +246,7 @@ def signin(
     response = _redirect(next_path)
     response.set_cookie(
         SESSION_COOKIE,
-        new_session_token(settings, key.id, utcnow()),
+        start_session(session, settings, key.id, utcnow()),
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="strict",
@@ -258,11 +259,15 @@ def signin(
 @router.post("/signout")
 def signout(
     request: Request,
+    session: SessionDep,
     settings: SettingsDep,
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
 ) -> Response:
-    if not csrf_valid(settings, request.cookies.get(SESSION_COOKIE), csrf):
+    """End the session on the server, so a copied cookie is no good either; then forget it."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not csrf_valid(settings, token, csrf):
         return _refused(request, settings)
+    end_session(session, settings, token, utcnow())
     response = _redirect("/signin")
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response
@@ -448,7 +453,7 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
     exc = cast(SignInRequiredError, exc)
     target = "/signin" if exc.next_path == "/" else f"/signin?next={quote(exc.next_path)}"
     response = _redirect(target)
-    if SESSION_COOKIE in request.cookies:  # expired, forged or revoked: forget it
+    if SESSION_COOKIE in request.cookies:  # ended, expired, forged or revoked: forget it
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response
 

@@ -1,10 +1,12 @@
 """Web sessions and CSRF tokens, both signed with HMAC under `settings.secret_key`.
 
-A session cookie holds `key id . expiry . nonce . mac`, never the API key: the key is typed
-once into the sign-in form and checked like a bearer key. Each request re-reads the key
-record, so revoking a key ends its sessions at once. CSRF tokens are MACs over the session
-token (or, before sign-in, over a random pre-session cookie): a page from another site can
-neither read nor compute them, and they need no server-side store.
+A session cookie holds `session id . mac`, never the API key: the key is typed once into
+the sign-in form and checked like a bearer key. The session id is random and kept on the
+server only as its SHA-256 (app.web.models.WebSession), so signing out ends the session for
+every copy of the cookie. Each request also re-reads the key record, so revoking a key ends
+its sessions at once. CSRF tokens are MACs over the session token (or, before sign-in, over
+a random pre-session cookie): a page from another site can neither read nor compute them,
+and they need no server-side store.
 """
 
 import hashlib
@@ -15,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, delete
 
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, Role
@@ -23,11 +26,14 @@ from app.auth.permissions import Permission, roles_with
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
 from app.settings import Settings
+from app.web.models import WebSession
 
 SESSION_COOKIE = "ht_session"
 PRESESSION_COOKIE = "ht_presign"
 SESSION_LIFETIME = timedelta(hours=8)
 PRESESSION_LIFETIME = timedelta(hours=1)
+# Ended and expired sessions are kept this long (to see who was signed in when), then go.
+ENDED_KEPT = timedelta(days=1)
 # The pages show sightings, so only roles that may read them sign in: partners and
 # integrations never do (rule 3: a link never learns its own canaries).
 WEB_ROLES = roles_with(Permission.SIGHTINGS_READ)
@@ -50,35 +56,68 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def new_session_token(settings: Settings, key_id: uuid.UUID, now: datetime) -> str:
-    expires = int((now + SESSION_LIFETIME).timestamp())
-    payload = f"{key_id.hex}.{expires}.{secrets.token_urlsafe(16)}"
-    return f"{payload}.{_mac(settings, 'session', payload)}"
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def session_key_id(settings: Settings, token: str, now: datetime) -> uuid.UUID | None:
-    """The key a well-signed, unexpired session token names, else None."""
-    payload, _, mac = token.rpartition(".")
-    if not _same(mac, _mac(settings, "session", payload)):
+def sign_session_id(settings: Settings, session_id: str) -> str:
+    """The cookie value for a session id."""
+    return f"{session_id}.{_mac(settings, 'session', session_id)}"
+
+
+def start_session(session: Session, settings: Settings, key_id: uuid.UUID, now: datetime) -> str:
+    """Record a new session for `key_id` and return its cookie value; sessions that ended or
+    expired more than ENDED_KEPT ago go."""
+    cutoff = now - ENDED_KEPT
+    session.exec(
+        delete(WebSession).where(
+            or_(col(WebSession.expires_at) < cutoff, col(WebSession.ended_at) < cutoff)
+        )
+    )
+    session_id = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id_hash=_id_hash(session_id),
+            key_id=key_id,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    session.flush()
+    return sign_session_id(settings, session_id)
+
+
+def live_session(
+    session: Session, settings: Settings, token: str | None, now: datetime
+) -> WebSession | None:
+    """The session a well-signed cookie names, if it has neither ended nor expired."""
+    if not token:
         return None
-    key_hex, _, rest = payload.partition(".")
-    expires, _, _nonce = rest.partition(".")
-    try:
-        key_id = uuid.UUID(hex=key_hex)
-        live = int(expires) > now.timestamp()
-    except ValueError:
+    session_id, _, mac = token.rpartition(".")
+    # A forged token is refused before any database read.
+    if not _same(mac, _mac(settings, "session", session_id)):
         return None
-    return key_id if live else None
+    row = session.get(WebSession, _id_hash(session_id))
+    if row is None or row.ended_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def end_session(session: Session, settings: Settings, token: str | None, now: datetime) -> None:
+    """Sign-out: the session stays ended whoever else holds a copy of its cookie."""
+    row = live_session(session, settings, token, now)
+    if row is not None:
+        row.ended_at = now
+        session.add(row)
+        session.flush()
 
 
 def signed_in_key(session: Session, settings: Settings, token: str | None) -> ApiKey | None:
-    """The live key behind a session cookie; None if absent, forged, expired or revoked."""
-    if not token:
+    """The live key behind a session cookie; None if absent, forged, ended, expired or revoked."""
+    row = live_session(session, settings, token, utcnow())
+    if row is None:
         return None
-    key_id = session_key_id(settings, token, utcnow())
-    if key_id is None:
-        return None
-    key = session.get(ApiKey, key_id)
+    key = session.get(ApiKey, row.key_id)
     if key is None or key.revoked_at is not None or Role(key.role) not in WEB_ROLES:
         return None
     return key
