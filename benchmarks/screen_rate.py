@@ -175,6 +175,12 @@ def over_http(directory: Path, url: str, batches: list[list[dict[str, str]]], cl
     print(f"HTTP, {clients} client(s): {total:,} orders in {seconds:.1f} s = "
           f"{total / seconds:,.0f} orders/s; per batch of {BATCH}: p50 {p50:.0f} ms, "
           f"p99 {p99:.0f} ms; {sum(hits)} hits")  # fmt: skip
+    hit = sorted(t * 1000 for t, n in zip(latencies, hits, strict=True) if n)
+    clean = sorted(t * 1000 for t, n in zip(latencies, hits, strict=True) if not n)
+    if hit and clean:
+        print(f"  batches with a hit ({len(hit)}): p50 {statistics.median(hit):.0f} ms, "
+              f"max {hit[-1]:.0f} ms; without ({len(clean)}): p50 "
+              f"{statistics.median(clean):.0f} ms, max {clean[-1]:.0f} ms")  # fmt: skip
 
 
 def main() -> None:

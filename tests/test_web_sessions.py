@@ -23,8 +23,8 @@ from tests.test_web import _csrf, _key_record, _sign_in
 def _signed_in(client: TestClient, key: str) -> str:
     """Sign in through the form; the session cookie's value."""
     assert _sign_in(client, key).status_code == 303
-    token = client.cookies[SESSION_COOKIE]
-    assert token
+    token = client.cookies.get(SESSION_COOKIE)
+    assert isinstance(token, str) and token
     return token
 
 
