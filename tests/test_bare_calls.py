@@ -146,3 +146,36 @@ def test_a_bare_call_on_a_privacy_number_names_the_canary_of_its_extension(
         (sighting,) = session.exec(select(Sighting)).all()  # a shared number names nobody
     assert str(sighting.canary_id) == canary["id"] and sighting.score is None
     assert sighting.location["extension"] == extension
+
+
+def test_calls_after_a_burn_concern_the_burned_canary_not_its_replacement(
+    server: Server,
+) -> None:
+    """A burned canary's full number goes to its replacement; buyers still hold the burned
+    one's record, so a later call is about that one, and counted once."""
+    burned = _setup(server)
+    body = f"{burned['name']}您好，您的快递{burned['waybill_no']}丢失，理赔请加微信"
+    sms = {"MessageSid": "SM" + "7" * 32, "To": POOL, "From": "+8613900000001", "Body": body}
+    assert _signed(server, "/v1/webhooks/twilio/sms", sms).status_code == 200
+    # The burn minted a replacement (rule 6) with the pool's one number; the link's feed
+    # hands it out and plants it.
+    with session_scope(server.engine) as session:
+        key = issue_key(session, role=Role.INTEGRATION, name="feed").secret
+    feed = {"Authorization": f"Bearer {key}"}
+    pulled = httpx.post(f"{server.base}/v1/links/{burned['link_id']}/feed/pull",
+                        json={"count": 1}, headers=feed)  # fmt: skip
+    assert pulled.status_code == 200, pulled.text
+    (replacement,) = pulled.json()["records"]
+    acked = httpx.post(f"{server.base}/v1/feed/batches/{pulled.json()['batch_id']}/ack",
+                       json={"spliced": [replacement["waybill_no"]]}, headers=feed)  # fmt: skip
+    assert acked.status_code == 200, acked.text
+    assert replacement["mobile"] == burned["mobile"] == POOL[3:]
+    assert replacement["waybill_no"] != burned["waybill_no"]
+    _call(server, 40, "+8613900000002")
+    with Session(server.engine) as session:
+        bare = session.exec(select(Sighting).where(col(Sighting.score).is_(None))).all()
+        assert [str(s.canary_id) for s in bare] == [burned["id"]]
+        kept = session.exec(
+            select(Canary).where(Canary.waybill_no == replacement["waybill_no"])
+        ).one()
+        assert kept.status == "planted"  # and its plant is newer than the burned one's

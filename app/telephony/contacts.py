@@ -6,10 +6,11 @@ the SMS body or the transcript, together with the number called, makes a sightin
 score, and burns the canary.
 
 A contact that names no canary by its content (a bare call, as every call is before its
-transcript arrives; a message about something else) names the canaries carrying the number
-it reached, or, on a privacy number, the one its extension names: each of those planted
-before the contact gets a sighting without a score. Telephony honeypots get about one
-unsolicited call per line every eight days with no leak at all, so such a sighting is weak:
+transcript arrives; a message about something else) still reached a canary's number: the
+one canary planted with it before the contact that the contact most likely concerns
+(`line_canary`; on a privacy number, the one its extension names) gets a sighting without a
+score. Telephony honeypots get about one unsolicited call per line every eight days with no
+leak at all, so such a sighting is weak:
 attribution weighs it against the number's background rate (app.telephony.background), it
 burns nothing, and an incident made only of them is opened without an alert until a leak
 is far likelier than noise (app.incidents.refresh). Control numbers are never planted: their
@@ -17,15 +18,17 @@ contacts only measure the background.
 """
 
 import hashlib
+import uuid
 from datetime import datetime
 
+from sqlalchemy import case
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.store import EvidenceStore
-from app.planting.models import Canary, Plant
+from app.planting.models import Canary, CanaryStatus, Plant
 from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import record_observation
@@ -34,10 +37,6 @@ from app.telephony.models import PhoneContact, PhoneNumber
 from app.telephony.service import e164
 from canaries.matching import Matcher
 from watchers.observations import Evidence, Observation, SourceKind
-
-# More canaries than this on one number would be a pool handed out carelessly; the newest
-# plants are the ones a caller most likely bought.
-BARE_CANARIES_MAX = 20
 
 
 def record_contact(
@@ -119,23 +118,12 @@ def record_bare_contact(
     raw: bytes,
     content_type: str,
 ) -> list[Sighting]:
-    """A sighting without a score for each canary planted with the number reached (or, on a
-    privacy number, the one its extension names) before the contact; the ones added."""
-    local = contact.to_number[3:] if contact.to_number.startswith("+86") else contact.to_number
-    mobile = f"{local}转{extension}" if extension else local
-    carriers = session.exec(
-        select(Canary.id, Canary.link_id)
-        .join(Plant, col(Plant.canary_id) == col(Canary.id))
-        .where(
-            Canary.mobile == mobile,
-            col(Canary.control).is_(False),
-            col(Plant.planted_at) <= contact.received_at,
-        )
-        .order_by(col(Plant.planted_at).desc())
-        .limit(BARE_CANARIES_MAX)
-    ).all()
-    if not carriers:
+    """A sighting without a score for the one canary the contact most likely concerns (see
+    `line_canary`); the ones added (none when no planted canary carries the number)."""
+    carrier = line_canary(session, contact.to_number, extension, contact.received_at)
+    if carrier is None:
         return []
+    canary_id, link_id = carrier
     digest = store.put(Evidence(raw, content_type))
     source = SightingSource(contact.kind)
     source_id = f"{contact.provider}:{contact.sid}"
@@ -162,10 +150,38 @@ def record_bare_contact(
             location=location,
             excerpt=(text or "")[:EXCERPT_CHARS],
         )
-        for canary_id, link_id in carriers
     ]
     reason = f"{source} without content to {contact.to_number}"
     return add_sightings(session, Actor.webhook(contact.provider), pending, reason)
+
+
+def line_canary(
+    session: Session, to_number: str, extension: str | None, at: datetime
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(canary, link) a contact without content to this number concerns: of the canaries
+    planted with it before `at` (on a privacy number, with that extension), a burned one
+    first (buyers hold its record: calls after a burn are about it, not about the
+    replacement that reuses the number), else a planted one, else any; the newest plant
+    first. One canary a contact, so one call is never counted twice."""
+    local = to_number[3:] if to_number.startswith("+86") else to_number
+    mobile = f"{local}转{extension}" if extension else local
+    first = case(
+        (col(Canary.status) == CanaryStatus.BURNED.value, 0),
+        (col(Canary.status) == CanaryStatus.PLANTED.value, 1),
+        else_=2,
+    )
+    row = session.exec(
+        select(Canary.id, Canary.link_id)
+        .join(Plant, col(Plant.canary_id) == col(Canary.id))
+        .where(
+            Canary.mobile == mobile,
+            col(Canary.control).is_(False),
+            col(Plant.planted_at) <= at,
+        )
+        .order_by(first, col(Plant.planted_at).desc(), col(Canary.id))
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def contact_by_sid(session: Session, provider: str, sid: str) -> PhoneContact | None:
