@@ -44,9 +44,7 @@ def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[In
     (app.incidents.refresh.touched); the incidents touched."""
     if not sightings:
         return []
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    _lock_grouping(session)
     names = canary_names(session, sightings)
     touched_ids: dict[uuid.UUID, Incident] = {}
     for sighting in sorted(sightings, key=lambda s: (s.observed_at, str(s.id))):
@@ -61,6 +59,15 @@ def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[In
     incidents = list(touched_ids.values())
     touched(session, incidents)
     return incidents
+
+
+def _lock_grouping(session: Session) -> None:
+    """One transaction at a time changes which sightings incidents hold (storing sightings,
+    a merge, a split): on PostgreSQL an advisory lock until the transaction ends; SQLite's
+    units of work already hold its one write lock."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def _partner_filter(scope: uuid.UUID) -> list[ColumnElement[bool]]:
@@ -162,6 +169,7 @@ def merge_incidents(
 ) -> Change:
     """Move every sighting of the others into this incident; the others are closed as
     merged into it. Its attribution is recomputed (and may escalate it)."""
+    _lock_grouping(session)
     target = _managed(session, incident_id)
     if target.status != IncidentStatus.OPEN:
         raise ConflictError("Only an open incident can take others in.")
@@ -209,6 +217,7 @@ def split_incident(
 ) -> Change:
     """Move these sightings into a new open incident; both are regrouped and recomputed.
     An investigator's split opens no alert: they are the one who made it."""
+    _lock_grouping(session)
     source = _managed(session, incident_id)
     ids = set(sighting_ids)
     memberships = session.exec(
