@@ -20,7 +20,8 @@ announced only once the odds are 99 to 1 (noise_probability below QUIET_UNTIL_NO
 calls within minutes to the number of a small outlet's only canary, more where the canary
 is one of many records its link holds. The alerts are written in the
 caller's transaction (`app.alerts.service.notify`), so a rolled-back change announces
-nothing, and the alert sweep sends them.
+nothing; the refresh job defers their delivery, and the alert sweep sends those raised
+where no job queue is at hand (the CLI, a merge).
 """
 
 import uuid

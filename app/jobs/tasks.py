@@ -47,7 +47,12 @@ def site_poll(runtime: Runtime, *, site_id: str) -> None:
     store = EvidenceStore(runtime.settings.evidence_path)
     summary = runtime.crawls.run(
         lambda crawler: poll_site(
-            runtime.engine, runtime.index_holder, store, crawler, uuid.UUID(site_id)
+            runtime.engine,
+            runtime.index_holder,
+            store,
+            crawler,
+            uuid.UUID(site_id),
+            refresh=refresh_in_jobs(runtime.jobs),
         )
     )
     log.info("site poll", extra={"job": "site_poll", **summary.model_dump(mode="json")})
@@ -79,7 +84,12 @@ def _twilio_reconcile_every(settings: Settings) -> int:
 def twilio_reconcile(runtime: Runtime, *, timestamp: int) -> None:
     """List the last day of calls and messages to Twilio pool numbers and record what a
     webhook missed (app.telephony.reconcile); runs only when Twilio is configured."""
-    reconcile_job(runtime.engine, runtime.index_holder, runtime.settings)
+    reconcile_job(
+        runtime.engine,
+        runtime.index_holder,
+        runtime.settings,
+        refresh=refresh_in_jobs(runtime.jobs),
+    )
 
 
 # A scan records its own failure on the scan and deletes its file: a retry would find
@@ -95,6 +105,7 @@ def scan(runtime: Runtime, *, scan_id: str, path: str, actor: ActorJson) -> None
         uuid.UUID(scan_id),
         Path(path),
         stop=runtime.stop,
+        refresh=refresh_in_jobs(runtime.jobs),
     )
 
 

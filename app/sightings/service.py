@@ -22,6 +22,7 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope, utcnow
 from app.evidence.log import log_sightings
+from app.incidents.refresh import RefreshLater, refresh_later
 from app.incidents.service import assign_sightings
 from app.planting.models import Canary, CanaryStatus
 from app.planting.service import burn_canary
@@ -200,8 +201,10 @@ def run_scan_job(
     path: Path,
     limits: DumpLimits | None = None,
     stop: threading.Event | None = None,
+    refresh: RefreshLater | None = None,
 ) -> None:
-    """Scan a spooled upload, recording progress and then sightings; the file is deleted."""
+    """Scan a spooled upload, recording progress and then sightings; the file is deleted.
+    With `refresh`, the incidents they touch are recomputed by jobs (app.incidents.refresh)."""
     try:
         with session_scope(engine) as session:
             scan = session.get(Scan, scan_id)
@@ -229,6 +232,8 @@ def run_scan_job(
 
         result = scan_file(path, file_name, holder, engine, limits, progress)
         with session_scope(engine) as session:
+            if refresh is not None:
+                refresh_later(session, refresh)
             scan = session.get(Scan, scan_id)
             if scan is None:
                 return

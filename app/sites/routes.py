@@ -87,6 +87,11 @@ async def poll_now(
     crawls: CrawlLoop = request.app.state.crawls
     return await crawls.run_async(
         lambda crawler: service.poll_site(
-            request.app.state.engine, request.app.state.index_holder, store, crawler, site_id
+            request.app.state.engine,
+            request.app.state.index_holder,
+            store,
+            crawler,
+            site_id,
+            refresh=getattr(request.app.state, "refresh_later", None),
         )
     )

@@ -22,6 +22,7 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
+from app.incidents.refresh import RefreshLater, refresh_later
 from app.problems import ConflictError, InvalidError, NotFoundError
 from app.sightings.index import IndexHolder
 from app.sightings.observe import match_observation, record_matches
@@ -198,11 +199,15 @@ def record_poll(
     site_id: uuid.UUID,
     matched: list[_Matched],
     report: CrawlReport,
+    refresh: RefreshLater | None = None,
 ) -> PollSummary:
-    """Store a poll: each listing's sightings with its new hash, then the site's report."""
+    """Store a poll: each listing's sightings with its new hash, then the site's report.
+    With `refresh`, the incidents they touch are recomputed by jobs (app.incidents.refresh)."""
     actor = Actor.scheduler()
     added = 0
     with session_scope(engine) as session:
+        if refresh is not None:
+            refresh_later(session, refresh)
         site = get_site(session, site_id)
         for item in matched:
             count = 0
@@ -241,8 +246,9 @@ def _remember_listing(session: Session, site_id: uuid.UUID, listing: Listing, ad
     ).first()
     now = utcnow()
     if row is None:
-        row = SiteListing(site_id=site_id, url=listing.url, sha256=listing.page.sha256)
-    row.sha256 = listing.page.sha256
+        row = SiteListing(site_id=site_id, url=listing.url, sha256="")
+    if listing.complete:  # else the old hash stays, so the next poll reads it again
+        row.sha256 = listing.page.sha256
     row.changed_at = now
     row.sightings += added
     session.add(row)
@@ -262,8 +268,10 @@ async def poll_site(
     crawler: SiteCrawler,
     site_id: uuid.UUID,
     limits: DumpLimits | None = None,
+    refresh: RefreshLater | None = None,
 ) -> PollSummary:
-    """Crawl one site, match what is new, store it. Database work runs on threads."""
+    """Crawl one site, match what is new, store it (`refresh`: see record_poll). Database
+    work runs on threads."""
 
     def load() -> tuple[SiteDefinition, dict[str, str]]:
         with session_scope(engine) as session:
@@ -275,4 +283,4 @@ async def poll_site(
     matched = await asyncio.to_thread(
         match_listings, holder, engine, listings, limits or DumpLimits()
     )
-    return await asyncio.to_thread(record_poll, engine, store, site_id, matched, report)
+    return await asyncio.to_thread(record_poll, engine, store, site_id, matched, report, refresh)

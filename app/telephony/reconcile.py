@@ -28,6 +28,7 @@ from twilio.rest import Client
 
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
+from app.incidents.refresh import RefreshLater, refresh_later
 from app.problems import ServiceUnavailableError
 from app.settings import Settings
 from app.sightings.index import IndexHolder
@@ -106,11 +107,15 @@ def reconcile_job(
     settings: Settings,
     client: Client | None = None,
     window: timedelta = timedelta(hours=24),
+    refresh: RefreshLater | None = None,
 ) -> ReconcileReport:
-    """The last `window` of calls and messages again: overlapping runs add nothing twice."""
+    """The last `window` of calls and messages again: overlapping runs add nothing twice.
+    With `refresh`, the incidents touched are recomputed by jobs (app.incidents.refresh)."""
     client = client or twilio_client(settings)
     store = EvidenceStore(settings.evidence_path)
-    report = reconcile_twilio(engine, holder, store, client, since=utcnow() - window)
+    report = reconcile_twilio(
+        engine, holder, store, client, since=utcnow() - window, refresh=refresh
+    )
     log.info("reconciliation", extra={"job": "reconciliation", **report.__dict__})
     return report
 
@@ -124,6 +129,7 @@ def reconcile_twilio(
     since: datetime,
     until: datetime | None = None,
     limit: int = LIMIT_PER_NUMBER,
+    refresh: RefreshLater | None = None,
 ) -> ReconcileReport:
     """Record every call and message to a Twilio pool number between `since` and `until`.
 
@@ -148,7 +154,7 @@ def reconcile_twilio(
             if len(records) > limit:
                 records = records[:limit]
                 report.fail(number, f"{listing.resource}: more than {limit}; the oldest unread")
-            _record(engine, holder, store, listing, number, records, report)
+            _record(engine, holder, store, listing, number, records, report, refresh)
     return report
 
 
@@ -183,6 +189,7 @@ def _record(
     number: str,
     records: list[dict[str, Any]],
     report: ReconcileReport,
+    refresh: RefreshLater | None = None,
 ) -> None:
     """One unit of work per number and kind: what it found is kept even if a later one fails."""
     valid = [
@@ -193,6 +200,8 @@ def _record(
     if len(valid) < len(records):
         report.fail(number, f"{listing.resource}: {len(records) - len(valid)} unreadable")
     with session_scope(engine) as session:
+        if refresh is not None:
+            refresh_later(session, refresh)
         source_ids = [f"{PROVIDER}:{r['sid']}" for r in valid]
         before = _sightings_of(session, source_ids)
         for record in valid:
