@@ -168,6 +168,8 @@ class Listing:
     records: list[dict[str, str]]  # from record_regex, FIELDS keys only
     texts: list[str]  # record_selector texts, else the page's visible text
     attachments: list[FetchedPage]  # sample files, for the dump scanner
+    # False when record_regex ran out of time: the listing is read again at the next poll.
+    complete: bool = True
 
     def observations(self) -> list[Observation]:
         """One per record and per text, all named by the listing URL, so a listing that
@@ -428,4 +430,4 @@ class _Crawl:
         if regex_error is not None:
             self.report.errors.append(CrawlError(url, regex_error, "listing"))
         attachments = [a for a in [await self._fetch(f, "attachment") for f in files] if a]
-        return Listing(url, page, records, texts, attachments)
+        return Listing(url, page, records, texts, attachments, complete=regex_error is None)

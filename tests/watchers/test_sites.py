@@ -466,6 +466,7 @@ def test_a_backtracking_record_regex_times_out_and_keeps_the_records_found(
     assert listings[0].records == [masked(r) for r in rows]
     assert listings[1].records == [masked(rows[0]), masked(rows[2])]
     assert len(listings[1].texts) == 4  # the hostile rows are still matched as text
+    assert listings[0].complete and not listings[1].complete  # read again next poll
     [error] = report.errors
     assert error.url == f"{base}/item/2" and error.stage == "listing"
     assert error.reason == (
