@@ -11,6 +11,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.audit.models import AuditEntry
 from app.auth.models import Role
 from app.db import utcnow
 from app.settings import Settings
@@ -64,6 +65,8 @@ def test_after_sign_out_a_copy_of_the_cookie_opens_nothing(
     assert signed_out.status_code == 200 and 'name="api_key"' in signed_out.text
     assert SESSION_COOKIE not in client.cookies
     assert _row(session, token).ended_at is not None
+    audited = session.exec(select(AuditEntry).where(AuditEntry.action == "web.signout")).all()
+    assert [entry.target_id for entry in audited] == [str(_row(session, token).key_id)]
 
     assert not _opens_dashboard(client, copied)
     for path in ("/coverage", "/watchers", "/coverage.csv"):

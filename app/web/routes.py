@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.keys import authenticate
-from app.auth.models import Role
+from app.auth.models import ApiKey, Role
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
@@ -267,7 +267,10 @@ def signout(
     token = request.cookies.get(SESSION_COOKIE)
     if not csrf_valid(settings, token, csrf):
         return _refused(request, settings)
-    end_session(session, settings, token, utcnow())
+    ended = end_session(session, settings, token, utcnow())
+    key = session.get(ApiKey, ended.key_id) if ended is not None else None
+    if key is not None:
+        record_audit(session, Actor.from_key(key), "web.signout", "api_key", key.id)
     response = _redirect("/signin")
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response

@@ -103,13 +103,17 @@ def live_session(
     return row
 
 
-def end_session(session: Session, settings: Settings, token: str | None, now: datetime) -> None:
-    """Sign-out: the session stays ended whoever else holds a copy of its cookie."""
+def end_session(
+    session: Session, settings: Settings, token: str | None, now: datetime
+) -> WebSession | None:
+    """Sign-out: the session stays ended whoever else holds a copy of its cookie; the
+    session ended, if the cookie named a live one."""
     row = live_session(session, settings, token, now)
     if row is not None:
         row.ended_at = now
         session.add(row)
         session.flush()
+    return row
 
 
 def signed_in_key(session: Session, settings: Settings, token: str | None) -> ApiKey | None:
