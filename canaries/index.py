@@ -224,8 +224,10 @@ class CanaryIndex:
             [(h, r) for h, rows in self._pending.items() for r in rows]
             + list(zip(*self._keys, strict=True))
         )
+        # The sorted keys first, then a fresh pending map (never the old one cleared): a
+        # lookup reads pending before keys (_lookup), so it sees each key at least once.
         self._keys = (array("q", (h for h, _ in pairs)), array("I", (r for _, r in pairs)))
-        self._pending.clear()
+        self._pending = defaultdict(list)
 
     def candidates(self, observed: Observed) -> list[IndexedCanary]:
         rows: set[int] = set()
@@ -245,11 +247,12 @@ class CanaryIndex:
         return total
 
     def _lookup(self, key_hash: int) -> Iterator[int]:
+        pending = self._pending.get(key_hash, ())  # before the keys: see merge
         hashes, rows = self._keys
         start = bisect_left(hashes, key_hash)
         end = bisect_right(hashes, key_hash, lo=start)
         yield from rows[start:end]
-        yield from self._pending.get(key_hash, ())
+        yield from pending
 
     def _live(self) -> Iterator[IndexedCanary]:
         for row in range(len(self._records)):
