@@ -72,24 +72,31 @@ def canary_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Ca
     """The sightings as attribution takes them. One without a score (a contact without
     content) carries its number's background rate over the 30 days before the incident's
     first such contact on that number."""
+    numbers = {s.id: _number_called(s) for s in sightings}
     first: dict[uuid.UUID, datetime] = {}
     for s in sightings:
-        number = s.location.get("number_id") if s.score is None else None
-        if number:
-            number_id = uuid.UUID(str(number))
+        if (number_id := numbers[s.id]) is not None:
             first[number_id] = min(first.get(number_id, s.observed_at), s.observed_at)
     rates = {
         number_id: background_rates(session, at, [number_id]).get(number_id, 0.0)
         for number_id, at in first.items()
     }
-    out = []
-    for s in sightings:
-        number = s.location.get("number_id") if s.score is None else None
-        rate = rates.get(uuid.UUID(str(number))) if number else None
-        out.append(
-            CanarySighting(s.canary_id, s.observed_at, s.score, s.control, background_rate=rate)
+    return [
+        CanarySighting(
+            s.canary_id,
+            s.observed_at,
+            s.score,
+            s.control,
+            background_rate=None if (n := numbers[s.id]) is None else rates[n],
         )
-    return out
+        for s in sightings
+    ]
+
+
+def _number_called(sighting: Sighting) -> uuid.UUID | None:
+    """The pool number a sighting without a score reached (app.telephony.contacts)."""
+    number = sighting.location.get("number_id") if sighting.score is None else None
+    return uuid.UUID(str(number)) if number else None
 
 
 def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:

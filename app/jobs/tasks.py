@@ -151,9 +151,10 @@ def incident_sweep(runtime: Runtime, *, timestamp: int) -> None:
         pending = pending_refreshes(session)
     if not pending:
         return
+    defer = refresh_in_jobs(runtime.jobs)
     with session_scope(runtime.engine) as session:
         for incident_id in pending:
-            runtime.jobs.defer(session, incident_refresh, incident_id=str(incident_id))
+            defer(session, incident_id)
 
 
 def refresh_in_jobs(jobs: JobQueue) -> RefreshLater:
