@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY canaries ./canaries
 COPY watchers ./watchers
+COPY attribution ./attribution
 COPY migrations ./migrations
 RUN python3 -m venv /opt/honeytrace && /opt/honeytrace/bin/pip install -q .
 

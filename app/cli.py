@@ -21,12 +21,12 @@ from app.jobs.commands import worker
 from app.jobs.watch import watch_cli
 from app.links import service as link_service
 from app.links.importer import import_links_csv
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate, LinkRead
 from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
 from app.sightings.commands import scan
 from app.sites.commands import sites_cli
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 
 cli = typer.Typer(help="honeytrace: canary waybills that name the link that leaked them.")

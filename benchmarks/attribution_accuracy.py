@@ -1,4 +1,4 @@
-"""Attribution accuracy on generated leaks (app/incidents/scenarios.py), against issue 6's
+"""Attribution accuracy on generated leaks (benchmarks/scenarios.py), against issue 6's
 targets: the true link ranked first in at least 95 % of the scenarios where two or more of its
 canaries surfaced, and no innocent link ever given 0.99 or more.
 
@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from app.incidents.attribution import Attribution, ExposureTree, Flag, attribute
-from app.incidents.scenarios import Scenario, World, build_world, stage_leak
-from app.links.models import LinkKind
+from attribution.kinds import LinkKind
+from attribution.model import Attribution, ExposureTree, Flag, attribute
+from benchmarks.scenarios import Scenario, World, build_world, stage_leak
 
 
 @dataclass

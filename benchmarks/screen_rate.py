@@ -30,12 +30,12 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.db import make_engine, session_scope, upgrade
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.planting.models import Canary, PlantChannel
 from app.planting.service import mint_canaries
 from app.sightings.index import IndexHolder
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.matching import Matcher
 from canaries.mint import LinkProfile, Minter

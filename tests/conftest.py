@@ -26,9 +26,10 @@ from app.auth.models import Role
 from app.db import make_engine, upgrade
 from app.deps import get_session
 from app.incidents.refresh import pending_refreshes
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.main import create_app
 from app.settings import Settings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 
 POSTGRES_URL = os.environ.get(

@@ -46,7 +46,6 @@ from app.db import make_engine, session_scope, unit_of_work, upgrade, utcnow
 from app.jobs.queue import PostgresQueue, work
 from app.jobs.registry import Runtime
 from app.jobs.tasks import jobs
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -57,6 +56,7 @@ from app.settings import Settings
 from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.alert_receiver import AlertReceiver
 from tests.conftest import BACKENDS, bearer, fresh_database

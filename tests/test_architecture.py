@@ -1,4 +1,4 @@
-"""The one-way doors: canaries/ and watchers/ are pure and never import app/."""
+"""The one-way doors: attribution/, canaries/ and watchers/ are pure and never import app/."""
 
 import ast
 from pathlib import Path
@@ -20,7 +20,7 @@ def _imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("package", ["canaries", "watchers"])
+@pytest.mark.parametrize("package", ["attribution", "canaries", "watchers"])
 def test_pure_packages_import_neither_app_nor_storage(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.incidents.attribution import (
+from attribution.kinds import LinkKind
+from attribution.model import (
     SHARED_CAP,
     WEAK_CAP,
     Attribution,
@@ -20,8 +21,7 @@ from app.incidents.attribution import (
     UnknownLinkError,
     attribute,
 )
-from app.incidents.scenarios import build_world, stage_leak
-from app.links.models import LinkKind
+from benchmarks.scenarios import build_world, stage_leak
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

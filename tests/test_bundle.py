@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.models import Role
-from app.links.models import LinkKind
 from app.planting.models import PlantChannel
 from app.planting.service import mint_canaries
 from app.settings import Settings
+from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer
 from tests.test_incidents import listing
 

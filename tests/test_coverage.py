@@ -14,11 +14,12 @@ from sqlmodel import Session, col, select
 from app.auth.actor import Actor
 from app.auth.models import Role
 from app.coverage.report import CSV_COLUMNS, coverage_csv, coverage_report, coverage_summary
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.service import deactivate_link
 from app.planting.models import Canary, Plant, PlantChannel
 from app.planting.service import burn_canary, mint_canaries
 from app.sightings.models import Sighting, SightingSource
+from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory
 
 NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)

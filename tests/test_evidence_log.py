@@ -29,7 +29,7 @@ from app.evidence.log import (
 )
 from app.evidence.models import EntryKind, EvidenceEntry
 from app.evidence.store import EvidenceStore
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.planting.models import PlantChannel
@@ -38,6 +38,7 @@ from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import record_observation
 from app.sightings.service import add_sightings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.matching import Matcher
 from tests.conftest import BACKENDS, LinkFactory, scratch_postgres_database

@@ -21,13 +21,14 @@ from app.incidents.refresh import pending_refreshes, refresh_incident, refresh_l
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.registry import Runtime
 from app.jobs.tasks import incident_sweep, jobs
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.planting.models import PlantChannel
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.index import IndexHolder
 from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, migrated_database
 

@@ -23,7 +23,17 @@ from app.auth.models import Role
 from app.cli import cli
 from app.coverage.report import incidents_per_link
 from app.db import make_engine, session_scope, upgrade, utcnow
-from app.incidents.attribution import (
+from app.incidents.exposures import OWN_RECORDS_PER_DAY, records_per_day
+from app.incidents.grouping import phone_key, source_keys, text_template
+from app.incidents.models import Incident, IncidentStatus
+from app.links.models import Link
+from app.planting.models import Canary, PlantChannel
+from app.planting.service import StoredCanary, mint_canaries
+from app.sightings.models import Sighting, SightingSource
+from app.sightings.service import add_sightings
+from app.web.pages import open_incidents
+from attribution.kinds import LinkKind
+from attribution.model import (
     CanarySighting,
     Exposure,
     ExposureTree,
@@ -31,15 +41,6 @@ from app.incidents.attribution import (
     PlantCount,
     attribute,
 )
-from app.incidents.exposures import OWN_RECORDS_PER_DAY, records_per_day
-from app.incidents.grouping import phone_key, source_keys, text_template
-from app.incidents.models import Incident, IncidentStatus
-from app.links.models import Link, LinkKind
-from app.planting.models import Canary, PlantChannel
-from app.planting.service import StoredCanary, mint_canaries
-from app.sightings.models import Sighting, SightingSource
-from app.sightings.service import add_sightings
-from app.web.pages import open_incidents
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, fresh_database
 

@@ -16,12 +16,12 @@ from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
 from app.settings import Settings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.loopback import serving

@@ -33,13 +33,14 @@ from app.jobs.inprocess import InProcessQueue
 from app.jobs.queue import SCHEMA, PostgresQueue, work
 from app.jobs.registry import JobRegistry, Runtime, UnschedulableError, cron_every
 from app.jobs.tasks import jobs, rotation
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.planting.models import Canary, CanaryStatus, FeedProfile
 from app.settings import Settings
 from app.sightings.index import IndexHolder
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import ROOT, scratch_postgres_database
 

@@ -8,7 +8,8 @@ from sqlmodel import Session, func, select
 
 from app.audit.models import AuditEntry
 from app.auth.models import Role
-from app.links.models import Link, LinkKind
+from app.links.models import Link
+from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer, secret_part
 
 

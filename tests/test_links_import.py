@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from app.auth.models import Role
-from app.links.models import Link, LinkKind
+from app.links.models import Link
+from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer
 
 HEADER_EN = "ref,name,kind,region,courier,parent,valid_from\n"

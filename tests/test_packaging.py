@@ -22,6 +22,7 @@ def test_wheel_contains_data_and_migrations(tmp_path: Path) -> None:
         "migrations/script.py.mako",
         "app/main.py",
         "watchers/__init__.py",
+        "attribution/model.py",
     }
     assert expected <= names
     versions = {n for n in names if n.startswith("migrations/versions/") and n.endswith(".py")}

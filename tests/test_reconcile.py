@@ -18,7 +18,6 @@ from twilio.request_validator import RequestValidator
 from app.auth.actor import Actor
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -37,6 +36,7 @@ from app.telephony.reconcile import (
     twilio_client,
 )
 from app.telephony.service import assign_number, register_number
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, migrated_database
 from tests.fake_twilio import FakeTwilio, call_resource, loopback_client, message_resource

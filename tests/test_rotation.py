@@ -11,13 +11,13 @@ from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade, utcnow
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.planting.models import Canary, CanaryStatus, FeedProfile
 from app.planting.rotation import rotate
 from app.settings import Settings
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import KeyFactory, LinkFactory, bearer
 

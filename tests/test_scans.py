@@ -27,7 +27,6 @@ from app.auth.keys import issue_key
 from app.auth.models import Role
 from app.cli import cli
 from app.db import make_engine, session_scope, upgrade
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -35,6 +34,7 @@ from app.planting.models import Canary, CanaryStatus, PlantChannel
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.models import Scan, ScanStatus, Sighting
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database

@@ -22,7 +22,7 @@ from app.auth.models import Role
 from app.cli import cli
 from app.db import session_scope
 from app.evidence.store import EvidenceStore
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -31,6 +31,7 @@ from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.models import Sighting
 from app.sites.models import SiteListing
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, bearer, migrated_database
 from tests.fakesite import FakeListing, Record, Trouble, make_fake_site

@@ -31,7 +31,7 @@ from app.auth.keys import issue_key, revoke_key
 from app.auth.models import ApiKey, Role
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -44,6 +44,7 @@ from app.telephony.contacts import record_contact
 from app.telephony.service import assign_number, register_number
 from app.web.i18n import MESSAGES
 from app.web.signin import SESSION_COOKIE, WEB_ROLES, safe_next, sign_session_id, start_session
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, migrated_database
 from tests.fakesite import FakeListing, Trouble, make_fake_site

@@ -31,10 +31,9 @@ from app.auth.keys import issue_key
 from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.evidence.store import EvidenceStore
-from app.incidents.attribution import Flag
 from app.incidents.grouping import incident_sightings
 from app.incidents.models import Incident, IncidentStatus
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -43,6 +42,8 @@ from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.models import Sighting, SightingSource
 from app.web.i18n import MESSAGES
+from attribution.kinds import LinkKind
+from attribution.model import Flag
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, KeyFactory, attributed, bearer, fresh_database
 from tests.loopback import serving

@@ -31,7 +31,7 @@ from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.demo.market import MarketListing, SampleRecord, make_market
 from app.demo.serving import free_port, serving
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -39,6 +39,7 @@ from app.planting.models import PlantChannel
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.telephony.service import assign_number, register_number
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 

@@ -19,7 +19,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from app.incidents.attribution import (
+from app.links.models import Link, LinkReader
+from app.planting.models import Plant
+from app.sightings.models import Scan, Sighting
+from app.telephony.background import background_rates
+from attribution.kinds import LinkKind
+from attribution.model import (
     LOOKBACK_DAYS,
     CanarySighting,
     Exposure,
@@ -27,10 +32,6 @@ from app.incidents.attribution import (
     LinkNode,
     PlantCount,
 )
-from app.links.models import Link, LinkKind, LinkReader
-from app.planting.models import Plant
-from app.sightings.models import Scan, Sighting
-from app.telephony.background import background_rates
 
 OWN_RECORDS_PER_DAY: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 100.0,

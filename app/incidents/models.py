@@ -1,6 +1,6 @@
 """Incidents as stored: the sightings of one leak, their group keys and the cached attribution.
 
-The attribution (`app.incidents.attribution`) is a pure function that takes about a
+The attribution (`attribution.model`) is a pure function that takes about a
 millisecond, but gathering its inputs reads every plant of the links involved, so its answer
 is cached on the incident and recomputed whenever the incident's sightings change: in the
 investigator's own transaction for a merge or a split, and by the `incident_refresh` job for

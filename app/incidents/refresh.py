@@ -35,12 +35,12 @@ from app.alerts.events import AlertEvent, Severity
 from app.alerts.models import EventKind
 from app.alerts.service import notify
 from app.db import session_scope, utcnow
-from app.incidents.attribution import Attribution, Flag, attribute
 from app.incidents.exposures import canary_sightings, exposure_tree, leaked_records
 from app.incidents.grouping import incident_sightings
 from app.incidents.models import Incident, IncidentCandidate
 from app.jobs.registry import JobQueue
 from app.sightings.models import Sighting
+from attribution.model import Attribution, Flag, attribute
 
 ESCALATE_AT = 0.9
 QUIET_UNTIL_NOISE = 0.01

@@ -11,8 +11,9 @@ from app.auth.actor import Actor
 from app.incidents.grouping import incident_sightings
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.service import candidates, visible_links
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.sightings.models import SightingSource
+from attribution.kinds import LinkKind
 
 MAX_IDS = 500
 

@@ -2,25 +2,13 @@
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, utcnow
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-
-
-class LinkKind(StrEnum):
-    HEAD_OFFICE = "head_office"
-    REGION = "region"
-    OUTLET = "outlet"
-    COURIER_STAFF = "courier_staff"
-    PLATFORM = "platform"
-    MERCHANT = "merchant"
-    VENDOR = "vendor"
-    CALL_CENTRE = "call_centre"
-    SYSTEM = "system"
 
 
 class Link(SQLModel, table=True):

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.deps import LinkReader, LinkWriter, SessionDep, SettingsDep
 from app.links import service
 from app.links.importer import ImportReport, import_links_csv
-from app.links.models import LinkKind
 from app.links.schemas import LinkCreate, LinkPage, LinkRead, LinkUpdate
 from app.problems import PayloadTooLargeError
+from attribution.kinds import LinkKind
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
 IMPORT_PATH = "/v1/links/import"

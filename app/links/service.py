@@ -15,11 +15,12 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.models import ApiKey
 from app.db import utcnow
-from app.links.models import Link, LinkKind, LinkReader
+from app.links.models import Link, LinkReader
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
 from app.planting.models import Canary
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
+from attribution.kinds import LinkKind
 from canaries.divisions import division_table
 
 

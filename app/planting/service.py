@@ -20,13 +20,14 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.log import log_minted, log_planted
-from app.links.models import Link, LinkKind
+from app.links.models import Link
 from app.links.service import get_link
 from app.links.tree import ancestor_ids, exposure_ids
 from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
 from app.planting.schemas import FeedProfileBody
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from app.telephony.service import pool_for
+from attribution.kinds import LinkKind
 from canaries import mint
 from canaries.couriers import Courier
 from canaries.items import ItemMinter

@@ -60,8 +60,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from app.incidents.explain import Named, Text, candidate_text, summary_text
-from app.links.models import LinkKind
+from attribution.explain import Named, Text, candidate_text, summary_text
+from attribution.kinds import LinkKind
 
 DAY = 86_400.0
 LN2 = math.log(2.0)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.links.models import LinkKind
+from attribution.kinds import LinkKind
 
 KIND_NAMES: dict[LinkKind, tuple[str, str]] = {
     LinkKind.HEAD_OFFICE: ("head office", "总部"),

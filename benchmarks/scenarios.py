@@ -29,8 +29,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from app.incidents.attribution import CanarySighting, Exposure, LinkNode
-from app.links.models import LinkKind
+from attribution.kinds import LinkKind
+from attribution.model import CanarySighting, Exposure, LinkNode
 
 DAY = timedelta(days=1)
 ROTATION_DAYS = 30
