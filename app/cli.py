@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from app.audit.service import record_audit
 from app.auth import keys as key_service
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.auth.routes import KeyRead
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.db import head_revision, make_engine, session_scope, upgrade
@@ -22,6 +21,7 @@ from app.jobs.watch import watch_cli
 from app.links import service as link_service
 from app.links.importer import import_links_csv
 from app.links.schemas import LinkCreate, LinkRead
+from app.models.keys import Role
 from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
 from app.sightings.commands import scan

@@ -23,10 +23,10 @@ import httpx
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
+from app.models.keys import Role
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter

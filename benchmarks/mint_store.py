@@ -15,7 +15,7 @@ from app.auth.actor import Actor
 from app.db import make_engine, session_scope, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

@@ -32,7 +32,7 @@ from app.auth.actor import Actor
 from app.db import make_engine, session_scope, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
-from app.planting.models import Canary, PlantChannel
+from app.models.canaries import Canary, PlantChannel
 from app.planting.service import mint_canaries
 from app.sightings.index import IndexHolder
 from attribution.kinds import LinkKind

@@ -22,12 +22,12 @@ from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, upgrade
 from app.deps import get_session
 from app.incidents.refresh import pending_refreshes
-from app.links.models import Link
 from app.main import create_app
+from app.models.keys import Role
+from app.models.links import Link
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

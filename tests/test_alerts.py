@@ -29,19 +29,10 @@ from sqlmodel import Session, col, select
 
 from app.alerts.delivery import MAX_ATTEMPTS, DeliveryRetryError, deliver, sweep_deliveries
 from app.alerts.events import AlertEvent, Severity
-from app.alerts.models import (
-    AlertDelivery,
-    AlertSubscription,
-    AlertThrottle,
-    DeliveryStatus,
-    EventKind,
-)
 from app.alerts.schemas import SubscriptionCreate, SubscriptionUpdate
 from app.alerts.service import create_subscription, notify, update_subscription
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, unit_of_work, upgrade, utcnow
 from app.jobs.queue import PostgresQueue, work
 from app.jobs.registry import Runtime
@@ -49,12 +40,21 @@ from app.jobs.tasks import jobs
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, PlantChannel
+from app.models.alerts import (
+    AlertDelivery,
+    AlertSubscription,
+    AlertThrottle,
+    DeliveryStatus,
+    EventKind,
+)
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, PlantChannel
+from app.models.keys import Role
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from app.problems import InvalidError
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

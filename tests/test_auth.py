@@ -5,7 +5,7 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.auth.models import ApiKey, Role
+from app.models.keys import ApiKey, Role
 from tests.conftest import KeyFactory, LinkFactory, bearer, secret_part
 
 

@@ -14,15 +14,15 @@ from pydantic import SecretStr
 from sqlmodel import Session, col, select
 
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import session_scope
-from app.incidents.models import Incident
 from app.incidents.refresh import QUIET_UNTIL_NOISE
 from app.main import create_app
-from app.planting.models import Canary
+from app.models.canaries import Canary
+from app.models.incidents import Incident
+from app.models.keys import Role
+from app.models.sightings import Sighting
+from app.models.telephony import PhoneContact
 from app.settings import Settings
-from app.sightings.models import Sighting
-from app.telephony.models import PhoneContact
 from tests.conftest import BACKENDS, attributed, migrated_database
 from tests.loopback import free_port, serving
 from tests.test_telephony import (

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
-from app.auth.models import Role
-from app.planting.models import PlantChannel
+from app.models.audit import AuditEntry
+from app.models.canaries import PlantChannel
+from app.models.keys import Role
 from app.planting.service import mint_canaries
 from app.settings import Settings
 from attribution.kinds import LinkKind

@@ -12,13 +12,13 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.coverage.report import CSV_COLUMNS, coverage_csv, coverage_report, coverage_summary
-from app.links.models import Link
 from app.links.service import deactivate_link
-from app.planting.models import Canary, Plant, PlantChannel
+from app.models.canaries import Canary, Plant, PlantChannel
+from app.models.keys import Role
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import burn_canary, mint_canaries
-from app.sightings.models import Sighting, SightingSource
 from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory
 

@@ -27,15 +27,15 @@ from app.evidence.log import (
     entry_hash,
     verify_chain,
 )
-from app.evidence.models import EntryKind, EvidenceEntry
 from app.evidence.store import EvidenceStore
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
+from app.models.evidence import EntryKind, EvidenceEntry
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import StoredCanary, mint_canaries
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import record_observation
 from app.sightings.service import add_sightings
 from attribution.kinds import LinkKind

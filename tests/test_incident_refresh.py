@@ -16,17 +16,17 @@ from sqlmodel import Session, select
 import app.incidents.refresh as refresh
 from app.auth.actor import Actor
 from app.db import session_scope
-from app.incidents.models import Incident, IncidentCandidate
 from app.incidents.refresh import pending_refreshes, refresh_incident, refresh_later
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.registry import Runtime
 from app.jobs.tasks import incident_sweep, jobs
-from app.links.models import Link
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
+from app.models.incidents import Incident, IncidentCandidate
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

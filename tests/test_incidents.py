@@ -16,20 +16,20 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from app.alerts.models import AlertDelivery, AlertSubscription, ChannelKind
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.cli import cli
 from app.coverage.report import incidents_per_link
 from app.db import make_engine, session_scope, upgrade, utcnow
 from app.incidents.exposures import OWN_RECORDS_PER_DAY, records_per_day
 from app.incidents.grouping import phone_key, source_keys, text_template
-from app.incidents.models import Incident, IncidentStatus
-from app.links.models import Link
-from app.planting.models import Canary, PlantChannel
+from app.models.alerts import AlertDelivery, AlertSubscription, ChannelKind
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, PlantChannel
+from app.models.incidents import Incident, IncidentStatus
+from app.models.keys import Role
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import StoredCanary, mint_canaries
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
 from app.web.pages import open_incidents
 from attribution.kinds import LinkKind

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
+from app.models.keys import Role
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

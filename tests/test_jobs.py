@@ -33,11 +33,11 @@ from app.jobs.inprocess import InProcessQueue
 from app.jobs.queue import SCHEMA, PostgresQueue, work
 from app.jobs.registry import JobRegistry, Runtime, UnschedulableError, cron_every
 from app.jobs.tasks import jobs, rotation
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, CanaryStatus, FeedProfile
+from app.models.canaries import Canary, CanaryStatus, FeedProfile
+from app.models.links import Link
 from app.settings import Settings
 from app.sightings.index import IndexHolder
 from attribution.kinds import LinkKind

@@ -6,9 +6,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from app.audit.models import AuditEntry
-from app.auth.models import Role
-from app.links.models import Link
+from app.models.audit import AuditEntry
+from app.models.keys import Role
+from app.models.links import Link
 from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer, secret_part
 

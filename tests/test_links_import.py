@@ -5,8 +5,8 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from app.auth.models import Role
-from app.links.models import Link
+from app.models.keys import Role
+from app.models.links import Link
 from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer
 

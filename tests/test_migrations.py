@@ -13,11 +13,11 @@ from sqlalchemy import Engine, func, inspect, select, table
 
 from app.auth.actor import Actor
 from app.db import current_revision, downgrade, head_revision, make_engine, session_scope, upgrade
-from app.links.models import Link
 from app.models import metadata
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.service import add_sightings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.auth.models import Role
 from app.db import make_engine
 from app.main import create_app
+from app.models.keys import Role
 from app.ops.logs import JsonFormatter
 from app.settings import Settings
 from tests.conftest import KeyFactory, bearer, secret_part

@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.csvsafe import spreadsheet_safe
-from app.links.models import Link
+from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
+from app.models.keys import Role
+from app.models.links import Link
 from app.planting import service
 from app.planting.feeds import render_csv
-from app.planting.models import Canary, CanaryStatus, Plant, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from attribution.kinds import LinkKind
 from canaries.divisions import division_table

@@ -21,13 +21,13 @@ from app.evidence.store import EvidenceStore
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
+from app.models.sightings import Sighting
+from app.models.telephony import PhoneContact, PhoneNumber
 from app.planting.schemas import FeedProfileBody
 from app.planting.service import StoredCanary, mint_canaries, set_feed_profile
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting
 from app.telephony.background import background_rates
-from app.telephony.models import PhoneContact, PhoneNumber
 from app.telephony.reconcile import (
     ReconcileReport,
     TwilioNotConfiguredError,

@@ -7,14 +7,14 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade, utcnow
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, CanaryStatus, FeedProfile
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, CanaryStatus, FeedProfile
+from app.models.keys import Role
 from app.planting.rotation import rotate
 from app.settings import Settings
 from attribution.kinds import LinkKind

@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from app.auth.models import Role
 from app.auth.permissions import roles_with
 from app.deps import PermissionGuard
 from app.main import ROUTERS
+from app.models.keys import Role
 from tests.conftest import KeyFactory, bearer
 
 # Webhooks carry no API key: each checks its provider's signature (tests/test_telephony.py).

@@ -21,19 +21,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.cli import cli
 from app.db import make_engine, session_scope, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, CanaryStatus, PlantChannel
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.keys import Role
+from app.models.sightings import Scan, ScanStatus, Sighting
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
-from app.sightings.models import Scan, ScanStatus, Sighting
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter

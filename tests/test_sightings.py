@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
-from app.auth.models import Role
-from app.links.models import Link
-from app.planting.models import Canary, CanaryStatus, PlantChannel
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.keys import Role
+from app.models.links import Link
+from app.models.sightings import Sighting
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting
 from canaries.couriers import Courier
 from canaries.matching import Matcher
 from canaries.mint import LinkProfile, Minter

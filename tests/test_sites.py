@@ -18,19 +18,19 @@ from typer.testing import CliRunner
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.cli import cli
 from app.db import session_scope
 from app.evidence.store import EvidenceStore
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
+from app.models.keys import Role
+from app.models.links import Link
+from app.models.sightings import Sighting
+from app.models.sites import SiteListing
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
-from app.sightings.models import Sighting
-from app.sites.models import SiteListing
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import BACKENDS, bearer, migrated_database

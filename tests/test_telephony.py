@@ -16,15 +16,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
 
-from app.audit.models import AuditEntry
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.main import create_app
-from app.planting.models import Canary
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary
+from app.models.keys import Role
+from app.models.sightings import Sighting
+from app.models.telephony import PhoneContact
 from app.settings import Settings
-from app.sightings.models import Sighting
-from app.telephony.models import PhoneContact
 from app.telephony.providers import signature
 from tests.conftest import BACKENDS, scratch_postgres_database
 from tests.loopback import free_port, serving

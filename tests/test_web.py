@@ -28,18 +28,18 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key, revoke_key
-from app.auth.models import ApiKey, Role
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, CanaryStatus, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.keys import ApiKey, Role
+from app.models.links import Link
+from app.models.sightings import SightingSource
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import SightingSource
 from app.telephony.contacts import record_contact
 from app.telephony.service import assign_number, register_number
 from app.web.i18n import MESSAGES

@@ -28,19 +28,19 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.evidence.store import EvidenceStore
 from app.incidents.grouping import incident_sightings
-from app.incidents.models import Incident, IncidentStatus
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import Canary, PlantChannel
+from app.models.canaries import Canary, PlantChannel
+from app.models.incidents import Incident, IncidentStatus
+from app.models.keys import Role
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
-from app.sightings.models import Sighting, SightingSource
 from app.web.i18n import MESSAGES
 from attribution.kinds import LinkKind
 from attribution.model import Flag

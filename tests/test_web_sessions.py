@@ -11,11 +11,11 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.audit.models import AuditEntry
-from app.auth.models import Role
 from app.db import utcnow
+from app.models.audit import AuditEntry
+from app.models.keys import Role
+from app.models.web import WebSession
 from app.settings import Settings
-from app.web.models import WebSession
 from app.web.signin import ENDED_KEPT, SESSION_COOKIE, SESSION_LIFETIME, sign_session_id
 from tests.conftest import KeyFactory
 from tests.test_web import _csrf, _key_record, _sign_in

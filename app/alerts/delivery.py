@@ -17,17 +17,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.alerts.events import AlertEvent
-from app.alerts.models import (
+from app.alerts.sending import SendError, judge, post
+from app.alerts.shapes import Outgoing, render
+from app.db import session_scope, utcnow
+from app.jobs.registry import BACKOFF
+from app.models.alerts import (
     AlertDelivery,
     AlertSubscription,
     ChannelKind,
     DeliveryStatus,
     EventKind,
 )
-from app.alerts.sending import SendError, judge, post
-from app.alerts.shapes import Outgoing, render
-from app.db import session_scope, utcnow
-from app.jobs.registry import BACKOFF
 from app.settings import Settings
 
 log = logging.getLogger("honeytrace.alerts")

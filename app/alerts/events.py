@@ -6,8 +6,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.alerts.models import EventKind
-from app.sightings.models import Sighting
+from app.models.alerts import EventKind
+from app.models.sightings import Sighting
 
 
 class Severity(StrEnum):

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, status
 
 from app.alerts import service
 from app.alerts.delivery import deliver
-from app.alerts.models import DeliveryStatus
 from app.alerts.schemas import (
     DeliveryRead,
     SubscriptionCreate,
@@ -17,6 +16,7 @@ from app.alerts.schemas import (
     SubscriptionUpdate,
 )
 from app.deps import AlertManager, SessionDep, SettingsDep
+from app.models.alerts import DeliveryStatus
 from app.problems import NotFoundError
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])

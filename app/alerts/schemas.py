@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
-from app.alerts.models import AlertDelivery, AlertSubscription, ChannelKind
+from app.models.alerts import AlertDelivery, AlertSubscription, ChannelKind
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.alerts.models import ChannelKind
 from app.alerts.shapes import Outgoing
+from app.models.alerts import ChannelKind
 from watchers.fetching import FetchError, IPAddress, UnsafeURLError, check_public_url
 
 DEADLINE_SECONDS = 15.0  # the whole exchange, however slowly the receiver drips its answer

@@ -15,7 +15,13 @@ from sqlmodel import Session, col, delete, func, select
 
 from app.alerts.delivery import SWEEP_GRACE
 from app.alerts.events import AlertEvent, Severity, control_sighting_event
-from app.alerts.models import (
+from app.alerts.schemas import SubscriptionCreate, SubscriptionUpdate, shown_url
+from app.alerts.sending import SendError, check_target
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.db import utcnow
+from app.jobs.registry import JobQueue
+from app.models.alerts import (
     AlertDelivery,
     AlertSubscription,
     AlertThrottle,
@@ -23,14 +29,8 @@ from app.alerts.models import (
     DeliveryStatus,
     EventKind,
 )
-from app.alerts.schemas import SubscriptionCreate, SubscriptionUpdate, shown_url
-from app.alerts.sending import SendError, check_target
-from app.audit.service import record_audit
-from app.auth.actor import Actor
-from app.db import utcnow
-from app.jobs.registry import JobQueue
+from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError
-from app.sightings.models import Sighting
 
 TEST_EVENT = AlertEvent(
     kind=EventKind.TEST,

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from app.alerts.events import AlertEvent, Severity
-from app.alerts.models import ChannelKind
+from app.models.alerts import ChannelKind
 
 USER_AGENT = "honeytrace-alerts"
 SEVERITY_ZH = {

@@ -4,8 +4,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.audit.models import AuditEntry
 from app.auth.actor import Actor
+from app.models.audit import AuditEntry
 from app.ops.context import current_request_id
 
 

@@ -3,7 +3,7 @@
 import uuid
 from dataclasses import dataclass
 
-from app.auth.models import ApiKey, Role
+from app.models.keys import ApiKey, Role
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from app.auth.models import ApiKey, Role
 from app.db import utcnow
-from app.links.models import Link
+from app.models.keys import ApiKey, Role
+from app.models.links import Link
 from app.problems import InvalidError, NotFoundError, UnauthorizedError, field_error
 
 KEY_PATTERN = re.compile(r"^ht_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")

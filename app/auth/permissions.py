@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from app.auth.models import Role
+from app.models.keys import Role
 
 
 class Permission(StrEnum):

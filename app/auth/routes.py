@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from app.audit.service import record_audit
 from app.auth import keys
-from app.auth.models import ApiKey, Role
 from app.deps import KeyAdmin, SessionDep
+from app.models.keys import ApiKey, Role
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 

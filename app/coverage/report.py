@@ -18,10 +18,10 @@ from sqlmodel import Session, col, select
 
 from app.csvsafe import spreadsheet_safe
 from app.db import utcnow
-from app.incidents.models import IncidentCandidate
-from app.links.models import Link
-from app.planting.models import Canary, CanaryStatus, Plant
-from app.sightings.models import Sighting
+from app.models.canaries import Canary, CanaryStatus, Plant
+from app.models.incidents import IncidentCandidate
+from app.models.links import Link
+from app.models.sightings import Sighting
 
 _WAITING = (CanaryStatus.READY, CanaryStatus.PENDING)
 _STREAM_ROWS = 10_000

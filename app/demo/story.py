@@ -27,15 +27,15 @@ from twilio.request_validator import RequestValidator
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.auth.models import Role
 from app.db import make_engine, session_scope, upgrade
 from app.demo.market import MarketListing, SampleRecord, make_market
 from app.demo.serving import free_port, serving
-from app.links.models import Link
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
+from app.models.keys import Role
+from app.models.links import Link
 from app.planting.service import StoredCanary, mint_canaries
 from app.settings import Settings
 from app.telephony.service import assign_number, register_number

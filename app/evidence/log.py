@@ -39,9 +39,9 @@ from sqlalchemy import func, insert, select, text
 from sqlmodel import Session, col
 
 from app.db import utcnow
-from app.evidence.models import EntryKind, EvidenceEntry
 from app.evidence.store import EvidenceStore
-from app.sightings.models import Sighting, SightingSource
+from app.models.evidence import EntryKind, EvidenceEntry
+from app.models.sightings import Sighting, SightingSource
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock's key for "the evidence log head" ("htev" in ASCII).

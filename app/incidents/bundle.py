@@ -32,14 +32,14 @@ from sqlmodel import Session, col, select
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.log import GENESIS, MINT_FIELDS, entry_hash
-from app.evidence.models import EvidenceEntry
 from app.evidence.store import EvidenceStore
 from app.incidents.grouping import incident_sightings
-from app.incidents.models import Incident
 from app.incidents.schemas import IncidentRead
-from app.links.models import Link
-from app.planting.models import Canary, Plant
-from app.sightings.models import SightingSource
+from app.models.canaries import Canary, Plant
+from app.models.evidence import EvidenceEntry
+from app.models.incidents import Incident
+from app.models.links import Link
+from app.models.sightings import SightingSource
 
 T = TypeVar("T")
 CHUNK = 1 << 20

@@ -9,8 +9,8 @@ from app.auth.actor import Actor
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.db import session_scope
 from app.incidents import service
-from app.incidents.models import IncidentStatus
 from app.incidents.schemas import IncidentRead, IncidentSummary
+from app.models.incidents import IncidentStatus
 from app.problems import DomainError
 
 incidents_cli = typer.Typer(help="Incidents: sightings grouped by leak, with their attribution.")

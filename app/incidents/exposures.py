@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from app.links.models import Link, LinkReader
-from app.planting.models import Plant
-from app.sightings.models import Scan, Sighting
+from app.models.canaries import Plant
+from app.models.links import Link, LinkReader
+from app.models.sightings import Scan, Sighting
 from app.telephony.background import background_rates
 from attribution.kinds import LinkKind
 from attribution.model import (

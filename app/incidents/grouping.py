@@ -27,9 +27,9 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from app.db import utcnow
-from app.incidents.models import Incident, IncidentKey, IncidentSighting, IncidentStatus
-from app.planting.models import Canary
-from app.sightings.models import Sighting, SightingSource
+from app.models.canaries import Canary
+from app.models.incidents import Incident, IncidentKey, IncidentSighting, IncidentStatus
+from app.models.sightings import Sighting, SightingSource
 
 GROUP_WINDOW = timedelta(days=30)
 # A template shorter than this (in Chinese characters) is too common to name a campaign.

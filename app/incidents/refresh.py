@@ -32,14 +32,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
 from app.alerts.events import AlertEvent, Severity
-from app.alerts.models import EventKind
 from app.alerts.service import notify
 from app.db import session_scope, utcnow
 from app.incidents.exposures import canary_sightings, exposure_tree, leaked_records
 from app.incidents.grouping import incident_sightings
-from app.incidents.models import Incident, IncidentCandidate
 from app.jobs.registry import JobQueue
-from app.sightings.models import Sighting
+from app.models.alerts import EventKind
+from app.models.incidents import Incident, IncidentCandidate
+from app.models.sightings import Sighting
 from attribution.model import Attribution, Flag, attribute
 
 ESCALATE_AT = 0.9

@@ -13,7 +13,6 @@ from app.deps import IncidentManager, IncidentReader, SessionDep, SettingsDep
 from app.evidence.store import EvidenceStore
 from app.incidents import service
 from app.incidents.bundle import bundle_file
-from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
     IncidentPage,
     IncidentRead,
@@ -21,6 +20,7 @@ from app.incidents.schemas import (
     MergeRequest,
     SplitRequest,
 )
+from app.models.incidents import IncidentStatus
 from app.problems import ForbiddenError
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])

@@ -9,10 +9,10 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.incidents.grouping import incident_sightings
-from app.incidents.models import Incident, IncidentStatus
 from app.incidents.service import candidates, visible_links
-from app.links.models import Link
-from app.sightings.models import SightingSource
+from app.models.incidents import Incident, IncidentStatus
+from app.models.links import Link
+from app.models.sightings import SightingSource
 from attribution.kinds import LinkKind
 
 MAX_IDS = 500

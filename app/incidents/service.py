@@ -27,11 +27,11 @@ from app.incidents.grouping import (
     source_keys,
     title_for,
 )
-from app.incidents.models import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
 from app.incidents.refresh import Standing, announce, refresh_attribution, touched
 from app.links.tree import subtree_ids
+from app.models.incidents import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
+from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
-from app.sightings.models import Sighting
 
 # pg_advisory_xact_lock's key for "grouping sightings" ("htin" in ASCII): two transactions
 # storing sightings of one listing at once must not open two incidents for it.

@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.db import session_scope
 from app.evidence.store import EvidenceStore
 from app.incidents.refresh import RefreshLater, pending_refreshes, refresh_incident
 from app.jobs.registry import JobQueue, JobRegistry, Runtime
+from app.models.keys import Role
 from app.planting.rotation import rotate
 from app.settings import Settings
 from app.sightings.service import run_scan_job

@@ -21,9 +21,9 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
-from app.links.models import Link
 from app.links.schemas import ExternalRef, LinkName, RegionCode
 from app.links.tree import subtree_ids
+from app.models.links import Link
 from app.problems import InvalidError, field_error, validation_errors
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier

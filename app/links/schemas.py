@@ -6,7 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.links.models import Link
+from app.models.links import Link
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.divisions import division_table

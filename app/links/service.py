@@ -13,12 +13,12 @@ from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.auth.models import ApiKey
 from app.db import utcnow
-from app.links.models import Link, LinkReader
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
-from app.planting.models import Canary
+from app.models.canaries import Canary
+from app.models.keys import ApiKey
+from app.models.links import Link, LinkReader
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from attribution.kinds import LinkKind
 from canaries.divisions import division_table

@@ -6,7 +6,7 @@ from sqlalchemy import literal
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.links.models import Link, LinkReader
+from app.models.links import Link, LinkReader
 
 # Deeper than any real chain (head office -> region -> ... -> courier); stops a runaway walk.
 MAX_DEPTH = 64

@@ -16,7 +16,7 @@ from app.auth.actor import Actor
 from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
 from app.csvsafe import spreadsheet_safe
 from app.db import session_scope, utcnow
-from app.planting.models import PlantChannel
+from app.models.canaries import PlantChannel
 from app.planting.rotation import rotate
 from app.planting.schemas import CANARY_FIELDS, CanaryRead
 from app.planting.service import audit_sample, mint_canaries

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.csvsafe import spreadsheet_safe
-from app.planting.models import Canary, CanaryStatus, FeedProfile, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from app.planting.service import (
     StoredCanary,

@@ -20,8 +20,8 @@ from starlette.types import Receive, Scope, Send
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import session_scope
-from app.links.models import Link
-from app.planting.models import CanaryStatus, PlantChannel
+from app.models.canaries import CanaryStatus, PlantChannel
+from app.models.links import Link
 from app.planting.service import (
     feed_profile,
     mintable_link,

@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.links.models import Link
-from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant
+from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant
+from app.models.links import Link
 from app.planting.service import mint_canaries
 
 # A pull batch not acknowledged within a day was never spliced in (or nobody can say it was).

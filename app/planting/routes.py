@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter, SessionDep
+from app.models.canaries import PlantChannel
 from app.planting import feeds, interleave, service
-from app.planting.models import PlantChannel
 from app.planting.schemas import (
     AckReport,
     AckRequest,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.planting.models import Canary, FeedProfile, Plant
+from app.models.canaries import Canary, FeedProfile, Plant
 
 if TYPE_CHECKING:
     from app.planting.service import StoredCanary

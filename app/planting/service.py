@@ -20,10 +20,10 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.log import log_minted, log_planted
-from app.links.models import Link
 from app.links.service import get_link
 from app.links.tree import ancestor_ids, exposure_ids
-from app.planting.models import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
+from app.models.links import Link
 from app.planting.schemas import FeedProfileBody
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from app.telephony.service import pool_for

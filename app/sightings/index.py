@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
-from app.planting.models import Canary
+from app.models.canaries import Canary
 from canaries.index import CanaryIndex, IndexEntry
 
 _PAGE = 50_000

@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.evidence.store import EvidenceStore
-from app.planting.models import Canary
-from app.sightings.models import Sighting, SightingSource
+from app.models.canaries import Canary
+from app.models.sightings import Sighting, SightingSource
 from app.sightings.service import EXCERPT_CHARS, add_sightings
 from canaries.matching import Matcher
 from canaries.scoring import Match

@@ -16,15 +16,15 @@ from sqlmodel import Session, col, func, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.auth.models import Role
 from app.db import utcnow
 from app.deps import SessionDep, SightingReader, SightingReporter
 from app.evidence.store import EvidenceStore
+from app.models.keys import Role
+from app.models.sightings import Sighting, SightingSource
 from app.problems import InvalidError, field_error
 from app.ratelimit import RateLimited
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import dedup_key, record_matches, record_observation
 from canaries.matching import Matcher
 from canaries.scoring import Match

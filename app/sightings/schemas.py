@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.sightings.models import Scan, ScanStatus
+from app.models.sightings import Scan, ScanStatus
 
 
 class ScanMatch(BaseModel):

@@ -24,11 +24,11 @@ from app.db import session_scope, utcnow
 from app.evidence.log import log_sightings
 from app.incidents.refresh import RefreshLater, refresh_later
 from app.incidents.service import assign_sightings
-from app.planting.models import Canary, CanaryStatus
+from app.models.canaries import Canary, CanaryStatus
+from app.models.sightings import Scan, ScanStatus, Sighting, SightingSource
 from app.planting.service import burn_canary
 from app.problems import NotFoundError
 from app.sightings.index import IndexHolder
-from app.sightings.models import Scan, ScanStatus, Sighting, SightingSource
 from app.sightings.schemas import ScanMatch
 from canaries.matching import Matcher, RowMatch
 from watchers.dumps import DumpLimits

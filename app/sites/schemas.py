@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.sites.models import Site
+from app.models.sites import Site
 
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
 # A page to crawl: no `user:password@` (shown to every reader of the site; a proxy may carry

@@ -23,10 +23,10 @@ from app.auth.actor import Actor
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
 from app.incidents.refresh import RefreshLater, refresh_later
+from app.models.sites import Site, SiteListing
 from app.problems import ConflictError, InvalidError, NotFoundError
 from app.sightings.index import IndexHolder
 from app.sightings.observe import match_observation, record_matches
-from app.sites.models import Site, SiteListing
 from app.sites.schemas import PollSummary, SiteCreate, SiteDefinitionBody, SiteUpdate
 from canaries.matching import Matcher
 from canaries.scoring import Match

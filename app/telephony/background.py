@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from app.db import utcnow
-from app.telephony.models import PhoneContact
+from app.models.telephony import PhoneContact
 
 BACKGROUND_DAYS = 30
 

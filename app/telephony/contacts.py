@@ -28,12 +28,12 @@ from sqlmodel import Session, col, select
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.evidence.store import EvidenceStore
-from app.planting.models import Canary, CanaryStatus, Plant
+from app.models.canaries import Canary, CanaryStatus, Plant
+from app.models.sightings import Sighting, SightingSource
+from app.models.telephony import PhoneContact, PhoneNumber
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting, SightingSource
 from app.sightings.observe import record_observation
 from app.sightings.service import EXCERPT_CHARS, add_sightings
-from app.telephony.models import PhoneContact, PhoneNumber
 from app.telephony.service import e164
 from canaries.matching import Matcher
 from watchers.observations import Evidence, Observation, SourceKind

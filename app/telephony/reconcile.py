@@ -29,12 +29,12 @@ from twilio.rest import Client
 from app.db import session_scope, utcnow
 from app.evidence.store import EvidenceStore
 from app.incidents.refresh import RefreshLater, refresh_later
+from app.models.sightings import Sighting
+from app.models.telephony import PhoneNumber
 from app.problems import ServiceUnavailableError
 from app.settings import Settings
 from app.sightings.index import IndexHolder
-from app.sightings.models import Sighting
 from app.telephony.contacts import contact_by_sid, record_contact
-from app.telephony.models import PhoneNumber
 from app.telephony.webhooks import PROVIDER
 from watchers.observations import SourceKind
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.deps import NumberManager, SessionDep
+from app.models.telephony import PhoneNumber
 from app.telephony import service
 from app.telephony.background import background_rates
-from app.telephony.models import PhoneNumber
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 

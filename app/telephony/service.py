@@ -9,11 +9,11 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
-from app.links.models import Link
 from app.links.service import get_link
-from app.planting.models import Canary, CanaryStatus
+from app.models.canaries import Canary, CanaryStatus
+from app.models.links import Link
+from app.models.telephony import PhoneAssignment, PhoneNumber
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
-from app.telephony.models import PhoneAssignment, PhoneNumber
 from canaries.divisions import division_table
 from canaries.mint import MobilePool
 from canaries.mobiles import MobileForm, normalise_mobile

@@ -20,13 +20,13 @@ from app.evidence.store import EvidenceStore
 from app.incidents import service
 from app.incidents.bundle import bundle_file as write_bundle_file
 from app.incidents.grouping import incident_sightings
-from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import CandidateRead, IncidentRead
-from app.links.models import Link
 from app.links.tree import ancestor_ids
-from app.planting.models import Canary, Plant
+from app.models.canaries import Canary, Plant
+from app.models.incidents import Incident, IncidentStatus
+from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
 from app.problems import NotFoundError
-from app.sightings.models import Sighting, SightingSource
 
 LIST_ROWS = 200
 MERGE_CHOICES = 50

@@ -15,16 +15,16 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
-from app.incidents.models import Incident, IncidentStatus
-from app.links.models import Link
 from app.links.service import get_link
 from app.links.tree import ancestor_ids
-from app.planting.models import Canary, CanaryStatus, Plant
+from app.models.canaries import Canary, CanaryStatus, Plant
+from app.models.incidents import Incident, IncidentStatus
+from app.models.links import Link
+from app.models.sightings import Sighting
+from app.models.sites import Site
+from app.models.telephony import PhoneContact, PhoneNumber
 from app.planting.service import get_canary
-from app.sightings.models import Sighting
-from app.sites.models import Site
 from app.telephony.background import background_rates
-from app.telephony.models import PhoneContact, PhoneNumber
 
 PAGE_ROWS = 200
 

@@ -24,13 +24,13 @@ from starlette.background import BackgroundTask
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.keys import authenticate
-from app.auth.models import ApiKey, Role
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
 from app.evidence.store import EvidenceStore
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
+from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from app.settings import Settings
 from app.web import incidents, pages

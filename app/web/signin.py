@@ -2,7 +2,7 @@
 
 A session cookie holds `session id . mac`, never the API key: the key is typed once into
 the sign-in form and checked like a bearer key. The session id is random and kept on the
-server only as its SHA-256 (app.web.models.WebSession), so signing out ends the session for
+server only as its SHA-256 (app.models.web.WebSession), so signing out ends the session for
 every copy of the cookie. Each request also re-reads the key record, so revoking a key ends
 its sessions at once. CSRF tokens are MACs over the session token (or, before sign-in, over
 a random pre-session cookie): a page from another site can neither read nor compute them,
@@ -21,12 +21,12 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, delete
 
 from app.auth.actor import Actor
-from app.auth.models import ApiKey, Role
 from app.auth.permissions import Permission, roles_with
 from app.db import utcnow
 from app.deps import SessionDep, SettingsDep
+from app.models.keys import ApiKey, Role
+from app.models.web import WebSession
 from app.settings import Settings
-from app.web.models import WebSession
 
 SESSION_COOKIE = "ht_session"
 PRESESSION_COOKIE = "ht_presign"
