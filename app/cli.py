@@ -10,21 +10,21 @@ from pydantic import ValidationError
 from app.audit.service import record_audit
 from app.auth import keys as key_service
 from app.auth.actor import Actor
-from app.auth.routes import KeyRead
-from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
-from app.db import head_revision, make_engine, session_scope, upgrade
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.db import head_revision, make_engine, upgrade
 from app.demo.commands import demo
 from app.evidence.commands import evidence_cli
 from app.incidents.commands import incidents_cli
 from app.jobs.commands import worker
 from app.jobs.watch import watch_cli
+from app.keys.routes import KeyRead
 from app.links import service as link_service
 from app.links.importer import import_links_csv
 from app.links.schemas import LinkCreate, LinkRead
 from app.models.keys import Role
 from app.planting.commands import canaries_cli, mint
 from app.problems import DomainError
-from app.sightings.commands import scan
+from app.scans.commands import scan
 from app.sites.commands import sites_cli
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -60,9 +60,9 @@ def serve(
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    engine = ready_engine(settings)
+    database = ready_database(settings)
     uvicorn.run(
-        create_app(settings, engine),
+        create_app(settings, database),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
@@ -89,9 +89,9 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key; the key is printed once and stored only as a hash."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             issued = key_service.issue_key(session, role=role, name=name, scope_link_id=scope)
             record_audit(
                 session,
@@ -113,8 +113,8 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
     """List API keys (never the keys themselves)."""
-    engine = ready_engine(load_settings())
-    with session_scope(engine) as session:
+    database = ready_database(load_settings())
+    with database.write() as session:
         views = [KeyRead.of(k).model_dump(mode="json") for k in key_service.list_keys(session)]
     if as_json:
         print_json(views)
@@ -127,9 +127,9 @@ def keys_list(as_json: JsonFlag = False) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: uuid.UUID) -> None:
     """Revoke an API key; requests with it are refused from now on."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             record = key_service.revoke_key(session, key_id)
             record_audit(
                 session, Actor.cli(), "key.revoke", "api_key", record.id, {"prefix": record.prefix}
@@ -150,12 +150,12 @@ def links_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register one link."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
         data = LinkCreate(
             name=name, kind=kind, region=region, courier=courier, parent_id=parent, external_ref=ref
         )
-        with session_scope(engine) as session:
+        with database.write() as session:
             view = LinkRead.of(link_service.create_link(session, Actor.cli(), data))
     except ValidationError as exc:
         for error in exc.errors():
@@ -175,9 +175,9 @@ def links_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import links from a CSV file (UTF-8 or GB18030): all rows or, on any error, none."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             report = import_links_csv(session, Actor.cli(), file.read_bytes())
     except DomainError as error:
         raise fail(error) from None
@@ -193,9 +193,9 @@ def links_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List registered links."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     views: list[LinkRead] = []
-    with session_scope(engine) as session:
+    with database.write() as session:
         offset = 0
         while True:
             page, total = link_service.list_links(

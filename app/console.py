@@ -7,7 +7,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from app.db import current_revision, head_revision, make_engine, upgrade
+from app.db import Database, current_revision, head_revision, make_engine, upgrade
 from app.problems import DomainError
 from app.settings import Settings
 
@@ -22,6 +22,11 @@ def load_settings() -> Settings:
             where = ".".join(str(p) for p in error["loc"]) or "settings"
             typer.echo(f"error: {where}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
+
+
+def ready_database(settings: Settings) -> Database:
+    """The database on a current schema (see ready_engine)."""
+    return Database(ready_engine(settings))
 
 
 def ready_engine(settings: Settings) -> Engine:

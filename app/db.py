@@ -1,21 +1,30 @@
-"""Engines, sessions and the Alembic migrations that are the only way the schema changes."""
+"""Engines, sessions and the Alembic migrations that are the only way the schema changes.
+
+Transactions are explicit. A `Database` hands out two kinds of session: `read()`, a plain
+read that never takes SQLite's write lock, and `write()`, a unit of work that commits when
+its block ends (rolls back if it raises) and is opened only around writes. Services take a
+`Session` and never commit; the route (through `ReadSession` / `WriteSession`), the job or
+the CLI command that opened the session decides where the transaction ends.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi import Depends
 from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 import migrations
+from app.resources import resource
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -118,16 +127,52 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A unit of work for jobs and the CLI: commit on success, roll back on error."""
-    with Session(unit_of_work(engine), expire_on_commit=False) as session:
-        try:
+class Database:
+    """Sessions on one database: plain reads, and units of work that write (see the module)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads: it never commits, and on SQLite it takes no write lock."""
+        with Session(self.engine, expire_on_commit=False) as session:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work: commit when the block ends, roll back if it raises."""
+        with Session(unit_of_work(self.engine), expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+
+DatabaseDep = Annotated[Database, Depends(resource(Database))]
+
+
+def read_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.read() as session:
+        yield session
+
+
+def write_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.write() as session:
+        yield session
+
+
+# A route's signature says whether it writes: `ReadSession` reads and never commits;
+# `WriteSession` is the request's unit of work, committed when the route returns (before
+# the response is sent) and rolled back if it raises.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.ops.context import current_request_id
+from app.request_context import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 

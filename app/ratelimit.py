@@ -8,11 +8,12 @@ import threading
 import time
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from app.auth.actor import Actor
-from app.deps import current_actor
+from app.auth.deps import current_actor
 from app.problems import TooManyRequestsError
+from app.resources import resource
 
 
 class RateLimiter:
@@ -34,8 +35,10 @@ class RateLimiter:
             return True
 
 
-def rate_limited(request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
+def rate_limited(
+    limiter: Annotated[RateLimiter, Depends(resource(RateLimiter))],
+    actor: Annotated[Actor, Depends(current_actor)],
+) -> None:
     if not limiter.allow(actor.name):
         raise TooManyRequestsError(
             f"Over {limiter.per_second:g} requests a second for this key; slow down."

@@ -8,8 +8,11 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Self
 
+from fastapi import Depends
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.resources import resource
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 (a known placeholder)
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", DEVELOPMENT_SECRET})
@@ -180,3 +183,6 @@ class Settings(BaseSettings):
 @cache
 def get_settings() -> Settings:
     return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(resource(Settings))]

@@ -23,7 +23,7 @@ import httpx
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.keys import Role
@@ -76,7 +76,7 @@ def through_http(megabytes: int, rate: float, block: bytes) -> None:
         url = f"sqlite:///{Path(directory) / 'bench.db'}"
         engine = make_engine(url)
         upgrade(engine)
-        with session_scope(engine) as session:
+        with Database(engine).write() as session:
             link = create_link(
                 session,
                 Actor.cli(),

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.links.importer import import_links_csv
 from canaries.divisions import Level, division_table
 
@@ -44,7 +44,7 @@ def run(url: str, data: bytes, label: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     started = time.perf_counter()
-    with session_scope(engine) as session:
+    with Database(engine).write() as session:
         report = import_links_csv(session, Actor.cli(), data)
     elapsed = time.perf_counter() - started
     engine.dispose()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import PlantChannel
@@ -24,7 +24,7 @@ from canaries.couriers import Courier
 def run(url: str, count: int, batch: int, label: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
-    with session_scope(engine) as session:
+    with Database(engine).write() as session:
         link = create_link(
             session,
             Actor.cli(),
@@ -37,7 +37,7 @@ def run(url: str, count: int, batch: int, label: str) -> None:
     done = 0
     while done < count:
         size = min(batch, count - done)
-        with session_scope(engine) as session:
+        with Database(engine).write() as session:
             mint_canaries(session, Actor.cli(), link_id, size, PlantChannel.CLI)
         done += size
     elapsed = time.perf_counter() - started

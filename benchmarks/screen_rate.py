@@ -29,12 +29,12 @@ import httpx
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
+from app.intake.canary_index import LiveIndex
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import Canary, PlantChannel
 from app.planting.service import mint_canaries
-from app.sightings.index import IndexHolder
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.matching import Matcher
@@ -85,11 +85,11 @@ def orders(batches: int, brushed: list[dict[str, str]]) -> list[list[dict[str, s
 def seed(url: str, count: int) -> None:
     engine = make_engine(url)
     upgrade(engine)
-    with session_scope(engine) as session:
+    with Database(engine).write() as session:
         data = LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO)
         link = create_link(session, Actor.cli(), data)
     for start in range(0, count, 10_000):
-        with session_scope(engine) as session:
+        with Database(engine).write() as session:
             mint_canaries(
                 session, Actor.cli(), link.id, min(10_000, count - start), PlantChannel.CLI
             )
@@ -98,8 +98,8 @@ def seed(url: str, count: int) -> None:
 
 def in_process(url: str, batches: list[list[dict[str, str]]]) -> None:
     engine = make_engine(url)
-    holder = IndexHolder()
-    with session_scope(engine) as session:
+    holder = LiveIndex()
+    with Database(engine).write() as session:
         holder.refresh(session)
     index = holder.index
     matcher = Matcher(index)

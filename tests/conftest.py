@@ -10,8 +10,9 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,12 +23,14 @@ from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, upgrade
-from app.deps import get_session
+from app.db import Database, make_engine, upgrade
 from app.incidents.refresh import pending_refreshes
+from app.intake.record import keep_sightings
 from app.main import create_app
 from app.models.keys import Role
 from app.models.links import Link
+from app.models.sightings import Sighting, SightingSource
+from app.queueing.jobs import JobQueue
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -136,6 +139,54 @@ def session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+def session_scope(engine: Engine) -> AbstractContextManager[Session]:
+    """A unit of work on `engine` (Database.write), for tests that commit."""
+    return Database(engine).write()
+
+
+class SharedSessionDatabase(Database):
+    """Every read and unit of work of an app under test in the test's one session: its
+    commits are savepoints inside the transaction the test rolls back."""
+
+    def __init__(self, engine: Engine, session: Session) -> None:
+        super().__init__(engine)
+        self.session = session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        yield self.session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        try:
+            yield self.session
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+
+
+def add_sightings(
+    session: Session, sightings: list[Sighting], jobs: JobQueue | None = None
+) -> list[Sighting]:
+    """Store sightings built by a test through the intake's own hand-offs (a dump's file is
+    never kept as a blob; any other evidence sha256 is a kept blob). The ones added."""
+    pending = [
+        (s, None if s.source == SightingSource.DUMP else s.evidence_sha256) for s in sightings
+    ]
+    return keep_sightings(session, Actor.cli(), pending, jobs=jobs).added
+
+
+class RecordingQueue(JobQueue):
+    """A job queue that only notes what was deferred to it."""
+
+    def __init__(self) -> None:
+        self.deferred: list[tuple[str, dict[str, Any]]] = []
+
+    def defer(self, session: Session, job: str, **arguments: Any) -> None:
+        self.deferred.append((job, arguments))
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -149,18 +200,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
-    app = create_app(settings, engine)
-
-    def test_session() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    app.dependency_overrides[get_session] = test_session
-    return app
+    """The app on the test's session, without a job queue: incidents are attributed in
+    the unit of work that stores their sightings."""
+    return create_app(settings, SharedSessionDatabase(engine, session), jobs=False)
 
 
 @pytest.fixture

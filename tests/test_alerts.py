@@ -33,9 +33,9 @@ from app.alerts.schemas import SubscriptionCreate, SubscriptionUpdate
 from app.alerts.service import create_subscription, notify, update_subscription
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, unit_of_work, upgrade, utcnow
-from app.jobs.queue import PostgresQueue, work
-from app.jobs.registry import Runtime
+from app.db import Database, make_engine, unit_of_work, upgrade, utcnow
+from app.intake.record import keep_sightings
+from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
@@ -53,13 +53,15 @@ from app.models.keys import Role
 from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from app.problems import InvalidError
+from app.queueing.jobs import JobQueue
+from app.queueing.postgres import PostgresQueue, work
+from app.resources import app_resources
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.sightings.service import add_sightings
+from app.sites.crawling import CrawlLoop
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.alert_receiver import AlertReceiver
-from tests.conftest import BACKENDS, bearer, fresh_database
+from tests.conftest import BACKENDS, RecordingQueue, bearer, fresh_database, session_scope
 from tests.loopback import serving
 
 PUBLIC = "https://honeytrace.example"
@@ -163,7 +165,7 @@ def test_a_webhook_alert_is_signed_over_its_timestamp_and_body(
     subscribe(db, f"{base}/hooks/honeytrace")
     event = incident_event()
     (delivery_id,) = raise_event(db, event)
-    sent = deliver(db, alert_settings(db), delivery_id)
+    sent = deliver(Database(db), alert_settings(db), delivery_id)
     assert sent is not None
     assert (sent.status, sent.response_status, sent.attempts) == (DeliveryStatus.SENT, 200, 1)
 
@@ -194,7 +196,7 @@ def test_slack_gets_text_and_blocks_with_its_markup_escaped(
     subscribe(db, f"{base}/services/T000/B000/XXXX", kind="slack", secret=None)
     event = incident_event(summary_zh="<!channel> 点这里 & 领赔偿")
     (delivery_id,) = raise_event(db, event)
-    deliver(db, alert_settings(db), delivery_id)
+    deliver(Database(db), alert_settings(db), delivery_id)
     body = receiver.wait_for(1)[0].json()
     assert "滨江网点疑似泄露" in body["text"]
     assert [block["type"] for block in body["blocks"]] == ["header", "section", "context"]
@@ -214,7 +216,7 @@ def test_dingtalk_gets_markdown_and_the_robot_signature(
     subscribe(db, f"{base}/robot/send?access_token=tok42", kind="dingtalk", secret=robot_secret)
     event = incident_event(summary_zh="见 [链接](https://evil.example) 的样本")
     (delivery_id,) = raise_event(db, event)
-    deliver(db, alert_settings(db), delivery_id)
+    deliver(Database(db), alert_settings(db), delivery_id)
     (request,) = receiver.wait_for(1)
     assert request.path == "/robot/send"
     assert request.query["access_token"] == "tok42"
@@ -241,7 +243,7 @@ def test_wecom_gets_markdown_within_its_byte_limit(
     subscribe(db, f"{base}/cgi-bin/webhook/send?key=k-123", kind="wecom", secret=None)
     event = incident_event(summary_zh="泄露" * 1000)  # 6,000 bytes of UTF-8
     (delivery_id,) = raise_event(db, event)
-    deliver(db, alert_settings(db), delivery_id)
+    deliver(Database(db), alert_settings(db), delivery_id)
     (request,) = receiver.wait_for(1)
     assert request.query == {"key": "k-123"}
     body = request.json()
@@ -261,13 +263,13 @@ def test_a_5xx_is_retried_and_the_retry_is_sent(
     receiver.answer((500, {"error": "down for a minute"}))
     settings = alert_settings(db)
     with pytest.raises(DeliveryRetryError, match="HTTP 500"):
-        deliver(db, settings, delivery_id)
+        deliver(Database(db), settings, delivery_id)
     waiting = stored(db, delivery_id)
     assert (waiting.status, waiting.attempts, waiting.response_status) == ("pending", 1, 500)
     assert waiting.last_error == "HTTP 500"
     assert waiting.next_attempt_at > utcnow() + timedelta(seconds=4)  # after the backoff
 
-    sent = deliver(db, settings, delivery_id)
+    sent = deliver(Database(db), settings, delivery_id)
     assert sent is not None
     assert (sent.status, sent.attempts, sent.last_error) == ("sent", 2, None)
     first, second = receiver.wait_for(2)
@@ -276,7 +278,7 @@ def test_a_5xx_is_retried_and_the_retry_is_sent(
         timestamp = request.headers["x-honeytrace-timestamp"]
         expected = "sha256=" + _hmac_hex(SECRET, timestamp.encode() + b"." + request.body)
         assert request.headers["x-honeytrace-signature"] == expected
-    assert deliver(db, settings, delivery_id) is not None
+    assert deliver(Database(db), settings, delivery_id) is not None
     assert len(receiver.received) == 2, "a sent alert is not sent again"
 
 
@@ -290,15 +292,15 @@ def test_an_alert_failing_every_attempt_gives_up_after_the_last(
     settings = alert_settings(db)
     for _ in range(MAX_ATTEMPTS - 1):
         with pytest.raises(DeliveryRetryError):
-            deliver(db, settings, delivery_id)
-    failed = deliver(db, settings, delivery_id)  # the last attempt: recorded, not raised
+            deliver(Database(db), settings, delivery_id)
+    failed = deliver(Database(db), settings, delivery_id)  # the last attempt: recorded, not raised
     assert failed is not None
     assert (failed.status, failed.attempts, failed.last_error) == (
         "failed",
         MAX_ATTEMPTS,
         "HTTP 503",
     )
-    deliver(db, settings, delivery_id)
+    deliver(Database(db), settings, delivery_id)
     assert len(receiver.received) == MAX_ATTEMPTS
 
 
@@ -307,11 +309,11 @@ def test_a_4xx_fails_at_once_without_a_retry(db: Engine, inbox: tuple[AlertRecei
     subscribe(db, f"{base}/services/T/B/gone", kind="slack", secret=None)
     (delivery_id,) = raise_event(db, incident_event())
     receiver.answer((404, "no_service"))
-    failed = deliver(db, alert_settings(db), delivery_id)
+    failed = deliver(Database(db), alert_settings(db), delivery_id)
     assert failed is not None
     assert (failed.status, failed.attempts, failed.response_status) == ("failed", 1, 404)
     assert failed.last_error == "HTTP 404: no_service"
-    deliver(db, alert_settings(db), delivery_id)
+    deliver(Database(db), alert_settings(db), delivery_id)
     assert len(receiver.received) == 1
 
 
@@ -322,7 +324,7 @@ def test_a_robot_refusing_with_an_errcode_fails_and_its_rate_limit_is_retried(
     subscribe(db, f"{base}/robot/send?access_token=t", kind="dingtalk", secret="SECx")
     (refused_id,) = raise_event(db, incident_event())
     receiver.answer((200, {"errcode": 310000, "errmsg": "sign not match"}))
-    refused = deliver(db, alert_settings(db), refused_id)
+    refused = deliver(Database(db), alert_settings(db), refused_id)
     assert refused is not None
     assert (refused.status, refused.response_status) == ("failed", 200)
     assert refused.last_error == "errcode 310000: sign not match"
@@ -330,7 +332,7 @@ def test_a_robot_refusing_with_an_errcode_fails_and_its_rate_limit_is_retried(
     (busy_id,) = raise_event(db, incident_event())
     receiver.answer((200, {"errcode": 130101, "errmsg": "send too fast"}))
     with pytest.raises(DeliveryRetryError, match="130101"):
-        deliver(db, alert_settings(db), busy_id)
+        deliver(Database(db), alert_settings(db), busy_id)
     assert stored(db, busy_id).status == "pending"
 
 
@@ -446,7 +448,9 @@ def test_the_ssrf_guard_refuses_at_subscription_and_again_at_delivery(
         admin = issue_key(session, role=Role.ADMIN, name="admin").secret
     url = f"https://localhost:{port}/hook"
     posted = {"name": "x", "kind": "webhook", "url": url, "secret": SECRET, "events": ALL_EVENTS}
-    with TestClient(create_app(alert_settings(db, alert_private_addresses=False), db)) as client:
+    with TestClient(
+        create_app(alert_settings(db, alert_private_addresses=False), Database(db))
+    ) as client:
         answer = client.post(SUBSCRIPTIONS, json=posted, headers=bearer(admin))
     assert answer.status_code == 422
     assert "loopback" in answer.json()["detail"]
@@ -455,7 +459,7 @@ def test_the_ssrf_guard_refuses_at_subscription_and_again_at_delivery(
     # guard looks again (a name may resolve elsewhere by then) and nothing is sent.
     subscribe(db, f"https://localhost:{port}/hook")
     (delivery_id,) = raise_event(db, incident_event())
-    failed = deliver(db, alert_settings(db, alert_private_addresses=False), delivery_id)
+    failed = deliver(Database(db), alert_settings(db, alert_private_addresses=False), delivery_id)
     assert failed is not None
     assert failed.status == "failed"
     assert failed.last_error is not None
@@ -474,7 +478,7 @@ def test_a_subscription_disabled_before_its_alert_is_sent_sends_nothing(
         off = SubscriptionUpdate(enabled=False)
         update_subscription(session, Actor.cli(), subscription_id, off, allow_private=True)
     assert raise_event(db, incident_event()) == []
-    failed = deliver(db, alert_settings(db), delivery_id)
+    failed = deliver(Database(db), alert_settings(db), delivery_id)
     assert failed is not None
     assert (failed.status, failed.attempts) == ("failed", 0)
     assert failed.last_error is not None and "disabled" in failed.last_error
@@ -498,7 +502,7 @@ def test_subscriptions_over_the_api_never_show_audit_or_log_their_credentials(
         "secret": secret,
         "events": ["incident.opened", "control.sighting"],
     }
-    with TestClient(create_app(alert_settings(db), db)) as client:
+    with TestClient(create_app(alert_settings(db), Database(db))) as client:
         refused = client.post(SUBSCRIPTIONS, json=body, headers=bearer(investigator))
         assert refused.status_code == 403
         created = client.post(SUBSCRIPTIONS, json=body, headers=bearer(security))
@@ -565,16 +569,16 @@ def test_alerts_go_through_the_job_system_and_a_rollback_sends_nothing(
     receiver, base = inbox
     subscribe(db, f"{base}/hook")
     settings = alert_settings(db)
-    app = create_app(settings, db)
+    app = create_app(settings, Database(db))
     receiver.answer((503, {}))
     with TestClient(app):
         with Session(unit_of_work(db)) as session:
-            assert len(notify(session, app.state.jobs, incident_event())) == 1
+            assert len(notify(session, app_resources(app).get(JobQueue), incident_event())) == 1
             session.rollback()
         with session_scope(db) as session:
-            (delivery,) = notify(session, app.state.jobs, incident_event())
+            (delivery,) = notify(session, app_resources(app).get(JobQueue), incident_event())
         if db.dialect.name == "postgresql":
-            runtime = Runtime(db, settings, IndexHolder(), PostgresQueue(jobs))
+            runtime = Runtime.assemble(Database(db), settings, PostgresQueue(jobs), CrawlLoop())
             # A worker that stops once it has caught up with the queue, run before and
             # after the backoff's first wait.
             for pause in (0.0, 4.5):
@@ -634,22 +638,22 @@ def test_a_control_sighting_raises_an_alert_the_sweep_sends(
             )
             for row, canary_id in enumerate([control.id, control.id, minted.planted[0].id])
         ]
-        assert len(add_sightings(session, Actor.cli(), seen, "seen in a dump")) == 3
+        assert (
+            len(keep_sightings(session, Actor.cli(), [(s, None) for s in seen], jobs=None).added)
+            == 3
+        )
     with Session(db) as session:
         (delivery,) = session.exec(select(AlertDelivery)).all()
     assert (delivery.event, delivery.subject) == ("control.sighting", f"canary:{control.id}")
 
-    queued: list[uuid.UUID] = []
+    queue = RecordingQueue()
+    database = Database(db)
+    assert sweep_deliveries(database, queue, delivery.next_attempt_at - timedelta(seconds=1)) == 0
+    assert sweep_deliveries(database, queue, utcnow()) == 1
+    assert queue.deferred == [("deliver_alert", {"delivery_id": str(delivery.id)})]
+    assert sweep_deliveries(database, queue, utcnow()) == 0, "queued once, not at every sweep"
 
-    def defer(_session: Session, delivery_id: uuid.UUID) -> None:
-        queued.append(delivery_id)
-
-    assert sweep_deliveries(db, defer, delivery.next_attempt_at - timedelta(seconds=1)) == 0
-    assert sweep_deliveries(db, defer, utcnow()) == 1
-    assert queued == [delivery.id]
-    assert sweep_deliveries(db, defer, utcnow()) == 0, "queued once, not at every sweep"
-
-    sent = deliver(db, alert_settings(db), delivery.id)
+    sent = deliver(Database(db), alert_settings(db), delivery.id)
     assert sent is not None and sent.status == "sent"
     body = receiver.wait_for(1)[0].json()
     assert (body["event"], body["incident_id"], body["severity"]) == (

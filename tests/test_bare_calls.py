@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from sqlmodel import Session, col, select
 
 from app.auth.keys import issue_key
-from app.db import session_scope
-from app.incidents.refresh import QUIET_UNTIL_NOISE
+from app.db import Database
+from app.incidents.announce import QUIET_UNTIL_NOISE
 from app.main import create_app
 from app.models.canaries import Canary
 from app.models.incidents import Incident
@@ -23,7 +23,7 @@ from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact
 from app.settings import Settings
-from tests.conftest import BACKENDS, attributed, migrated_database
+from tests.conftest import BACKENDS, attributed, migrated_database, session_scope
 from tests.loopback import free_port, serving
 from tests.test_telephony import (
     CONTROL,
@@ -56,7 +56,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         )
         with session_scope(engine) as session:
             secret = issue_key(session, role=Role.SECURITY, name="security").secret
-        with serving(create_app(settings, engine), port):
+        with serving(create_app(settings, Database(engine)), port):
             yield Server(base, engine, {"Authorization": f"Bearer {secret}"})
 
 

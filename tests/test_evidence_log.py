@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from app.auth.actor import Actor
 from app.cli import cli
-from app.db import make_engine, session_scope, upgrade, utcnow
+from app.db import make_engine, upgrade, utcnow
 from app.evidence.log import (
     GENESIS,
     Event,
@@ -28,20 +28,26 @@ from app.evidence.log import (
     verify_chain,
 )
 from app.evidence.store import EvidenceStore
+from app.intake.canary_index import LiveIndex
+from app.intake.matching import match_observations
+from app.intake.record import record
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import PlantChannel
 from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
-from app.planting.service import StoredCanary, mint_canaries
-from app.sightings.index import IndexHolder
-from app.sightings.observe import record_observation
-from app.sightings.service import add_sightings
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from canaries.matching import Matcher
-from tests.conftest import BACKENDS, LinkFactory, scratch_postgres_database
+from tests.conftest import (
+    BACKENDS,
+    LinkFactory,
+    add_sightings,
+    scratch_postgres_database,
+    session_scope,
+)
 from watchers.observations import Evidence, Observation, SourceKind
 
 
@@ -93,7 +99,7 @@ def story(session: Session, make_link: LinkFactory, tmp_path: Path) -> Story:
     minted = mint_canaries(
         session, Actor.cli(), outlet.id, 6, PlantChannel.CLI, rng=random.Random(11)
     )
-    holder = IndexHolder()
+    holder = LiveIndex()
     holder.refresh(session)
     store = EvidenceStore(tmp_path / "evidence")
     page = f"<html><body>{_listing(minted.planted[0])}</body></html>"
@@ -105,7 +111,8 @@ def story(session: Session, make_link: LinkFactory, tmp_path: Path) -> Story:
         evidence=Evidence(page.encode(), "text/html"),
         context={"url": "http://shop.example/listing/1"},
     )
-    observed = record_observation(session, Actor.cli(), Matcher(holder.index), store, observation)
+    seen = match_observations(holder.matcher(session), [observation])
+    observed = record(session, Actor.cli(), seen, evidence=store, jobs=None)
     assert [s.canary_id for s in observed.added] == [minted.planted[0].id]
     session.flush()
     sighting = session.exec(
@@ -171,7 +178,7 @@ def test_a_dump_sighting_keeps_the_file_hash_but_no_blob(session: Session, story
         location={"file": "leak.csv", "row": 7},
         excerpt="row 7",
     )
-    assert add_sightings(session, Actor.cli(), [sighting], "seen in a dump") == [sighting]
+    assert add_sightings(session, [sighting]) == [sighting]
     entry = session.exec(
         select(EvidenceEntry).where(EvidenceEntry.subject_id == str(sighting.id))
     ).one()

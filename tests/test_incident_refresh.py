@@ -15,22 +15,22 @@ from sqlmodel import Session, select
 
 import app.incidents.refresh as refresh
 from app.auth.actor import Actor
-from app.db import session_scope
-from app.incidents.refresh import pending_refreshes, refresh_incident, refresh_later
-from app.jobs.inprocess import InProcessQueue
-from app.jobs.registry import Runtime
+from app.db import Database
+from app.incidents.refresh import pending_refreshes, refresh_incident
+from app.jobs.runtime import Runtime
 from app.jobs.tasks import incident_sweep, jobs
 from app.models.canaries import PlantChannel
 from app.models.incidents import Incident, IncidentCandidate
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
-from app.planting.service import StoredCanary, mint_canaries
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
+from app.queueing.inprocess import InProcessQueue
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.sightings.service import add_sightings
+from app.sites.crawling import CrawlLoop
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, migrated_database
+from tests.conftest import BACKENDS, RecordingQueue, add_sightings, migrated_database, session_scope
 
 URL = "http://market.example/listing/77"
 
@@ -56,12 +56,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engi
         yield engine, planted
 
 
-def _store(engine: Engine, canaries: list[StoredCanary], later: list[uuid.UUID] | None) -> None:
+def _store(engine: Engine, canaries: list[StoredCanary], later: RecordingQueue | None) -> None:
     """Sightings of these canaries on one listing, stored in one unit of work; with `later`,
-    the session hands its incidents to a job (recorded there) instead of refreshing them."""
+    the incidents are handed to a job (recorded there) instead of refreshed in the unit."""
     with session_scope(engine) as session:
-        if later is not None:
-            refresh_later(session, lambda _session, incident_id: later.append(incident_id))
         pending = [
             Sighting(
                 canary_id=c.id,
@@ -74,7 +72,7 @@ def _store(engine: Engine, canaries: list[StoredCanary], later: list[uuid.UUID] 
             )
             for c in canaries
         ]
-        add_sightings(session, Actor.cli(), pending, "test")
+        add_sightings(session, pending, later)
 
 
 def _incident(engine: Engine) -> tuple[Incident, list[IncidentCandidate]]:
@@ -90,20 +88,20 @@ def test_sightings_leave_the_attribution_to_the_job_and_it_catches_up(
     world: tuple[Engine, list[StoredCanary]],
 ) -> None:
     engine, canaries = world
-    later: list[uuid.UUID] = []
+    later = RecordingQueue()
     _store(engine, canaries[:2], later)
     incident, ranked = _incident(engine)
-    assert later == [incident.id]
+    assert later.deferred == [("incident_refresh", {"incident_id": str(incident.id)})]
     assert incident.attribution_pending and ranked == [] and not incident.announced
     with Session(engine) as session:
         assert pending_refreshes(session) == [incident.id]
 
-    assert refresh_incident(engine, incident.id)
+    assert refresh_incident(Database(engine), incident.id)
     incident, ranked = _incident(engine)
     assert not incident.attribution_pending and incident.announced
     assert str(ranked[0].link_id) == str(canaries[0].link_id)  # the outlet, not its region
     assert incident.surfaced == 2
-    assert not refresh_incident(engine, incident.id)  # nothing new: nothing done
+    assert not refresh_incident(Database(engine), incident.id)  # nothing new: nothing done
 
     # Without a job queue (the CLI), the writing transaction recomputes it itself.
     _store(engine, canaries[2:4], None)
@@ -117,7 +115,7 @@ def test_sightings_stored_while_the_job_computes_leave_the_incident_pending(
     """The job reads, a writer adds sightings, the job stores what it read: that answer is
     of the older revision, so the incident stays pending for the next job."""
     engine, canaries = world
-    later: list[uuid.UUID] = []
+    later = RecordingQueue()
     _store(engine, canaries[:2], later)
     compute = refresh.compute
     writes: list[threading.Thread] = []
@@ -131,13 +129,13 @@ def test_sightings_stored_while_the_job_computes_leave_the_incident_pending(
         return computed
 
     monkeypatch.setattr(refresh, "compute", compute_then_write)
-    (incident_id,) = set(later)
-    assert refresh_incident(engine, incident_id)
+    (incident_id,) = {uuid.UUID(arguments["incident_id"]) for _, arguments in later.deferred}
+    assert refresh_incident(Database(engine), incident_id)
     incident, _ = _incident(engine)
     assert (incident.attributed_revision, incident.revision) == (1, 2)
     assert incident.attribution_pending and incident.surfaced == 2
     monkeypatch.setattr(refresh, "compute", compute)
-    assert refresh_incident(engine, incident_id)
+    assert refresh_incident(Database(engine), incident_id)
     incident, _ = _incident(engine)
     assert not incident.attribution_pending and incident.surfaced == 5
 
@@ -146,17 +144,17 @@ def test_the_sweep_refreshes_incidents_whose_job_was_lost(
     world: tuple[Engine, list[StoredCanary]], tmp_path: Path
 ) -> None:
     engine, canaries = world
-    _store(engine, canaries[:3], [])  # deferred to a queue that never ran it
+    _store(engine, canaries[:3], RecordingQueue())  # deferred to a queue that never ran it
     assert _incident(engine)[0].attribution_pending
     url = engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, rotation_interval_seconds=0,
                         site_check_interval_seconds=0, incident_sweep_interval_seconds=0,
                         alert_sweep_interval_seconds=0, evidence_dir=str(tmp_path))  # fmt: skip
     queue = InProcessQueue(jobs, concurrency=2)
-    runtime = Runtime(engine, settings, IndexHolder(), queue)
+    runtime = Runtime.assemble(Database(engine), settings, queue, CrawlLoop())
     queue.start(runtime)
     try:
-        incident_sweep.func(runtime, timestamp=0)  # as its tick would
+        incident_sweep(runtime, timestamp=0)  # as its tick would
         for _ in range(600):
             if not _incident(engine)[0].attribution_pending:
                 break

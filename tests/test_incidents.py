@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from app.auth.actor import Actor
 from app.cli import cli
 from app.coverage.report import incidents_per_link
-from app.db import make_engine, session_scope, upgrade, utcnow
+from app.db import make_engine, upgrade, utcnow
 from app.incidents.exposures import OWN_RECORDS_PER_DAY, records_per_day
 from app.incidents.grouping import phone_key, source_keys, text_template
 from app.models.alerts import AlertDelivery, AlertSubscription, ChannelKind
@@ -29,8 +29,8 @@ from app.models.incidents import Incident, IncidentStatus
 from app.models.keys import Role
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
-from app.planting.service import StoredCanary, mint_canaries
-from app.sightings.service import add_sightings
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.web.pages import open_incidents
 from attribution.kinds import LinkKind
 from attribution.model import (
@@ -42,7 +42,15 @@ from attribution.model import (
     attribute,
 )
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, fresh_database
+from tests.conftest import (
+    BACKENDS,
+    KeyFactory,
+    LinkFactory,
+    add_sightings,
+    bearer,
+    fresh_database,
+    session_scope,
+)
 
 URL = "http://market.example/listing/8848"
 
@@ -327,10 +335,7 @@ def test_time_closes_a_group_and_a_closed_incident_takes_nothing_more(
     def seen(canary: StoredCanary, days: int) -> None:
         at = now + timedelta(days=days)
         added = add_sightings(
-            session,
-            Actor.cli(),
-            [_sighting(canary, SightingSource.SITE, {"url": URL}, observed_at=at)],
-            "test",
+            session, [_sighting(canary, SightingSource.SITE, {"url": URL}, observed_at=at)]
         )
         assert len(added) == 1
 
@@ -355,7 +360,7 @@ def test_campaigns_group_by_caller_or_by_text_template(session: Session, courier
                   excerpt=text.format(name=two.name)),
         _sighting(three, SightingSource.CALL, {"from": "17100002222"}, excerpt="喂喂"),
     ]  # fmt: skip
-    add_sightings(session, Actor.cli(), pending, "test")
+    add_sightings(session, pending)
     (incident,) = session.exec(select(Incident)).all()
     assert incident.sighting_count == 3
     assert "phone:17100002222" in incident.keys
@@ -454,7 +459,7 @@ def test_incidents_commands(backend: str, tmp_path: Path) -> None:
                 _sighting(c, SightingSource.SITE, {"url": URL}, observed_at=utcnow())
                 for c in result.planted[:2]
             ]
-            add_sightings(session, Actor.cli(), pending, "test")
+            add_sightings(session, pending)
         engine.dispose()
         env = {"HONEYTRACE_DATABASE_URL": url}
         listed = CliRunner().invoke(cli, ["incidents", "list", "--json"], env=env)
@@ -478,7 +483,7 @@ def test_the_dashboard_lists_open_incidents_and_coverage_counts_them(
         _sighting(c, SightingSource.SITE, {"url": URL}, observed_at=utcnow())
         for c in courier.canaries["A"][:3]
     ]
-    add_sightings(session, Actor.cli(), pending, "test")
+    add_sightings(session, pending)
     (row,) = open_incidents(session)
     assert (row.top_link_id, row.top_link_name, row.sightings) == (a.id, "西湖网点", 3)
     assert row.probability is not None and row.probability > 0.5
@@ -548,7 +553,7 @@ def test_sightings_of_one_listing_stored_at_once_open_one_incident(
                 start.wait()
                 with session_scope(engine) as session:
                     sighting = _sighting(canary, SightingSource.SITE, {"url": URL})
-                    add_sightings(session, Actor.cli(), [sighting], "test")
+                    add_sightings(session, [sighting])
             except BaseException as error:
                 errors.append(error)
 

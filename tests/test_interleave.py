@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -24,6 +24,7 @@ from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
+from tests.conftest import session_scope
 from tests.loopback import serving
 
 HEADER = "订单编号,运单号,收件人,联系电话,收货地址,商品名称,重量,下单时间\r\n"
@@ -55,7 +56,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         )
         feed_key = issue_key(session, role=Role.INTEGRATION, name="dispatch").secret
         staff_key = issue_key(session, role=Role.SECURITY, name="staff").secret
-    app = create_app(Settings(database_url=url, rotation_interval_seconds=0), engine)
+    app = create_app(Settings(database_url=url, rotation_interval_seconds=0), Database(engine))
     with serving(app) as base:
         yield base, str(link.id), feed_key, staff_key
     engine.dispose()

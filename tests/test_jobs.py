@@ -11,9 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +29,21 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.jobs.commands import worker
-from app.jobs.inprocess import InProcessQueue
-from app.jobs.queue import SCHEMA, PostgresQueue, work
-from app.jobs.registry import JobRegistry, Runtime, UnschedulableError, cron_every
-from app.jobs.tasks import jobs, rotation
+from app.jobs.tasks import jobs
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.models.canaries import Canary, CanaryStatus, FeedProfile
 from app.models.links import Link
+from app.queueing.inprocess import InProcessQueue
+from app.queueing.jobs import JobRegistry, UnschedulableError, cron_every
+from app.queueing.postgres import SCHEMA, PostgresQueue, work
 from app.settings import Settings
-from app.sightings.index import IndexHolder
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import ROOT, scratch_postgres_database
+from tests.conftest import ROOT, scratch_postgres_database, session_scope
 
 runs = sa.Table(
     "job_runs",
@@ -55,10 +56,20 @@ runs = sa.Table(
     sa.Column("ended", sa.Float),
 )
 
-traced = JobRegistry()
+
+@dataclass(frozen=True)
+class Traced:
+    """What this module's jobs run with."""
+
+    engine: Engine
+    settings: Settings
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
-def _run(runtime: Runtime, key: str, site: str | None = None, hold: float = 0.0) -> int:
+traced = JobRegistry[Traced]()
+
+
+def _run(runtime: Traced, key: str, site: str | None = None, hold: float = 0.0) -> int:
     """Record a run of `key` from start to end; returns how many runs of it there were."""
     with runtime.engine.begin() as connection:
         row = {"key": key, "site": site, "pid": os.getpid(), "started": time.time()}
@@ -71,28 +82,28 @@ def _run(runtime: Runtime, key: str, site: str | None = None, hold: float = 0.0)
 
 
 @traced.job()
-def record(runtime: Runtime, *, key: str) -> None:
+def record(runtime: Traced, *, key: str) -> None:
     _run(runtime, key, hold=0.05)
 
 
 @traced.job(lock="site:{site_id}")
-def poll_site(runtime: Runtime, *, site_id: str, key: str) -> None:
+def poll_site(runtime: Traced, *, site_id: str, key: str) -> None:
     _run(runtime, key, site_id, hold=0.2)
 
 
 @traced.job(queueing_lock="site:{site_id}")
-def refresh_site(runtime: Runtime, *, site_id: str) -> None:
+def refresh_site(runtime: Traced, *, site_id: str) -> None:
     _run(runtime, f"refresh-{site_id}")
 
 
 @traced.job(retry=RetryStrategy(max_attempts=3, exponential_wait=2))
-def flaky(runtime: Runtime, *, key: str, failures: int) -> None:
+def flaky(runtime: Traced, *, key: str, failures: int) -> None:
     if _run(runtime, key) <= failures:
         raise RuntimeError("failing on purpose")
 
 
 @traced.job(every=lambda settings: settings.rotation_interval_seconds)
-def tick(runtime: Runtime, *, timestamp: int) -> None:
+def tick(runtime: Traced, *, timestamp: int) -> None:
     _run(runtime, "tick", str(timestamp))
 
 
@@ -123,7 +134,7 @@ def work_traced_jobs(url: str) -> None:
     """A worker process of this module's jobs, started by the `workers` fixture."""
     settings = Settings(database_url=url, rotation_interval_seconds=1)
     engine = make_engine(url)
-    runtime = Runtime(engine, settings, IndexHolder(), PostgresQueue(traced))
+    runtime = Traced(engine, settings)
     asyncio.run(work(traced, runtime, concurrency=2))
 
 
@@ -176,16 +187,16 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def test_a_job_is_queued_only_if_its_transaction_commits(queue_engine: Engine) -> None:
     queue = PostgresQueue(traced)
     with Session(queue_engine) as session:
-        queue.defer(session, record, key="rolled-back")
+        queue.defer(session, "record", key="rolled-back")
         session.rollback()
     assert _queued(queue_engine) == []
 
     with Session(queue_engine) as session:
-        queue.defer(session, record, key="committed")
+        queue.defer(session, "record", key="committed")
         # A second refresh of the same site while one waits is not queued, and the
         # transaction it was deferred in carries on.
-        queue.defer(session, refresh_site, site_id="s1")
-        queue.defer(session, refresh_site, site_id="s1")
+        queue.defer(session, "refresh_site", site_id="s1")
+        queue.defer(session, "refresh_site", site_id="s1")
         session.execute(sa.text("SELECT 1"))
         assert session.connection().exec_driver_sql("SHOW search_path").scalar_one() == (
             '"$user", public'
@@ -211,11 +222,11 @@ def worked(workers: Engine) -> list[Any]:
     queue = PostgresQueue(traced)
     with session_scope(workers) as session:
         for key in BATCH:
-            queue.defer(session, record, key=key)
+            queue.defer(session, "record", key=key)
         for n in range(4):
             for site in SITES:
-                queue.defer(session, poll_site, site_id=site, key=f"poll-{site}-{n}")
-        queue.defer(session, flaky, key="flaky-pg", failures=1)
+                queue.defer(session, "poll_site", site_id=site, key=f"poll-{site}-{n}")
+        queue.defer(session, "flaky", key="flaky-pg", failures=1)
     expected = len(BATCH) + 4 * len(SITES) + 2
     _wait_for(lambda: len(_ended(workers, "")) - len(_ended(workers, "tick")) >= expected, 30)
     time.sleep(0.5)  # a second run of any job would show by now
@@ -257,7 +268,7 @@ def test_a_periodic_job_runs_once_a_tick_however_many_workers(worked: list[Any])
 
 
 @pytest.fixture
-def local(tmp_path: Path) -> Iterator[tuple[Engine, InProcessQueue]]:
+def local(tmp_path: Path) -> Iterator[tuple[Engine, InProcessQueue[Traced]]]:
     """This module's jobs running in-process on SQLite, as `serve` runs them."""
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     engine = make_engine(url)
@@ -265,7 +276,7 @@ def local(tmp_path: Path) -> Iterator[tuple[Engine, InProcessQueue]]:
     runs.create(engine)
     queue = InProcessQueue(traced, concurrency=4)
     settings = Settings(database_url=url, rotation_interval_seconds=1)
-    queue.start(Runtime(engine, settings, IndexHolder(), queue))
+    queue.start(Traced(engine, settings))
     try:
         yield engine, queue
     finally:
@@ -274,16 +285,16 @@ def local(tmp_path: Path) -> Iterator[tuple[Engine, InProcessQueue]]:
 
 
 def test_in_process_jobs_run_after_commit_and_never_after_rollback(
-    local: tuple[Engine, InProcessQueue],
+    local: tuple[Engine, InProcessQueue[Traced]],
 ) -> None:
     engine, queue = local
     with Session(engine) as session:
-        queue.defer(session, record, key="local-rolled-back")
+        queue.defer(session, "record", key="local-rolled-back")
         session.rollback()
     with Session(engine) as session:
-        queue.defer(session, record, key="local-committed")
-        queue.defer(session, refresh_site, site_id="s1")
-        queue.defer(session, refresh_site, site_id="s1")
+        queue.defer(session, "record", key="local-committed")
+        queue.defer(session, "refresh_site", site_id="s1")
+        queue.defer(session, "refresh_site", site_id="s1")
         session.commit()
     _wait_for(lambda: len(_ended(engine, "local-committed")) == 1, 10)
     queue.shutdown()  # waits for every job it started
@@ -291,15 +302,37 @@ def test_in_process_jobs_run_after_commit_and_never_after_rollback(
     assert len(_ended(engine, "refresh-s1")) == 1
 
 
+def test_in_process_jobs_wait_for_the_transaction_not_for_a_savepoint_in_it(
+    local: tuple[Engine, InProcessQueue[Traced]],
+) -> None:
+    """SQLAlchemy announces a savepoint's release as a commit: a job deferred before one
+    (the incident refresh before a burn's replacement) must still wait for the real commit,
+    or it runs before what it reads is there."""
+    engine, queue = local
+    with session_scope(engine) as session:
+        queue.defer(session, "record", key="after-savepoint")
+        with session.begin_nested():
+            session.execute(sa.text("SELECT 1"))
+        time.sleep(0.5)  # a job started by the savepoint's release would have run by now
+        assert _ended(engine, "after-savepoint") == []
+        session.rollback()
+    with session_scope(engine) as session:
+        queue.defer(session, "record", key="after-savepoint-committed")
+        with session.begin_nested():
+            session.execute(sa.text("SELECT 1"))
+    _wait_for(lambda: len(_ended(engine, "after-savepoint-committed")) == 1, 10)
+    assert [r.key for r in _ended(engine, "after-savepoint")] == ["after-savepoint-committed"]
+
+
 def test_in_process_jobs_retry_lock_and_tick_as_on_workers(
-    local: tuple[Engine, InProcessQueue],
+    local: tuple[Engine, InProcessQueue[Traced]],
 ) -> None:
     engine, queue = local
     with session_scope(engine) as session:
-        queue.defer(session, flaky, key="flaky-local", failures=1)
+        queue.defer(session, "flaky", key="flaky-local", failures=1)
         for n in range(4):
-            queue.defer(session, poll_site, site_id="site-a", key=f"poll-local-{n}")
-        queue.defer(session, record, key="after-polls")
+            queue.defer(session, "poll_site", site_id="site-a", key=f"poll-local-{n}")
+        queue.defer(session, "record", key="after-polls")
     _wait_for(lambda: len(_ended(engine, "flaky-local")) == 2, 15)
     _wait_for(lambda: len(_ended(engine, "poll-local-")) == 4, 15)
     polls = _ended(engine, "poll-local-")
@@ -364,7 +397,7 @@ def _worker_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_worker_command_runs_queued_jobs(queue_engine: Engine) -> None:
     with session_scope(queue_engine) as session:
         link = _outlet(session, "网点甲")
-        PostgresQueue(jobs).defer(session, rotation, timestamp=int(time.time()))
+        PostgresQueue(jobs).defer(session, "rotation", timestamp=int(time.time()))
     url = queue_engine.url.render_as_string(hide_password=False)
     done = _worker_command(url, "--once", "--concurrency", "2")
     assert done.returncode == 0, done.stderr
@@ -387,5 +420,5 @@ def test_serve_works_the_queue_itself_when_told_to(queue_engine: Engine) -> None
         link = _outlet(session, "网点乙")
     url = queue_engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, rotation_interval_seconds=1, jobs_in_process=True)
-    with TestClient(create_app(settings, queue_engine)):
+    with TestClient(create_app(settings, Database(queue_engine))):
         _wait_for(lambda: _ready(queue_engine, link) == 3, 20)

@@ -12,16 +12,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, table
 
 from app.auth.actor import Actor
-from app.db import current_revision, downgrade, head_revision, make_engine, session_scope, upgrade
+from app.db import current_revision, downgrade, head_revision, make_engine, upgrade
 from app.models import metadata
 from app.models.canaries import PlantChannel
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
-from app.sightings.service import add_sightings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, scratch_postgres_database
+from tests.conftest import BACKENDS, add_sightings, scratch_postgres_database, session_scope
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -81,7 +80,7 @@ def test_tables_rebuilt_with_rows_that_others_refer_to(empty_engine: Engine) -> 
         sighting = Sighting(canary_id=canary.id, link_id=outlet.id, source=SightingSource.SITE,
                             dedup_key="k1", score=45.0, location={"url": "http://x.example/1"},
                             excerpt="")  # fmt: skip
-        add_sightings(session, Actor.cli(), [sighting], "test")
+        add_sightings(session, [sighting])
 
     def counts() -> tuple[int, ...]:
         names = ("sightings", "incident_sightings", "incidents", "canaries", "plants")
@@ -100,7 +99,7 @@ def test_tables_rebuilt_with_rows_that_others_refer_to(empty_engine: Engine) -> 
     with session_scope(empty_engine) as session:
         bare = Sighting(canary_id=canary.id, link_id=outlet.id, source=SightingSource.CALL,
                         dedup_key="k2", score=None, location={}, excerpt="")  # fmt: skip
-        add_sightings(session, Actor.cli(), [bare], "test")
+        add_sightings(session, [bare])
     with pytest.raises(RuntimeError, match="cannot hold them"):
         downgrade(empty_engine, "0011")
     assert counts()[:2] == (2, 2)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.db import make_engine
+from app.db import Database, make_engine
 from app.main import create_app
 from app.models.keys import Role
 from app.ops.logs import JsonFormatter
@@ -34,7 +34,7 @@ def empty_engine(tmp_path: Path) -> Iterator[Engine]:
 
 def test_not_ready_before_migrations(empty_engine: Engine) -> None:
     settings = Settings(database_url=str(empty_engine.url))
-    with TestClient(create_app(settings, empty_engine)) as client:
+    with TestClient(create_app(settings, Database(empty_engine))) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert "honeytrace db upgrade" in response.json()["detail"]
@@ -43,7 +43,7 @@ def test_not_ready_before_migrations(empty_engine: Engine) -> None:
 def test_not_ready_when_the_database_does_not_answer(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
     engine = make_engine(url)
-    with TestClient(create_app(Settings(database_url=url), engine)) as client:
+    with TestClient(create_app(Settings(database_url=url), Database(engine))) as client:
         response = client.get("/readyz")
     assert (
         response.status_code == 503 and response.json()["detail"] == "The database does not answer."

@@ -16,18 +16,19 @@ from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
 from app.auth.actor import Actor
-from app.db import session_scope, utcnow
+from app.db import Database, utcnow
 from app.evidence.store import EvidenceStore
+from app.intake.pipeline import Intake
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact, PhoneNumber
-from app.planting.schemas import FeedProfileBody
-from app.planting.service import StoredCanary, mint_canaries, set_feed_profile
+from app.numbers.background import background_rates
+from app.numbers.service import assign_number, register_number
+from app.planting.schemas import FeedProfileBody, StoredCanary
+from app.planting.service import mint_canaries, set_feed_profile
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.telephony.background import background_rates
 from app.telephony.reconcile import (
     ReconcileReport,
     TwilioNotConfiguredError,
@@ -35,10 +36,9 @@ from app.telephony.reconcile import (
     reconcile_twilio,
     twilio_client,
 )
-from app.telephony.service import assign_number, register_number
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, migrated_database
+from tests.conftest import BACKENDS, migrated_database, session_scope
 from tests.fake_twilio import FakeTwilio, call_resource, loopback_client, message_resource
 from tests.loopback import free_port, serving
 
@@ -58,12 +58,14 @@ class World:
     fake: FakeTwilio
     base: str  # the fake's
 
+    @property
+    def intake(self) -> Intake:
+        return Intake.standalone(Database(self.engine), self.settings)
+
     def reconcile(self, token: str = TOKEN, limit: int = 1000) -> ReconcileReport:
         client = loopback_client(self.base, ACCOUNT, token)
         return reconcile_twilio(
-            self.engine,
-            IndexHolder(),
-            EvidenceStore(self.settings.evidence_path),
+            self.intake,
             client,
             since=utcnow() - timedelta(hours=24),
             limit=limit,
@@ -155,9 +157,7 @@ def test_the_window_is_read_in_utc_whatever_zone_it_is_given_in(world: World) ->
         world.fake.messages.append(message_resource(ACCOUNT, sid, POOL, CALLER, "在吗", sent))
     beijing = timezone(timedelta(hours=8))
     report = reconcile_twilio(
-        world.engine,
-        IndexHolder(),
-        EvidenceStore(world.settings.evidence_path),
+        world.intake,
         loopback_client(world.base, ACCOUNT, TOKEN),
         since=(now - timedelta(hours=1)).astimezone(beijing),
         until=(now - timedelta(minutes=10)).astimezone(beijing),
@@ -174,7 +174,7 @@ def test_a_message_the_webhook_delivered_is_not_recorded_twice(
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     settings = world.settings.model_copy(update={"public_url": public})
-    with serving(create_app(settings, world.engine), port):
+    with serving(create_app(settings, Database(world.engine)), port):
         url = f"{public}/v1/webhooks/twilio/sms"
         form = {"MessageSid": sid, "AccountSid": ACCOUNT, "To": POOL, "From": CALLER, "Body": body}
         signature = RequestValidator(TOKEN).compute_signature(url, form)
@@ -227,9 +227,9 @@ def test_running_the_job_twice_adds_nothing(world: World) -> None:
     )
     world.fake.calls.append(call_resource(ACCOUNT, "CA" + "4" * 32, POOL, CALLER, now))
     client = loopback_client(world.base, ACCOUNT, TOKEN)
-    first = reconcile_job(world.engine, IndexHolder(), world.settings, client)
+    first = reconcile_job(world.intake, world.settings, client)
     blobs = sorted(world.settings.evidence_path.rglob("*"))
-    second = reconcile_job(world.engine, IndexHolder(), world.settings, client)
+    second = reconcile_job(world.intake, world.settings, client)
     assert (first.contacts_added, first.sightings_added) == (2, 1)
     assert (second.contacts_seen, second.contacts_added, second.sightings_added) == (2, 0, 0)
     assert len(_contacts(world.engine)) == 2 and len(_sightings(world.engine)) == 1
@@ -253,9 +253,7 @@ def test_a_refused_token_is_an_error_in_the_report_without_the_token(world: Worl
 def test_twilio_out_of_reach_is_an_error_in_the_report(world: World) -> None:
     nowhere = loopback_client(f"http://127.0.0.1:{free_port()}", ACCOUNT, TOKEN)
     report = reconcile_twilio(
-        world.engine,
-        IndexHolder(),
-        EvidenceStore(world.settings.evidence_path),
+        world.intake,
         nowhere,
         since=utcnow() - timedelta(hours=1),
     )
@@ -303,5 +301,5 @@ def test_reconciliation_is_not_configured_without_account_and_token(world: World
         with pytest.raises(TwilioNotConfiguredError, match="not configured"):
             twilio_client(settings)
         with pytest.raises(TwilioNotConfiguredError):
-            reconcile_job(world.engine, IndexHolder(), settings)
+            reconcile_job(world.intake, settings)
     assert twilio_client(world.settings).account_sid == ACCOUNT

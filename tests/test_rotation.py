@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
-from app.db import make_engine, session_scope, upgrade, utcnow
+from app.db import Database, make_engine, upgrade, utcnow
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -19,7 +19,7 @@ from app.planting.rotation import rotate
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import KeyFactory, LinkFactory, bearer
+from tests.conftest import KeyFactory, LinkFactory, bearer, session_scope
 
 
 def _statuses(session: Session) -> dict[str, int]:
@@ -74,7 +74,7 @@ def test_serve_runs_rotation_on_its_own_schedule(tmp_path: Path) -> None:
             LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.EMS),
         )
         session.add(FeedProfile(link_id=link.id, rotation_batch=3, control_share=0))
-    app = create_app(Settings(database_url=url, rotation_interval_seconds=1), engine)
+    app = create_app(Settings(database_url=url, rotation_interval_seconds=1), Database(engine))
     with TestClient(app):
         deadline = time.monotonic() + 20
         ready: list[Canary] = []

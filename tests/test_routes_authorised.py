@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from app.auth.deps import PermissionGuard
 from app.auth.permissions import roles_with
-from app.deps import PermissionGuard
 from app.main import ROUTERS
 from app.models.keys import Role
 from tests.conftest import KeyFactory, bearer

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.cli import cli
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -32,12 +32,13 @@ from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.keys import Role
 from app.models.sightings import Scan, ScanStatus, Sighting
-from app.planting.service import StoredCanary, mint_canaries
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
-from tests.conftest import BACKENDS, scratch_postgres_database
+from tests.conftest import BACKENDS, scratch_postgres_database, session_scope
 from tests.loopback import serving
 
 HEADER = "订单编号,收货人姓名,联系手机,收货地址,物流单号,物流公司"
@@ -128,7 +129,7 @@ def served(world: World, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         # On PostgreSQL scans are queued jobs: this one process works the queue too.
         jobs_in_process=True,
     )
-    with serving(create_app(settings, world.engine)) as base:
+    with serving(create_app(settings, Database(world.engine))) as base:
         yield base, spool
 
 

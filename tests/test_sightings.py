@@ -11,14 +11,17 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
+from app.intake.canary_index import LiveIndex
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.keys import Role
 from app.models.links import Link
 from app.models.sightings import Sighting
-from app.planting.service import StoredCanary, mint_canaries
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
+from app.ratelimit import RateLimiter
+from app.resources import app_resources
 from app.settings import Settings
-from app.sightings.index import IndexHolder
 from canaries.couriers import Courier
 from canaries.matching import Matcher
 from canaries.mint import LinkProfile, Minter
@@ -274,7 +277,7 @@ def test_screening_is_for_the_order_platform_with_bounded_batches(
 
 
 def test_matching_routes_are_rate_limited_per_key(client: TestClient, make_key: KeyFactory) -> None:
-    limiter = client.app.state.rate_limiter  # type: ignore[attr-defined]
+    limiter = app_resources(client.app).get(RateLimiter)  # type: ignore[arg-type]
     limiter.per_second, limiter.burst = 0.01, 3.0  # a burst of three, then one in 100 s
     headers = bearer(make_key(Role.INTEGRATION))
     batch = {"orders": [{"order_id": "1"}]}
@@ -289,7 +292,7 @@ def test_the_index_takes_new_canaries_and_late_commits_with_earlier_times(
     session: Session, make_link: LinkFactory
 ) -> None:
     outlet = make_link("东区网点")
-    holder = IndexHolder()
+    holder = LiveIndex()
     mint_canaries(session, Actor.cli(), outlet.id, 5, PlantChannel.CLI, rng=random.Random(1))
     first = holder.refresh(session)
     assert first == len(session.exec(select(Canary)).all())
@@ -311,7 +314,7 @@ def test_a_few_new_canaries_are_matched_without_re_sorting_the_index(
     """A refresh that adds a few canaries (a burned one's replacements) leaves their keys
     pending, where lookups find them, instead of re-sorting every key (0.4 s at 100,000)."""
     outlet = make_link("南区网点")
-    holder = IndexHolder()
+    holder = LiveIndex()
     mint_canaries(session, Actor.cli(), outlet.id, 20, PlantChannel.CLI, rng=random.Random(7))
     holder.refresh(session)
     sorted_keys = holder.index._keys
@@ -333,7 +336,7 @@ def test_a_bulk_refresh_keeps_the_cyclic_collector_off_the_index(
     mint_canaries(session, Actor.cli(), outlet.id, 1000, PlantChannel.CLI, rng=random.Random(9))
     gc.unfreeze()
     try:
-        assert IndexHolder().refresh(session) >= 1000
+        assert LiveIndex().refresh(session) >= 1000
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.cli import cli
-from app.db import session_scope
+from app.db import Database
 from app.evidence.store import EvidenceStore
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
@@ -29,11 +29,12 @@ from app.models.keys import Role
 from app.models.links import Link
 from app.models.sightings import Sighting
 from app.models.sites import SiteListing
-from app.planting.service import StoredCanary, mint_canaries
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, bearer, migrated_database
+from tests.conftest import BACKENDS, bearer, migrated_database, session_scope
 from tests.fakesite import FakeListing, Record, Trouble, make_fake_site
 from tests.loopback import serving
 
@@ -60,7 +61,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         )
         with session_scope(engine) as session:
             secret = issue_key(session, role=Role.SECURITY, name="security").secret
-        with TestClient(create_app(settings, engine)) as client:
+        with TestClient(create_app(settings, Database(engine))) as client:
             yield World(engine, settings, client, bearer(secret))
 
 
@@ -238,7 +239,7 @@ def test_site_definitions_are_checked_and_guarded(world: World) -> None:
 def test_private_addresses_are_refused_unless_allowed(world: World, base: str) -> None:
     """Without HONEYTRACE_FETCH_PRIVATE_ADDRESSES a site on loopback is never fetched."""
     settings = world.settings.model_copy(update={"fetch_private_addresses": False})
-    with TestClient(create_app(settings, world.engine)) as client:
+    with TestClient(create_app(settings, Database(world.engine))) as client:
         body = {"name": "内网", "definition": _definition(base)}
         site = client.post("/v1/sites", json=body, headers=world.headers).json()
         report = client.post(f"/v1/sites/{site['id']}/poll", headers=world.headers).json()
@@ -284,7 +285,7 @@ def test_sites_due_are_polled_by_the_jobs_by_themselves(
     settings = world.settings.model_copy(
         update={"site_check_interval_seconds": 1, "jobs_in_process": True}
     )
-    with TestClient(create_app(settings, world.engine)) as client:
+    with TestClient(create_app(settings, Database(world.engine))) as client:
         body = {"name": "定时", "definition": _definition(base), "poll_interval_seconds": 3600}
         site = client.post("/v1/sites", json=body, headers=world.headers).json()
         deadline = time.monotonic() + 60

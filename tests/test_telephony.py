@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
 
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary
@@ -25,8 +25,8 @@ from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact
 from app.settings import Settings
-from app.telephony.providers import signature
-from tests.conftest import BACKENDS, scratch_postgres_database
+from app.telephony.provider_webhooks import signature
+from tests.conftest import BACKENDS, scratch_postgres_database, session_scope
 from tests.loopback import free_port, serving
 
 TOKEN = "twilio-test-auth-token-0123456789"
@@ -67,7 +67,7 @@ def _serve(url: str, tmp_path: Path) -> Iterator[Server]:
     )
     with session_scope(engine) as session:
         secret = issue_key(session, role=Role.SECURITY, name="security").secret
-    with serving(create_app(settings, engine), port):
+    with serving(create_app(settings, Database(engine)), port):
         yield Server(base, engine, {"Authorization": f"Bearer {secret}"})
     engine.dispose()
 
@@ -227,7 +227,7 @@ def test_webhooks_refuse_when_twilio_is_not_configured(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    app = create_app(Settings(database_url=url, rotation_interval_seconds=0), engine)
+    app = create_app(Settings(database_url=url, rotation_interval_seconds=0), Database(engine))
     with TestClient(app) as client:
         response = client.post("/v1/webhooks/twilio/sms", data={"MessageSid": "SM1"})
     assert response.status_code == 503

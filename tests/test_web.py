@@ -28,8 +28,10 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key, revoke_key
-from app.db import session_scope, utcnow
+from app.db import Database, utcnow
 from app.evidence.store import EvidenceStore
+from app.intake.canary_index import LiveIndex
+from app.intake.pipeline import Intake
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -37,19 +39,27 @@ from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.keys import ApiKey, Role
 from app.models.links import Link
 from app.models.sightings import SightingSource
-from app.planting.service import StoredCanary, mint_canaries
+from app.numbers.service import assign_number, register_number
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.telephony.contacts import record_contact
-from app.telephony.service import assign_number, register_number
+from app.telephony.contacts import keep_contact
 from app.web.i18n import MESSAGES
 from app.web.signin import SESSION_COOKIE, WEB_ROLES, safe_next, sign_session_id, start_session
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, migrated_database
+from tests.conftest import (
+    BACKENDS,
+    KeyFactory,
+    LinkFactory,
+    bearer,
+    migrated_database,
+    session_scope,
+)
 from tests.fakesite import FakeListing, Trouble, make_fake_site
 from tests.loopback import serving
 from watchers.observations import SourceKind
+from watchers.telephony import Contact
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 PAGES = ("/", "/coverage", "/watchers", "/coverage.csv")
@@ -422,21 +432,19 @@ def _world(
             session, cli, "+8617000000001", "twilio", ["voice"], None, False, False
         )
         assign_number(session, cli, phone.id, outlet.id)
-        store = EvidenceStore(evidence)
+        intake = Intake(Database(engine), LiveIndex(), EvidenceStore(evidence))
         for i in range(3):  # bare calls: the background every number gets
-            record_contact(
-                session,
-                IndexHolder(),
-                store,
+            call = Contact(
                 provider="twilio",
                 kind=SourceKind.CALL,
                 sid=f"CA{i:032d}",
                 to_number=phone.number,
                 from_number="+8613100000000",
-                text=None,
+                received_at=utcnow(),
                 raw=b"{}",
                 content_type="application/json",
             )
+            keep_contact(session, intake, call, None)
         keys = {
             role: issue_key(
                 session,
@@ -478,7 +486,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         ]
         with (
             serving(make_fake_site(listings)) as market,
-            serving(create_app(settings, engine)) as base,
+            serving(create_app(settings, Database(engine))) as base,
         ):
             definition = {
                 "start_urls": [f"{market}/market?page=1"],

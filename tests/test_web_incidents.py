@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.evidence.store import EvidenceStore
 from app.incidents.grouping import incident_sightings
 from app.links.schemas import LinkCreate
@@ -39,13 +39,14 @@ from app.models.incidents import Incident, IncidentStatus
 from app.models.keys import Role
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
-from app.planting.service import StoredCanary, mint_canaries
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.settings import Settings
 from app.web.i18n import MESSAGES
 from attribution.kinds import LinkKind
 from attribution.model import Flag
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, attributed, bearer, fresh_database
+from tests.conftest import BACKENDS, KeyFactory, attributed, bearer, fresh_database, session_scope
 from tests.loopback import serving
 from tests.test_web import _csrf, _shoot, _sign_in, _sign_in_page, artifacts, browser
 from watchers.observations import Evidence
@@ -442,7 +443,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 role: issue_key(session, role=role, name=f"{role} 测试").secret
                 for role in (Role.SECURITY, Role.INVESTIGATOR)
             }
-        with serving(create_app(settings, engine)) as base:
+        with serving(create_app(settings, Database(engine))) as base:
             with httpx.Client(base_url=base, headers=bearer(keys[Role.SECURITY])) as api:
                 _report(api, leak)
             attributed(engine)

@@ -1,18 +1,26 @@
 """What every watcher produces: observations of the outside world, before any matching.
 
-A watcher (a trading site, a telephony webhook, a brushing-order screen, a person filing a
-report) turns what it saw into `Observation`s; the app matches each against the canaries
-and stores the sightings with the evidence. `source_id` names the observation for
-deduplication: the same listing, CallSid, MessageSid or order always gets the same one, so
-seeing it again (a retry, a second delivery, a re-poll) never makes a second sighting.
+Every source of sightings is a watcher with one small shape (`Watcher`): a trading-site
+listing (watchers.sites), a call or message to a pool number (watchers.telephony), a report
+a person files (watchers.reports), an order being placed (watchers.orders), a leaked file
+read as a dump (watchers.scan). Each turns what it saw into `Observation`s; the app's one
+intake (app.intake) matches them against the canaries and stores the sightings with the
+evidence. `source_id` names the observation for deduplication: the same listing, CallSid,
+MessageSid, order or file always gets the same one, so seeing it again (a retry, a second
+delivery, a re-poll) never makes a second sighting.
+
+An observation's text, fields and context are cleaned when it is made (watchers.cleaning:
+no NUL or control characters reach a stored sighting); its evidence keeps the raw bytes.
 """
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from watchers.cleaning import clean_text
 
 # The fields a structured observation may carry (the names `canaries.matching` reads).
 FIELDS = frozenset({"name", "mobile", "address", "province", "city", "district", "waybill_no"})
@@ -49,8 +57,16 @@ class Observation:
     evidence: Evidence | None = None
     # Where it came from, for the investigator: a URL, the number called, the sender.
     context: Mapping[str, str] = field(default_factory=dict)
+    # A file read but never kept (a leaked dump, rule 5): its sha256 stands as the evidence.
+    file_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        # Frozen, so the cleaned values are set the way dataclasses set them.
+        object.__setattr__(self, "source_id", clean_text(self.source_id))
+        if self.text is not None:
+            object.__setattr__(self, "text", clean_text(self.text))
+        object.__setattr__(self, "fields", {k: clean_text(v) for k, v in self.fields.items()})
+        object.__setattr__(self, "context", {k: clean_text(v) for k, v in self.context.items()})
         if not self.source_id or len(self.source_id) > 500:
             raise ValueError("an observation needs a source id of 1 to 500 characters")
         unknown = set(self.fields) - FIELDS
@@ -61,6 +77,6 @@ class Observation:
 
 
 class Watcher(Protocol):
-    """Anything that yields observations; pure: no database, no web framework."""
+    """A source of sightings as it saw the world; pure: no database, no web framework."""
 
-    def observations(self) -> Iterator[Observation]: ...
+    def observations(self) -> Iterable[Observation]: ...

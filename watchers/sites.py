@@ -198,6 +198,24 @@ class Listing:
         found = [observation(fields=record) for record in self.records if record]
         return found + [observation(text=text) for text in self.texts if text.strip()]
 
+    def attachment_observation(self, page: FetchedPage, rows: int) -> Observation:
+        """A sample file linked from the listing, once it has been read like a dump (`rows`
+        rows). Named by the listing URL as its records are; like a dump, only its hash and
+        the matched rows are kept (rule 5), never the file."""
+        return Observation(
+            SourceKind.SITE,
+            self.url,
+            page.fetched_at,
+            text=f"sample file {page.final_url}",
+            context={
+                "url": self.url,
+                "attachment_url": page.final_url,
+                "fetched_at": page.fetched_at.isoformat(),
+                "attachment_sha256": page.sha256,
+                "rows": str(rows),
+            },
+        )
+
 
 @dataclass(frozen=True)
 class CrawlError:

@@ -9,18 +9,15 @@ delivery no longer pending is never sent again.
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.alerts.events import AlertEvent
 from app.alerts.sending import SendError, judge, post
 from app.alerts.shapes import Outgoing, render
-from app.db import session_scope, utcnow
-from app.jobs.registry import BACKOFF
+from app.db import Database, utcnow
 from app.models.alerts import (
     AlertDelivery,
     AlertSubscription,
@@ -28,6 +25,7 @@ from app.models.alerts import (
     DeliveryStatus,
     EventKind,
 )
+from app.queueing.jobs import BACKOFF, JobQueue
 from app.settings import Settings
 
 log = logging.getLogger("honeytrace.alerts")
@@ -79,12 +77,13 @@ def _start(
 
 
 def deliver(
-    engine: Engine, settings: Settings, delivery_id: uuid.UUID, *, retry: bool = True
+    database: Database, settings: Settings, delivery_id: uuid.UUID, *, retry: bool = True
 ) -> AlertDelivery | None:
     """Make one attempt at a pending delivery and record it: sent, failed, or (with `retry`,
     before the last attempt) still pending, raising DeliveryRetryError. Returns the delivery
-    as recorded (None if it was deleted with its subscription)."""
-    with session_scope(engine) as session:
+    as recorded (None if it was deleted with its subscription). Two units of work, the
+    request sent between them with none open."""
+    with database.write() as session:
         delivery = session.get(AlertDelivery, delivery_id)
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return delivery
@@ -101,7 +100,7 @@ def deliver(
         error = failed
     again = error is not None and error.retry and retry and attempt.number < MAX_ATTEMPTS
     context = {"delivery_id": str(delivery_id), "attempt": attempt.number, "status": status}
-    with session_scope(engine) as session:
+    with database.write() as session:
         delivery = session.get(AlertDelivery, delivery_id)
         if delivery is None:
             return None
@@ -124,12 +123,10 @@ def deliver(
     return delivery
 
 
-def sweep_deliveries(
-    engine: Engine, defer: Callable[[Session, uuid.UUID], None], now: datetime
-) -> int:
+def sweep_deliveries(database: Database, jobs: JobQueue, now: datetime) -> int:
     """Queue the pending deliveries no job has taken up by their `next_attempt_at`: those
-    raised where no queue was at hand (the CLI, the sightings path) and those whose job was
-    lost. Returns how many were queued."""
+    raised where no queue was at hand (a CLI command) and those whose job was lost.
+    Returns how many were queued."""
     query = (
         select(AlertDelivery.id)
         .where(
@@ -140,17 +137,17 @@ def sweep_deliveries(
         .limit(SWEEP_BATCH)
     )
     # A plain read first: with nothing due, the sweep never takes SQLite's write lock.
-    with Session(engine) as session:
+    with database.read() as session:
         due = list(session.exec(query).all())
     if not due:
         return 0
     still = select(AlertDelivery).where(
         col(AlertDelivery.id).in_(due), AlertDelivery.status == DeliveryStatus.PENDING
     )
-    with session_scope(engine) as session:
+    with database.write() as session:
         queued = list(session.exec(still).all())
         for delivery in queued:
             delivery.next_attempt_at = now + SWEEP_GRACE
             session.add(delivery)
-            defer(session, delivery.id)
+            jobs.defer(session, "deliver_alert", delivery_id=str(delivery.id))
     return len(queued)

@@ -4,7 +4,7 @@ app.alerts.service (sync: saving a subscription resolves its host, a test sends 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from app.alerts import service
 from app.alerts.delivery import deliver
@@ -15,20 +15,21 @@ from app.alerts.schemas import (
     SubscriptionRead,
     SubscriptionUpdate,
 )
-from app.deps import AlertManager, SessionDep, SettingsDep
+from app.auth.deps import AlertManager
+from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.alerts import DeliveryStatus
 from app.problems import NotFoundError
+from app.settings import SettingsDep
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
 def create_subscription(
-    session: SessionDep, actor: AlertManager, settings: SettingsDep, body: SubscriptionCreate
+    session: WriteSession, actor: AlertManager, settings: SettingsDep, body: SubscriptionCreate
 ) -> SubscriptionRead:
-    # End the transaction authentication opened: the URL's host is resolved (the SSRF
-    # check) before anything is written, and SQLite's one write lock must not wait on DNS.
-    session.commit()
+    # The unit of work begins at its first statement: the URL's host is resolved (the SSRF
+    # check) before anything is written, so SQLite's one write lock never waits on DNS.
     subscription = service.create_subscription(
         session, actor, body, allow_private=settings.alert_private_addresses
     )
@@ -36,7 +37,7 @@ def create_subscription(
 
 
 @router.get("/subscriptions")
-def list_subscriptions(session: SessionDep, actor: AlertManager) -> SubscriptionPage:
+def list_subscriptions(session: ReadSession, actor: AlertManager) -> SubscriptionPage:
     subscriptions = service.list_subscriptions(session)
     return SubscriptionPage(
         items=[SubscriptionRead.of(s) for s in subscriptions], total=len(subscriptions)
@@ -45,14 +46,14 @@ def list_subscriptions(session: SessionDep, actor: AlertManager) -> Subscription
 
 @router.get("/subscriptions/{subscription_id}")
 def get_subscription(
-    session: SessionDep, actor: AlertManager, subscription_id: uuid.UUID
+    session: ReadSession, actor: AlertManager, subscription_id: uuid.UUID
 ) -> SubscriptionRead:
     return SubscriptionRead.of(service.get_subscription(session, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}")
 def update_subscription(
-    session: SessionDep,
+    session: WriteSession,
     actor: AlertManager,
     settings: SettingsDep,
     subscription_id: uuid.UUID,
@@ -66,25 +67,24 @@ def update_subscription(
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_subscription(
-    session: SessionDep, actor: AlertManager, subscription_id: uuid.UUID
+    session: WriteSession, actor: AlertManager, subscription_id: uuid.UUID
 ) -> None:
     service.delete_subscription(session, actor, subscription_id)
 
 
 @router.post("/subscriptions/{subscription_id}/test")
 def test_subscription(
-    request: Request,
-    session: SessionDep,
+    database: DatabaseDep,
     actor: AlertManager,
     settings: SettingsDep,
     subscription_id: uuid.UUID,
 ) -> DeliveryRead:
     """Send a test alert now, once, the way every alert is sent, and answer with how it
     went (`status`, `response_status`, `last_error`)."""
-    delivery = service.create_test_delivery(session, actor, subscription_id)
-    # Release the request's transaction (on SQLite, the write lock) before sending.
-    session.commit()
-    sent = deliver(request.app.state.engine, settings, delivery.id, retry=False)
+    with database.write() as session:
+        delivery = service.create_test_delivery(session, actor, subscription_id)
+    # Sent with no unit of work open (on SQLite, no write lock held).
+    sent = deliver(database, settings, delivery.id, retry=False)
     if sent is None:
         raise NotFoundError("The subscription was deleted while its test was sent.")
     return DeliveryRead.of(sent)
@@ -92,7 +92,7 @@ def test_subscription(
 
 @router.get("/deliveries")
 def list_deliveries(
-    session: SessionDep,
+    session: ReadSession,
     actor: AlertManager,
     subscription_id: uuid.UUID | None = None,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,

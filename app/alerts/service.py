@@ -20,7 +20,6 @@ from app.alerts.sending import SendError, check_target
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
-from app.jobs.registry import JobQueue
 from app.models.alerts import (
     AlertDelivery,
     AlertSubscription,
@@ -31,6 +30,7 @@ from app.models.alerts import (
 )
 from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError
+from app.queueing.jobs import JobQueue
 
 TEST_EVENT = AlertEvent(
     kind=EventKind.TEST,
@@ -202,8 +202,8 @@ def _claim(
 
 def notify(session: Session, jobs: JobQueue | None, event: AlertEvent) -> list[AlertDelivery]:
     """Raise `event`: a pending delivery for each enabled subscription to its kind that the
-    throttle lets through, its job deferred in this transaction. Without a queue (the CLI,
-    the sightings path) the deliveries are left to the sweep (`alert_sweep`)."""
+    throttle lets through, its job deferred in this transaction. Without a queue (a CLI
+    command) the deliveries are left to the sweep (`alert_sweep`)."""
     now = utcnow()
     deliveries = []
     enabled = select(AlertSubscription).where(col(AlertSubscription.enabled))
@@ -228,24 +228,23 @@ def notify(session: Session, jobs: JobQueue | None, event: AlertEvent) -> list[A
 
 
 def _defer(session: Session, jobs: JobQueue, deliveries: list[AlertDelivery]) -> None:
-    # Imported here: app.jobs.tasks imports the sightings, which raise alerts through this
-    # module, so the job can only be looked up once everything is loaded.
-    from app.jobs.tasks import deliver_alert
-
     for delivery in deliveries:
-        jobs.defer(session, deliver_alert, delivery_id=str(delivery.id))
+        jobs.defer(session, "deliver_alert", delivery_id=str(delivery.id))
 
 
-def alert_control_sightings(session: Session, added: list[Sighting]) -> list[AlertDelivery]:
+def alert_control_sightings(
+    session: Session, added: list[Sighting], jobs: JobQueue | None
+) -> list[AlertDelivery]:
     """A control.sighting alert per control canary among sightings just added (one for
-    however many rows carried it). No queue reaches the sightings path: the sweep sends."""
+    however many rows carried it), delivered by jobs when a queue is at hand, else by the
+    sweep."""
     by_canary: dict[uuid.UUID, list[Sighting]] = {}
     for sighting in added:
         if sighting.control:
             by_canary.setdefault(sighting.canary_id, []).append(sighting)
     deliveries = []
     for sightings in by_canary.values():
-        deliveries += notify(session, None, control_sighting_event(sightings[0], len(sightings)))
+        deliveries += notify(session, jobs, control_sighting_event(sightings[0], len(sightings)))
     return deliveries
 
 

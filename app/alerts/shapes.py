@@ -2,7 +2,7 @@
 (timestamps and signatures are checked against the receiver's clock).
 
 - webhook: our JSON, signed as providers sign the webhooks we receive
-  (app.telephony.providers): `X-Honeytrace-Timestamp` (Unix seconds) and
+  (app.telephony.provider_webhooks): `X-Honeytrace-Timestamp` (Unix seconds) and
   `X-Honeytrace-Signature: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">`.
 - slack: an incoming webhook's `{"text", "blocks"}`; `text` is the notification's fallback.
 - dingtalk: a custom robot's `{"msgtype": "markdown", "markdown": {"title", "text"}}`; with
@@ -85,7 +85,7 @@ def render(
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The scheme app.telephony.providers checks on the webhooks we receive, so one
+    """The scheme app.telephony.provider_webhooks checks on the webhooks we receive, so one
     verifier serves both directions."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()

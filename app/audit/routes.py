@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from app.audit.service import list_audit
-from app.deps import AuditReader, SessionDep
+from app.auth.deps import AuditReader
+from app.db import ReadSession
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -27,7 +28,7 @@ class AuditRead(BaseModel):
 
 @router.get("")
 def read_audit(
-    session: SessionDep,
+    session: ReadSession,
     _actor: AuditReader,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -6,7 +6,7 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.models.audit import AuditEntry
-from app.ops.context import current_request_id
+from app.request_context import current_request_id
 
 
 def record_audit(

@@ -41,3 +41,24 @@ class Actor:
     @property
     def is_scoped(self) -> bool:
         return self.scope_link_id is not None
+
+    def to_json(self) -> dict[str, str | None]:
+        """The actor as a job argument: whoever started a job is who it acts as."""
+        return {
+            "key_id": None if self.key_id is None else str(self.key_id),
+            "name": self.name,
+            "role": self.role.value,
+            "scope_link_id": None if self.scope_link_id is None else str(self.scope_link_id),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, str | None]) -> "Actor":
+        key_id, name, role, scope = (value[k] for k in ("key_id", "name", "role", "scope_link_id"))
+        if name is None or role is None:
+            raise ValueError("a job's actor needs a name and a role")
+        return cls(
+            None if key_id is None else uuid.UUID(key_id),
+            name,
+            Role(role),
+            None if scope is None else uuid.UUID(scope),
+        )

@@ -11,7 +11,6 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
@@ -21,7 +20,6 @@ from app.models.links import Link
 from app.problems import InvalidError, NotFoundError, UnauthorizedError, field_error
 
 KEY_PATTERN = re.compile(r"^ht_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -88,11 +86,15 @@ def authenticate(session: Session, presented: str) -> ApiKey:
         raise refused
     if record.revoked_at is not None:
         raise refused
-    now = utcnow()
-    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-        record.last_used_at = now
-        session.add(record)
     return record
+
+
+def touch_key(session: Session, key_id: uuid.UUID) -> None:
+    """Note that the key was used now (to the minute: see ApiKey.stale_use)."""
+    record = session.get(ApiKey, key_id)
+    if record is not None and record.stale_use():
+        record.last_used_at = utcnow()
+        session.add(record)
 
 
 def list_keys(session: Session) -> list[ApiKey]:

@@ -28,8 +28,8 @@ def demo(
     loopback, a scam SMS, a brushing order), run the watchers and name the leaker."""
     workdir = directory or Path(tempfile.mkdtemp(prefix="honeytrace-demo-"))
     typer.echo(f"honeytrace demo in {workdir}")
-    with demo_service(workdir, port) as (settings, engine, base):
-        result = run_story(settings, engine, base, say=typer.echo)
+    with demo_service(workdir, port) as (settings, database, base):
+        result = run_story(settings, database, base, say=typer.echo)
         show_attribution(result)
         if exit_after:
             return

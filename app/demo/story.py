@@ -21,13 +21,12 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import Engine
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import make_engine, session_scope, upgrade
+from app.db import Database, make_engine, upgrade
 from app.demo.market import MarketListing, SampleRecord, make_market
 from app.demo.serving import free_port, serving
 from app.links.schemas import LinkCreate
@@ -36,9 +35,10 @@ from app.main import create_app
 from app.models.canaries import PlantChannel
 from app.models.keys import Role
 from app.models.links import Link
-from app.planting.service import StoredCanary, mint_canaries
+from app.numbers.service import assign_number, register_number
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
 from app.settings import Settings
-from app.telephony.service import assign_number, register_number
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
@@ -124,7 +124,9 @@ def sample(canary: StoredCanary) -> SampleRecord:
 
 
 @contextmanager
-def demo_service(workdir: Path, port: int | None = None) -> Iterator[tuple[Settings, Engine, str]]:
+def demo_service(
+    workdir: Path, port: int | None = None
+) -> Iterator[tuple[Settings, Database, str]]:
     """honeytrace itself, on a SQLite file in `workdir`, served on loopback."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -138,25 +140,25 @@ def demo_service(workdir: Path, port: int | None = None) -> Iterator[tuple[Setti
         rotation_interval_seconds=0,
         site_check_interval_seconds=0,  # the demo polls when the story says so
     )
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    database = Database(make_engine(settings.database_url))
+    upgrade(database.engine)
     try:
-        with serving(create_app(settings, engine), port):
-            yield settings, engine, base
+        with serving(create_app(settings, database), port):
+            yield settings, database, base
     finally:
-        engine.dispose()
+        database.engine.dispose()
 
 
 def run_story(
     settings: Settings,
-    engine: Engine,
+    database: Database,
     base: str,
     say: Callable[[str], None] = print,
     seed: int = 2026,
 ) -> DemoResult:
     # Seeded: the demo tells the same story each time, and its canaries guard nothing.
     rng = random.Random(seed)  # noqa: S311
-    with session_scope(engine) as session:
+    with database.write() as session:
         links, leaked = build_courier(session, rng)
         security = issue_key(session, role=Role.SECURITY, name="demo security").secret
         platform = issue_key(session, role=Role.INTEGRATION, name="demo order platform").secret

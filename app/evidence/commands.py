@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter, ValidationError
-from sqlmodel import Session
 
-from app.console import JsonFlag, load_settings, print_json, ready_engine
+from app.console import JsonFlag, load_settings, print_json, ready_database
 from app.evidence.log import Anchor, daily_anchors, verify_chain
 from app.evidence.store import EvidenceStore
 
@@ -45,10 +44,10 @@ def verify(
     entry."""
     pinned = read_anchors(anchors) if anchors is not None else []
     settings = load_settings()
-    engine = ready_engine(settings)
+    database = ready_database(settings)
     # A plain session, not a unit of work: verifying reads only and must not hold SQLite's
     # write lock (which would stall every request) for as long as it takes.
-    with Session(engine) as session:
+    with database.read() as session:
         result = verify_chain(session, EvidenceStore(settings.evidence_path), pinned)
     if as_json:
         print_json(
@@ -84,9 +83,9 @@ def anchors_command(
 ) -> None:
     """One anchor per UTC day: the hash of the day's last entry, to publish or send to a third
     party; `evidence verify --anchors FILE` later shows the chain up to each still holds."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     first: date | None = None if since is None else since.date()
-    with Session(engine) as session:
+    with database.read() as session:
         found = daily_anchors(session, first)
     if as_json:
         print_json([a.model_dump(mode="json") for a in found])

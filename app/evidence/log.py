@@ -41,7 +41,7 @@ from sqlmodel import Session, col
 from app.db import utcnow
 from app.evidence.store import EvidenceStore
 from app.models.evidence import EntryKind, EvidenceEntry
-from app.models.sightings import Sighting, SightingSource
+from app.models.sightings import Sighting
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock's key for "the evidence log head" ("htev" in ASCII).
@@ -176,8 +176,9 @@ def log_planted(
     )
 
 
-def log_sightings(session: Session, sightings: Sequence[Sighting]) -> int:
-    """One entry per sighting stored; its evidence blob, when one is kept, is chained too."""
+def log_sightings(session: Session, sightings: Sequence[tuple[Sighting, str | None]]) -> int:
+    """One entry per sighting stored, with the evidence blob it keeps chained too (None
+    when none is kept: a leaked file's sha256 stays in the entry as a fact, rule 5)."""
     return append_events(
         session,
         (
@@ -199,11 +200,9 @@ def log_sightings(session: Session, sightings: Sequence[Sighting]) -> int:
                     "scan_id": s.scan_id,
                     "dedup_key": s.dedup_key,
                 },
-                # A dump's sha256 names a leaked file that is never kept (rule 5): it stays
-                # in the entry as a fact, not as a blob that verify would look for.
-                None if s.source == SightingSource.DUMP else s.evidence_sha256,
+                blob,
             )
-            for s in sightings
+            for s, blob in sightings
         ),
     )
 

@@ -6,8 +6,7 @@ from typing import Annotated
 import typer
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
-from app.db import session_scope
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database
 from app.incidents import service
 from app.incidents.schemas import IncidentRead, IncidentSummary
 from app.models.incidents import IncidentStatus
@@ -23,8 +22,8 @@ def list_incidents(
     as_json: JsonFlag = False,
 ) -> None:
     """Incidents, the most recently seen first."""
-    engine = ready_engine(load_settings())
-    with session_scope(engine) as session:
+    database = ready_database(load_settings())
+    with database.write() as session:
         items, _ = service.list_incidents(session, Actor.cli(), status=status, limit=limit)
         shown = [IncidentSummary.of(i) for i in items]
     if as_json:
@@ -46,9 +45,9 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """One incident: its candidates, explanation and sightings."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             actor = Actor.cli()
             read = IncidentRead.build(
                 session, actor, service.get_incident(session, actor, incident_id)

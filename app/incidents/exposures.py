@@ -22,7 +22,7 @@ from sqlmodel import Session, col, func, select
 from app.models.canaries import Plant
 from app.models.links import Link, LinkReader
 from app.models.sightings import Scan, Sighting
-from app.telephony.background import background_rates
+from app.numbers.background import background_rates
 from attribution.kinds import LinkKind
 from attribution.model import (
     LOOKBACK_DAYS,

@@ -9,8 +9,9 @@ from pydantic import AwareDatetime
 from starlette.background import BackgroundTask
 
 from app.audit.service import record_audit
-from app.deps import IncidentManager, IncidentReader, SessionDep, SettingsDep
-from app.evidence.store import EvidenceStore
+from app.auth.deps import IncidentManager, IncidentReader
+from app.db import ReadSession, WriteSession
+from app.evidence.store import EvidenceDep
 from app.incidents import service
 from app.incidents.bundle import bundle_file
 from app.incidents.schemas import (
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 @router.get("")
 def list_incidents(
-    session: SessionDep,
+    session: ReadSession,
     actor: IncidentReader,
     status: IncidentStatus | None = None,
     link_id: Annotated[
@@ -55,7 +56,7 @@ def list_incidents(
 
 @router.get("/{incident_id}")
 def get_incident(
-    session: SessionDep, actor: IncidentReader, incident_id: uuid.UUID
+    session: ReadSession, actor: IncidentReader, incident_id: uuid.UUID
 ) -> IncidentRead:
     """The incident with its ranked candidates, explanation and sightings."""
     return IncidentRead.build(session, actor, service.get_incident(session, actor, incident_id))
@@ -63,7 +64,7 @@ def get_incident(
 
 @router.post("/{incident_id}/merge")
 def merge(
-    session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID, body: MergeRequest
+    session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID, body: MergeRequest
 ) -> IncidentRead:
     """Merge other incidents into this one (they are closed, pointing at it)."""
     change = service.merge_incidents(session, actor, incident_id, body.incident_ids)
@@ -72,7 +73,7 @@ def merge(
 
 @router.post("/{incident_id}/split")
 def split(
-    session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID, body: SplitRequest
+    session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID, body: SplitRequest
 ) -> IncidentRead:
     """Move these sightings to a new incident; answers with the new incident."""
     change = service.split_incident(session, actor, incident_id, body.sighting_ids)
@@ -80,7 +81,7 @@ def split(
 
 
 @router.post("/{incident_id}/close")
-def close(session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID) -> IncidentRead:
+def close(session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID) -> IncidentRead:
     return IncidentRead.build(session, actor, service.close_incident(session, actor, incident_id))
 
 
@@ -90,14 +91,14 @@ def close(session: SessionDep, actor: IncidentManager, incident_id: uuid.UUID) -
     responses={200: {"content": {"application/zip": {}}, "description": "The bundle (ZIP)."}},
 )
 def bundle(
-    session: SessionDep, actor: IncidentReader, settings: SettingsDep, incident_id: uuid.UUID
+    session: WriteSession, actor: IncidentReader, store: EvidenceDep, incident_id: uuid.UUID
 ) -> FileResponse:
     """The evidence bundle as a ZIP (README, Incidents). Not for partners: it holds the
     canaries' records."""
     if actor.scope_link_id is not None:
         raise ForbiddenError("The evidence bundle holds canary records: not for partner keys.")
     incident = service.get_incident(session, actor, incident_id)
-    path, files = bundle_file(session, EvidenceStore(settings.evidence_path), actor, incident)
+    path, files = bundle_file(session, store, actor, incident)
     record_audit(session, actor, "incident.bundle", "incident", incident.id, {"files": len(files)})
     return FileResponse(
         path,

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.incidents.announce import Standing, announce
 from app.incidents.grouping import (
     attach,
     canary_names,
@@ -27,21 +28,24 @@ from app.incidents.grouping import (
     source_keys,
     title_for,
 )
-from app.incidents.refresh import Standing, announce, refresh_attribution, touched
+from app.incidents.refresh import refresh_attribution, touched
 from app.links.tree import subtree_ids
 from app.models.incidents import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
 from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
+from app.queueing.jobs import JobQueue
 
 # pg_advisory_xact_lock's key for "grouping sightings" ("htin" in ASCII): two transactions
 # storing sightings of one listing at once must not open two incidents for it.
 LOCK_KEY = 0x6874696E
 
 
-def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Incident]:
+def assign_sightings(
+    session: Session, sightings: Sequence[Sighting], jobs: JobQueue | None
+) -> list[Incident]:
     """Put sightings just stored into incidents (app.incidents.grouping) and have the
-    attribution of each incident they touched recomputed, with its alerts
-    (app.incidents.refresh.touched); the incidents touched."""
+    attribution of each incident they touched recomputed, with its alerts, by a job when
+    there is a queue (app.incidents.refresh.touched); the incidents touched."""
     if not sightings:
         return []
     _lock_grouping(session)
@@ -57,7 +61,7 @@ def assign_sightings(session: Session, sightings: Sequence[Sighting]) -> list[In
         touched_ids.setdefault(incident.id, incident)
         attach(session, incident, sighting, keys)
     incidents = list(touched_ids.values())
-    touched(session, incidents)
+    touched(session, incidents, jobs)
     return incidents
 
 

@@ -5,12 +5,11 @@ from typing import Annotated
 
 import typer
 
-from app.console import load_settings, ready_engine
-from app.jobs.queue import PostgresQueue, work
-from app.jobs.registry import Runtime
+from app.console import load_settings, ready_database
+from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
 from app.ops.logs import configure_logging
-from app.sightings.index import IndexHolder
+from app.queueing.postgres import PostgresQueue, work
 from app.sites.crawling import CrawlLoop
 
 
@@ -33,13 +32,13 @@ def worker(
         )
         raise typer.Exit(1)
     configure_logging(settings.log_level)
-    engine = ready_engine(settings)
+    database = ready_database(settings)
     crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
-    runtime = Runtime(engine, settings, IndexHolder(), PostgresQueue(jobs), crawls=crawls)
+    runtime = Runtime.assemble(database, settings, PostgresQueue(jobs), crawls)
     try:
         asyncio.run(
             work(jobs, runtime, concurrency=concurrency or settings.job_concurrency, wait=not once)
         )
     finally:
         crawls.close()
-        engine.dispose()
+        database.engine.dispose()

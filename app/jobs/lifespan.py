@@ -5,33 +5,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.db import session_scope
-from app.jobs.inprocess import InProcessQueue
-from app.jobs.queue import PostgresQueue, work
-from app.jobs.registry import JobQueue, Runtime
+from app.db import Database
+from app.evidence.store import EvidenceStore
+from app.intake.canary_index import LiveIndex
+from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
+from app.queueing.inprocess import InProcessQueue
+from app.queueing.postgres import PostgresQueue, work
+from app.scans.service import fail_orphaned_scans, orphaned_scans
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.sightings.service import fail_orphaned_scans, orphaned_scans
 from app.sites.crawling import CrawlLoop
 
 log = logging.getLogger("honeytrace.jobs")
 
 
-def _fail_orphaned_scans(engine: Engine) -> None:
+def _fail_orphaned_scans(database: Database) -> None:
     """Scans the previous `serve` left queued or running on SQLite will never run: say so.
     A plain read first, so a start with none takes no write lock; a database that is not
     there or not migrated is for readiness to report, not a reason to refuse to start."""
     try:
-        with Session(engine) as session:
+        with database.read() as session:
             if not orphaned_scans(session):
                 return
-        with session_scope(engine) as session:
+        with database.write() as session:
             failed = fail_orphaned_scans(session)
     except SQLAlchemyError as error:
         log.warning("orphaned scans not checked", extra={"error": type(error).__name__})
@@ -41,29 +40,33 @@ def _fail_orphaned_scans(engine: Engine) -> None:
 
 @asynccontextmanager
 async def serve_jobs(
-    settings: Settings, engine: Engine, holder: IndexHolder, crawls: CrawlLoop
-) -> AsyncIterator[JobQueue]:
-    """Where requests defer jobs to. On SQLite the jobs (periodic ones too) run here; on
-    PostgreSQL they go to the queue, which this process also works when
+    settings: Settings,
+    database: Database,
+    index: LiveIndex,
+    evidence: EvidenceStore,
+    crawls: CrawlLoop,
+) -> AsyncIterator[Runtime]:
+    """The runtime requests defer jobs through. On SQLite the jobs (periodic ones too) run
+    here; on PostgreSQL they go to the queue, which this process also works when
     HONEYTRACE_JOBS_IN_PROCESS is set."""
     if settings.is_sqlite:
-        await run_in_threadpool(_fail_orphaned_scans, engine)
+        await run_in_threadpool(_fail_orphaned_scans, database)
         local = InProcessQueue(jobs, settings.job_concurrency)
-        local.start(Runtime(engine, settings, holder, local, crawls=crawls))
+        runtime = Runtime.assemble(database, settings, local, crawls, index, evidence)
+        local.start(runtime)
         try:
-            yield local
+            yield runtime
         finally:
             await run_in_threadpool(local.shutdown)
         return
-    queue = PostgresQueue(jobs)
-    runtime = Runtime(engine, settings, holder, queue, crawls=crawls)
+    runtime = Runtime.assemble(database, settings, PostgresQueue(jobs), crawls, index, evidence)
     worker = None
     if settings.jobs_in_process:
         worker = asyncio.create_task(
             work(jobs, runtime, concurrency=settings.job_concurrency, install_signal_handlers=False)
         )
     try:
-        yield queue
+        yield runtime
     finally:
         runtime.stop.set()
         if worker is not None:

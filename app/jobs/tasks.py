@@ -1,7 +1,9 @@
 """Every job honeytrace runs: register one here with `@jobs.job(...)`.
 
-Each opens its own unit of work and calls a plain function that the tests and the CLI run
-too. Arguments are keyword-only JSON values (ids as strings).
+This is the top of the app: the registry names jobs that live in every domain, and code
+below defers them by name (`runtime.jobs.defer(session, "site_poll", site_id=...)`), so no
+domain imports it. Each job opens its own units of work and calls a plain function that the
+tests and the CLI run too. Arguments are keyword-only JSON values (ids as strings).
 """
 
 import logging
@@ -9,33 +11,29 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import Session
-
 from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
-from app.db import session_scope
-from app.evidence.store import EvidenceStore
-from app.incidents.refresh import RefreshLater, pending_refreshes, refresh_incident
-from app.jobs.registry import JobQueue, JobRegistry, Runtime
-from app.models.keys import Role
+from app.incidents.refresh import pending_refreshes, refresh_incident
+from app.jobs.runtime import Runtime
 from app.planting.rotation import rotate
+from app.queueing.jobs import JobRegistry
+from app.scans.service import run_scan_job
 from app.settings import Settings
-from app.sightings.service import run_scan_job
 from app.sites.service import due_sites, poll_site
 from app.telephony.reconcile import reconcile_job
 
 log = logging.getLogger("honeytrace.jobs")
 
-jobs = JobRegistry()
+jobs = JobRegistry[Runtime]()
 
 ActorJson = dict[str, str | None]
 
 
 @jobs.job(lock="rotation", queueing_lock="rotation", every=lambda s: s.rotation_interval_seconds)
 def rotation(runtime: Runtime, *, timestamp: int) -> None:
-    """Expire stale hand-outs and give quiet links fresh canaries (app.planting.rotation),
-    as of the tick."""
-    with session_scope(runtime.engine) as session:
+    """Expire stale hand-outs, give quiet links fresh canaries and owed replacements
+    (app.planting.rotation), as of the tick."""
+    with runtime.database.write() as session:
         report = rotate(session, Actor.scheduler(), datetime.fromtimestamp(timestamp, UTC))
     log.info("rotation", extra={"job": "rotation", **report.__dict__})
 
@@ -44,16 +42,8 @@ def rotation(runtime: Runtime, *, timestamp: int) -> None:
 def site_poll(runtime: Runtime, *, site_id: str) -> None:
     """Crawl one trading site and match what is new (app.sites.service.poll_site); one
     worker at a time per site."""
-    store = EvidenceStore(runtime.settings.evidence_path)
     summary = runtime.crawls.run(
-        lambda crawler: poll_site(
-            runtime.engine,
-            runtime.index_holder,
-            store,
-            crawler,
-            uuid.UUID(site_id),
-            refresh=refresh_in_jobs(runtime.jobs),
-        )
+        lambda crawler: poll_site(runtime.intake, crawler, uuid.UUID(site_id))
     )
     log.info("site poll", extra={"job": "site_poll", **summary.model_dump(mode="json")})
 
@@ -66,13 +56,13 @@ def site_poll(runtime: Runtime, *, site_id: str) -> None:
 def sites_due(runtime: Runtime, *, timestamp: int) -> None:
     """Defer a poll of every enabled site whose interval has passed since its last poll."""
     # A plain read first: a tick with nothing due takes no write lock (SQLite has one).
-    with Session(runtime.engine) as session:
+    with runtime.database.read() as session:
         due = due_sites(session, datetime.fromtimestamp(timestamp, UTC))
     if not due:
         return
-    with session_scope(runtime.engine) as session:
+    with runtime.database.write() as session:
         for site_id in due:
-            runtime.jobs.defer(session, site_poll, site_id=str(site_id))
+            runtime.jobs.defer(session, "site_poll", site_id=str(site_id))
 
 
 def _twilio_reconcile_every(settings: Settings) -> int:
@@ -84,12 +74,7 @@ def _twilio_reconcile_every(settings: Settings) -> int:
 def twilio_reconcile(runtime: Runtime, *, timestamp: int) -> None:
     """List the last day of calls and messages to Twilio pool numbers and record what a
     webhook missed (app.telephony.reconcile); runs only when Twilio is configured."""
-    reconcile_job(
-        runtime.engine,
-        runtime.index_holder,
-        runtime.settings,
-        refresh=refresh_in_jobs(runtime.jobs),
-    )
+    reconcile_job(runtime.intake, runtime.settings)
 
 
 # A scan records its own failure on the scan and deletes its file: a retry would find
@@ -97,15 +82,13 @@ def twilio_reconcile(runtime: Runtime, *, timestamp: int) -> None:
 # HONEYTRACE_SCAN_SPOOL_DIR).
 @jobs.job(retry=None)
 def scan(runtime: Runtime, *, scan_id: str, path: str, actor: ActorJson) -> None:
-    """Scan an uploaded leaked file for canaries (app.sightings.service.run_scan_job)."""
+    """Scan an uploaded leaked file for canaries (app.scans.service.run_scan_job)."""
     run_scan_job(
-        runtime.engine,
-        runtime.index_holder,
-        actor_from_json(actor),
+        runtime.intake,
+        Actor.from_json(actor),
         uuid.UUID(scan_id),
         Path(path),
         stop=runtime.stop,
-        refresh=refresh_in_jobs(runtime.jobs),
     )
 
 
@@ -113,7 +96,7 @@ def scan(runtime: Runtime, *, scan_id: str, path: str, actor: ActorJson) -> None
 def deliver_alert(runtime: Runtime, *, delivery_id: str) -> None:
     """POST one alert (app.alerts.delivery.deliver); a 5xx, a timeout or a refused
     connection raises, to be retried with the backoff."""
-    deliver(runtime.engine, runtime.settings, uuid.UUID(delivery_id))
+    deliver(runtime.database, runtime.settings, uuid.UUID(delivery_id))
 
 
 @jobs.job(
@@ -123,20 +106,14 @@ def deliver_alert(runtime: Runtime, *, delivery_id: str) -> None:
 )
 def alert_sweep(runtime: Runtime, *, timestamp: int) -> None:
     """Queue the pending alerts no job has taken up (app.alerts.delivery.sweep_deliveries)."""
-    sweep_deliveries(
-        runtime.engine,
-        lambda session, delivery_id: runtime.jobs.defer(
-            session, deliver_alert, delivery_id=str(delivery_id)
-        ),
-        datetime.fromtimestamp(timestamp, UTC),
-    )
+    sweep_deliveries(runtime.database, runtime.jobs, datetime.fromtimestamp(timestamp, UTC))
 
 
 @jobs.job(lock="incident:{incident_id}", queueing_lock="incident:{incident_id}")
 def incident_refresh(runtime: Runtime, *, incident_id: str) -> None:
     """Recompute one incident's attribution after new sightings and raise its alerts
     (app.incidents.refresh.refresh_incident); one at a time per incident."""
-    refresh_incident(runtime.engine, uuid.UUID(incident_id), runtime.jobs)
+    refresh_incident(runtime.database, uuid.UUID(incident_id), runtime.jobs)
 
 
 @jobs.job(
@@ -147,43 +124,10 @@ def incident_refresh(runtime: Runtime, *, incident_id: str) -> None:
 def incident_sweep(runtime: Runtime, *, timestamp: int) -> None:
     """Defer a refresh of every incident whose attribution is behind its sightings (one
     whose job was lost when a SQLite `serve` stopped, or stored by a process without jobs)."""
-    with Session(runtime.engine) as session:
+    with runtime.database.read() as session:
         pending = pending_refreshes(session)
     if not pending:
         return
-    defer = refresh_in_jobs(runtime.jobs)
-    with session_scope(runtime.engine) as session:
+    with runtime.database.write() as session:
         for incident_id in pending:
-            defer(session, incident_id)
-
-
-def refresh_in_jobs(jobs: JobQueue) -> RefreshLater:
-    """How a session hands the incidents its sightings touch to `incident_refresh` jobs
-    (app.incidents.refresh.refresh_later)."""
-
-    def defer(session: Session, incident_id: uuid.UUID) -> None:
-        jobs.defer(session, incident_refresh, incident_id=str(incident_id))
-
-    return defer
-
-
-def actor_json(actor: Actor) -> ActorJson:
-    """An actor as a job argument: whoever started the job is who it acts as."""
-    return {
-        "key_id": None if actor.key_id is None else str(actor.key_id),
-        "name": actor.name,
-        "role": actor.role.value,
-        "scope_link_id": None if actor.scope_link_id is None else str(actor.scope_link_id),
-    }
-
-
-def actor_from_json(value: ActorJson) -> Actor:
-    key_id, name, role, scope = (value[k] for k in ("key_id", "name", "role", "scope_link_id"))
-    if name is None or role is None:
-        raise ValueError("a job's actor needs a name and a role")
-    return Actor(
-        None if key_id is None else uuid.UUID(key_id),
-        name,
-        Role(role),
-        None if scope is None else uuid.UUID(scope),
-    )
+            runtime.jobs.defer(session, "incident_refresh", incident_id=str(incident_id))

@@ -10,12 +10,10 @@ import uuid
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from app.console import JsonFlag, load_settings, print_json, ready_engine
-from app.db import session_scope, utcnow
-from app.evidence.store import EvidenceStore
-from app.sightings.index import IndexHolder
+from app.console import JsonFlag, load_settings, print_json, ready_database
+from app.db import utcnow
+from app.intake.pipeline import Intake
 from app.sites.commands import show_summary
 from app.sites.crawling import CrawlLoop
 from app.sites.schemas import PollSummary
@@ -25,10 +23,8 @@ from app.telephony.reconcile import reconcile_job
 watch_cli = typer.Typer(help="Run the watchers from the command line.")
 
 
-def _poll(
-    crawls: CrawlLoop, engine: Engine, holder: IndexHolder, store: EvidenceStore, site: uuid.UUID
-) -> PollSummary:
-    return crawls.run(lambda crawler: poll_site(engine, holder, store, crawler, site))
+def _poll(crawls: CrawlLoop, intake: Intake, site_id: uuid.UUID) -> PollSummary:
+    return crawls.run(lambda crawler: poll_site(intake, crawler, site_id))
 
 
 @watch_cli.command("run")
@@ -40,19 +36,18 @@ def run(
 ) -> None:
     """Poll the trading sites as they fall due and reconcile Twilio, until Ctrl-C."""
     settings = load_settings()
-    engine = ready_engine(settings)
-    holder = IndexHolder()
-    store = EvidenceStore(settings.evidence_path)
+    database = ready_database(settings)
+    intake = Intake.standalone(database, settings)
     crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
     twilio = bool(settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value())
     try:
         while True:
-            with session_scope(engine) as session:
+            with database.read() as session:
                 due = due_sites(session, utcnow())
             for site_id in due:
-                show_summary(_poll(crawls, engine, holder, store, site_id), as_json)
+                show_summary(_poll(crawls, intake, site_id), as_json)
             if twilio:
-                report = reconcile_job(engine, holder, settings)
+                report = reconcile_job(intake, settings)
                 if as_json:
                     print_json({"twilio": dataclasses.asdict(report)})
                 else:
@@ -68,4 +63,4 @@ def run(
         return
     finally:
         crawls.close()
-        engine.dispose()
+        database.engine.dispose()

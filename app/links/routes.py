@@ -6,11 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import LinkReader, LinkWriter, SessionDep, SettingsDep
+from app.auth.deps import LinkReader, LinkWriter
+from app.db import ReadSession, WriteSession
 from app.links import service
 from app.links.importer import ImportReport, import_links_csv
 from app.links.schemas import LinkCreate, LinkPage, LinkRead, LinkUpdate
 from app.problems import PayloadTooLargeError
+from app.settings import SettingsDep
 from attribution.kinds import LinkKind
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
@@ -19,7 +21,7 @@ IMPORT_PATH = "/v1/links/import"
 
 @router.get("")
 def list_links(
-    session: SessionDep,
+    session: ReadSession,
     actor: LinkReader,
     kind: LinkKind | None = None,
     parent_id: uuid.UUID | None = None,
@@ -34,13 +36,13 @@ def list_links(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_link(session: SessionDep, actor: LinkWriter, body: LinkCreate) -> LinkRead:
+def create_link(session: WriteSession, actor: LinkWriter, body: LinkCreate) -> LinkRead:
     return LinkRead.of(service.create_link(session, actor, body))
 
 
 @router.post("/import")
 def import_links(
-    session: SessionDep, actor: LinkWriter, settings: SettingsDep, file: UploadFile
+    session: WriteSession, actor: LinkWriter, settings: SettingsDep, file: UploadFile
 ) -> ImportReport:
     """Import a CSV (UTF-8 or GB18030); all rows or none, with every bad row reported."""
     data = file.file.read(settings.max_upload_bytes + 1)
@@ -50,29 +52,29 @@ def import_links(
 
 
 @router.get("/{link_id}")
-def get_link(session: SessionDep, actor: LinkReader, link_id: uuid.UUID) -> LinkRead:
+def get_link(session: ReadSession, actor: LinkReader, link_id: uuid.UUID) -> LinkRead:
     return LinkRead.of(service.get_link(session, actor, link_id))
 
 
 @router.patch("/{link_id}")
 def update_link(
-    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, body: LinkUpdate
+    session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, body: LinkUpdate
 ) -> LinkRead:
     return LinkRead.of(service.update_link(session, actor, link_id, body))
 
 
 @router.post("/{link_id}/deactivate")
-def deactivate_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+def deactivate_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
     return LinkRead.of(service.deactivate_link(session, actor, link_id))
 
 
 @router.post("/{link_id}/reactivate")
-def reactivate_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+def reactivate_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
     return LinkRead.of(service.reactivate_link(session, actor, link_id))
 
 
 @router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_link(session: SessionDep, actor: LinkWriter, link_id: uuid.UUID) -> None:
+def delete_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> None:
     service.delete_link(session, actor, link_id)
 
 
@@ -83,7 +85,7 @@ class ReaderAdd(BaseModel):
 
 
 @router.get("/{link_id}/readers")
-def list_readers(session: SessionDep, actor: LinkReader, link_id: uuid.UUID) -> list[LinkRead]:
+def list_readers(session: ReadSession, actor: LinkReader, link_id: uuid.UUID) -> list[LinkRead]:
     """Links that read this one's data besides those above it (a printing-software vendor
     reads its clients'): its canaries are in their exposure sets."""
     return [LinkRead.of(x) for x in service.list_readers(session, actor, link_id)]
@@ -91,13 +93,13 @@ def list_readers(session: SessionDep, actor: LinkReader, link_id: uuid.UUID) -> 
 
 @router.post("/{link_id}/readers", status_code=status.HTTP_201_CREATED)
 def add_reader(
-    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, body: ReaderAdd
+    session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, body: ReaderAdd
 ) -> LinkRead:
     return LinkRead.of(service.add_reader(session, actor, link_id, body.reader_id))
 
 
 @router.delete("/{link_id}/readers/{reader_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_reader(
-    session: SessionDep, actor: LinkWriter, link_id: uuid.UUID, reader_id: uuid.UUID
+    session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, reader_id: uuid.UUID
 ) -> None:
     service.remove_reader(session, actor, link_id, reader_id)

@@ -1,13 +1,17 @@
 """API keys: stored only as a hash, found by a short public prefix."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, utcnow
+
+# A key's last use is kept to the minute: writing it on every request would make every
+# request a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class Role(StrEnum):
@@ -31,3 +35,8 @@ class ApiKey(SQLModel, table=True):
     created_by: uuid.UUID | None = Field(default=None)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    def stale_use(self) -> bool:
+        """Its last-used time is older than the resolution it is kept to."""
+        last = self.last_used_at
+        return last is None or utcnow() - last > LAST_USED_RESOLUTION

@@ -11,8 +11,8 @@ from http import HTTPStatus
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.ops.context import reset_request_id, set_request_id
 from app.problems import PayloadTooLargeError, problem_response
+from app.request_context import reset_request_id, set_request_id
 
 log = logging.getLogger("honeytrace.http")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

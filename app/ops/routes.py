@@ -1,16 +1,18 @@
 """Liveness, readiness and Prometheus metrics."""
 
 from http import HTTPStatus
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import current_revision, head_revision
-from app.deps import MetricsReader
+from app.auth.deps import MetricsReader
+from app.db import DatabaseDep, current_revision, head_revision
 from app.problems import problem_response
+from app.resources import resource
 
 router = APIRouter(tags=["ops"])
 
@@ -22,11 +24,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "Not ready"}})
-def readyz(request: Request) -> JSONResponse:
+def readyz(database: DatabaseDep) -> JSONResponse:
     """Ready when the database answers and its schema is at the newest migration."""
-    engine: Engine = request.app.state.engine
     try:
-        with engine.connect() as connection:
+        with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             current = current_revision(connection)
     except SQLAlchemyError:
@@ -41,6 +42,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request, _actor: MetricsReader) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics_registry
+def metrics(
+    registry: Annotated[CollectorRegistry, Depends(resource(CollectorRegistry))],
+    _actor: MetricsReader,
+) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

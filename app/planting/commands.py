@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 import typer
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database
 from app.csvsafe import spreadsheet_safe
-from app.db import session_scope, utcnow
+from app.db import utcnow
 from app.models.canaries import PlantChannel
 from app.planting.rotation import rotate
 from app.planting.schemas import CANARY_FIELDS, CanaryRead
@@ -44,9 +44,9 @@ def mint(
     """Mint canaries for a link and plant them there (channel `cli`); print them.
 
     `--json` prints one JSON array instead of JSON lines."""
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             result = mint_canaries(session, Actor.cli(), link, count, PlantChannel.CLI)
             records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
     except DomainError as error:
@@ -66,8 +66,8 @@ def mint(
 @canaries_cli.command("rotate")
 def rotate_command(as_json: JsonFlag = False) -> None:
     """Expire stale hand-outs and give quiet links fresh canaries."""
-    engine = ready_engine(load_settings())
-    with session_scope(engine) as session:
+    database = ready_database(load_settings())
+    with database.write() as session:
         report = rotate(session, Actor.cli(), utcnow())
     if as_json:
         print_json(report.__dict__)
@@ -99,8 +99,8 @@ def audit_command(
 ) -> None:
     """The figures a data buyer could use to filter canaries out, and with --reference the AUC
     of a classifier trained to tell canaries from real records (goal: at most 0.6)."""
-    engine = ready_engine(load_settings())
-    with session_scope(engine) as session:
+    database = ready_database(load_settings())
+    with database.write() as session:
         sample = audit_sample(session, link, limit)
     if not sample:
         typer.echo("error: no canaries stored yet; mint some first", err=True)

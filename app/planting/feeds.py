@@ -12,9 +12,8 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.csvsafe import spreadsheet_safe
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
-from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
+from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS, StoredCanary
 from app.planting.service import (
-    StoredCanary,
     feed_profile,
     mint_canaries,
     mintable_link,

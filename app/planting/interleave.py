@@ -10,7 +10,6 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from typing import Literal
 
 import anyio.from_thread
-from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
@@ -19,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import session_scope
+from app.db import Database
 from app.models.canaries import CanaryStatus, PlantChannel
 from app.models.links import Link
 from app.planting.service import (
@@ -45,11 +44,11 @@ class FeedSplice:
     """One interleave run: supplies canaries to the splicer and records what went out."""
 
     def __init__(
-        self, session: Session, engine: Engine, actor: Actor, link: Link, rate: float
+        self, session: Session, database: Database, actor: Actor, link: Link, rate: float
     ) -> None:
-        """`session` is the request's (one writer on SQLite: a second unit of work here
-        would wait for it); the stream later writes through `engine` in units of its own."""
-        self.engine = engine
+        """`session` reads what the run starts from; the stream later writes through
+        `database` in units of work of its own."""
+        self.database = database
         self.actor = actor
         self.link_id = link.id
         self.rate = rate
@@ -62,7 +61,7 @@ class FeedSplice:
 
     def next_canary(self) -> Mapping[str, object]:
         if not self._stock:
-            with session_scope(self.engine) as session:
+            with self.database.write() as session:
                 fresh = [self.minter.mint_one() for _ in range(PLANT_GROUP)]
                 self._stock = unique_against_store(session, self.minter, fresh)
         canary = self._stock.pop()
@@ -81,7 +80,7 @@ class FeedSplice:
         going = self._out
         self._out = []
         controls = [self.minter.mint_one(control=True) for _ in range(self._controls(len(going)))]
-        with session_scope(self.engine) as session:
+        with self.database.write() as session:
             controls = unique_against_store(session, self.minter, controls)
             rows = store_canaries(
                 session, self.actor, self.link_id, going + controls, CanaryStatus.PLANTED
@@ -103,7 +102,7 @@ class FeedSplice:
 
     def finish(self, completed: bool) -> None:
         self.record()
-        with session_scope(self.engine) as session:
+        with self.database.write() as session:
             record_audit(
                 session,
                 self.actor,
@@ -115,12 +114,12 @@ class FeedSplice:
 
 
 def prepare(
-    session: Session, engine: Engine, actor: Actor, link_id: uuid.UUID, rate: float | None
+    session: Session, database: Database, actor: Actor, link_id: uuid.UUID, rate: float | None
 ) -> FeedSplice:
     link = mintable_link(session, actor, link_id)
     profile = feed_profile(session, link.id)
     rate = rate if rate is not None else profile.interleave_rate
-    return FeedSplice(session, engine, actor, link, rate)
+    return FeedSplice(session, database, actor, link, rate)
 
 
 def request_chunks(request: Request) -> Iterator[bytes]:

@@ -1,4 +1,7 @@
-"""Rotation: stale hand-outs expire, and links whose feeds have gone quiet get fresh canaries.
+"""Rotation: stale hand-outs expire, links whose feeds have gone quiet get fresh canaries,
+and burned canaries owed a replacement (their link's number pool was used up) get one once
+it can be minted. A link whose canaries cannot be minted now is counted short, never the
+end of the run.
 
 A plain function over a session, so the in-process scheduler, a worker and the CLI all run
 the same code (`honeytrace canaries rotate`).
@@ -15,7 +18,8 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant
 from app.models.links import Link
-from app.planting.service import mint_canaries
+from app.planting.service import mint_canaries, replace_canary
+from app.problems import ConflictError
 
 # A pull batch not acknowledged within a day was never spliced in (or nobody can say it was).
 PENDING_TTL = timedelta(days=1)
@@ -27,12 +31,15 @@ class RotationReport:
     expired_ready: int
     links_refreshed: int
     minted: int
+    replaced: int  # owed replacements minted now
+    links_short: int  # links whose canaries could not be minted (a number pool used up)
 
 
 def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
     expired_pending = _expire(session, CanaryStatus.PENDING, now - PENDING_TTL)
     expired_ready = 0
     links_refreshed = minted = 0
+    short: set[uuid.UUID] = set()
     profiles = session.exec(select(FeedProfile)).all()
     for profile in profiles:
         link = session.get(Link, profile.link_id)
@@ -53,14 +60,35 @@ def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
             .where(Canary.link_id == link.id, Canary.status == CanaryStatus.READY)
         ).one()
         if recent_plants == 0 and waiting == 0:
-            result = mint_canaries(
-                session, actor, link.id, profile.rotation_batch, None, status=CanaryStatus.READY
-            )
+            try:
+                with session.begin_nested():
+                    result = mint_canaries(
+                        session, actor, link.id, profile.rotation_batch, None,
+                        status=CanaryStatus.READY,
+                    )  # fmt: skip
+            except ConflictError:
+                short.add(link.id)
+                continue
             links_refreshed += 1
             minted += len(result.planted)
-    report = RotationReport(expired_pending, expired_ready, links_refreshed, minted)
+    replaced = _replace_owed(session, actor, short)
+    report = RotationReport(
+        expired_pending, expired_ready, links_refreshed, minted, replaced, len(short)
+    )
     record_audit(session, actor, "canary.rotate", "canaries", None, report.__dict__)
     return report
+
+
+def _replace_owed(session: Session, actor: Actor, short: set[uuid.UUID]) -> int:
+    """Mint the replacements burns could not (adds the links still short to `short`)."""
+    replaced = 0
+    owed = session.exec(select(Canary).where(col(Canary.replacement_owed).is_(True))).all()
+    for burned in owed:
+        fresh, problem = replace_canary(session, actor, burned)
+        replaced += len(fresh)
+        if problem is not None:
+            short.add(burned.link_id)
+    return replaced
 
 
 def _expire(

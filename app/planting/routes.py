@@ -8,7 +8,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
-from app.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter, SessionDep
+from app.auth.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter
+from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.canaries import PlantChannel
 from app.planting import feeds, interleave, service
 from app.planting.schemas import (
@@ -29,7 +30,7 @@ router = APIRouter(tags=["canaries"])
 
 @router.post("/v1/links/{link_id}/canaries", status_code=status.HTTP_201_CREATED)
 def mint_canaries(
-    session: SessionDep, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
+    session: WriteSession, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
 ) -> list[CanaryRead]:
     """Mint canaries for the link and plant them there now (channel `api`)."""
     result = service.mint_canaries(session, actor, link_id, body.count, PlantChannel.API)
@@ -38,7 +39,7 @@ def mint_canaries(
 
 @router.get("/v1/links/{link_id}/canaries")
 def list_canaries(
-    session: SessionDep,
+    session: ReadSession,
     actor: CanaryReader,
     link_id: uuid.UUID,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -51,7 +52,7 @@ def list_canaries(
 
 
 @router.get("/v1/canaries/{canary_id}")
-def get_canary(session: SessionDep, actor: CanaryReader, canary_id: uuid.UUID) -> CanaryDetail:
+def get_canary(session: ReadSession, actor: CanaryReader, canary_id: uuid.UUID) -> CanaryDetail:
     return _detail(session, actor, canary_id)
 
 
@@ -66,7 +67,7 @@ def _detail(session: Session, actor: Actor, canary_id: uuid.UUID) -> CanaryDetai
 
 
 @router.post("/v1/canaries/{canary_id}/burn")
-def burn_canary(session: SessionDep, actor: ProfileWriter, canary_id: uuid.UUID) -> CanaryDetail:
+def burn_canary(session: WriteSession, actor: ProfileWriter, canary_id: uuid.UUID) -> CanaryDetail:
     """Retire a canary known to have surfaced; its link gets a fresh one."""
     service.burn_canary(session, actor, canary_id, "marked burned by hand")
     return _detail(session, actor, canary_id)
@@ -74,21 +75,21 @@ def burn_canary(session: SessionDep, actor: ProfileWriter, canary_id: uuid.UUID)
 
 @router.get("/v1/links/{link_id}/feed-profile")
 def get_feed_profile(
-    session: SessionDep, actor: ProfileWriter, link_id: uuid.UUID
+    session: ReadSession, actor: ProfileWriter, link_id: uuid.UUID
 ) -> FeedProfileBody:
     return FeedProfileBody.of(service.visible_feed_profile(session, actor, link_id))
 
 
 @router.put("/v1/links/{link_id}/feed-profile")
 def put_feed_profile(
-    session: SessionDep, actor: ProfileWriter, link_id: uuid.UUID, body: FeedProfileBody
+    session: WriteSession, actor: ProfileWriter, link_id: uuid.UUID, body: FeedProfileBody
 ) -> FeedProfileBody:
     return FeedProfileBody.of(service.set_feed_profile(session, actor, link_id, body))
 
 
 @router.post("/v1/links/{link_id}/feed/pull", response_model=None)
 def pull_feed(
-    session: SessionDep,
+    session: WriteSession,
     actor: FeedClient,
     link_id: uuid.UUID,
     body: PullRequest,
@@ -115,7 +116,8 @@ def pull_feed(
 )
 async def interleave_feed(
     request: Request,
-    session: SessionDep,
+    database: DatabaseDep,
+    session: ReadSession,
     actor: FeedClient,
     link_id: uuid.UUID,
     format: Literal["csv", "ndjson"] = "csv",
@@ -124,17 +126,15 @@ async def interleave_feed(
     """Stream the link's outbound feed (CSV or NDJSON, any size) through honeytrace; it comes
     back with the link's canaries spliced in at the profile's rate, each shaped like its
     neighbours, and every canary that goes out is planted."""
-    engine = request.app.state.engine
-    run = await run_in_threadpool(interleave.prepare, session, engine, actor, link_id, rate)
-    # The stream outlives this request's unit of work and writes in its own: end this one
-    # first (it may hold SQLite's write lock for the key's last-used time).
-    await run_in_threadpool(session.commit)
+    run = await run_in_threadpool(interleave.prepare, session, database, actor, link_id, rate)
+    # The stream outlives this request and writes in units of work of its own.
+    await run_in_threadpool(session.close)
     return await interleave.start_feed(request, run, format)
 
 
 @router.post("/v1/feed/batches/{batch_id}/ack")
 def acknowledge_batch(
-    session: SessionDep, actor: FeedClient, batch_id: uuid.UUID, body: AckRequest
+    session: WriteSession, actor: FeedClient, batch_id: uuid.UUID, body: AckRequest
 ) -> AckReport:
     planted, expired = feeds.acknowledge(session, actor, batch_id, body.spliced)
     return AckReport(planted=planted, expired=expired)

@@ -1,15 +1,13 @@
 """What the API accepts and returns for canaries, plants, feed profiles and pulls."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.canaries import Canary, FeedProfile, Plant
-
-if TYPE_CHECKING:
-    from app.planting.service import StoredCanary
 
 # The JSONL/CSV fields of a minted canary, in order (the CLI's and the API's shape).
 CANARY_FIELDS = (
@@ -17,6 +15,26 @@ CANARY_FIELDS = (
     "district", "address", "item", "weight_kg", "created_at", "control",
 )  # fmt: skip
 FEED_FIELDS = frozenset(CANARY_FIELDS) - {"id", "link_id", "control"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCanary:
+    """A canary just written, as the API and feeds show it (no ORM object: bulk-friendly)."""
+
+    id: uuid.UUID
+    link_id: uuid.UUID
+    control: bool
+    courier: str
+    waybill_no: str
+    name: str
+    mobile: str
+    province: str
+    city: str
+    district: str
+    address: str
+    item: str
+    weight_kg: float
+    record_created_at: datetime
 
 
 class CanaryRead(BaseModel):
@@ -36,7 +54,7 @@ class CanaryRead(BaseModel):
     control: bool
 
     @classmethod
-    def of(cls, canary: "Canary | StoredCanary") -> "CanaryRead":
+    def of(cls, canary: Canary | StoredCanary) -> "CanaryRead":
         return cls(
             id=canary.id,
             link_id=canary.link_id,

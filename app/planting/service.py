@@ -10,7 +10,6 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, update
@@ -24,9 +23,9 @@ from app.links.service import get_link
 from app.links.tree import ancestor_ids, exposure_ids
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
 from app.models.links import Link
-from app.planting.schemas import FeedProfileBody
+from app.numbers.service import pool_for
+from app.planting.schemas import FeedProfileBody, StoredCanary
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
-from app.telephony.service import pool_for
 from attribution.kinds import LinkKind
 from canaries import mint
 from canaries.couriers import Courier
@@ -179,26 +178,6 @@ def unique_against_store(
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredCanary:
-    """A canary just written, as the API and feeds show it (no ORM object: bulk-friendly)."""
-
-    id: uuid.UUID
-    link_id: uuid.UUID
-    control: bool
-    courier: str
-    waybill_no: str
-    name: str
-    mobile: str
-    province: str
-    city: str
-    district: str
-    address: str
-    item: str
-    weight_kg: float
-    record_created_at: datetime
-
-
 def store_canaries(
     session: Session,
     actor: Actor,
@@ -342,7 +321,10 @@ def burn_canary(
 ) -> tuple[Canary, list[StoredCanary]]:
     """Retire a canary that surfaced (buyers now know it) and give its link a fresh one.
 
-    The replacement waits `ready` for the link's feed; a burned canary is still matched.
+    The replacement waits `ready` for the link's feed; a burned canary is still matched. A
+    replacement that cannot be minted now (the link's number pool is used up) never undoes
+    the burn, nor whatever recorded it: the canary is marked `replacement_owed`, the coverage
+    report shows the link short, and rotation mints the replacement once it can.
     """
     canary = _visible_canary(session, actor, session.get(Canary, canary_id))
     if canary.status == CanaryStatus.BURNED:
@@ -351,17 +333,39 @@ def burn_canary(
     canary.status = CanaryStatus.BURNED
     canary.retired_at = utcnow()
     session.add(canary)
+    detail: dict[str, Any] = {"reason": reason}
     fresh: list[StoredCanary] = []
     if replace and was_planted:
-        link = session.get(Link, canary.link_id)
-        if link is not None and link.deactivated_at is None:
-            minter, _ = minter_for(session, link)
-            minted = unique_against_store(session, minter, [minter.mint_one()])
-            fresh = store_canaries(session, actor, link.id, minted, CanaryStatus.READY)
-    detail: dict[str, Any] = {"reason": reason, "replacements": [str(c.id) for c in fresh]}
+        fresh, problem = replace_canary(session, actor, canary)
+        if problem is not None:
+            detail["replacement_error"] = problem
+    detail["replacements"] = [str(c.id) for c in fresh]
     record_audit(session, actor, "canary.burn", "canary", canary.id, detail)
     session.flush()
     return canary, fresh
+
+
+def replace_canary(
+    session: Session, actor: Actor, burned: Canary
+) -> tuple[list[StoredCanary], str | None]:
+    """A fresh canary for the burned one's link, waiting `ready`; or none and why, the
+    burned canary then owed a replacement (see burn_canary)."""
+    link = session.get(Link, burned.link_id)
+    if link is None or link.deactivated_at is not None:
+        burned.replacement_owed = False
+        return [], None
+    try:
+        with session.begin_nested():
+            minter, _ = minter_for(session, link)
+            minted = unique_against_store(session, minter, [minter.mint_one()])
+            fresh = store_canaries(session, actor, link.id, minted, CanaryStatus.READY)
+    except mint.MintError as error:
+        burned.replacement_owed = True
+        session.add(burned)
+        return [], str(error)
+    burned.replacement_owed = False
+    session.add(burned)
+    return fresh, None
 
 
 def audit_sample(session: Session, link_id: uuid.UUID | None, limit: int) -> list[mint.Canary]:

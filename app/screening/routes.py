@@ -8,28 +8,28 @@ only, rate-limited, audited) sends batches of new orders; the hits become sighti
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from sqlmodel import Session
 
 from app.audit.service import record_audit
+from app.auth.deps import OrderScreener
 from app.db import utcnow
-from app.deps import OrderScreener, SessionDep
-from app.evidence.store import EvidenceStore
+from app.intake.pipeline import IntakeDep
+from app.intake.record import Recorded
+from app.intake.sightings import Seen
 from app.ratelimit import RateLimited
-from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.sightings.observe import dedup_key, record_matches
-from canaries.matching import Matcher
-from watchers.observations import Evidence, Observation, SourceKind
+from watchers.orders import ORDER_FIELDS
+from watchers.orders import Order as ScreenedOrder
 
 router = APIRouter(prefix="/v1/screen", tags=["screening"])
 MAX_BATCH = 10_000
 SCREEN_PATH = "/v1/screen"
 # A full batch of orders at their longest stays under this; larger bodies get 413.
 MAX_SCREEN_BYTES = MAX_BATCH * 1024
-ORDER_FIELDS = ("name", "mobile", "address", "province", "city", "district", "waybill_no")
 Short = Annotated[str, StringConstraints(max_length=64)]
 Long = Annotated[str, StringConstraints(max_length=200)]
 
@@ -69,63 +69,39 @@ class ScreenResult(BaseModel):
     hits: list[Hit]
 
 
-def _observation(order: Order) -> Observation:
-    fields = {f: v for f in ORDER_FIELDS if (v := getattr(order, f))}
-    context = {"order_id": order.order_id}
-    for key in ("sender_id", "merchant_id"):
-        if value := getattr(order, key):
-            context[key] = value
-    raw = json.dumps(order.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
-    return Observation(
-        kind=SourceKind.ORDER,
-        # An order id is unique within its merchant: both name the observation.
-        source_id=f"{order.merchant_id or order.sender_id or ''}|{order.order_id}",
-        observed_at=order.placed_at or utcnow(),
-        fields=fields,
-        evidence=Evidence(raw.encode(), "application/json"),
-        context=context,
+def _order(order: Order) -> ScreenedOrder:
+    return ScreenedOrder(
+        order_id=order.order_id,
+        fields={f: v for f in ORDER_FIELDS if (v := getattr(order, f))},
+        placed_at=order.placed_at or utcnow(),
+        raw=json.dumps(
+            order.model_dump(mode="json", exclude_none=True), ensure_ascii=False
+        ).encode(),
+        sender_id=order.sender_id,
+        merchant_id=order.merchant_id,
     )
 
 
 @router.post("", dependencies=[RateLimited])
-def screen(
-    request: Request, session: SessionDep, actor: OrderScreener, body: ScreenRequest
-) -> ScreenResult:
+def screen(intake: IntakeDep, actor: OrderScreener, body: ScreenRequest) -> ScreenResult:
     """Which of these new orders are addressed to canaries (up to 10,000 a batch)."""
-    settings: Settings = request.app.state.settings
-    holder: IndexHolder = request.app.state.index_holder
-    holder.refresh(session)
-    # Match outside any transaction: on SQLite a unit of work holds the one write lock, and
-    # most batches write nothing but their audit entry.
-    session.commit()
-    matcher = Matcher(holder.index)
-    records = [
-        {f: v for f in ORDER_FIELDS if (v := getattr(order, f)) is not None}
-        for order in body.orders
-    ]
+    screened = [(order, o) for order in body.orders for o in _order(order).observations()]
     hits: list[Hit] = []
-    store = EvidenceStore(settings.evidence_path)
-    for row, match in matcher.match_records(records):
-        order = body.orders[row]
-        observation = _observation(order)
-        excerpt = " ".join(f"{k}={v}" for k, v in records[row].items())
-        added = record_matches(session, actor, store, observation, [(excerpt, match)])
-        canary_id = uuid.UUID(bytes=match.canary.id)
-        key = dedup_key(observation, canary_id)
-        sighting = next((s for s in added if s.dedup_key == key), None)
-        hits.append(
-            Hit(
-                order_id=order.order_id,
-                score=round(match.score, 2),
-                sighting_id=sighting.id if sighting else None,
-            )
-        )
-    record_audit(
-        session,
-        actor,
-        "orders.screen",
-        "orders",
-        None,
-        {"orders": len(body.orders), "hits": len(hits)},
-    )
+
+    def audit(session: Session, seen: Sequence[Seen], recorded: Recorded) -> None:
+        added = recorded.by_key()
+        for (order, _), found in zip(screened, seen, strict=True):
+            for item, key in zip(found.found, found.keys(), strict=True):
+                sighting = added.get(key)
+                hits.append(
+                    Hit(
+                        order_id=order.order_id,
+                        score=round(item.score or 0.0, 2),
+                        sighting_id=sighting.id if sighting else None,
+                    )
+                )
+        detail = {"orders": len(body.orders), "hits": len(hits)}
+        record_audit(session, actor, "orders.screen", "orders", None, detail)
+
+    intake.take(actor, [o for _, o in screened], then=audit)
     return ScreenResult(screened=len(body.orders), hits=hits)

@@ -1,0 +1,1 @@
+"""Stored sightings as the API shows them."""

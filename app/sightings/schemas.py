@@ -1,66 +1,49 @@
-"""What the scan API returns."""
+"""What the API shows of a stored sighting."""
 
 import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from app.models.sightings import Scan, ScanStatus
-
-
-class ScanMatch(BaseModel):
-    canary_id: uuid.UUID
-    link_id: uuid.UUID | None
-    control: bool
-    member: str
-    row: int
-    score: float
-    fields: dict[str, Any]
+from app.models.sightings import Sighting, SightingSource
 
 
-class ScanRead(BaseModel):
+class SightingRead(BaseModel):
     id: uuid.UUID
-    file_name: str
-    status: ScanStatus
-    sha256: str | None
-    size: int
-    bytes_read: int
-    rows: int
-    match_count: int
-    skipped: dict[str, int]
-    encodings: dict[str, int]
-    members: int
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    matches: list[ScanMatch] | None = None  # in the single-scan view, once it is done
+    canary_id: uuid.UUID
+    link_id: uuid.UUID
+    control: bool
+    source: SightingSource
+    observed_at: datetime
+    score: float | None = Field(
+        description="Bits of the match; null for a call or message that named the canary "
+        "only by the number it reached (weighed against the number's background rate)."
+    )
+    fields: dict[str, Any]
+    evidence_sha256: str | None
+    location: dict[str, Any]
+    excerpt: str
 
     @classmethod
-    def of(cls, scan: Scan, with_matches: bool = False) -> "ScanRead":
+    def of(cls, s: Sighting) -> "SightingRead":
         return cls(
-            id=scan.id,
-            file_name=scan.file_name,
-            status=scan.status,
-            sha256=scan.sha256,
-            size=scan.size,
-            bytes_read=scan.bytes_read,
-            rows=scan.rows,
-            match_count=scan.matches,
-            skipped=scan.skipped,
-            encodings=scan.encodings,
-            members=scan.members,
-            error=scan.error,
-            created_at=scan.created_at,
-            started_at=scan.started_at,
-            finished_at=scan.finished_at,
-            matches=[ScanMatch.model_validate(r) for r in scan.results] if with_matches else None,
+            id=s.id,
+            canary_id=s.canary_id,
+            link_id=s.link_id,
+            control=s.control,
+            source=s.source,
+            observed_at=s.observed_at,
+            score=None if s.score is None else round(s.score, 2),
+            fields=s.fields,
+            evidence_sha256=s.evidence_sha256,
+            location=s.location,
+            excerpt=s.excerpt,
         )
 
 
-class ScanPage(BaseModel):
-    items: list[ScanRead]
+class SightingPage(BaseModel):
+    items: list[SightingRead]
     total: int
     limit: int
     offset: int

@@ -7,16 +7,13 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_engine
-from app.db import session_scope
-from app.evidence.store import EvidenceStore
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.intake.pipeline import Intake
 from app.problems import DomainError, NotFoundError
 from app.settings import Settings
-from app.sightings.index import IndexHolder
 from app.sites import service
 from app.sites.crawling import CrawlLoop
 from app.sites.schemas import PollSummary, SiteCreate, SiteRead
@@ -40,9 +37,9 @@ def add(
     except (ValueError, ValidationError) as error:
         typer.echo(f"error: {file}: {error}", err=True)
         raise typer.Exit(2) from None
-    engine = ready_engine(load_settings())
+    database = ready_database(load_settings())
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             site = SiteRead.of(service.create_site(session, Actor.cli(), body))
     except DomainError as error:
         raise fail(error) from None
@@ -55,8 +52,8 @@ def add(
 @sites_cli.command("list")
 def list_sites(as_json: JsonFlag = False) -> None:
     """Every site, with its last poll."""
-    engine = ready_engine(load_settings())
-    with session_scope(engine) as session:
+    database = ready_database(load_settings())
+    with database.write() as session:
         sites = [SiteRead.of(s) for s in service.list_sites(session)]
     if as_json:
         print_json([s.model_dump(mode="json") for s in sites])
@@ -82,23 +79,20 @@ def poll(
 ) -> None:
     """Poll one site now, whatever its schedule, and print what it came to."""
     settings = load_settings()
-    engine = ready_engine(settings)
+    database = ready_database(settings)
     try:
-        with session_scope(engine) as session:
+        with database.read() as session:
             site_id = _find_site(session, site)
-        summary = _poll(engine, settings, site_id)
+        summary = _poll(Intake.standalone(database, settings), settings, site_id)
     except DomainError as error:
         raise fail(error) from None
     show_summary(summary, as_json)
 
 
-def _poll(engine: Engine, settings: Settings, site_id: uuid.UUID) -> PollSummary:
+def _poll(intake: Intake, settings: Settings, site_id: uuid.UUID) -> PollSummary:
     crawls = CrawlLoop(allow_private=settings.fetch_private_addresses)
-    store = EvidenceStore(settings.evidence_path)
     try:
-        return crawls.run(
-            lambda crawler: service.poll_site(engine, IndexHolder(), store, crawler, site_id)
-        )
+        return crawls.run(lambda crawler: service.poll_site(intake, crawler, site_id))
     finally:
         crawls.close()
 

@@ -1,10 +1,10 @@
 """Trading sites: their definitions, and polls that turn new listings into sightings.
 
 A poll crawls the site (watchers.sites: no database), matches each new or changed listing
-outside any transaction, then stores its sightings and the listing's new hash in one unit of
-work. A listing's hash is stored only with its sightings, so a poll that fails part-way is
-re-done by the next one: nothing seen is lost, and nothing is matched twice into sightings
-(an observation's source id is the listing URL).
+outside any transaction, then stores its sightings (through the intake) and the listing's
+new hash in one unit of work. A listing's hash is stored only with its sightings, so a poll
+that fails part-way is re-done by the next one: nothing seen is lost, and nothing is matched
+twice into sightings (an observation's source id is the listing URL).
 """
 
 import asyncio
@@ -14,25 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import session_scope, utcnow
-from app.evidence.store import EvidenceStore
-from app.incidents.refresh import RefreshLater, refresh_later
+from app.db import utcnow
+from app.intake.matching import match_observations, seen_in_file
+from app.intake.pipeline import Intake
+from app.intake.sightings import Seen
 from app.models.sites import Site, SiteListing
 from app.problems import ConflictError, InvalidError, NotFoundError
-from app.sightings.index import IndexHolder
-from app.sightings.observe import match_observation, record_matches
 from app.sites.schemas import PollSummary, SiteCreate, SiteDefinitionBody, SiteUpdate
-from canaries.matching import Matcher
-from canaries.scoring import Match
 from watchers.dumps import DumpLimits
-from watchers.fetching import FetchedPage
-from watchers.observations import Observation, SourceKind
 from watchers.scan import scan_stream
 from watchers.sites import CrawlReport, Listing, SiteCrawler, SiteDefinition
 
@@ -147,72 +141,38 @@ def due_sites(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
 
 @dataclass
 class _Matched:
-    """One listing's matches, found before any transaction opens."""
+    """One listing and what its records, text and sample files named, found before any
+    transaction opens."""
 
     listing: Listing
-    observations: list[tuple[Observation, list[tuple[str, Match]]]]
-    attachments: int
+    seen: list[Seen]
 
 
-def _attachment_matches(
-    matcher: Matcher, listing: Listing, page: FetchedPage, limits: DumpLimits
-) -> tuple[Observation, list[tuple[str, Match]]]:
-    """A sample file linked from a listing, read like any dump. Like a dump's, only its
-    hash and the matched rows are kept (rule 5), never the file."""
-    name = page.final_url.rsplit("/", 1)[-1] or "sample"
-    result = scan_stream(io.BytesIO(page.body), name, matcher, limits)
-    observation = Observation(
-        kind=SourceKind.SITE,
-        source_id=listing.url,
-        observed_at=page.fetched_at,
-        text=f"sample file {page.final_url}",
-        context={
-            "url": listing.url,
-            "attachment_url": page.final_url,
-            "fetched_at": page.fetched_at.isoformat(),
-            "attachment_sha256": page.sha256,
-            "rows": str(result.report.rows),
-        },
-    )
-    return observation, [(m.line, m.match) for m in result.matches]
-
-
-def match_listings(
-    holder: IndexHolder, engine: Engine, listings: list[Listing], limits: DumpLimits
-) -> list[_Matched]:
-    with session_scope(engine) as session:
-        holder.refresh(session)
-    matcher = Matcher(holder.index)
+def match_listings(intake: Intake, listings: list[Listing], limits: DumpLimits) -> list[_Matched]:
+    matcher = intake.matcher()
     matched = []
     for listing in listings:
-        found = [(obs, match_observation(matcher, obs)) for obs in listing.observations()]
-        found.extend(
-            _attachment_matches(matcher, listing, page, limits) for page in listing.attachments
-        )
-        matched.append(_Matched(listing, found, len(listing.attachments)))
+        seen = match_observations(matcher, listing.observations())
+        for page in listing.attachments:
+            name = page.final_url.rsplit("/", 1)[-1] or "sample"
+            result = scan_stream(io.BytesIO(page.body), name, matcher, limits)
+            observation = listing.attachment_observation(page, result.report.rows)
+            seen.append(seen_in_file(observation, result, rows_apart=False))
+        matched.append(_Matched(listing, seen))
     return matched
 
 
 def record_poll(
-    engine: Engine,
-    store: EvidenceStore,
-    site_id: uuid.UUID,
-    matched: list[_Matched],
-    report: CrawlReport,
-    refresh: RefreshLater | None = None,
+    intake: Intake, site_id: uuid.UUID, matched: list[_Matched], report: CrawlReport
 ) -> PollSummary:
-    """Store a poll: each listing's sightings with its new hash, then the site's report.
-    With `refresh`, the incidents they touch are recomputed by jobs (app.incidents.refresh)."""
+    """Store a poll in one unit of work: each listing's sightings with its new hash, then
+    the site's report."""
     actor = Actor.scheduler()
     added = 0
-    with session_scope(engine) as session:
-        if refresh is not None:
-            refresh_later(session, refresh)
+    with intake.database.write() as session:
         site = get_site(session, site_id)
         for item in matched:
-            count = 0
-            for observation, matches in item.observations:
-                count += len(record_matches(session, actor, store, observation, matches))
+            count = len(intake.record(session, actor, item.seen).added)
             _remember_listing(session, site_id, item.listing, count)
             added += count
         summary = PollSummary(
@@ -222,7 +182,7 @@ def record_poll(
             pages_fetched=report.pages_fetched,
             listings_seen=report.listings_seen,
             listings_changed=report.listings_changed,
-            attachments_scanned=sum(item.attachments for item in matched),
+            attachments_scanned=sum(len(item.listing.attachments) for item in matched),
             sightings_added=added,
             errors=[{"url": e.url, "reason": e.reason} for e in report.errors[:100]],
         )
@@ -262,25 +222,19 @@ def seen_listings(session: Session, site_id: uuid.UUID) -> dict[str, str]:
 
 
 async def poll_site(
-    engine: Engine,
-    holder: IndexHolder,
-    store: EvidenceStore,
+    intake: Intake,
     crawler: SiteCrawler,
     site_id: uuid.UUID,
     limits: DumpLimits | None = None,
-    refresh: RefreshLater | None = None,
 ) -> PollSummary:
-    """Crawl one site, match what is new, store it (`refresh`: see record_poll). Database
-    work runs on threads."""
+    """Crawl one site, match what is new, store it. Database work runs on threads."""
 
     def load() -> tuple[SiteDefinition, dict[str, str]]:
-        with session_scope(engine) as session:
+        with intake.database.read() as session:
             site = get_site(session, site_id)
             return site_definition(site.name, site.definition), seen_listings(session, site_id)
 
     definition, seen = await asyncio.to_thread(load)
     listings, report = await crawler.crawl(definition, seen)
-    matched = await asyncio.to_thread(
-        match_listings, holder, engine, listings, limits or DumpLimits()
-    )
-    return await asyncio.to_thread(record_poll, engine, store, site_id, matched, report, refresh)
+    matched = await asyncio.to_thread(match_listings, intake, listings, limits or DumpLimits())
+    return await asyncio.to_thread(record_poll, intake, site_id, matched, report)

@@ -1,5 +1,5 @@
-"""Calls and messages to pool numbers: each kept once (by provider and SID) and matched when
-it carries content.
+"""Calls and messages to pool numbers: each kept once (by provider and SID) and, through the
+intake, matched when it carries content.
 
 A canary's name (homophones too, as a transcript writes what it heard) or waybill number in
 the SMS body or the transcript, together with the number called, makes a sighting with a
@@ -10,15 +10,16 @@ transcript arrives; a message about something else) still reached a canary's num
 one canary planted with it before the contact that the contact most likely concerns
 (`line_canary`; on a privacy number, the one its extension names) gets a sighting without a
 score. Telephony honeypots get about one unsolicited call per line every eight days with no
-leak at all, so such a sighting is weak:
-attribution weighs it against the number's background rate (app.telephony.background), it
-burns nothing, and an incident made only of them is opened without an alert until a leak
-is far likelier than noise (app.incidents.refresh). Control numbers are never planted: their
-contacts only measure the background.
+leak at all, so such a sighting is weak: attribution weighs it against the number's
+background rate (app.numbers.background), it burns nothing, and an incident made only of
+them is opened without an alert until a leak is far likelier than noise
+(app.incidents.announce). Control numbers are never planted: their contacts only measure
+the background.
 """
 
-import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import case
@@ -26,142 +27,106 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.db import utcnow
-from app.evidence.store import EvidenceStore
+from app.intake.pipeline import Intake
+from app.intake.sightings import Found, Seen
 from app.models.canaries import Canary, CanaryStatus, Plant
-from app.models.sightings import Sighting, SightingSource
 from app.models.telephony import PhoneContact, PhoneNumber
-from app.sightings.index import IndexHolder
-from app.sightings.observe import record_observation
-from app.sightings.service import EXCERPT_CHARS, add_sightings
-from app.telephony.service import e164
-from canaries.matching import Matcher
-from watchers.observations import Evidence, Observation, SourceKind
+from watchers.telephony import Contact
 
 
-def record_contact(
-    session: Session,
-    holder: IndexHolder,
-    store: EvidenceStore,
-    *,
-    provider: str,
-    kind: SourceKind,
-    sid: str,
-    to_number: str,
-    from_number: str,
-    text: str | None,
-    raw: bytes,
-    content_type: str,
-    received_at: datetime | None = None,
-    extension: str | None = None,
+def record_contacts(intake: Intake, contacts: Sequence[Contact]) -> list[PhoneContact]:
+    """Match what the contacts say (no transaction open), then keep them and their
+    sightings in one unit of work. A contact kept before (a transcript arriving after its
+    call) is dated when it happened, not when its content arrived."""
+    with intake.database.read() as session:
+        contacts = [_dated(session, c) for c in contacts]
+    seen = intake.match(o for c in contacts for o in c.observations())
+    said = {s.observation.source_id: s for s in seen}
+    with intake.database.write() as session:
+        return [keep_contact(session, intake, c, said.get(c.source_id)) for c in contacts]
+
+
+def keep_contact(
+    session: Session, intake: Intake, contact: Contact, said: Seen | None
 ) -> PhoneContact:
-    """Keep the contact (once: a retried webhook finds it) and match it if it says something."""
-    received_at = received_at or utcnow()
-    to = e164(to_number)
-    contact = contact_by_sid(session, provider, sid)
+    """Keep the contact (once: a retried webhook finds it) and record what it named: by its
+    content (`said`), or, for a new contact that named nothing, by the line it reached."""
+    to = contact.to
     number = session.exec(select(PhoneNumber).where(PhoneNumber.number == to)).first()
-    new = contact is None
-    if contact is None:
-        contact = PhoneContact(
-            provider=provider,
-            sid=sid,
-            kind=kind.value,
-            number_id=number.id if number else None,
-            to_number=to,
-            from_number=from_number[:32],
-            received_at=received_at,
-        )
-        try:
-            with session.begin_nested():
-                session.add(contact)
-        except IntegrityError:  # the same webhook delivered twice at once
-            contact = contact_by_sid(session, provider, sid)
-            if contact is None:
-                raise
-            new = False
-    if text and text.strip():
-        holder.refresh(session)
-        mobile = to[3:] if to.startswith("+86") else to
-        if extension:  # a privacy number's extension names one canary
-            mobile += "转" + extension
-        observation = Observation(
-            kind=kind,
-            source_id=f"{provider}:{sid}",
-            observed_at=contact.received_at,
-            fields={"mobile": mobile},
-            text=text,
-            evidence=Evidence(raw, content_type),
-            context={"provider": provider, "sid": sid, "to": to, "from": from_number[:32]},
-        )
-        observed = record_observation(
-            session, Actor.webhook(provider), Matcher(holder.index), store, observation
-        )
-        if observed.matches:
-            contact.matched = True
-            session.add(contact)
-    if new and not contact.matched and number is not None and not number.control:
-        record_bare_contact(
-            session, store, contact, extension=extension, text=text, raw=raw,
-            content_type=content_type,
-        )  # fmt: skip
+    row, new = _kept(session, contact, number)
+    seen = [said] if said is not None and said.found else []
+    if seen:
+        row.matched = True
+        session.add(row)
+    if new and not row.matched and number is not None and not number.control:
+        carrier = line_canary(session, to, contact.extension, row.received_at)
+        if carrier is not None:
+            seen = [_line_seen(contact, number, carrier, row.received_at)]
+    intake.record(session, Actor.webhook(contact.provider), seen)
     session.flush()
-    return contact
+    return row
 
 
-def record_bare_contact(
-    session: Session,
-    store: EvidenceStore,
-    contact: PhoneContact,
-    *,
-    extension: str | None,
-    text: str | None,
-    raw: bytes,
-    content_type: str,
-) -> list[Sighting]:
-    """A sighting without a score for the one canary the contact most likely concerns (see
-    `line_canary`); the ones added (none when no planted canary carries the number)."""
-    carrier = line_canary(session, contact.to_number, extension, contact.received_at)
-    if carrier is None:
-        return []
-    canary_id, link_id = carrier
-    digest = store.put(Evidence(raw, content_type))
-    source = SightingSource(contact.kind)
-    source_id = f"{contact.provider}:{contact.sid}"
-    location = {
-        "source_id": source_id,
-        "provider": contact.provider,
-        "sid": contact.sid,
-        "to": contact.to_number,
-        "from": contact.from_number,
-        "number_id": str(contact.number_id),
-        "evidence_type": content_type,
-    }
-    if extension:
-        location["extension"] = extension
-    pending = [
-        Sighting(
-            canary_id=canary_id,
-            link_id=link_id,
-            source=source,
-            dedup_key=hashlib.sha256(f"bare|{source}|{source_id}|{canary_id}".encode()).hexdigest(),
-            observed_at=contact.received_at,
-            score=None,
-            evidence_sha256=digest,
-            location=location,
-            excerpt=(text or "")[:EXCERPT_CHARS],
-        )
-    ]
-    reason = f"{source} without content to {contact.to_number}"
-    return add_sightings(session, Actor.webhook(contact.provider), pending, reason)
+def _dated(session: Session, contact: Contact) -> Contact:
+    known = contact_by_sid(session, contact.provider, contact.sid)
+    return contact if known is None else replace(contact, received_at=known.received_at)
+
+
+def _kept(
+    session: Session, contact: Contact, number: PhoneNumber | None
+) -> tuple[PhoneContact, bool]:
+    """The stored contact, and whether it was new."""
+    found = contact_by_sid(session, contact.provider, contact.sid)
+    if found is not None:
+        return found, False
+    row = PhoneContact(
+        provider=contact.provider,
+        sid=contact.sid,
+        kind=contact.kind.value,
+        number_id=number.id if number else None,
+        to_number=contact.to,
+        from_number=contact.from_number[:32],
+        received_at=contact.received_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same webhook delivered twice at once
+        again = contact_by_sid(session, contact.provider, contact.sid)
+        if again is None:
+            raise
+        return again, False
+    return row, True
+
+
+def _line_seen(
+    contact: Contact, number: PhoneNumber, carrier: tuple[uuid.UUID, bool], at: datetime
+) -> Seen:
+    """The contact as a sighting of the canary its line carries, without a score."""
+    canary_id, control = carrier
+    where: dict[str, str] = {"number_id": str(number.id)}
+    if contact.extension:
+        where["extension"] = contact.extension
+    found = Found(
+        canary_id=canary_id,
+        control=control,
+        score=None,
+        fields={},
+        excerpt=contact.text or "",
+        part="line",
+        where=where,
+    )
+    observation = contact.observation(with_text=False)
+    return Seen(observation, (found,))
 
 
 def line_canary(
     session: Session, to_number: str, extension: str | None, at: datetime
-) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """(canary, link) a contact without content to this number concerns: of the canaries
-    planted with it before `at` (on a privacy number, with that extension), a burned one
-    first (buyers hold its record: calls after a burn are about it, not about the
-    replacement that reuses the number), else a planted one, else any; the newest plant
+) -> tuple[uuid.UUID, bool] | None:
+    """(canary, control) a contact without content to this number concerns: of the
+    canaries planted with it before `at` (on a privacy number, with that extension), a
+    burned one first (buyers hold its record: calls after a burn are about it, not about
+    the replacement that reuses the number), else a planted one, else any; the newest plant
     first. One canary a contact, so one call is never counted twice."""
     local = to_number[3:] if to_number.startswith("+86") else to_number
     mobile = f"{local}转{extension}" if extension else local
@@ -171,7 +136,7 @@ def line_canary(
         else_=2,
     )
     row = session.exec(
-        select(Canary.id, Canary.link_id)
+        select(Canary.id, Canary.control)
         .join(Plant, col(Plant.canary_id) == col(Canary.id))
         .where(
             Canary.mobile == mobile,

@@ -1,5 +1,5 @@
 """Twilio reconciliation: list recent calls and messages to pool numbers through Twilio's REST
-API and record each through the webhooks' own `record_contact`, so a missed webhook is not a
+API and record each through the webhooks' own `record_contacts`, so a missed webhook is not a
 lost sighting.
 
 A contact already delivered by webhook is found by its SID and adds nothing; a missed one is
@@ -17,7 +17,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
-from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 from twilio.base import serialize
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -26,17 +25,16 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from app.db import session_scope, utcnow
-from app.evidence.store import EvidenceStore
-from app.incidents.refresh import RefreshLater, refresh_later
+from app.db import utcnow
+from app.intake.pipeline import Intake
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneNumber
 from app.problems import ServiceUnavailableError
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.telephony.contacts import contact_by_sid, record_contact
-from app.telephony.webhooks import PROVIDER
+from app.telephony.contacts import contact_by_sid, record_contacts
 from watchers.observations import SourceKind
+from watchers.telephony import TWILIO as PROVIDER
+from watchers.telephony import Contact
 
 log = logging.getLogger("honeytrace.jobs")
 
@@ -102,41 +100,32 @@ def twilio_client(settings: Settings) -> Client:
 
 
 def reconcile_job(
-    engine: Engine,
-    holder: IndexHolder,
+    intake: Intake,
     settings: Settings,
     client: Client | None = None,
     window: timedelta = timedelta(hours=24),
-    refresh: RefreshLater | None = None,
 ) -> ReconcileReport:
-    """The last `window` of calls and messages again: overlapping runs add nothing twice.
-    With `refresh`, the incidents touched are recomputed by jobs (app.incidents.refresh)."""
+    """The last `window` of calls and messages again: overlapping runs add nothing twice."""
     client = client or twilio_client(settings)
-    store = EvidenceStore(settings.evidence_path)
-    report = reconcile_twilio(
-        engine, holder, store, client, since=utcnow() - window, refresh=refresh
-    )
+    report = reconcile_twilio(intake, client, since=utcnow() - window)
     log.info("reconciliation", extra={"job": "reconciliation", **report.__dict__})
     return report
 
 
 def reconcile_twilio(
-    engine: Engine,
-    holder: IndexHolder,
-    store: EvidenceStore,
+    intake: Intake,
     client: Client,
     *,
     since: datetime,
     until: datetime | None = None,
     limit: int = LIMIT_PER_NUMBER,
-    refresh: RefreshLater | None = None,
 ) -> ReconcileReport:
     """Record every call and message to a Twilio pool number between `since` and `until`.
 
     A number Twilio cannot list (refused credentials, a timeout) is named in the report's
     errors and the others go on; the next run reads it again.
     """
-    with Session(engine) as session:
+    with intake.database.read() as session:
         numbers = session.exec(
             select(PhoneNumber.number)
             .where(PhoneNumber.provider == PROVIDER)
@@ -154,7 +143,7 @@ def reconcile_twilio(
             if len(records) > limit:
                 records = records[:limit]
                 report.fail(number, f"{listing.resource}: more than {limit}; the oldest unread")
-            _record(engine, holder, store, listing, number, records, report, refresh)
+            _record(intake, listing, number, records, report)
     return report
 
 
@@ -182,14 +171,11 @@ def _list(
 
 
 def _record(
-    engine: Engine,
-    holder: IndexHolder,
-    store: EvidenceStore,
+    intake: Intake,
     listing: _Listing,
     number: str,
     records: list[dict[str, Any]],
     report: ReconcileReport,
-    refresh: RefreshLater | None = None,
 ) -> None:
     """One unit of work per number and kind: what it found is kept even if a later one fails."""
     valid = [
@@ -199,34 +185,34 @@ def _record(
     ]
     if len(valid) < len(records):
         report.fail(number, f"{listing.resource}: {len(records) - len(valid)} unreadable")
-    with session_scope(engine) as session:
-        if refresh is not None:
-            refresh_later(session, refresh)
-        source_ids = [f"{PROVIDER}:{r['sid']}" for r in valid]
+    source_ids = [f"{PROVIDER}:{r['sid']}" for r in valid]
+    with intake.database.read() as session:
         before = _sightings_of(session, source_ids)
-        for record in valid:
-            report.contacts_seen += 1
-            known = contact_by_sid(session, PROVIDER, record["sid"])
-            if known is None:
-                report.contacts_added += 1
-            body = record.get("body")
-            text = body if listing.kind is SourceKind.SMS and isinstance(body, str) else None
-            record_contact(
-                session,
-                holder,
-                store,
+        known = {r["sid"]: contact_by_sid(session, PROVIDER, r["sid"]) for r in valid}
+    contacts = []
+    for record in valid:
+        kept = known[record["sid"]]
+        report.contacts_seen += 1
+        report.contacts_added += kept is None
+        body = record.get("body")
+        text = body if listing.kind is SourceKind.SMS and isinstance(body, str) else None
+        contacts.append(
+            Contact(
                 provider=PROVIDER,
                 kind=listing.kind,
                 sid=record["sid"],
                 to_number=str(record.get("to") or ""),
                 from_number=str(record.get("from") or ""),
-                # A contact that already named its canaries is not matched (nor its
-                # evidence stored) again.
-                text=None if known is not None and known.matched else text,
+                received_at=_when(record, listing.time_fields) or utcnow(),
                 raw=json.dumps(record, ensure_ascii=False).encode("utf-8"),
                 content_type=JSON,
-                received_at=_when(record, listing.time_fields),
+                # A contact that already named its canaries is not matched (nor its
+                # evidence stored) again.
+                text=None if kept is not None and kept.matched else text,
             )
+        )
+    record_contacts(intake, contacts)
+    with intake.database.read() as session:
         report.sightings_added += _sightings_of(session, source_ids) - before
 
 

@@ -23,8 +23,8 @@ from app.models.links import Link
 from app.models.sightings import Sighting
 from app.models.sites import Site
 from app.models.telephony import PhoneContact, PhoneNumber
+from app.numbers.background import background_rates
 from app.planting.service import get_canary
-from app.telephony.background import background_rates
 
 PAGE_ROWS = 200
 

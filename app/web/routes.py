@@ -25,14 +25,13 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.keys import authenticate
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
-from app.db import utcnow
-from app.deps import SessionDep, SettingsDep
-from app.evidence.store import EvidenceStore
+from app.db import ReadSession, WriteSession, utcnow
+from app.evidence.store import EvidenceDep
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
 from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
-from app.settings import Settings
+from app.settings import Settings, SettingsDep
 from app.web import incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
 from app.web.signin import (
@@ -177,7 +176,7 @@ def _refused(request: Request, settings: Settings) -> HTMLResponse:
 @router.get("/signin")
 def signin_form(
     request: Request,
-    session: SessionDep,
+    session: ReadSession,
     settings: SettingsDep,
     next_path: Annotated[str, Query(alias="next")] = "/",
 ) -> Response:
@@ -222,7 +221,7 @@ def _signin_page(
 @router.post("/signin")
 def signin(
     request: Request,
-    session: SessionDep,
+    session: WriteSession,
     settings: SettingsDep,
     api_key: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
@@ -259,7 +258,7 @@ def signin(
 @router.post("/signout")
 def signout(
     request: Request,
-    session: SessionDep,
+    session: WriteSession,
     settings: SettingsDep,
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
 ) -> Response:
@@ -277,7 +276,7 @@ def signout(
 
 
 @router.get("/")
-def dashboard(session: SessionDep, page: PageDep) -> HTMLResponse:
+def dashboard(session: ReadSession, page: PageDep) -> HTMLResponse:
     return page.render(
         "dashboard.html",
         incidents=pages.open_incidents(session),
@@ -288,7 +287,7 @@ def dashboard(session: SessionDep, page: PageDep) -> HTMLResponse:
 
 
 @router.get("/links/{link_id}")
-def link_page(session: SessionDep, page: PageDep, link_id: uuid.UUID) -> HTMLResponse:
+def link_page(session: ReadSession, page: PageDep, link_id: uuid.UUID) -> HTMLResponse:
     try:
         view = pages.link_view(session, page.actor, link_id)
     except NotFoundError:
@@ -297,7 +296,7 @@ def link_page(session: SessionDep, page: PageDep, link_id: uuid.UUID) -> HTMLRes
 
 
 @router.get("/canaries/{canary_id}")
-def canary_page(session: SessionDep, page: PageDep, canary_id: uuid.UUID) -> HTMLResponse:
+def canary_page(session: ReadSession, page: PageDep, canary_id: uuid.UUID) -> HTMLResponse:
     try:
         view = pages.canary_view(session, page.actor, canary_id)
     except NotFoundError:
@@ -306,19 +305,19 @@ def canary_page(session: SessionDep, page: PageDep, canary_id: uuid.UUID) -> HTM
 
 
 @router.get("/watchers")
-def watchers_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+def watchers_page(session: ReadSession, page: PageDep) -> HTMLResponse:
     return page.render("watchers.html", status_view=pages.watcher_status(session))
 
 
 @router.get("/coverage")
-def coverage_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+def coverage_page(session: ReadSession, page: PageDep) -> HTMLResponse:
     report = coverage_report(session)
     untested = sum(1 for row in report if row.never_tested)
     return page.render("coverage.html", report=report, untested=untested)
 
 
 @router.get("/coverage.csv")
-def coverage_download(session: SessionDep, _actor: PageActor) -> Response:
+def coverage_download(session: ReadSession, _actor: PageActor) -> Response:
     # A byte-order mark, so spreadsheet programs read the Chinese names as UTF-8.
     body = "\ufeff" + coverage_csv(coverage_report(session))
     name = f"honeytrace-coverage-{utcnow():%Y%m%d}.csv"
@@ -327,13 +326,14 @@ def coverage_download(session: SessionDep, _actor: PageActor) -> Response:
 
 
 @router.get("/incidents")
-def incidents_page(session: SessionDep, page: PageDep) -> HTMLResponse:
+def incidents_page(session: ReadSession, page: PageDep) -> HTMLResponse:
     return page.render("incidents.html", rows=incidents.incident_rows(session, page.actor))
 
 
 @router.get("/incidents/{incident_id}")
-def incident_page(session: SessionDep, page: PageDep, incident_id: uuid.UUID) -> HTMLResponse:
-    store = EvidenceStore(page.settings.evidence_path)
+def incident_page(
+    session: ReadSession, page: PageDep, store: EvidenceDep, incident_id: uuid.UUID
+) -> HTMLResponse:
     try:
         view = incidents.incident_view(session, page.actor, store, incident_id)
     except NotFoundError:
@@ -373,7 +373,7 @@ def _change_incident(
 
 @router.post("/incidents/{incident_id}/close")
 def incident_close(
-    session: SessionDep,
+    session: WriteSession,
     page: PageDep,
     incident_id: uuid.UUID,
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
@@ -386,7 +386,7 @@ def incident_close(
 
 @router.post("/incidents/{incident_id}/merge")
 def incident_merge(
-    session: SessionDep,
+    session: WriteSession,
     page: PageDep,
     incident_id: uuid.UUID,
     incident_ids: IdList,
@@ -400,7 +400,7 @@ def incident_merge(
 
 @router.post("/incidents/{incident_id}/split")
 def incident_split(
-    session: SessionDep,
+    session: WriteSession,
     page: PageDep,
     incident_id: uuid.UUID,
     sighting_ids: IdList,
@@ -414,10 +414,9 @@ def incident_split(
 
 @router.get("/incidents/{incident_id}/bundle", response_model=None)
 def incident_bundle(
-    session: SessionDep, page: PageDep, incident_id: uuid.UUID
+    session: WriteSession, page: PageDep, store: EvidenceDep, incident_id: uuid.UUID
 ) -> FileResponse | HTMLResponse:
     """The evidence bundle the API gives (app.incidents.bundle), under the page session."""
-    store = EvidenceStore(page.settings.evidence_path)
     try:
         incident, path = incidents.bundle_file(session, page.actor, store, incident_id)
     except NotFoundError:
@@ -434,11 +433,10 @@ def incident_bundle(
 
 @router.get("/evidence/{digest}", response_model=None)
 def evidence_download(
-    session: SessionDep, page: PageDep, digest: str
+    session: WriteSession, page: PageDep, store: EvidenceDep, digest: str
 ) -> FileResponse | HTMLResponse:
     """A kept evidence blob, as an attachment of no particular type: a snapshot of a
     listing page must never run as this site's HTML."""
-    store = EvidenceStore(page.settings.evidence_path)
     try:
         path = incidents.evidence_blob(session, page.actor, store, digest)
     except NotFoundError:

@@ -22,11 +22,10 @@ from sqlmodel import Session, col, delete
 
 from app.auth.actor import Actor
 from app.auth.permissions import Permission, roles_with
-from app.db import utcnow
-from app.deps import SessionDep, SettingsDep
+from app.db import DatabaseDep, utcnow
 from app.models.keys import ApiKey, Role
 from app.models.web import WebSession
-from app.settings import Settings
+from app.settings import Settings, SettingsDep
 
 SESSION_COOKIE = "ht_session"
 PRESESSION_COOKIE = "ht_presign"
@@ -142,8 +141,9 @@ def csrf_valid(settings: Settings, bound_to: str | None, presented: str) -> bool
     return _same(presented, csrf_token(settings, bound_to))
 
 
-def page_actor(request: Request, session: SessionDep, settings: SettingsDep) -> Actor:
-    key = signed_in_key(session, settings, request.cookies.get(SESSION_COOKIE))
+def page_actor(request: Request, database: DatabaseDep, settings: SettingsDep) -> Actor:
+    with database.read() as session:
+        key = signed_in_key(session, settings, request.cookies.get(SESSION_COOKIE))
     if key is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequiredError(target)

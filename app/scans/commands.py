@@ -8,14 +8,9 @@ import typer
 
 from app.auth.actor import Actor
 from app.console import JsonFlag, load_settings, print_json, ready_engine
-from app.db import session_scope
-from app.sightings.index import IndexHolder
-from app.sightings.service import (
-    close_scan,
-    create_scan,
-    match_views,
-    scan_file,
-)
+from app.db import Database
+from app.intake.pipeline import Intake
+from app.scans.service import close_scan, create_scan, match_views
 from watchers.scan import ScanProgress, ScanResult
 
 
@@ -56,19 +51,21 @@ def scan(
 
     Only the files' hashes, counts and matched rows are ever stored (with --record); exit
     status 1 when a file could not be read to its end."""
-    engine = ready_engine(load_settings())
-    holder = IndexHolder()
+    settings = load_settings()
+    database = Database(ready_engine(settings))
+    intake = Intake.standalone(database, settings)
     incomplete = False
     for path in files:
         progress = _ProgressLine(path.name) if sys.stderr.isatty() and not as_json else None
-        result = scan_file(path, path.name, holder, engine, on_progress=progress)
+        with path.open("rb") as stream:
+            result = intake.scan(stream, path.name, on_progress=progress)
         if progress is not None:
             progress.close()
-        with session_scope(engine) as session:
+        with database.write() as session:
             views = [v.model_dump(mode="json") for v in match_views(session, result.matches)]
             if record:
                 scan_row = create_scan(session, Actor.cli(), path.name)
-                close_scan(session, Actor.cli(), scan_row, result)
+                close_scan(session, intake, Actor.cli(), scan_row, result)
         incomplete |= not result.complete
         if as_json:
             print_json(_as_json(path, result, views))

@@ -17,21 +17,13 @@ from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from canaries.divisions import division_table
 from canaries.mint import MobilePool
 from canaries.mobiles import MobileForm, normalise_mobile
+from watchers.telephony import e164
 
 # Canaries are Chinese waybills: only a mainland mobile looks like one.
 MAINLAND_MOBILE = re.compile(r"^\+861[3-9][0-9]{9}$")
 CAPABILITIES = frozenset({"voice", "sms"})
 # Canaries still out there, whose numbers a new canary must not reuse.
 _LIVE = (CanaryStatus.READY, CanaryStatus.PENDING, CanaryStatus.PLANTED)
-
-
-def e164(text: str) -> str:
-    """+86 and eleven digits from the usual spellings (spaces, dashes, 0086, none)."""
-    digits = re.sub(r"[\s\-()]", "", text)
-    digits = re.sub(r"^(?:0086|86)(?=1\d{10}$)", "+86", digits)
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
-        digits = "+86" + digits
-    return digits
 
 
 def register_number(

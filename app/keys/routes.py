@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from app.audit.service import record_audit
 from app.auth import keys
-from app.deps import KeyAdmin, SessionDep
+from app.auth.deps import KeyAdmin
+from app.db import ReadSession, WriteSession
 from app.models.keys import ApiKey, Role
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -43,12 +44,12 @@ class KeyIssued(KeyRead):
 
 
 @router.get("")
-def list_keys(session: SessionDep, _actor: KeyAdmin) -> list[KeyRead]:
+def list_keys(session: ReadSession, _actor: KeyAdmin) -> list[KeyRead]:
     return [KeyRead.of(k) for k in keys.list_keys(session)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_key(session: SessionDep, actor: KeyAdmin, body: KeyCreate) -> KeyIssued:
+def create_key(session: WriteSession, actor: KeyAdmin, body: KeyCreate) -> KeyIssued:
     """The full key is in this response only; it is stored as a hash."""
     issued = keys.issue_key(
         session,
@@ -69,7 +70,7 @@ def create_key(session: SessionDep, actor: KeyAdmin, body: KeyCreate) -> KeyIssu
 
 
 @router.post("/{key_id}/revoke")
-def revoke_key(session: SessionDep, actor: KeyAdmin, key_id: uuid.UUID) -> KeyRead:
+def revoke_key(session: WriteSession, actor: KeyAdmin, key_id: uuid.UUID) -> KeyRead:
     record = keys.revoke_key(session, key_id)
     record_audit(session, actor, "key.revoke", "api_key", record.id, {"prefix": record.prefix})
     return KeyRead.of(record)

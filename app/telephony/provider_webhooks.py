@@ -11,7 +11,6 @@ sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">` with the provider's secret f
 import hashlib
 import hmac
 import time
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -20,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import session_scope
-from app.deps import refresh_in_request_jobs
-from app.evidence.store import EvidenceStore
+from app.db import DatabaseDep, utcnow
+from app.intake.pipeline import IntakeDep
 from app.problems import ForbiddenError, InvalidError
-from app.settings import Settings
-from app.telephony.contacts import record_contact
+from app.settings import Settings, SettingsDep
+from app.telephony.contacts import record_contacts
 from watchers.observations import SourceKind
+from watchers.telephony import Contact
 
 router = APIRouter(prefix="/v1/webhooks/telephony", tags=["webhooks"])
 MAX_SKEW_SECONDS = 300
@@ -68,17 +67,21 @@ def _verify(settings: Settings, provider: str, request_headers: dict[str, str], 
 
 
 @router.post("/{provider}", status_code=204)
-async def provider_event(request: Request, provider: ProviderName) -> None:
+async def provider_event(
+    request: Request,
+    provider: ProviderName,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    intake: IntakeDep,
+) -> None:
     """A call or message to a pool number, from a provider other than Twilio."""
-    settings: Settings = request.app.state.settings
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     reason = _verify(settings, provider, headers, body)
-    engine = request.app.state.engine
     if reason:
 
         def audit() -> None:
-            with session_scope(engine) as session:
+            with database.write() as session:
                 detail = {"path": request.url.path, "reason": reason}
                 actor = Actor.webhook(provider)
                 record_audit(session, actor, "webhook.refused", "webhook", None, detail)
@@ -93,25 +96,16 @@ async def provider_event(request: Request, provider: ProviderName) -> None:
             errors=[{"field": ".".join(map(str, e["loc"])), "message": e["msg"]}
                     for e in error.errors()],
         ) from None  # fmt: skip
-
-    def record() -> None:
-        received: datetime | None = event.time
-        with session_scope(engine) as session:
-            refresh_in_request_jobs(request, session)
-            record_contact(
-                session,
-                request.app.state.index_holder,
-                EvidenceStore(settings.evidence_path),
-                provider=provider,
-                kind=SourceKind.SMS if event.kind == "sms" else SourceKind.CALL,
-                sid=event.event_id,
-                to_number=event.callee,
-                from_number=event.caller,
-                text=event.text,
-                raw=body,
-                content_type="application/json",
-                received_at=received,
-                extension=event.extension,
-            )
-
-    await run_in_threadpool(record)
+    contact = Contact(
+        provider=provider,
+        kind=SourceKind.SMS if event.kind == "sms" else SourceKind.CALL,
+        sid=event.event_id,
+        to_number=event.callee,
+        from_number=event.caller,
+        received_at=event.time or utcnow(),
+        raw=body,
+        content_type="application/json",
+        text=event.text,
+        extension=event.extension,
+    )
+    await run_in_threadpool(record_contacts, intake, [contact])

@@ -1,63 +1,80 @@
-"""Job definitions: what a job is, the registry that holds them, and what they run with.
+"""Jobs: what a job is, the registry that names them, and where they are deferred to.
 
-A job is a thin function over a Runtime: it opens its own unit of work and calls a plain,
-tested function. Its keyword arguments are JSON (ids as strings) because on PostgreSQL they
-travel through the queue's table, and they are logged, so they never carry a secret. The
-same definition runs inside `honeytrace serve` on SQLite (app.jobs.inprocess) and on
-`honeytrace worker` processes through procrastinate on PostgreSQL (app.jobs.queue).
+A job is a thin function over a runtime (what a process made once: the database, the index,
+the queue...): it opens its own unit of work and calls a plain, tested function. Its keyword
+arguments are JSON (ids as strings) because on PostgreSQL they travel through the queue's
+table, and they are logged, so they never carry a secret. The same definition runs inside
+`honeytrace serve` on SQLite (app.queueing.inprocess) and on `honeytrace worker` processes
+through procrastinate on PostgreSQL (app.queueing.postgres).
+
+Code below the top of the app defers a job by its name (`jobs.defer(session,
+"deliver_alert", delivery_id=...)`): the registry is assembled at the top (app.jobs.tasks),
+so no domain imports the jobs that run it.
 """
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol
+from dataclasses import dataclass
+from typing import Annotated, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
+from fastapi import Depends
 from procrastinate import BaseRetryStrategy, RetryStrategy
 from procrastinate.types import JSONValue
-from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.problems import ServiceUnavailableError
+from app.resources import resource
 from app.settings import Settings
-from app.sightings.index import IndexHolder
-from app.sites.crawling import CrawlLoop
 
 P = ParamSpec("P")
+
+
+class JobRuntime(Protocol):
+    """What every runtime offers the queues: the settings (periodic jobs' intervals, the
+    database) and the event set when the process shuts down (long jobs stop early)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def stop(self) -> threading.Event: ...
+
+
+R = TypeVar("R", bound=JobRuntime)
 
 # Waits of 4, 16, 64, 256 s: a dependency that is down for minutes (a webhook receiver, a
 # trading site) is caught up with; one that is down for good gives up in about six minutes.
 BACKOFF = RetryStrategy(max_attempts=4, exponential_wait=4)
 
 
-class JobQueue(Protocol):
-    """Where a job is deferred to: a queue on PostgreSQL, this process on SQLite."""
+class JobQueue:
+    """Where jobs are deferred to: a queue on PostgreSQL, this process on SQLite."""
 
-    def defer(self, session: Session, job: "Job[P]", *args: P.args, **kwargs: P.kwargs) -> None:
-        """Run `job` once `session` commits; nothing happens if it rolls back."""
+    def defer(self, session: Session, job: str, **arguments: Any) -> None:
+        """Run the job named `job` once `session` commits; nothing happens if it rolls back."""
+        raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What jobs run with, made once per process (serve's lifespan, a worker's start)."""
+class NoQueue(JobQueue):
+    """The queue of an app started without jobs: whatever needs one is refused."""
 
-    engine: Engine
-    settings: Settings
-    index_holder: IndexHolder
-    jobs: JobQueue
-    # Set when the process shuts down: long jobs (scans) stop early.
-    stop: threading.Event = field(default_factory=threading.Event)
-    # The site watcher's one HTTP client for this process (never fetches private addresses
-    # unless made with HONEYTRACE_FETCH_PRIVATE_ADDRESSES).
-    crawls: CrawlLoop = field(default_factory=CrawlLoop)
+    def defer(self, session: Session, job: str, **arguments: Any) -> None:
+        raise ServiceUnavailableError(
+            "This service runs no job queue, so it cannot start this; use `honeytrace serve`."
+        )
+
+
+JobsDep = Annotated[JobQueue, Depends(resource(JobQueue))]
 
 
 @dataclass(frozen=True)
-class Job(Generic[P]):
+class Job(Generic[R]):
     """A registered job. `lock` and `queueing_lock` are templates over the job's arguments
     (`"site:{site_id}"`): jobs with the same lock never run at the same time, and a job is
     not deferred while one with its queueing lock is still waiting."""
 
     name: str
-    func: Callable[Concatenate[Runtime, P], None]
+    func: Callable[..., None]  # (runtime, **arguments)
     retry: BaseRetryStrategy | None
     lock: str | None
     queueing_lock: str | None
@@ -100,11 +117,11 @@ def cron_every(name: str, seconds: int) -> str:
     )
 
 
-class JobRegistry:
+class JobRegistry(Generic[R]):
     """The jobs one process knows by name; `job` registers a function as one."""
 
     def __init__(self) -> None:
-        self.jobs: dict[str, Job[Any]] = {}
+        self.jobs: dict[str, Job[R]] = {}
 
     def job(
         self,
@@ -113,16 +130,21 @@ class JobRegistry:
         lock: str | None = None,
         queueing_lock: str | None = None,
         every: Callable[[Settings], int] | None = None,
-    ) -> Callable[[Callable[Concatenate[Runtime, P], None]], Job[P]]:
-        def register(func: Callable[Concatenate[Runtime, P], None]) -> Job[P]:
+    ) -> Callable[[Callable[Concatenate[R, P], None]], Callable[Concatenate[R, P], None]]:
+        def register(func: Callable[Concatenate[R, P], None]) -> Callable[Concatenate[R, P], None]:
             if func.__name__ in self.jobs:
                 raise ValueError(f"a job named {func.__name__!r} is already registered")
-            job = Job(func.__name__, func, retry, lock, queueing_lock, every)
-            self.jobs[job.name] = job
-            return job
+            self.jobs[func.__name__] = Job(func.__name__, func, retry, lock, queueing_lock, every)
+            return func
 
         return register
 
-    def periodic(self, settings: Settings) -> list[tuple[Job[Any], str]]:
+    def named(self, name: str) -> Job[R]:
+        job = self.jobs.get(name)
+        if job is None:
+            raise LookupError(f"no job named {name!r} is registered")
+        return job
+
+    def periodic(self, settings: Settings) -> list[tuple[Job[R], str]]:
         """The jobs that run by themselves under these settings, with their cron lines."""
         return [(job, cron) for job in self.jobs.values() if (cron := job.cron(settings))]

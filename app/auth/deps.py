@@ -1,72 +1,36 @@
-"""Request dependencies: the session (committed when the route returns) and who is calling.
+"""Who is calling: the bearer key, and the permission guards route signatures name.
 
-Route signatures name their caller by permission, e.g. `actor: LinkWriter`.
+Route signatures name their caller by permission, e.g. `actor: LinkWriter`. Authentication
+reads in a session of its own, ended before the route runs; a key's last-used time is
+written in a short unit of work of its own, once a minute at most.
 """
 
-from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
-from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.auth.keys import authenticate
+from app.auth.keys import authenticate, touch_key
 from app.auth.permissions import ROLE_PERMISSIONS, Permission
-from app.db import unit_of_work
-from app.incidents.refresh import RefreshLater, refresh_later
+from app.db import DatabaseDep
 from app.problems import ForbiddenError, UnauthorizedError
-from app.settings import Settings
-
-
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def refresh_in_request_jobs(request: Request, session: Session) -> Session:
-    """Incidents that the session's sightings touch get their attribution recomputed by a
-    job when the app has a job queue (its lifespan made one), not inside the request
-    (app.incidents.refresh)."""
-    later: RefreshLater | None = getattr(request.app.state, "refresh_later", None)
-    if later is not None:
-        refresh_later(session, later)
-    return session
-
-
-def get_session(
-    request: Request, engine: Annotated[Engine, Depends(get_engine)]
-) -> Iterator[Session]:
-    """One unit of work per request: commit when the route returns, roll back if it raises."""
-    with Session(unit_of_work(engine), expire_on_commit=False) as session:
-        refresh_in_request_jobs(request, session)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
 
 
 def current_actor(
-    session: SessionDep,
+    database: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None:
         raise UnauthorizedError("A valid API key is required.")
-    return Actor.from_key(authenticate(session, credentials.credentials))
+    with database.read() as session:
+        key = authenticate(session, credentials.credentials)
+    if key.stale_use():
+        with database.write() as session:
+            touch_key(session, key.id)
+    return Actor.from_key(key)
 
 
 class PermissionGuard:

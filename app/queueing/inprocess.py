@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic
 
 from croniter import croniter  # type: ignore[import-untyped]
 from procrastinate.jobs import Job as QueuedJob
@@ -25,7 +25,7 @@ from procrastinate.types import JSONDict
 from sqlalchemy import event
 from sqlmodel import Session
 
-from app.jobs.registry import Job, JobRegistry, P, Runtime
+from app.queueing.jobs import Job, JobQueue, JobRegistry, R
 
 log = logging.getLogger("honeytrace.jobs")
 
@@ -39,13 +39,13 @@ class _Due:
     start: Callable[[], None] = field(compare=False)
 
 
-class InProcessQueue:
+class InProcessQueue(JobQueue, Generic[R]):
     """Runs deferred and periodic jobs on a pool of threads in this process."""
 
-    def __init__(self, registry: JobRegistry, concurrency: int) -> None:
+    def __init__(self, registry: JobRegistry[R], concurrency: int) -> None:
         self.registry = registry
         self.concurrency = concurrency
-        self._runtime: Runtime | None = None
+        self._runtime: R | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._wake = threading.Condition()
         self._due: list[_Due] = []
@@ -54,10 +54,10 @@ class InProcessQueue:
         self._waiting: set[str] = set()  # queueing locks of jobs not started yet
         # The locks held by running jobs, each with the jobs waiting for it (in order),
         # which wait here rather than on a thread of the pool.
-        self._held: dict[str, deque[tuple[Job[Any], JSONDict, int]]] = {}
+        self._held: dict[str, deque[tuple[Job[R], JSONDict, int]]] = {}
         self._scheduler: threading.Thread | None = None
 
-    def start(self, runtime: Runtime) -> None:
+    def start(self, runtime: R) -> None:
         self._runtime = runtime
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="job")
         for job, cron in self.registry.periodic(runtime.settings):
@@ -77,12 +77,13 @@ class InProcessQueue:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def defer(self, session: Session, job: Job[P], *args: P.args, **kwargs: P.kwargs) -> None:
-        if args:
-            raise TypeError(f"job {job.name!r} takes keyword arguments only")
+    def defer(self, session: Session, job: str, **arguments: Any) -> None:
+        named = self.registry.named(job)
         # As through the queue's table: what cannot be JSON fails here, not in the job.
-        arguments: JSONDict = json.loads(json.dumps(kwargs))
-        pending: list[tuple[Job[Any], JSONDict]] | None = session.info.get(_PENDING)
+        self._defer(session, named, json.loads(json.dumps(arguments)))
+
+    def _defer(self, session: Session, job: Job[R], arguments: JSONDict) -> None:
+        pending: list[tuple[Job[R], JSONDict]] | None = session.info.get(_PENDING)
         if pending is None:
             pending = session.info[_PENDING] = []
             event.listen(session, "after_commit", self._after_commit)
@@ -96,7 +97,11 @@ class InProcessQueue:
         pending.append((job, arguments))
 
     def _after_commit(self, session: Session) -> None:
-        pending: list[tuple[Job[Any], JSONDict]] = session.info[_PENDING]
+        # SQLAlchemy also announces a savepoint's release as a commit: the jobs wait for
+        # the transaction itself, or they would run before what they read is there.
+        if session.get_nested_transaction() is not None:
+            return
+        pending: list[tuple[Job[R], JSONDict]] = session.info[_PENDING]
         committed, pending[:] = list(pending), []
         for job, arguments in committed:
             self._submit(job, arguments)
@@ -104,7 +109,7 @@ class InProcessQueue:
     def _after_rollback(self, session: Session) -> None:
         session.info[_PENDING].clear()
 
-    def _submit(self, job: Job[Any], arguments: JSONDict, attempts: int = 0) -> None:
+    def _submit(self, job: Job[R], arguments: JSONDict, attempts: int = 0) -> None:
         lock, queueing_lock = job.locks(arguments)
         with self._wake:
             if self._stopping or self._runtime is None or self._pool is None:
@@ -121,8 +126,8 @@ class InProcessQueue:
 
     def _run(
         self,
-        runtime: Runtime,
-        job: Job[Any],
+        runtime: R,
+        job: Job[R],
         arguments: JSONDict,
         attempts: int,
         lock: str | None,
@@ -145,7 +150,7 @@ class InProcessQueue:
             if lock is not None:
                 self._hand_over(runtime, lock)
 
-    def _hand_over(self, runtime: Runtime, lock: str) -> None:
+    def _hand_over(self, runtime: R, lock: str) -> None:
         """The next job waiting for `lock` runs now, holding it; with none, it is free."""
         with self._wake:
             behind = self._held[lock]
@@ -156,7 +161,7 @@ class InProcessQueue:
             self._pool.submit(self._run, runtime, job, arguments, attempts, lock, None, True)
 
     def _retry_or_give_up(
-        self, job: Job[Any], arguments: JSONDict, attempts: int, error: Exception
+        self, job: Job[R], arguments: JSONDict, attempts: int, error: Exception
     ) -> None:
         # The job's own procrastinate strategy decides, as it does on workers.
         queued = QueuedJob(
@@ -183,7 +188,7 @@ class InProcessQueue:
         )
         self._at(delay, lambda: self._submit(job, arguments, attempts + 1))
 
-    def _tick(self, job: Job[Any], cron: str, after: float) -> None:
+    def _tick(self, job: Job[R], cron: str, after: float) -> None:
         """Run `job` at its cron line's next tick after `after` (ticks missed while the
         process was busy are skipped, not run in a burst), and so on."""
         at = croniter(cron, max(after, time.time())).get_next(float)

@@ -1,4 +1,5 @@
-"""The process's canary index: built from the store once, then topped up with what is new.
+"""The process's canary index (`LiveIndex`): built from the store once, then topped up with
+what is new, so every match in the process sees every canary minted so far.
 
 Every canary is matched, whatever its status: a burned one is known to buyers and still
 surfaces, and one never handed out (ready, expired) or a control surfacing means a leak
@@ -15,6 +16,7 @@ from sqlmodel import Session, col
 
 from app.models.canaries import Canary
 from canaries.index import CanaryIndex, IndexEntry
+from canaries.matching import Matcher
 
 _PAGE = 50_000
 _SLACK = timedelta(minutes=5)
@@ -35,7 +37,7 @@ _COLUMNS = [
 ]  # fmt: skip
 
 
-class IndexHolder:
+class LiveIndex:
     """One CanaryIndex per process, refreshed by minted_at watermark under a lock."""
 
     def __init__(self) -> None:
@@ -74,6 +76,11 @@ class IndexHolder:
                 gc.freeze()
             self._seen = state
             return added
+
+    def matcher(self, session: Session) -> Matcher:
+        """A matcher over every canary stored, the index refreshed first (a plain read)."""
+        self.refresh(session)
+        return Matcher(self.index)
 
     def _load(
         self, session: Session, since: datetime | None, after: tuple[datetime, uuid.UUID] | None

@@ -1,41 +1,36 @@
 """Scans of leaked files and the sightings they make: one code path for the CLI and the API.
 
-A scan reads the file once (canaries/ and watchers/ do the work), keeps the file's hash,
-size and counts and the matched rows, and never the file: the API's spooled copy is
-deleted when the scan ends, whatever way it ends.
+A scan reads the file once through the intake (canaries/ and watchers/ do the work), keeps
+the file's hash, size and counts and the matched rows, and never the file: the API's
+spooled copy is deleted when the scan ends, whatever way it ends.
 """
 
-import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from app.alerts.service import alert_control_sightings
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import session_scope, utcnow
-from app.evidence.log import log_sightings
-from app.incidents.refresh import RefreshLater, refresh_later
-from app.incidents.service import assign_sightings
-from app.models.canaries import Canary, CanaryStatus
-from app.models.sightings import Scan, ScanStatus, Sighting, SightingSource
-from app.planting.service import burn_canary
+from app.db import utcnow
+from app.intake.matching import seen_in_file
+from app.intake.pipeline import Intake
+from app.intake.record import Recorded
+from app.models.canaries import Canary
+from app.models.sightings import Scan, ScanStatus
 from app.problems import NotFoundError
-from app.sightings.index import IndexHolder
-from app.sightings.schemas import ScanMatch
-from canaries.matching import Matcher, RowMatch
+from app.scans.schemas import ScanMatch
+from canaries.matching import RowMatch
 from watchers.dumps import DumpLimits
-from watchers.scan import ScanProgress, ScanResult, scan_stream
+from watchers.leaked_files import dump_observation
+from watchers.scan import ScanProgress, ScanResult
 
 log = logging.getLogger("honeytrace.scans")
-EXCERPT_CHARS = 2000
 PROGRESS_EVERY_SECONDS = 1.0
 INTERRUPTED = "interrupted: the service stopped before the scan finished; upload the file again"
 # A running scan reports progress about once a second; one silent this long died with its
@@ -69,89 +64,26 @@ def match_views(session: Session, matches: list[RowMatch]) -> list[ScanMatch]:
     ]
 
 
-def _dedup_key(file_sha256: str, view: ScanMatch) -> str:
-    text = f"{SightingSource.DUMP}|{file_sha256}|{view.member}|{view.row}|{view.canary_id}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def record_sightings(
-    session: Session,
-    actor: Actor,
-    scan: Scan,
-    result: ScanResult,
-) -> list[Sighting]:
-    """Finish the scan with its result, store each match as a sighting (once: a repeated
-    scan of the same file adds none) and burn the planted canaries that surfaced, so their
-    links get fresh ones."""
+def close_scan(
+    session: Session, intake: Intake, actor: Actor, scan: Scan, result: ScanResult
+) -> Recorded:
+    """Finish the scan with its result, store each matched row as a sighting (once: a
+    repeated scan of the same file adds none; the planted canaries that surfaced are burned
+    so their links get fresh ones) and audit it: the API's job and the CLI's --record."""
     views = match_views(session, result.matches)
     finish_scan(scan, result, views)
-    pending = [
-        Sighting(
-            canary_id=view.canary_id,
-            link_id=view.link_id,
-            control=view.control,
-            source=SightingSource.DUMP,
-            dedup_key=_dedup_key(result.sha256, view),
-            scan_id=scan.id,
-            score=view.score,
-            fields=view.fields,
-            evidence_sha256=result.sha256,
-            location={"file": result.name, "member": view.member, "row": view.row},
-            excerpt=match.line[:EXCERPT_CHARS],
-        )
-        for view, match in zip(views, result.matches, strict=True)
-        if view.link_id is not None
-    ]
-    return add_sightings(session, actor, pending, f"seen in dump {result.sha256[:16]}")
-
-
-def add_sightings(
-    session: Session, actor: Actor, pending: list[Sighting], reason: str
-) -> list[Sighting]:
-    """Store the sightings not stored before (by dedup key: a retried, repeated or
-    concurrent delivery of one observation adds each once) and burn the planted canaries
-    that surfaced by a match, so their links get fresh ones. Returns the ones added."""
-    keys = [s.dedup_key for s in pending]
-    existing = (
-        set(session.exec(select(Sighting.dedup_key).where(col(Sighting.dedup_key).in_(keys))).all())
-        if keys
-        else set()
-    )
-    added: list[Sighting] = []
-    for sighting in pending:
-        if sighting.dedup_key in existing:
-            continue
-        existing.add(sighting.dedup_key)
-        try:
-            with session.begin_nested():
-                session.add(sighting)
-        except IntegrityError:
-            continue  # the same observation recorded concurrently: it is there once
-        added.append(sighting)
-    log_sightings(session, added)
-    alert_control_sightings(session, added)
-    assign_sightings(session, added)
-    # A sighting without a score (a call that said nothing) burns nothing: it may be noise.
-    for canary_id in {s.canary_id for s in added if not s.control and s.score is not None}:
-        canary = session.get(Canary, canary_id)
-        if canary is not None and canary.status == CanaryStatus.PLANTED:
-            burn_canary(session, Actor.matcher(), canary_id, f"{reason} (by {actor.name})")
-    session.flush()
-    return added
-
-
-def close_scan(session: Session, actor: Actor, scan: Scan, result: ScanResult) -> list[Sighting]:
-    """Record the scan's result and sightings, and audit it (the API's job and the CLI)."""
-    added = record_sightings(session, actor, scan, result)
+    observation = dump_observation(result, utcnow())
+    seen = replace(seen_in_file(observation, result, rows_apart=True), scan_id=scan.id)
+    recorded = intake.record(session, actor, [seen])
     detail = {
         "sha256": scan.sha256,
         "rows": scan.rows,
         "matches": scan.matches,
-        "sightings": len(added),
+        "sightings": len(recorded.added),
         "status": scan.status.value,
     }
     record_audit(session, actor, "scan.finish", "scan", scan.id, detail)
-    return added
+    return recorded
 
 
 def finish_scan(scan: Scan, result: ScanResult, views: list[ScanMatch]) -> None:
@@ -170,21 +102,6 @@ def finish_scan(scan: Scan, result: ScanResult, views: list[ScanMatch]) -> None:
     scan.finished_at = scan.updated_at = utcnow()
 
 
-def scan_file(
-    path: Path,
-    name: str,
-    holder: IndexHolder,
-    engine: Engine,
-    limits: DumpLimits | None = None,
-    on_progress: Callable[[ScanProgress], None] | None = None,
-) -> ScanResult:
-    """Refresh the index, then scan with no transaction open (SQLite has one writer)."""
-    with session_scope(engine) as session:
-        holder.refresh(session)
-    with path.open("rb") as stream:
-        return scan_stream(stream, name, Matcher(holder.index), limits, on_progress)
-
-
 def create_scan(session: Session, actor: Actor, file_name: str) -> Scan:
     scan = Scan(file_name=file_name[:255], status=ScanStatus.QUEUED, actor=actor.name)
     session.add(scan)
@@ -194,19 +111,18 @@ def create_scan(session: Session, actor: Actor, file_name: str) -> Scan:
 
 
 def run_scan_job(
-    engine: Engine,
-    holder: IndexHolder,
+    intake: Intake,
     actor: Actor,
     scan_id: uuid.UUID,
     path: Path,
     limits: DumpLimits | None = None,
     stop: threading.Event | None = None,
-    refresh: RefreshLater | None = None,
 ) -> None:
     """Scan a spooled upload, recording progress and then sightings; the file is deleted.
-    With `refresh`, the incidents they touch are recomputed by jobs (app.incidents.refresh)."""
+    The file is read with no transaction open; progress and the result are short units."""
+    database = intake.database
     try:
-        with session_scope(engine) as session:
+        with database.write() as session:
             scan = session.get(Scan, scan_id)
             if scan is None:
                 return
@@ -222,7 +138,7 @@ def run_scan_job(
             if p.seconds - last < PROGRESS_EVERY_SECONDS:
                 return
             last = p.seconds
-            with session_scope(engine) as session:
+            with database.write() as session:
                 running = session.get(Scan, scan_id)
                 if running is not None:
                     running.bytes_read, running.rows, running.matches = (
@@ -230,14 +146,13 @@ def run_scan_job(
                     )  # fmt: skip
                     running.updated_at = utcnow()
 
-        result = scan_file(path, file_name, holder, engine, limits, progress)
-        with session_scope(engine) as session:
-            if refresh is not None:
-                refresh_later(session, refresh)
+        with path.open("rb") as stream:
+            result = intake.scan(stream, file_name, limits, progress)
+        with database.write() as session:
             scan = session.get(Scan, scan_id)
             if scan is None:
                 return
-            close_scan(session, actor, scan, result)
+            close_scan(session, intake, actor, scan, result)
         log.info(
             "scan finished",
             extra={"scan_id": str(scan_id), "rows": result.report.rows,
@@ -249,7 +164,7 @@ def run_scan_job(
         else:
             log.exception("scan failed", extra={"scan_id": str(scan_id)})
             reason = f"internal error ({type(error).__name__}); see the service log"
-        with session_scope(engine) as session:
+        with database.write() as session:
             scan = session.get(Scan, scan_id)
             if scan is not None:
                 scan.status = ScanStatus.FAILED
@@ -259,17 +174,20 @@ def run_scan_job(
         path.unlink(missing_ok=True)
 
 
-def fail_interrupted_scans(session: Session) -> int:
-    """Running scans that stopped reporting progress died with their process: say so (run
-    whenever scans are read, so any replica notices, and none has to at start-up). A queued
-    scan is waiting its turn in the job queue, however long the queue is."""
-    stale = session.exec(
+def stale_scans(session: Session) -> Sequence[Scan]:
+    """Running scans that stopped reporting progress: they died with their process. A
+    queued scan is waiting its turn in the job queue, however long the queue is."""
+    return session.exec(
         select(Scan).where(
             Scan.status == ScanStatus.RUNNING,
             col(Scan.updated_at) < utcnow() - STALE_AFTER,
         )
     ).all()
-    return _fail_interrupted(session, stale)
+
+
+def fail_interrupted_scans(session: Session) -> int:
+    """Say so of the stale scans (see `stale_scans`)."""
+    return _fail_interrupted(session, stale_scans(session))
 
 
 def orphaned_scans(session: Session) -> Sequence[Scan]:
@@ -305,7 +223,6 @@ def running_scans(session: Session, actor: Actor) -> int:
 
 
 def get_scan(session: Session, scan_id: uuid.UUID) -> Scan:
-    fail_interrupted_scans(session)
     scan = session.get(Scan, scan_id)
     if scan is None:
         raise NotFoundError("Scan not found.")
@@ -313,7 +230,6 @@ def get_scan(session: Session, scan_id: uuid.UUID) -> Scan:
 
 
 def list_scans(session: Session, limit: int, offset: int) -> tuple[list[Scan], int]:
-    fail_interrupted_scans(session)
     total = session.exec(select(func.count()).select_from(Scan)).one()
     page = session.exec(
         select(Scan).order_by(col(Scan.created_at).desc()).limit(limit).offset(offset)

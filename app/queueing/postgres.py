@@ -11,33 +11,32 @@ them puts `procrastinate` on the search_path first.
 import logging
 from collections.abc import Callable
 from functools import cache
-from typing import Any, cast
+from typing import Any, Generic
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.types import JSONDict, JSONValue
+from procrastinate.types import JSONValue
 from sqlalchemy import make_url, text
 from sqlmodel import Session
 
-from app.jobs.registry import Job, JobRegistry, P, Runtime
+from app.queueing.jobs import Job, JobQueue, JobRegistry, R
 
 log = logging.getLogger("honeytrace.jobs")
 
 SCHEMA = "procrastinate"
 
 
-class PostgresQueue:
+class PostgresQueue(JobQueue, Generic[R]):
     """Defers jobs into the procrastinate queue inside the caller's transaction."""
 
-    def __init__(self, registry: JobRegistry) -> None:
+    def __init__(self, registry: JobRegistry[R]) -> None:
+        self.registry = registry
         self._app = _deferring_app(registry)
 
-    def defer(self, session: Session, job: Job[P], *args: P.args, **kwargs: P.kwargs) -> None:
-        if args:
-            raise TypeError(f"job {job.name!r} takes keyword arguments only")
-        arguments = cast(JSONDict, kwargs)
-        lock, queueing_lock = job.locks(arguments)
-        task = self._app.tasks[job.name]
+    def defer(self, session: Session, job: str, **arguments: Any) -> None:
+        named = self.registry.named(job)
+        lock, queueing_lock = named.locks(arguments)
+        task = self._app.tasks[named.name]
         search_path = session.connection().exec_driver_sql("SHOW search_path").scalar_one()
         try:
             # A savepoint: a job already waiting under the queueing lock is a unique
@@ -51,7 +50,7 @@ class PostgresQueue:
                     queueing_lock=queueing_lock,
                 ).defer(**arguments)
         except AlreadyEnqueued:
-            log.info("job already waiting", extra={"job": job.name})
+            log.info("job already waiting", extra={"job": named.name})
         finally:
             session.connection().execute(
                 text("SELECT set_config('search_path', :path, true)"), {"path": search_path}
@@ -59,16 +58,16 @@ class PostgresQueue:
 
 
 @cache
-def _deferring_app(registry: JobRegistry) -> procrastinate.App:
+def _deferring_app(registry: JobRegistry[Any]) -> procrastinate.App:
     """One per process (procrastinate re-registers its built-in tasks on every app made).
     Never opened: every deferral runs on the deferring session's connection."""
     return procrastinate_app(registry, procrastinate.SyncPsycopgConnector())
 
 
 def procrastinate_app(
-    registry: JobRegistry,
+    registry: JobRegistry[R],
     connector: procrastinate.BaseConnector,
-    runtime: Runtime | None = None,
+    runtime: R | None = None,
 ) -> procrastinate.App:
     """A procrastinate app with a task per job; with a runtime, the periodic ones too."""
     app = procrastinate.App(connector=connector)
@@ -81,7 +80,7 @@ def procrastinate_app(
     return app
 
 
-def _body(job: Job[Any]) -> Callable[..., None]:
+def _body(job: Job[R]) -> Callable[..., None]:
     def run(context: procrastinate.JobContext, **kwargs: JSONValue) -> None:
         job.func(context.additional_context["runtime"], **kwargs)
 
@@ -90,8 +89,8 @@ def _body(job: Job[Any]) -> Callable[..., None]:
 
 
 async def work(
-    registry: JobRegistry,
-    runtime: Runtime,
+    registry: JobRegistry[R],
+    runtime: R,
     *,
     concurrency: int,
     wait: bool = True,

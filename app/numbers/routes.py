@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.deps import NumberManager, SessionDep
+from app.auth.deps import NumberManager
+from app.db import ReadSession, WriteSession
 from app.models.telephony import PhoneNumber
-from app.telephony import service
-from app.telephony.background import background_rates
+from app.numbers import service
+from app.numbers.background import background_rates
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 
@@ -63,7 +64,7 @@ class NumberRead(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def register(session: SessionDep, actor: NumberManager, body: NumberCreate) -> NumberRead:
+def register(session: WriteSession, actor: NumberManager, body: NumberCreate) -> NumberRead:
     """Register a number the operator owns (mainland mobile numbers only)."""
     return NumberRead.of(
         service.register_number(
@@ -81,7 +82,7 @@ def register(session: SessionDep, actor: NumberManager, body: NumberCreate) -> N
 
 @router.get("")
 def list_numbers(
-    session: SessionDep, actor: NumberManager, link_id: uuid.UUID | None = None
+    session: ReadSession, actor: NumberManager, link_id: uuid.UUID | None = None
 ) -> list[NumberRead]:
     """The numbers, with each one's background rate of contacts that said nothing."""
     rates = background_rates(session)
@@ -90,12 +91,12 @@ def list_numbers(
 
 @router.post("/{number_id}/assign")
 def assign(
-    session: SessionDep, actor: NumberManager, number_id: uuid.UUID, body: Assign
+    session: WriteSession, actor: NumberManager, number_id: uuid.UUID, body: Assign
 ) -> NumberRead:
     """Give the number to a link (one link at a time); its canaries may then carry it."""
     return NumberRead.of(service.assign_number(session, actor, number_id, body.link_id))
 
 
 @router.post("/{number_id}/release")
-def release(session: SessionDep, actor: NumberManager, number_id: uuid.UUID) -> NumberRead:
+def release(session: WriteSession, actor: NumberManager, number_id: uuid.UUID) -> NumberRead:
     return NumberRead.of(service.release_number(session, actor, number_id))

@@ -1,0 +1,1 @@
+"""The key-management API: issue, list and revoke API keys."""

@@ -1,0 +1,1 @@
+"""The number pool: the operator's own mobile numbers, assigned one link at a time."""

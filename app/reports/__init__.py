@@ -1,0 +1,1 @@
+"""Reports filed by people: a pasted listing, an SMS or call note, a file they were sent."""

@@ -1,0 +1,1 @@
+"""Scans of leaked files: upload, progress, and the matches they record."""
