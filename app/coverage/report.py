@@ -42,6 +42,9 @@ class LinkCoverage:
     live_below: int  # live at links below it, whose data it reads too
     waiting: int  # minted for the link (ready or pending), not yet in its feed
     burned: int
+    # Burned canaries whose replacement could not be minted yet (the link's number pool is
+    # used up): the link is short of canaries until rotation mints them.
+    owed: int
     planted: int  # ever
     first_planted_at: datetime | None
     last_planted_at: datetime | None
@@ -104,6 +107,13 @@ def coverage_report(session: Session, now: datetime | None = None) -> list[LinkC
             .group_by(col(Sighting.link_id))
         ).all()
     )
+    owed = dict(
+        session.exec(
+            select(Canary.link_id, func.count())
+            .where(col(Canary.replacement_owed).is_(True))
+            .group_by(col(Canary.link_id))
+        ).all()
+    )
     covered = _days_covered(session, now)
     incidents = incidents_per_link(session)
     order = list(_tree_order(links))
@@ -130,6 +140,7 @@ def coverage_report(session: Session, now: datetime | None = None) -> list[LinkC
                 live_below=in_view[link.id] - live,
                 waiting=sum(by_status.get(s, 0) for s in _WAITING),
                 burned=by_status.get(CanaryStatus.BURNED, 0),
+                owed=owed.get(link.id, 0),
                 planted=planted,
                 first_planted_at=first,
                 last_planted_at=last,
@@ -216,6 +227,7 @@ CSV_COLUMNS = (
     "live_canaries_below",
     "waiting_canaries",
     "burned_canaries",
+    "replacements_owed",
     "planted_ever",
     "first_planted_at",
     "last_planted_at",
@@ -244,6 +256,7 @@ def coverage_csv(report: Iterable[LinkCoverage]) -> str:
             row.live_below,
             row.waiting,
             row.burned,
+            row.owed,
             row.planted,
             _iso(row.first_planted_at),
             _iso(row.last_planted_at),

@@ -88,6 +88,7 @@ def _replace_owed(session: Session, actor: Actor, short: set[uuid.UUID]) -> int:
         replaced += len(fresh)
         if problem is not None:
             short.add(burned.link_id)
+    session.flush()
     return replaced
 
 
