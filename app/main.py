@@ -20,6 +20,7 @@ from app.keys.routes import router as keys_router
 from app.links.routes import IMPORT_PATH
 from app.links.routes import router as links_router
 from app.numbers.routes import router as numbers_router
+from app.openapi import install_problem_openapi
 from app.ops.middleware import HttpMetrics, RequestMiddleware
 from app.ops.routes import router as ops_router
 from app.planting.routes import router as planting_router
@@ -116,6 +117,7 @@ def create_app(
 
     app.router.lifespan_context = lifespan
     install_problem_handlers(app)
+    install_problem_openapi(app)
     app.add_middleware(
         RequestMiddleware,
         metrics=HttpMetrics(metrics),

@@ -1,5 +1,6 @@
 """Domain errors and their one translation into RFC 9457 problem details."""
 
+import logging
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.request_context import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("honeytrace.http")
 
 
 class DomainError(Exception):
@@ -126,7 +128,17 @@ async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
 
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered as a problem that names only the request."""
+    log.error("unhandled error", exc_info=exc)
+    return problem_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; the request id names it in the service log.",
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)

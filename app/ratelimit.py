@@ -6,7 +6,7 @@ second on average and a burst of as many.
 
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -46,3 +46,8 @@ def rate_limited(
 
 
 RateLimited = Depends(rate_limited)
+
+# Declared by the routes that are rate-limited, so their documents list the 429 they answer.
+RATE_LIMITED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Over the key's rate; retry after `Retry-After` seconds."}
+}

@@ -20,8 +20,8 @@ FORBIDDEN = {"app", "fastapi", "sqlmodel", "sqlalchemy", "alembic", "starlette"}
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("attribution", "canaries"),  # pure libraries: the leak model; minting and matching
     ("watchers",),  # pure: the outside world as observations
-    ("app.request_context", "app.csvsafe"),
-    ("app.problems",),  # domain errors as problem documents
+    ("app.request_context", "app.csvsafe", "app.text"),
+    ("app.problems", "app.paging"),  # errors as problem documents; the paging envelope
     ("app.resources",),  # typed lifespan resources for routes
     ("app.settings",),
     ("app.db", "app.queueing"),  # sessions and units of work; job queues
@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.incidents",),
     ("app.intake",),  # the one way in
     ("app.scans", "app.reports", "app.screening", "app.telephony", "app.sites", "app.web"),
-    ("app.jobs",),  # the job table, naming every domain's jobs
+    ("app.jobs", "app.openapi"),  # the job table, naming every domain's jobs; the API document
     ("app.main",),
     ("app.demo",),
     ("app.cli",),

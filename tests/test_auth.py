@@ -24,7 +24,8 @@ def test_created_key_is_shown_once_and_stored_only_as_hash(
     assert secret_part(secret) not in stored
     assert record.key_hash != secret and len(record.key_hash) == 64
 
-    listed = client.get("/v1/keys", headers=admin_headers).json()
+    listed = client.get("/v1/keys", headers=admin_headers).json()["items"]
+    assert listed
     assert all("key" not in item for item in listed)
     assert secret not in client.get("/v1/keys", headers=admin_headers).text
     assert client.get("/v1/links", headers=bearer(secret)).status_code == 200

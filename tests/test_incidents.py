@@ -227,6 +227,9 @@ def test_a_leak_story_groups_attributes_merges_splits_and_respects_scope(
     assert seen["id"] == item["id"]
     as_partner = detail(client, partner, item["id"])
     assert [c["link_id"] for c in as_partner["candidates"]] == [str(a.id)]
+    # Explanations count the canaries a link could see: never shown to a partner.
+    assert as_partner["explanation"] is None
+    assert all(c["explanation"] is None for c in as_partner["candidates"])
     assert all(s["canary_id"] is None for s in as_partner["sightings"])
     assert as_partner["keys"] == []
     assert client.get(f"/v1/incidents/{dump_id}", headers=partner).status_code == 404

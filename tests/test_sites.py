@@ -184,7 +184,7 @@ def test_a_poll_turns_listings_that_name_canaries_into_sightings_once(
     assert changed["listings_changed"] == 1 and changed["sightings_added"] == 1
     assert len(_sightings(world)) == 3
 
-    listings = client.get(f"/v1/sites/{site['id']}/listings", headers=headers).json()
+    listings = client.get(f"/v1/sites/{site['id']}/listings", headers=headers).json()["items"]
     assert {x["url"]: x["sightings"] for x in listings}[f"{base}/item/4"] == 2
     shown = client.get(f"/v1/sites/{site['id']}", headers=headers).json()
     assert shown["last_report"]["sightings_added"] == 1 and shown["last_polled_at"]

@@ -191,7 +191,7 @@ def test_contacts_without_content_count_towards_the_background_rate(server: Serv
     for n in range(3):
         call = {"CallSid": f"CA{n:032d}", "To": CONTROL, "From": "+8618800000000"}
         assert _signed(server, "/v1/webhooks/twilio/voice", call).status_code == 200
-    numbers = httpx.get(f"{server.base}/v1/numbers", headers=server.headers).json()
+    numbers = httpx.get(f"{server.base}/v1/numbers", headers=server.headers).json()["items"]
     rates = {n["number"]: n["background_per_day"] for n in numbers}
     assert rates[CONTROL] == pytest.approx(3 / 30)
     assert rates[POOL] == 0

@@ -26,6 +26,7 @@ class PastedReport:
     url: str | None = None
     phone_number: str | None = None
     reference: str | None = None
+    reporter_role: str = ""  # a partner's reports are kept apart from its incidents (rule 3)
 
     def observations(self) -> list[Observation]:
         record = {
@@ -41,6 +42,8 @@ class PastedReport:
             [self.kind, self.text, self.url, self.phone_number], ensure_ascii=False
         )
         context = {"report_kind": self.kind, "reporter": self.reporter}
+        if self.reporter_role:
+            context["reporter_role"] = self.reporter_role
         if self.url:
             context["url"] = self.url
         if self.phone_number:
@@ -69,9 +72,12 @@ class FileReport:
     result: ScanResult
     url: str | None = None
     reference: str | None = None
+    reporter_role: str = ""  # as PastedReport's
 
     def observations(self) -> list[Observation]:
         context = {"report_kind": "file", "reporter": self.reporter, "file": self.name}
+        if self.reporter_role:
+            context["reporter_role"] = self.reporter_role
         context |= {"file_sha256": self.result.sha256, "rows": str(self.result.report.rows)}
         if self.url:
             context["url"] = self.url

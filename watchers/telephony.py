@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from watchers.cleaning import clean_label
 from watchers.observations import Evidence, Observation, SourceKind
 
 TWILIO = "twilio"  # the provider name Twilio's contacts are kept under
@@ -39,6 +40,14 @@ class Contact:
     content_type: str
     text: str | None = None
     extension: str | None = None  # a privacy number's extension: names one canary
+
+    def __post_init__(self) -> None:
+        # What is kept of the contact in text columns is cleaned here (watchers.cleaning);
+        # the provider's raw request stays whole in `raw`, the evidence.
+        for name in ("sid", "to_number", "from_number", "extension"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean_label(value))
 
     @property
     def to(self) -> str:

@@ -11,13 +11,13 @@ from app.alerts.delivery import deliver
 from app.alerts.schemas import (
     DeliveryRead,
     SubscriptionCreate,
-    SubscriptionPage,
     SubscriptionRead,
     SubscriptionUpdate,
 )
 from app.auth.deps import AlertManager
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.alerts import DeliveryStatus
+from app.paging import Offset, Page, limit_query, page_of
 from app.problems import NotFoundError
 from app.settings import SettingsDep
 
@@ -37,11 +37,15 @@ def create_subscription(
 
 
 @router.get("/subscriptions")
-def list_subscriptions(session: ReadSession, actor: AlertManager) -> SubscriptionPage:
-    subscriptions = service.list_subscriptions(session)
-    return SubscriptionPage(
-        items=[SubscriptionRead.of(s) for s in subscriptions], total=len(subscriptions)
-    )
+def list_subscriptions(
+    session: ReadSession,
+    actor: AlertManager,
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[SubscriptionRead]:
+    """The subscriptions by name."""
+    shown = [SubscriptionRead.of(s) for s in service.list_subscriptions(session)]
+    return page_of(shown, limit, offset)
 
 
 @router.get("/subscriptions/{subscription_id}")
@@ -96,9 +100,10 @@ def list_deliveries(
     actor: AlertManager,
     subscription_id: uuid.UUID | None = None,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[DeliveryRead]:
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[DeliveryRead]:
     """Deliveries, newest first: what was sent, what is waiting for a retry, what failed."""
-    rows, _total = service.list_deliveries(session, subscription_id, delivery_status, limit, offset)
-    return [DeliveryRead.of(d) for d in rows]
+    rows, total = service.list_deliveries(session, subscription_id, delivery_status, limit, offset)
+    items = [DeliveryRead.of(d) for d in rows]
+    return Page[DeliveryRead](items=items, total=total, limit=limit, offset=offset)

@@ -12,9 +12,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from app.models.alerts import AlertDelivery, AlertSubscription, ChannelKind
+from app.text import Label, SafeText
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+Name = Annotated[Label, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+Url = Annotated[SafeText, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=500)]
 SubscribedEvent = Literal["incident.opened", "incident.escalated", "control.sighting"]
 Events = Annotated[list[SubscribedEvent], Field(min_length=1, max_length=3)]
@@ -85,11 +86,6 @@ class SubscriptionRead(BaseModel):
             created_at=subscription.created_at,
             updated_at=subscription.updated_at,
         )
-
-
-class SubscriptionPage(BaseModel):
-    items: list[SubscriptionRead]
-    total: int
 
 
 class DeliveryRead(BaseModel):

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
 from app.models.audit import AuditEntry
@@ -37,7 +37,9 @@ def list_audit(
     target_id: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> list[AuditEntry]:
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """Newest first; and how many match in all."""
     query = select(AuditEntry)
     if action is not None:
         query = query.where(AuditEntry.action == action)
@@ -45,4 +47,6 @@ def list_audit(
         query = query.where(AuditEntry.target_id == target_id)
     if before_id is not None:
         query = query.where(col(AuditEntry.id) < before_id)
-    return list(session.exec(query.order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = query.order_by(col(AuditEntry.id).desc()).limit(limit).offset(offset)
+    return list(session.exec(page).all()), total

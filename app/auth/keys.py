@@ -17,7 +17,13 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.models.keys import ApiKey, Role
 from app.models.links import Link
-from app.problems import InvalidError, NotFoundError, UnauthorizedError, field_error
+from app.problems import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    UnauthorizedError,
+    field_error,
+)
 
 KEY_PATTERN = re.compile(r"^ht_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
 
@@ -101,10 +107,13 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.exec(select(ApiKey).order_by(col(ApiKey.created_at))).all())
 
 
-def revoke_key(session: Session, key_id: uuid.UUID) -> ApiKey:
+def revoke_key(session: Session, key_id: uuid.UUID, by: uuid.UUID | None = None) -> ApiKey:
+    """Revoke a key; `by`, the key asking, may not be it (an admin locking itself out)."""
     record = session.get(ApiKey, key_id)
     if record is None:
         raise NotFoundError("No such API key.")
+    if by is not None and by == record.id:
+        raise ConflictError("A key cannot revoke itself; revoke it with another admin key.")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         session.add(record)

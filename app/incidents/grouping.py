@@ -32,6 +32,8 @@ from app.models.incidents import Incident, IncidentKey, IncidentSighting, Incide
 from app.models.sightings import Sighting, SightingSource
 
 GROUP_WINDOW = timedelta(days=30)
+PARTNER_ROLE = "partner"
+PARTNER_KEYS = "partner|"  # the group keys of partner-reported sightings, kept apart
 # A template shorter than this (in Chinese characters) is too common to name a campaign.
 TEMPLATE_MIN_CHARS = 8
 TEMPLATE_MAX_CHARS = 120
@@ -93,7 +95,16 @@ def source_keys(sighting: Sighting, canary_name: str | None = None) -> list[str]
     keys = list(dict.fromkeys(f"{kind}:{value}" for kind, value in found if value))
     if not keys:
         keys = [f"source:{source}:{location.get('source_id') or sighting.dedup_key}"]
+    if partner_reported(sighting):
+        keys = [PARTNER_KEYS + key for key in keys]
     return keys
+
+
+def partner_reported(sighting: Sighting) -> bool:
+    """Filed by a partner key: such sightings group only among themselves, into incidents no
+    partner sees, so that reporting never tells a partner which records were canaries: it
+    never opens an incident the partner sees, nor changes one (rule 3)."""
+    return sighting.location.get("reporter_role") == PARTNER_ROLE
 
 
 def key_sha256(key: str) -> str:
@@ -101,7 +112,7 @@ def key_sha256(key: str) -> str:
 
 
 def title_for(keys: list[str], control: bool) -> str:
-    kind, _, value = keys[0].partition(":")
+    kind, _, value = keys[0].removeprefix(PARTNER_KEYS).partition(":")
     title = f"{TITLES[kind]} {value}"
     if control:
         title = f"对照 / Control: {title}"

@@ -15,13 +15,13 @@ from app.evidence.store import EvidenceDep
 from app.incidents import service
 from app.incidents.bundle import bundle_file
 from app.incidents.schemas import (
-    IncidentPage,
     IncidentRead,
     IncidentSummary,
     MergeRequest,
     SplitRequest,
 )
 from app.models.incidents import IncidentStatus
+from app.paging import Offset, Page, limit_query
 from app.problems import ForbiddenError
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -36,15 +36,15 @@ def list_incidents(
         uuid.UUID | None, Query(description="Incidents naming this link as a candidate.")
     ] = None,
     since: Annotated[AwareDatetime | None, Query(description="Seen at or after this.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> IncidentPage:
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[IncidentSummary]:
     """Incidents, the most recently seen first."""
     items, total = service.list_incidents(
         session, actor, status=status, link_id=link_id, since=since, limit=limit, offset=offset
     )
     visible = service.visible_links(session, actor, {i.top_link_id for i in items if i.top_link_id})
-    return IncidentPage(
+    return Page[IncidentSummary](
         items=[
             IncidentSummary.of(i, i.top_link_id is None or i.top_link_id in visible) for i in items
         ],

@@ -28,7 +28,7 @@ class CandidateRead(BaseModel):
     link_name: str
     link_kind: LinkKind
     probability: float = Field(description="After the rule-4 caps (README, Attribution).")
-    explanation: LocalText
+    explanation: LocalText | None = Field(description="Null for a partner.")
 
 
 class IncidentSightingRead(BaseModel):
@@ -101,7 +101,8 @@ class IncidentRead(IncidentSummary):
     noise_probability: float
     leakers: list[uuid.UUID] = Field(description="When more than one link leaked: all of them.")
     explanation: LocalText | None = Field(
-        description="Null for a partner when it would name a link outside its scope."
+        description="Null for a partner: it names links outside its scope and counts the "
+        "canaries a link holds."
     )
     sightings: list[IncidentSightingRead]
 
@@ -129,7 +130,10 @@ class IncidentRead(IncidentSummary):
                     link_name=links[c.link_id].name,
                     link_kind=LinkKind(links[c.link_id].kind),
                     probability=c.probability,
-                    explanation=LocalText(en=c.explanation_en, zh=c.explanation_zh),
+                    # Withheld from partners: it counts the canaries a link could see.
+                    explanation=(
+                        LocalText(en=c.explanation_en, zh=c.explanation_zh) if staff else None
+                    ),
                 )
                 for c in ranked
                 if c.link_id in links
@@ -142,7 +146,7 @@ class IncidentRead(IncidentSummary):
             leakers=[link_id for link_id in leakers if link_id in visible],
             explanation=(
                 LocalText(en=incident.explanation_en, zh=incident.explanation_zh)
-                if explained
+                if explained and staff
                 else None
             ),
             sightings=[
@@ -159,13 +163,6 @@ class IncidentRead(IncidentSummary):
                 for s in incident_sightings(session, incident.id)
             ],
         )
-
-
-class IncidentPage(BaseModel):
-    items: list[IncidentSummary]
-    total: int
-    limit: int
-    offset: int
 
 
 class MergeRequest(BaseModel):

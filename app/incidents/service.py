@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, text
+from sqlalchemy import ColumnElement, or_, text
 from sqlmodel import Session, col, func, select
 
 from app.audit.service import record_audit
@@ -19,6 +19,7 @@ from app.auth.actor import Actor
 from app.db import utcnow
 from app.incidents.announce import Standing, announce
 from app.incidents.grouping import (
+    PARTNER_ROLE,
     attach,
     canary_names,
     find_open,
@@ -75,10 +76,19 @@ def _lock_grouping(session: Session) -> None:
 
 
 def _partner_filter(scope: uuid.UUID) -> list[ColumnElement[bool]]:
+    """Incidents a partner may see: every sighting of a canary inside its scope, none of a
+    control canary, and none reported by a partner (app.incidents.grouping keeps those
+    apart, so a partner's report never opens or changes an incident a partner sees)."""
+    reporter_role = col(Sighting.location)["reporter_role"].as_string()
     outside = (
         select(IncidentSighting.incident_id)
         .join(Sighting, col(Sighting.id) == col(IncidentSighting.sighting_id))
-        .where(col(Sighting.link_id).not_in(subtree_ids(scope)))
+        .where(
+            or_(
+                col(Sighting.link_id).not_in(subtree_ids(scope)),
+                func.coalesce(reporter_role, "") == PARTNER_ROLE,
+            )
+        )
     )
     return [
         col(Incident.control).is_(False),

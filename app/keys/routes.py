@@ -12,6 +12,8 @@ from app.auth import keys
 from app.auth.deps import KeyAdmin
 from app.db import ReadSession, WriteSession
 from app.models.keys import ApiKey, Role
+from app.paging import Offset, Page, limit_query, page_of
+from app.text import Label
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -20,7 +22,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     scope_link_id: uuid.UUID | None = None
 
 
@@ -44,8 +46,14 @@ class KeyIssued(KeyRead):
 
 
 @router.get("")
-def list_keys(session: ReadSession, _actor: KeyAdmin) -> list[KeyRead]:
-    return [KeyRead.of(k) for k in keys.list_keys(session)]
+def list_keys(
+    session: ReadSession,
+    _actor: KeyAdmin,
+    limit: Annotated[int, limit_query(1000)] = 100,
+    offset: Offset = 0,
+) -> Page[KeyRead]:
+    """The keys, oldest first (never their secrets)."""
+    return page_of([KeyRead.of(k) for k in keys.list_keys(session)], limit, offset)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -71,6 +79,6 @@ def create_key(session: WriteSession, actor: KeyAdmin, body: KeyCreate) -> KeyIs
 
 @router.post("/{key_id}/revoke")
 def revoke_key(session: WriteSession, actor: KeyAdmin, key_id: uuid.UUID) -> KeyRead:
-    record = keys.revoke_key(session, key_id)
+    record = keys.revoke_key(session, key_id, by=actor.key_id)
     record_audit(session, actor, "key.revoke", "api_key", record.id, {"prefix": record.prefix})
     return KeyRead.of(record)

@@ -3,14 +3,15 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, UploadFile, status
+from fastapi import APIRouter, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import LinkReader, LinkWriter
 from app.db import ReadSession, WriteSession
 from app.links import service
 from app.links.importer import ImportReport, import_links_csv
-from app.links.schemas import LinkCreate, LinkPage, LinkRead, LinkUpdate
+from app.links.schemas import LinkCreate, LinkRead, LinkUpdate
+from app.paging import Offset, Page, limit_query
 from app.problems import PayloadTooLargeError
 from app.settings import SettingsDep
 from attribution.kinds import LinkKind
@@ -26,13 +27,15 @@ def list_links(
     kind: LinkKind | None = None,
     parent_id: uuid.UUID | None = None,
     active: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> LinkPage:
+    limit: Annotated[int, limit_query(1000)] = 100,
+    offset: Offset = 0,
+) -> Page[LinkRead]:
     links, total = service.list_links(
         session, actor, kind=kind, parent_id=parent_id, active=active, limit=limit, offset=offset
     )
-    return LinkPage(items=[LinkRead.of(x) for x in links], total=total, limit=limit, offset=offset)
+    return Page[LinkRead](
+        items=[LinkRead.of(x) for x in links], total=total, limit=limit, offset=offset
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -7,13 +7,21 @@ from typing import Annotated, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.models.links import Link
+from app.text import Label
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.divisions import division_table
 
-LinkName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
-ExternalRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+LinkName = Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# `format` names what the pattern cannot say: the code must be in the division table.
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{6}$"),
+    Field(json_schema_extra={"format": "gbt2260-code"}, examples=["330106"]),
+]
+ExternalRef = Annotated[
+    Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
 RecordsPerDay = Annotated[
     float,
     Field(gt=0, le=1e9, description="Records it sees a day; unset: its kind's default"),
@@ -93,10 +101,3 @@ class LinkRead(BaseModel):
             created_at=link.created_at,
             updated_at=link.updated_at,
         )
-
-
-class LinkPage(BaseModel):
-    items: list[LinkRead]
-    total: int
-    limit: int
-    offset: int

@@ -9,14 +9,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, or_, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
-from app.models.canaries import Canary
+from app.models.canaries import Canary, FeedProfile
 from app.models.keys import ApiKey
 from app.models.links import Link, LinkReader
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
@@ -174,9 +175,22 @@ def delete_link(session: Session, actor: Actor, link_id: uuid.UUID) -> None:
         raise ConflictError("The link has canaries; deactivate it instead of deleting it.")
     if session.exec(select(ApiKey.id).where(ApiKey.scope_link_id == link_id).limit(1)).first():
         raise ConflictError("API keys are scoped to this link; revoke them or deactivate it.")
+    # Its own configuration goes with it: its feed profile, and who reads its data.
+    session.exec(delete(FeedProfile).where(col(FeedProfile.link_id) == link_id))
+    readers = or_(col(LinkReader.link_id) == link_id, col(LinkReader.reader_id) == link_id)
+    session.exec(delete(LinkReader).where(readers))
     record_audit(session, actor, "link.delete", "link", link.id, {"name": link.name})
     session.delete(link)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Something else is on record against it (a number once assigned to it, an
+        # incident that named it): history, which deleting the link would erase.
+        raise ConflictError(
+            "Other records refer to this link (numbers assigned to it, incidents naming it); "
+            "deactivate it instead of deleting it."
+        ) from None
 
 
 def list_links(

@@ -12,6 +12,8 @@ from app.db import ReadSession, WriteSession
 from app.models.telephony import PhoneNumber
 from app.numbers import service
 from app.numbers.background import background_rates
+from app.paging import Offset, Page, limit_query, page_of
+from app.text import SafeText
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 
@@ -19,7 +21,11 @@ router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 class NumberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    number: Annotated[str, StringConstraints(min_length=5, max_length=24)]
+    number: Annotated[
+        SafeText,
+        StringConstraints(min_length=5, max_length=24),
+        Field(json_schema_extra={"format": "cn-mobile"}, examples=["+8617000000001"]),
+    ]
     provider: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,31}$")] = "twilio"
     capabilities: Annotated[list[Literal["voice", "sms"]], Field(min_length=1)] = ["voice", "sms"]
     home_district: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
@@ -82,11 +88,16 @@ def register(session: WriteSession, actor: NumberManager, body: NumberCreate) ->
 
 @router.get("")
 def list_numbers(
-    session: ReadSession, actor: NumberManager, link_id: uuid.UUID | None = None
-) -> list[NumberRead]:
+    session: ReadSession,
+    actor: NumberManager,
+    link_id: uuid.UUID | None = None,
+    limit: Annotated[int, limit_query(1000)] = 100,
+    offset: Offset = 0,
+) -> Page[NumberRead]:
     """The numbers, with each one's background rate of contacts that said nothing."""
     rates = background_rates(session)
-    return [NumberRead.of(p, rates.get(p.id, 0.0)) for p in service.list_numbers(session, link_id)]
+    numbers = service.list_numbers(session, link_id)
+    return page_of([NumberRead.of(p, rates.get(p.id, 0.0)) for p in numbers], limit, offset)
 
 
 @router.post("/{number_id}/assign")

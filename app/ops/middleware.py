@@ -34,8 +34,10 @@ class HttpMetrics:
         )
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(BaseException):
+    """Raised from `receive` when a body grows past its limit. Not an Exception: FastAPI
+    turns any Exception raised while it reads a body into 400 (unparseable), and this must
+    reach the middleware as what it is, a 413."""
 
 
 class RequestMiddleware:

@@ -11,12 +11,12 @@ from app.auth.actor import Actor
 from app.auth.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.canaries import PlantChannel
+from app.paging import Offset, Page, limit_query
 from app.planting import feeds, interleave, service
 from app.planting.schemas import (
     AckReport,
     AckRequest,
     CanaryDetail,
-    CanaryPage,
     CanaryRead,
     FeedProfileBody,
     MintRequest,
@@ -42,11 +42,11 @@ def list_canaries(
     session: ReadSession,
     actor: CanaryReader,
     link_id: uuid.UUID,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> CanaryPage:
+    limit: Annotated[int, limit_query(1000)] = 100,
+    offset: Offset = 0,
+) -> Page[CanaryRead]:
     rows, total = service.list_canaries(session, actor, link_id, limit=limit, offset=offset)
-    return CanaryPage(
+    return Page[CanaryRead](
         items=[CanaryRead.of(c) for c in rows], total=total, limit=limit, offset=offset
     )
 

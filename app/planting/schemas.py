@@ -98,13 +98,6 @@ class CanaryDetail(BaseModel):
     )
 
 
-class CanaryPage(BaseModel):
-    items: list[CanaryRead]
-    total: int
-    limit: int
-    offset: int
-
-
 FeedColumn = tuple[
     # A header a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is refused.
     Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^=+\-@\t\r]")],

@@ -23,14 +23,16 @@ from app.intake.sightings import Seen
 from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.problems import InvalidError, field_error
-from app.ratelimit import RateLimited
+from app.ratelimit import RATE_LIMITED_RESPONSES, RateLimited
 from app.settings import SettingsDep
 from app.sightings.schemas import SightingRead
+from app.text import FreeText, SafeText
 from watchers.reports import FileReport, PastedReport
+from watchers.scan import ScanResult
 
 router = APIRouter(prefix="/v1/sightings", tags=["sightings"])
 FILES_PATH = "/v1/sightings/files"
-Text = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+Text = Annotated[FreeText, StringConstraints(min_length=1, max_length=1_000_000)]
 
 
 class ReportCreate(BaseModel):
@@ -40,10 +42,12 @@ class ReportCreate(BaseModel):
         description="A listing's text, an SMS as received, or a note of what a caller said."
     )
     text: Text
-    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    url: (
+        Annotated[SafeText, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None
+    ) = None
     phone_number: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 \-]{5,20}$")] | None = None
     observed_at: AwareDatetime | None = Field(None, description="When it was seen; now if unset.")
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    reference: Annotated[SafeText, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="Your id for what you saw; the same reference is one observation."
     )
 
@@ -53,6 +57,10 @@ class ReportResult(BaseModel):
     # Withheld from partners (null): see the module docstring.
     matches: int | None = None
     sightings: list[SightingRead] | None = None
+    # A reported file that could not be read to its end (a ZIP bomb, a truncated archive,
+    # binary junk): why, and how far it got. What was read before is matched all the same.
+    read_error: str | None = None
+    rows_read: int | None = None
 
 
 def _when(observed_at: datetime | None) -> datetime:
@@ -74,7 +82,12 @@ def _audited(actor: Actor, kind: str) -> Callable[[Session, Sequence[Seen], Reco
     return audit
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[RateLimited])
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[RateLimited],
+    responses=RATE_LIMITED_RESPONSES,
+)
 def report(
     intake: IntakeDep,
     settings: SettingsDep,
@@ -98,36 +111,47 @@ def report(
         url=body.url,
         phone_number=body.phone_number,
         reference=body.reference,
+        reporter_role=actor.role.value,
     )
     seen, _ = intake.take(actor, pasted.observations(), then=_audited(actor, body.kind))
     return _result(session, actor, seen[0])
 
 
-def _result(session: Session, actor: Actor, seen: Seen) -> ReportResult:
-    """What a reporter is told: nothing, to a partner (rule 3)."""
-    source_id = seen.observation.source_id
+def _result(
+    session: Session, actor: Actor, seen: Seen, read: ScanResult | None = None
+) -> ReportResult:
+    """What a reporter is told: whether a file could be read, and, but to a partner
+    (rule 3), what it matched."""
+    told = ReportResult(source_id=seen.observation.source_id)
+    if read is not None:
+        told.rows_read = read.report.rows
+        told.read_error = read.error
     if actor.role is Role.PARTNER:
-        return ReportResult(source_id=source_id)
+        return told
     keys = set(seen.keys())
     mine = session.exec(select(Sighting).where(col(Sighting.dedup_key).in_(keys))).all()
-    return ReportResult(
-        source_id=source_id,
-        matches=len({f.canary_id for f in seen.found}),
-        sightings=[SightingRead.of(s) for s in mine],
-    )
+    told.matches = len({f.canary_id for f in seen.found})
+    told.sightings = [SightingRead.of(s) for s in mine]
+    return told
 
 
-@router.post("/files", status_code=status.HTTP_202_ACCEPTED, dependencies=[RateLimited])
+@router.post(
+    "/files",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[RateLimited],
+    responses=RATE_LIMITED_RESPONSES,
+)
 def report_file(
     intake: IntakeDep,
     session: ReadSession,
     actor: SightingReporter,
     file: UploadFile,
     url: Annotated[
-        str | None, Form(max_length=2000, pattern=r"^https?://\S+$", description="Where it was.")
+        SafeText | None,
+        Form(max_length=2000, pattern=r"^https?://\S+$", description="Where it was."),
     ] = None,
     observed_at: Annotated[AwareDatetime | None, Form()] = None,
-    reference: Annotated[str | None, Form(min_length=1, max_length=200)] = None,
+    reference: Annotated[SafeText | None, Form(min_length=1, max_length=200)] = None,
 ) -> ReportResult:
     """File a sample or dump you were sent (CSV, XLSX, TXT, JSON, ZIP; up to
     HONEYTRACE_MAX_UPLOAD_BYTES): it is read like `POST /v1/scans` and its matches become
@@ -135,10 +159,12 @@ def report_file(
     when = _when(observed_at)
     name = (file.filename or "upload")[:255]
     result = intake.scan(file.file, name)
-    filed = FileReport(name, actor.name, when, result, url=url, reference=reference)
+    filed = FileReport(
+        name, actor.name, when, result, url=url, reference=reference, reporter_role=actor.role.value
+    )
     (observation,) = filed.observations()
     seen = seen_in_file(observation, result, rows_apart=False)
     with intake.database.write() as unit:
         recorded = intake.record(unit, actor, [seen])
         _audited(actor, "file")(unit, [seen], recorded)
-    return _result(session, actor, seen)
+    return _result(session, actor, seen, result)

@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.actor import Actor
 from app.auth.deps import Scanner
 from app.db import Database, DatabaseDep, ReadSession
+from app.paging import Offset, Page, limit_query
 from app.problems import InvalidError, PayloadTooLargeError, TooManyRequestsError
 from app.queueing.jobs import JobQueue, JobsDep
 from app.scans import service
-from app.scans.schemas import ScanPage, ScanRead
+from app.scans.schemas import ScanRead
 from app.settings import Settings, SettingsDep
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
@@ -117,12 +118,14 @@ def list_scans(
     database: DatabaseDep,
     session: ReadSession,
     actor: Scanner,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> ScanPage:
+    limit: Annotated[int, limit_query(200)] = 50,
+    offset: Offset = 0,
+) -> Page[ScanRead]:
     _fail_stale(database)
     scans, total = service.list_scans(session, limit, offset)
-    return ScanPage(items=[ScanRead.of(s) for s in scans], total=total, limit=limit, offset=offset)
+    return Page[ScanRead](
+        items=[ScanRead.of(s) for s in scans], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/{scan_id}")

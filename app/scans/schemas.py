@@ -57,10 +57,3 @@ class ScanRead(BaseModel):
             finished_at=scan.finished_at,
             matches=[ScanMatch.model_validate(r) for r in scan.results] if with_matches else None,
         )
-
-
-class ScanPage(BaseModel):
-    items: list[ScanRead]
-    total: int
-    limit: int
-    offset: int

@@ -21,7 +21,8 @@ from app.db import utcnow
 from app.intake.pipeline import IntakeDep
 from app.intake.record import Recorded
 from app.intake.sightings import Seen
-from app.ratelimit import RateLimited
+from app.ratelimit import RATE_LIMITED_RESPONSES, RateLimited
+from app.text import FreeText, SafeText
 from watchers.orders import ORDER_FIELDS
 from watchers.orders import Order as ScreenedOrder
 
@@ -30,14 +31,14 @@ MAX_BATCH = 10_000
 SCREEN_PATH = "/v1/screen"
 # A full batch of orders at their longest stays under this; larger bodies get 413.
 MAX_SCREEN_BYTES = MAX_BATCH * 1024
-Short = Annotated[str, StringConstraints(max_length=64)]
-Long = Annotated[str, StringConstraints(max_length=200)]
+Short = Annotated[FreeText, StringConstraints(max_length=64)]
+Long = Annotated[FreeText, StringConstraints(max_length=200)]
 
 
 class Order(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    order_id: Annotated[SafeText, StringConstraints(min_length=1, max_length=64)]
     name: Short | None = None
     mobile: Short | None = None
     address: Long | None = None
@@ -82,7 +83,7 @@ def _order(order: Order) -> ScreenedOrder:
     )
 
 
-@router.post("", dependencies=[RateLimited])
+@router.post("", dependencies=[RateLimited], responses=RATE_LIMITED_RESPONSES)
 def screen(intake: IntakeDep, actor: OrderScreener, body: ScreenRequest) -> ScreenResult:
     """Which of these new orders are addressed to canaries (up to 10,000 a batch)."""
     screened = [(order, o) for order in body.orders for o in _order(order).observations()]

@@ -4,14 +4,15 @@ app.reports)."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import AwareDatetime
 from sqlmodel import col, func, select
 
 from app.auth.deps import SightingReader
 from app.db import ReadSession
 from app.models.sightings import Sighting, SightingSource
-from app.sightings.schemas import SightingPage, SightingRead
+from app.paging import Offset, Page, limit_query
+from app.sightings.schemas import SightingRead
 
 router = APIRouter(prefix="/v1/sightings", tags=["sightings"])
 
@@ -24,9 +25,9 @@ def list_sightings(
     canary_id: uuid.UUID | None = None,
     link_id: uuid.UUID | None = None,
     since: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> SightingPage:
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[SightingRead]:
     """Sightings, newest first, with their canaries, links, scores and evidence hashes."""
     query = select(Sighting)
     if source is not None:
@@ -43,6 +44,6 @@ def list_sightings(
         .limit(limit)
         .offset(offset)
     ).all()
-    return SightingPage(
+    return Page[SightingRead](
         items=[SightingRead.of(s) for s in page], total=total, limit=limit, offset=offset
     )

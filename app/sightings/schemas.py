@@ -40,10 +40,3 @@ class SightingRead(BaseModel):
             location=s.location,
             excerpt=s.excerpt,
         )
-
-
-class SightingPage(BaseModel):
-    items: list[SightingRead]
-    total: int
-    limit: int
-    offset: int

@@ -4,24 +4,29 @@ import asyncio
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from app.audit.service import record_audit
 from app.auth.deps import SiteManager, SiteReader
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.intake.pipeline import IntakeDep
+from app.paging import Offset, Page, limit_query, page_of
 from app.sites import service
 from app.sites.crawling import CrawlsDep
-from app.sites.schemas import ListingRead, PollSummary, SiteCreate, SitePage, SiteRead, SiteUpdate
+from app.sites.schemas import ListingRead, PollSummary, SiteCreate, SiteRead, SiteUpdate
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
 
 @router.get("")
-def list_sites(session: ReadSession, actor: SiteReader) -> SitePage:
-    """Every site, with how its last poll went."""
-    sites = service.list_sites(session)
-    return SitePage(items=[SiteRead.of(s) for s in sites], total=len(sites))
+def list_sites(
+    session: ReadSession,
+    actor: SiteReader,
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[SiteRead]:
+    """The sites by name, each with how its last poll went."""
+    return page_of([SiteRead.of(s) for s in service.list_sites(session)], limit, offset)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -51,12 +56,12 @@ def list_listings(
     session: ReadSession,
     actor: SiteReader,
     site_id: uuid.UUID,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[ListingRead]:
+    limit: Annotated[int, limit_query(500)] = 100,
+    offset: Offset = 0,
+) -> Page[ListingRead]:
     """Listings seen on the site, most recently changed first."""
-    rows, _total = service.list_listings(session, site_id, limit, offset)
-    return [
+    rows, total = service.list_listings(session, site_id, limit, offset)
+    items = [
         ListingRead(
             url=r.url,
             sha256=r.sha256,
@@ -66,6 +71,7 @@ def list_listings(
         )
         for r in rows
     ]
+    return Page[ListingRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("/{site_id}/poll")

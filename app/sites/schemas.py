@@ -11,14 +11,19 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.sites import Site
+from app.text import Label, SafeText
 
-Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+Url = Annotated[SafeText, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
 # A page to crawl: no `user:password@` (shown to every reader of the site; a proxy may carry
 # one, and is never shown).
 PageUrl = Annotated[
-    str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/@?#]+(?:[/?#]\S*)?$")
+    SafeText, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/@?#]+(?:[/?#]\S*)?$")
 ]
-Selector = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Selector = Annotated[
+    SafeText,
+    StringConstraints(min_length=1, max_length=500),
+    Field(json_schema_extra={"format": "css-selector"}, examples=["div.item a.title"]),
+]
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
 # What HTTP allows in a field value (RFC 9110: visible ASCII, inner spaces and tabs), so a
 # value is never refused later by the HTTP library, whose message would quote it.
@@ -48,7 +53,7 @@ class SiteDefinitionBody(BaseModel):
     record_selector: Selector | None = Field(
         None, description="CSS selector: each element's text is one record."
     )
-    record_regex: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+    record_regex: Annotated[SafeText, StringConstraints(max_length=2000)] | None = Field(
         None,
         description="A regex whose named groups (name, mobile, address, province, city, "
         "district, waybill_no) pick a record's fields out of the text.",
@@ -69,7 +74,7 @@ class SiteDefinitionBody(BaseModel):
 class SiteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    name: Annotated[Label, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     definition: SiteDefinitionBody
     poll_interval_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 3600
     enabled: bool = True
@@ -114,11 +119,6 @@ class SiteRead(BaseModel):
             last_polled_at=site.last_polled_at,
             last_report=site.last_report,
         )
-
-
-class SitePage(BaseModel):
-    items: list[SiteRead]
-    total: int
 
 
 class ListingRead(BaseModel):

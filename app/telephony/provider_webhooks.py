@@ -24,6 +24,7 @@ from app.intake.pipeline import IntakeDep
 from app.problems import ForbiddenError, InvalidError
 from app.settings import Settings, SettingsDep
 from app.telephony.contacts import record_contacts
+from app.text import FreeText, SafeText
 from watchers.observations import SourceKind
 from watchers.telephony import Contact
 
@@ -36,14 +37,14 @@ Number = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 \-]{5,24}$")]
 class ProviderEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    event_id: Annotated[SafeText, StringConstraints(min_length=1, max_length=64)]
     kind: Literal["call", "sms"]
     caller: Number
     callee: Number
     extension: Annotated[str, StringConstraints(pattern=r"^\d{1,6}$")] | None = None
     time: AwareDatetime | None = None
-    text: Annotated[str, StringConstraints(max_length=100_000)] | None = None
-    recording_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    text: Annotated[FreeText, StringConstraints(max_length=100_000)] | None = None
+    recording_url: Annotated[SafeText, StringConstraints(max_length=2000)] | None = None
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

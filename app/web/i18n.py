@@ -237,7 +237,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "coverage.waiting": "待投放",
         "coverage.burned": "已暴露",
         "coverage.owed": "待补充",
-        "coverage.owed_hint": "已暴露的诱饵运单尚未补充：该环节的号码池已用完，轮换会在有空闲号码时补上",
+        "coverage.owed_hint": (
+            "已暴露的诱饵运单尚未补充：该环节的号码池已用完，轮换会在有空闲号码时补上"
+        ),
         "coverage.days": "覆盖天数",
         "coverage.last_plant": "最近投放",
         "coverage.last_mint": "最近生成（含轮换）",
@@ -477,7 +479,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "coverage.waiting": "Waiting",
         "coverage.burned": "Burned",
         "coverage.owed": "Owed",
-        "coverage.owed_hint": "Burned canaries not replaced yet: the link's number pool is used up; rotation replaces them once a number is free",
+        "coverage.owed_hint": (
+            "Burned canaries not replaced yet: the link's number pool is used up; rotation "
+            "replaces them once a number is free"
+        ),
         "coverage.days": "Days covered",
         "coverage.last_plant": "Last plant",
         "coverage.last_mint": "Last mint (rotation)",
