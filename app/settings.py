@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         "CLI or a scan, or lost at a restart) are queued, dividing a minute, an hour or a "
         "day; 0 turns it off.",
     )
+    stalled_job_check_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        30,
+        description="On PostgreSQL, how often workers look for jobs whose worker died (no "
+        "heartbeat for 30 s) and put them back in the queue, dividing a minute, an hour or a "
+        "day; 0 turns it off.",
+    )
 
     @model_validator(mode="after")
     def _enforce_real_secrets(self) -> Self:

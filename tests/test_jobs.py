@@ -7,6 +7,7 @@ The jobs below record each run (key, site, process, start and end) in a table of
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -39,7 +40,7 @@ from app.models.canaries import Canary, CanaryStatus, FeedProfile
 from app.models.links import Link
 from app.queueing.inprocess import InProcessQueue
 from app.queueing.jobs import JobRegistry, UnschedulableError, cron_every
-from app.queueing.postgres import SCHEMA, PostgresQueue, work
+from app.queueing.postgres import SCHEMA, PostgresQueue, StalledJobs, retry_stalled_jobs, work
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -94,6 +95,11 @@ def poll_site(runtime: Traced, *, site_id: str, key: str) -> None:
 @traced.job(queueing_lock="site:{site_id}")
 def refresh_site(runtime: Traced, *, site_id: str) -> None:
     _run(runtime, f"refresh-{site_id}")
+
+
+@traced.job(lock="ledger:{ledger}", queueing_lock="ledger:{ledger}")
+def settle(runtime: Traced, *, ledger: str) -> None:
+    _run(runtime, f"settle-{ledger}")
 
 
 @traced.job(retry=RetryStrategy(max_attempts=3, exponential_wait=2))
@@ -209,6 +215,74 @@ def test_a_job_is_queued_only_if_its_transaction_commits(queue_engine: Engine) -
     with queue_engine.begin() as connection:  # the real jobs below share this queue
         connection.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")  # for its triggers
         connection.exec_driver_sql("DELETE FROM procrastinate_jobs")
+
+
+def _job_id(connection: sa.Connection, task: str, args: dict[str, str]) -> int:
+    query = "SELECT id FROM procrastinate_jobs WHERE task_name = %s AND args = %s::jsonb"
+    return int(connection.exec_driver_sql(query, (task, json.dumps(args))).scalar_one())
+
+
+@pytest.mark.postgres
+def test_the_jobs_of_a_dead_worker_are_retried_or_left_to_the_one_waiting(
+    queue_engine: Engine,
+) -> None:
+    """What a worker killed mid-job leaves: its jobs `doing`, their locks held, and a job
+    deferred meanwhile under the same queueing lock waiting for the lock."""
+    queue = PostgresQueue(traced)
+    with session_scope(queue_engine) as session:
+        for ledger in ("a", "b", "c"):
+            queue.defer(session, "settle", ledger=ledger)
+    with queue_engine.begin() as connection:
+        connection.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
+        dead, alive, pruned = (
+            connection.exec_driver_sql("SELECT procrastinate_register_worker_v1()").scalar_one()
+            for _ in range(3)
+        )
+        stale = (
+            "UPDATE procrastinate_workers SET last_heartbeat = now() - %s::interval WHERE id = %s"
+        )
+        connection.exec_driver_sql(stale, ("31 seconds", dead))
+        connection.exec_driver_sql(stale, ("25 seconds", alive))  # late, but not dead yet
+        taken = (
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s, attempts = %s "
+            "WHERE id = %s"
+        )
+        a, b, c = (_job_id(connection, "settle", {"ledger": x}) for x in "abc")
+        connection.exec_driver_sql(taken, (dead, 0, a))
+        connection.exec_driver_sql(taken, (alive, 0, b))
+        connection.exec_driver_sql(taken, (pruned, 4, c))  # its fifth run
+        # A starting worker prunes the dead one it finds: its jobs lose their worker.
+        connection.exec_driver_sql("SELECT procrastinate_unregister_worker_v1(%s)", (pruned,))
+    with session_scope(queue_engine) as session:
+        queue.defer(session, "settle", ledger="a")  # waits for `a`'s lock
+        queue.defer(session, "settle", ledger="a")  # already waiting: not queued
+
+    url = queue_engine.url.render_as_string(hide_password=False)
+    assert retry_stalled_jobs(url) == StalledJobs(retried=[], superseded=[a], given_up=[c])
+    status = "SELECT task_name, args, status FROM procrastinate.procrastinate_jobs ORDER BY id"
+    with queue_engine.connect() as connection:
+        assert [tuple(row) for row in connection.exec_driver_sql(status)] == [
+            ("settle", {"ledger": "a"}, "aborted"),
+            ("settle", {"ledger": "b"}, "doing"),
+            ("settle", {"ledger": "c"}, "failed"),
+            ("settle", {"ledger": "a"}, "todo"),
+        ]
+    with queue_engine.begin() as connection:
+        connection.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
+        connection.exec_driver_sql(stale, ("31 seconds", alive))  # now dead too
+    assert retry_stalled_jobs(url) == StalledJobs(retried=[b], superseded=[], given_up=[])
+
+    runs.create(queue_engine, checkfirst=True)
+    settings = Settings(database_url=url, rotation_interval_seconds=0)
+    asyncio.run(work(traced, Traced(queue_engine, settings), concurrency=2, wait=False))
+    assert Counter(row.key for row in _ended(queue_engine, "settle-")) == {
+        "settle-a": 1,
+        "settle-b": 1,
+    }
+    with queue_engine.begin() as connection:
+        connection.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
+        connection.exec_driver_sql("DELETE FROM procrastinate_jobs")
+        connection.exec_driver_sql("DELETE FROM procrastinate_workers")
 
 
 BATCH = [f"batch-{n:02}" for n in range(40)]

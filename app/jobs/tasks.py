@@ -17,6 +17,7 @@ from app.incidents.refresh import pending_refreshes, refresh_incident
 from app.jobs.runtime import Runtime
 from app.planting.rotation import rotate
 from app.queueing.jobs import JobRegistry
+from app.queueing.postgres import retry_stalled_jobs
 from app.scans.service import run_scan_job
 from app.settings import Settings
 from app.sites.service import due_sites, poll_site
@@ -131,3 +132,20 @@ def incident_sweep(runtime: Runtime, *, timestamp: int) -> None:
     with runtime.database.write() as session:
         for incident_id in pending:
             runtime.jobs.defer(session, "incident_refresh", incident_id=str(incident_id))
+
+
+def _stalled_jobs_every(settings: Settings) -> int:
+    # On SQLite the jobs live in the `serve` process and end with it: none is left running
+    # in a table, and the sweeps above pick up what they were doing.
+    return 0 if settings.is_sqlite else settings.stalled_job_check_interval_seconds
+
+
+# No lock: a worker killed while running this would hold it, and nothing would free it.
+@jobs.job(retry=None, queueing_lock="stalled_jobs", every=_stalled_jobs_every)
+def stalled_jobs(runtime: Runtime, *, timestamp: int) -> None:
+    """Put back in the queue the jobs of workers that died under them (SIGKILL, out of
+    memory, a lost host), which would otherwise hold their locks for ever
+    (app.queueing.postgres.retry_stalled_jobs)."""
+    done = retry_stalled_jobs(runtime.settings.database_url)
+    if done.retried or done.superseded or done.given_up:
+        log.warning("stalled jobs", extra={"job": "stalled_jobs", **done.__dict__})
