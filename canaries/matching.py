@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
 from operator import add, getitem
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from canaries.divisions import Level, division_table
+from canaries.hostile import without_hostile
 from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
@@ -33,7 +34,14 @@ from canaries.places import ObservedPlace, parse_address, short_forms
 from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, score
 from canaries.waybills import normalise_waybill
 
+if TYPE_CHECKING:
+    import polars as pl
+
 WINDOW_CHARS = 80
+# Blocks shorter than this are searched by regular expressions at once; longer ones go to
+# the columnar kernels, whose set-up (and Polars' import) would cost more for an SMS or a
+# small sample.
+_COLUMNAR_TEXT_CHARS = 64 << 10
 _STREET_START = 4
 _KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
@@ -57,6 +65,21 @@ class LayoutLike(Protocol):
     def delimiter(self) -> str | None: ...
     @property
     def fields(self) -> tuple[str | None, ...]: ...
+
+
+class TableLike(Protocol):
+    """Rows of one dump member already read into String columns, in the layout's order."""
+
+    @property
+    def member(self) -> str: ...
+    @property
+    def first_row(self) -> int: ...
+    @property
+    def frame(self) -> "pl.DataFrame": ...
+    @property
+    def ragged(self) -> Sequence[tuple[int, str]]: ...
+    @property
+    def layout(self) -> LayoutLike: ...
 
 
 class BlockLike(Protocol):
@@ -93,24 +116,72 @@ class Matcher:
         self._names_seen = -1
 
     def scan(self, block: BlockLike) -> list[RowMatch]:
-        text = block.text
+        text = without_hostile(block.text)
         layout = block.layout
         # A table is read by its columns only if it has a column for a name, a mobile or a
         # waybill number; anything else (one column of text, say) is read as free text.
         columns = len(layout.fields) > 1 and bool(_KEY_FIELDS & set(layout.fields))
-        delimiter = layout.delimiter if columns else None
-        if delimiter is not None:
-            lines = self._column_hits(text, delimiter, layout.fields)
-            if lines is not None:
-                return [
-                    RowMatch(block.member, block.first_row + row, line, match)
-                    for row, line in lines
-                    for match in self._match_row(line, delimiter, layout.fields)
-                ]
+        if not columns:
+            layout = _Free()
+        if len(text) < _COLUMNAR_TEXT_CHARS:
+            return self._scan_lines(block.member, block.first_row, text, layout)
+        if layout.delimiter is not None:
+            from canaries.columnar import NotColumnarError, parse_table
+
+            try:
+                frame, ragged = parse_table(text.encode(), layout.delimiter, len(layout.fields))
+            except NotColumnarError:
+                return self._scan_lines(block.member, block.first_row, text, layout)
+            return self.scan_table(_Table(block.member, block.first_row, frame, ragged, layout))
         if _HAS_FULL_WIDTH.search(text):
             text = text.translate(_FULL_WIDTH_DIGITS)
-        use_names = delimiter is None or not {"waybill_no", "mobile"} & set(layout.fields)
-        hits = self._hit_positions(text, use_names)
+        from canaries.columnar import canary_columns, text_candidates, text_lines
+
+        lines = text_lines(text)
+        matches: list[RowMatch] = []
+        for at in text_candidates(lines, canary_columns(self.index)):
+            line = lines[at]
+            found = self._match_text(line, self._hit_positions(line, True))
+            matches.extend(
+                RowMatch(block.member, block.first_row + at, excerpt, match)
+                for excerpt, match in found
+            )
+        return matches
+
+    def scan_table(self, table: TableLike) -> list[RowMatch]:
+        """The rows of a table already read into columns (see canaries.columnar) that match:
+        candidates found by the columnar kernels, each scored in full; ragged rows are read
+        line by line."""
+        from canaries.columnar import canary_columns, row_cells, table_candidates
+
+        fields = table.layout.fields
+        delimiter = table.layout.delimiter or "\t"
+        matches: list[RowMatch] = []
+        for row in table_candidates(table.frame, fields, canary_columns(self.index)):
+            cells = [without_hostile(cell) for cell in row_cells(table.frame, row)]
+            line = delimiter.join(cells).replace("\r", " ").replace("\n", " ")
+            matches.extend(
+                RowMatch(table.member, table.first_row + row, line, match)
+                for match in self._best(observe_cells(fields, cells))
+            )
+        for row, line in table.ragged:
+            matches.extend(
+                self._scan_lines(table.member, table.first_row + row, without_hostile(line),
+                                 table.layout)
+            )  # fmt: skip
+        return sorted(matches, key=lambda m: m.row)
+
+    def _scan_lines(
+        self, member: str, first_row: int, text: str, layout: LayoutLike
+    ) -> list[RowMatch]:
+        """Lines found by regular expressions over the whole text, then parsed one by one:
+        for short texts, and for blocks the columnar reader cannot take. Full names are
+        looked for in tables too, for rows that show a name and address with another
+        mobile (a brusher's)."""
+        delimiter = layout.delimiter
+        if _HAS_FULL_WIDTH.search(text):
+            text = text.translate(_FULL_WIDTH_DIGITS)
+        hits = self._hit_positions(text, True)
         if not hits:
             return []
         matches: list[RowMatch] = []
@@ -121,42 +192,11 @@ class Matcher:
             else:
                 found = self._match_text(line, [p - start for p in positions])
             matches.extend(
-                RowMatch(block.member, block.first_row + line_index, excerpt, match)
-                for excerpt, match in found
+                RowMatch(member, first_row + line_index, excerpt, match) for excerpt, match in found
             )
         return matches
 
     # -- the prefilter --------------------------------------------------------------------
-
-    def _column_hits(
-        self, text: str, delimiter: str, fields: tuple[str | None, ...]
-    ) -> list[tuple[int, str]] | None:
-        """(row, line) of each row of a regular table that shows a canary's fragment, found
-        column by column with C-level slicing, mapping and set intersection: no Python code
-        runs per row.
-
-        None when the block is not regular (ragged rows, a delimiter inside a quoted cell) or
-        has neither a waybill nor a mobile column: the regular-expression prefilter then
-        reads it.
-        """
-        if not {"waybill_no", "mobile"} & set(fields):
-            return None
-        if '"' in text:
-            # Exports quote every cell ("张*伟","138****5678"): without the quotes the table
-            # is regular unless a quoted cell holds the delimiter, which the count below sees.
-            text = text.replace('"', "")
-        width = len(fields)
-        cells = text.replace("\n", delimiter).split(delimiter) if width > 1 else text.split("\n")
-        if len(cells) != (text.count("\n") + 1) * width:
-            return None
-
-        def column(field: str) -> list[str] | None:
-            return cells[fields.index(field) :: width] if field in fields else None
-
-        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
-        return [
-            (row, delimiter.join(cells[row * width : (row + 1) * width])) for row in sorted(rows)
-        ]
 
     def _anchored_rows(
         self, waybills: list[str] | None, mobiles: list[str] | None, names: list[str] | None
@@ -345,6 +385,15 @@ def _normalised(
 class _Free:
     delimiter: str | None = None
     fields: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    member: str
+    first_row: int
+    frame: "pl.DataFrame"
+    ragged: list[tuple[int, str]]
+    layout: LayoutLike
 
 
 @dataclass(frozen=True, slots=True)
