@@ -25,13 +25,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import blake2b
+from typing import TYPE_CHECKING
 
-from canaries.mint import Canary as MintedCanary
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, split_name
 from canaries.places import normalise_street
 from canaries.scoring import IndexedCanary, Observed
 from canaries.waybills import normalise_waybill
+
+if TYPE_CHECKING:
+    from canaries.mint import Canary as MintedCanary
 
 _SEP = "\x1f"
 _MERGE_AT = 65_536

@@ -19,7 +19,7 @@ there is one. That is optimistic, so free-text windows are kept short (`WINDOW_C
 import csv
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import repeat
 from operator import add, getitem
@@ -31,7 +31,7 @@ from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
 from canaries.places import ObservedPlace, parse_address, short_forms
-from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, score
+from canaries.scoring import THRESHOLD_BITS, Field, IndexedCanary, Match, Observed, score
 from canaries.waybills import normalise_waybill
 
 if TYPE_CHECKING:
@@ -230,26 +230,58 @@ class Matcher:
                 rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
         return rows
 
-    def match_records(self, records: Sequence[Mapping[str, str]]) -> list[tuple[int, Match]]:
+    def match_records(
+        self, records: Sequence[Mapping[str, str]], *, orderer_mobile: bool = False
+    ) -> list[tuple[int, Match]]:
         """(index, best match) of each structured record that matches a canary: orders to
-        screen, a watcher's extracted fields. Keys as in `observe_cells`'s fields."""
+        screen, a watcher's extracted fields. Keys as in `observe_cells`'s fields.
+
+        `orderer_mobile`: the mobile may be the orderer's own, as on a brushing order (a
+        brusher holding a masked list writes the canary's full name and street with a
+        phone of its own). A mobile that disagrees with a canary then counts as missing
+        rather than against the match, and a record showing a canary's full name of three
+        or more characters is scored even without its mobile or waybill number.
+
+        What that costs in false matches: with no waybill number and no agreeing mobile, a
+        record reaches THRESHOLD_BITS only with the canary's exact full name (at least
+        log2(0.95 x 3000 / 0.074) = 15.3 bits, the most common surname 王 with a common
+        given name), its exact street (road + number, compound + building + unit + room,
+        village + group: 16.5 bits) and a place that does not disagree; the county adds
+        10.5. The model bound stays 2^-32 per canary compared. Concretely, a stranger must
+        carry the canary's full three-character name (about 1 person in 40,000 for the
+        commonest surname, far fewer for most) and live at its exact street address (at
+        most a few hundred of a county's people, about 1 in 2,800 of the country): under 1
+        in 10^10 per canary, so under 1 in 10,000 orders even against 1,000,000 canaries.
+        A brusher's order is found; a neighbour with the same name at another number, or
+        the same name and street in another county, is not.
+        """
 
         def column(field: str) -> list[str]:
             return [record.get(field) or "" for record in records]
 
-        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
+        names = column("name")
+        rows = self._anchored_rows(column("waybill_no"), column("mobile"), names)
+        if orderer_mobile:
+            full_names = set(map(_name_cell, names)) & self.index.anchors.names
+            rows.update(_indexes(list(map(_name_cell, names)), full_names))
         matched: list[tuple[int, Match]] = []
         for row in sorted(rows):
             record = records[row]
-            observed = observe_cells(tuple(record), [record[field] or "" for field in record])
-            matched.extend((row, match) for match in self._best(observed))
+            cells = [without_hostile(record[field] or "") for field in record]
+            observed = observe_cells(tuple(record), cells)
+            matched.extend(
+                (row, match) for match in self._best(observed, orderer_mobile=orderer_mobile)
+            )
         return matched
 
     def match_combined(self, record: Mapping[str, str], text: str) -> list[Match]:
         """Matches of a record whose fields are known (the number an SMS was sent to) and
         whose text says the rest (the SMS body, a call's transcript): candidates come from
         the fields, and the text fills in what they lack, homophones of names included."""
-        known = observe_cells(tuple(record), [record[field] or "" for field in record])
+        known = observe_cells(
+            tuple(record), [without_hostile(record[field] or "") for field in record]
+        )
+        text = without_hostile(text)
         matches: list[Match] = []
         for canary in self.index.candidates(known):
             said = observe_window(text, canary)
@@ -312,11 +344,13 @@ class Matcher:
         observed = observe_cells(fields, cells)
         return self._best(observed)
 
-    def _best(self, observed: Observed) -> list[Match]:
+    def _best(self, observed: Observed, orderer_mobile: bool = False) -> list[Match]:
         best: Match | None = None
         for canary in self.index.candidates(observed):
             self.rows_scored += 1
             match = score(observed, canary)
+            if orderer_mobile and _mobile_disagrees(match):
+                match = score(replace(observed, mobile=None), canary)
             if match.score >= self.threshold and (best is None or match.score > best.score):
                 best = match
         return [best] if best is not None else []
@@ -354,6 +388,10 @@ class Matcher:
                 if canary.id not in seen and _plausible(window, canary):
                     seen[canary.id] = canary
         return list(seen.values())
+
+
+def _mobile_disagrees(match: Match) -> bool:
+    return any(f.field is Field.MOBILE and f.level == "disagree" for f in match.fields)
 
 
 def _plausible(window: str, canary: IndexedCanary) -> bool:
