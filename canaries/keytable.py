@@ -315,8 +315,8 @@ def _batches(data: bytes, offset: int) -> Iterator[_Batch]:
         end = at + size + length
         last = end >= len(data)
         if not header_ok or magic != _BATCH_MAGIC or kind not in (_ADD, _REMOVE):
-            if len(data) - at < size + 64:
-                return  # garbage the size of a torn header at the very end
+            if not data[at:].strip(b"\x00"):
+                return  # zeros where a crashed write had grown the file: torn
             raise KeyTableError(f"a damaged batch at byte {offset + at}")
         if end > len(data):
             return  # the payload is cut short: torn

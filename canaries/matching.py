@@ -58,6 +58,7 @@ _ODD_MOBILE = re.compile(r"[^0-9*\n]")
 _ODD_NAME = re.compile(rf"[^{_CJK}*\n]|^\*", re.M)
 _CLEAN = re.compile(r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]")
 _STREET_MASK = re.compile(r"[*＊×●•]")
+_DOUBLED_DIVISION = re.compile(rf"^\s*([{_CJK}]{{2,3}}市)\s*\1")
 
 
 class LayoutLike(Protocol):
@@ -239,19 +240,21 @@ class Matcher:
         `orderer_mobile`: the mobile may be the orderer's own, as on a brushing order (a
         brusher holding a masked list writes the canary's full name and street with a
         phone of its own). A mobile that disagrees with a canary then counts as missing
-        rather than against the match, and a record showing a canary's full name of three
-        or more characters is scored even without its mobile or waybill number.
+        rather than against the match, provided no other field disagrees (a brusher copies
+        the whole address: the same name and street in another county is a stranger, as
+        street names repeat from city to city), and a record showing a canary's full name
+        of three or more characters is scored even without its mobile or waybill number.
 
         What that costs in false matches: with no waybill number and no agreeing mobile, a
         record reaches THRESHOLD_BITS only with the canary's exact full name (at least
         log2(0.95 x 3000 / 0.074) = 15.3 bits, the most common surname 王 with a common
         given name), its exact street (road + number, compound + building + unit + room,
-        village + group: 16.5 bits) and a place that does not disagree; the county adds
-        10.5. The model bound stays 2^-32 per canary compared. Concretely, a stranger must
-        carry the canary's full three-character name (about 1 person in 40,000 for the
-        commonest surname, far fewer for most) and live at its exact street address (at
-        most a few hundred of a county's people, about 1 in 2,800 of the country): under 1
-        in 10^10 per canary, so under 1 in 10,000 orders even against 1,000,000 canaries.
+        village + group: 16.5 bits) and no field that disagrees; the county adds 10.5.
+        The model bound stays 2^-32 per canary compared. Concretely, a stranger must carry
+        the canary's full three-character name (about 1 person in 40,000 for the commonest
+        surname, far fewer for most) and live at its exact street address (at most a few
+        hundred of a county's people, about 1 in 2,800 of the country): under 1 in 10^10
+        per canary, so under 1 in 10,000 orders even against 1,000,000 canaries.
         A brusher's order is found; a neighbour with the same name at another number, or
         the same name and street in another county, is not.
         """
@@ -349,8 +352,10 @@ class Matcher:
         for canary in self.index.candidates(observed):
             self.rows_scored += 1
             match = score(observed, canary)
-            if orderer_mobile and _mobile_disagrees(match):
+            if orderer_mobile and _disagrees(match, Field.MOBILE):
                 match = score(replace(observed, mobile=None), canary)
+                if any(_disagrees(match, field) for field in Field):
+                    continue
             if match.score >= self.threshold and (best is None or match.score > best.score):
                 best = match
         return [best] if best is not None else []
@@ -390,8 +395,8 @@ class Matcher:
         return list(seen.values())
 
 
-def _mobile_disagrees(match: Match) -> bool:
-    return any(f.field is Field.MOBILE and f.level == "disagree" for f in match.fields)
+def _disagrees(match: Match, field: Field) -> bool:
+    return any(f.field is field and f.level == "disagree" for f in match.fields)
 
 
 def _plausible(window: str, canary: IndexedCanary) -> bool:
@@ -516,8 +521,15 @@ def observe_cells(fields: tuple[str | None, ...], cells: list[str]) -> Observed:
     street: str | None = None
     cut = False
     division_columns = [value.get(f) for f in ("province", "city", "district")]
-    if "address" in value or any(division_columns):
-        parsed = parse_address(value.get("address"), *division_columns)
+    address = value.get("address")
+    # A municipality written twice, as province and as city (天津市天津市武清区): the
+    # division table names its prefecture otherwise, and the county would be lost.
+    if division_columns[0] and division_columns[0] == division_columns[1]:
+        division_columns[1] = None
+    if address:
+        address = _DOUBLED_DIVISION.sub(r"\1", address)
+    if address or any(division_columns):
+        parsed = parse_address(address, *division_columns)
         place = parsed.place if parsed.place.finest is not None else None
         street, cut = parsed.street, parsed.cut
     return Observed(
