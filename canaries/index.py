@@ -83,7 +83,7 @@ class Anchors:
 
     def __init__(self) -> None:
         self._sets: dict[str, set[str]] = {}
-        self._runs: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
+        self._keys: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
         self._single: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
 
     @property
@@ -123,7 +123,7 @@ class Anchors:
             if built is not None:
                 built.update(run.split("\n"))
             else:
-                self._runs[kind].append(run)
+                self._keys[kind].append(run)
 
     def sets(self) -> list[set[str]]:
         return [self._built(kind) for kind in ANCHOR_KINDS]
@@ -132,10 +132,10 @@ class Anchors:
         anchors = self._sets.get(kind)
         if anchors is None:
             anchors = set(self._single[kind])
-            for run in self._runs[kind]:
+            for run in self._keys[kind]:
                 anchors.update(run.split("\n"))
             self._sets[kind] = anchors
-            self._runs[kind] = []
+            self._keys[kind] = []
             self._single[kind] = []
         return anchors
 
@@ -233,7 +233,7 @@ class CanaryIndex:
         self._removed_count = 0
         # The sorted runs are swapped as one tuple, so a scan reading while a refresh merges
         # sees the old runs or the new ones, never a mix.
-        self._runs: tuple[KeyRun, ...] = ()
+        self._keys: tuple[KeyRun, ...] = ()
         self._pending: dict[int, list[int]] = defaultdict(list)
         self.anchors = Anchors()
         self.generation = 0  # bumped by every change, for caches built from the index
@@ -325,30 +325,30 @@ class CanaryIndex:
         if not self._pending:
             return
         pairs = sorted((h, r) for h, rows in self._pending.items() for r in rows)
-        runs = [*self._runs, _run_of(pairs)]
+        runs = [*self._keys, _run_of(pairs)]
         while len(runs) > 1 and len(runs[-2].hashes) < _RUNS_APART * len(runs[-1].hashes):
             newer, older = runs.pop(), runs.pop()
             runs.append(_merged(older, newer))
         # The runs first, then a fresh pending map (never the old one cleared): a lookup
         # reads pending before the runs (_lookup), so it sees each key at least once.
-        self._runs = tuple(runs)
+        self._keys = tuple(runs)
         self._pending = defaultdict(list)
 
     def settle(self) -> KeyRun:
         """Every key in one sorted run (pending ones folded in), as a compacted key table
         keeps it; the smallest runs are merged first."""
         self.merge()
-        runs = sorted(self._runs, key=lambda run: len(run.hashes))
+        runs = sorted(self._keys, key=lambda run: len(run.hashes))
         while len(runs) > 1:
             small, other = runs.pop(0), runs.pop(0)
             runs.append(_merged(other, small))
             runs.sort(key=lambda run: len(run.hashes))
         run = runs[0] if runs else KeyRun(array("q"), array("I"))
-        self._runs = (run,) if runs else ()
+        self._keys = (run,) if runs else ()
         return run
 
     def run_count(self) -> int:
-        return len(self._runs)
+        return len(self._keys)
 
     def candidates(self, observed: Observed) -> list[IndexedCanary]:
         rows: set[int] = set()
@@ -369,7 +369,7 @@ class CanaryIndex:
 
         total = getsizeof(self._records) + sum(getsizeof(r) for r in self._records)
         total += getsizeof(self._ids) + getsizeof(self._removed)
-        for run in self._runs:
+        for run in self._keys:
             total += sum(a.buffer_info()[1] * a.itemsize for a in (run.hashes, run.rows))
         for anchor in self.anchors.sets():
             total += getsizeof(anchor) + sum(getsizeof(a) for a in anchor)
@@ -402,7 +402,7 @@ class CanaryIndex:
         self._ids += rows.ids
         self._removed += bytes(len(rows.records))
         if len(rows.run.hashes):
-            self._runs = (*self._runs, rows.run)
+            self._keys = (*self._keys, rows.run)
         self.anchors.add_runs(rows.anchors)
         self.generation += 1
 
@@ -410,7 +410,7 @@ class CanaryIndex:
 
     def _lookup(self, key_hash: int) -> Iterator[int]:
         pending = self._pending.get(key_hash, ())  # before the runs: see merge
-        for run in self._runs:
+        for run in self._keys:
             start = bisect_left(run.hashes, key_hash)
             end = bisect_right(run.hashes, key_hash, lo=start)
             yield from run.rows[start:end]

@@ -344,6 +344,13 @@ class Matcher:
 
     def _match_row(self, line: str, delimiter: str, fields: tuple[str | None, ...]) -> list[Match]:
         cells = _cells(line, delimiter)
+        if len(cells) > len(fields) and "address" in fields:
+            # A row with cells too many holds the delimiter unquoted, in its address most
+            # often (浙江省,杭州市...): the columns around it are read from either end.
+            at = fields.index("address")
+            extra = len(cells) - len(fields)
+            address = delimiter.join(cells[at : at + extra + 1])
+            cells = [*cells[:at], address, *cells[at + extra + 1 :]]
         observed = observe_cells(fields, cells)
         return self._best(observed)
 

@@ -52,10 +52,13 @@ def sniff(lines: list[str]) -> tuple[Layout, bool]:
             best = (width, delimiter, rows)
     if best is None:
         return _single_column(sample, lines[0])
-    _width, delimiter, rows = best
+    width, delimiter, rows = best
     header = header_fields(rows[0]) if lines[0].strip() else None
     data = rows[1:] if header is not None else rows
-    return Layout(delimiter, guess_fields(data[:GUESS_ROWS], header or ())), header is not None
+    # As wide as most rows: a row with cells beyond is ragged (a delimiter unquoted in a
+    # cell) and is read by its known columns from either end (canaries.matching).
+    fields = guess_fields(data[:GUESS_ROWS], header or ())[: max(width, len(header or ()))]
+    return Layout(delimiter, fields), header is not None
 
 
 def _single_column(sample: list[str], first: str) -> tuple[Layout, bool]:

@@ -7,6 +7,7 @@ processes (multiprocessing, spawn) that append to one file under its lock.
 import multiprocessing
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -32,18 +33,12 @@ def _canaries(seed: int, count: int) -> list[Canary]:
 def _entries(seed: int, count: int, first: int = 0) -> list[IndexEntry]:
     """Entries with ids and minting times in the order they were minted."""
     return [
-        IndexEntry(
-            **{
-                **vars_of(entry_of(canary, uuid.UUID(int=seed << 64 | first + n))),
-                "minted_at": START + timedelta(seconds=first + n),
-            }
+        replace(
+            entry_of(canary, uuid.UUID(int=seed << 64 | first + n)),
+            minted_at=START + timedelta(seconds=first + n),
         )
         for n, canary in enumerate(_canaries(seed, count))
     ]
-
-
-def vars_of(entry: IndexEntry) -> dict[str, object]:
-    return {field: getattr(entry, field) for field in entry.__dataclass_fields__}
 
 
 def _found(table: KeyTable, entry: IndexEntry) -> bool:
