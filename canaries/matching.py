@@ -26,7 +26,7 @@ from operator import add, getitem
 from typing import TYPE_CHECKING, Protocol
 
 from canaries.divisions import Level, division_table
-from canaries.hostile import without_hostile
+from canaries.hostile import HOSTILE, without_hostile
 from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
@@ -45,7 +45,7 @@ _COLUMNAR_TEXT_CHARS = 64 << 10
 _STREET_START = 4
 _KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
-_HAS_FULL_WIDTH = re.compile(r"[０-９＊]")
+_SUSPECT = re.compile(HOSTILE[:-1] + "０-９＊]")
 _TOKEN = re.compile(r"[0-9A-Za-z]{8,30}")
 _MOBILE = re.compile(
     r"(?<![0-9])(?:(?:00|\+)?86[ -]?)?(1[3-9][0-9])[ -]?[0-9*xX×•●]{4}[ -]?([0-9]{4})(?![0-9])"
@@ -117,7 +117,9 @@ class Matcher:
         self._names_seen = -1
 
     def scan(self, block: BlockLike) -> list[RowMatch]:
-        text = without_hostile(block.text)
+        text = block.text
+        if _SUSPECT.search(text):  # one pass over the block for both, as both are rare
+            text = _readable(text)
         layout = block.layout
         # A table is read by its columns only if it has a column for a name, a mobile or a
         # waybill number; anything else (one column of text, say) is read as free text.
@@ -134,8 +136,6 @@ class Matcher:
             except NotColumnarError:
                 return self._scan_lines(block.member, block.first_row, text, layout)
             return self.scan_table(_Table(block.member, block.first_row, frame, ragged, layout))
-        if _HAS_FULL_WIDTH.search(text):
-            text = text.translate(_FULL_WIDTH_DIGITS)
         from canaries.columnar import canary_columns, text_candidates, text_lines
 
         lines = text_lines(text)
@@ -167,7 +167,7 @@ class Matcher:
             )
         for row, line in table.ragged:
             matches.extend(
-                self._scan_lines(table.member, table.first_row + row, without_hostile(line),
+                self._scan_lines(table.member, table.first_row + row, _readable(line),
                                  table.layout)
             )  # fmt: skip
         return sorted(matches, key=lambda m: m.row)
@@ -180,8 +180,6 @@ class Matcher:
         looked for in tables too, for rows that show a name and address with another
         mobile (a brusher's)."""
         delimiter = layout.delimiter
-        if _HAS_FULL_WIDTH.search(text):
-            text = text.translate(_FULL_WIDTH_DIGITS)
         hits = self._hit_positions(text, True)
         if not hits:
             return []
@@ -400,6 +398,11 @@ class Matcher:
                 if canary.id not in seen and _plausible(window, canary):
                     seen[canary.id] = canary
         return list(seen.values())
+
+
+def _readable(line: str) -> str:
+    """A line without hostile characters, its full-width digits and asterisks made ASCII."""
+    return without_hostile(line).translate(_FULL_WIDTH_DIGITS)
 
 
 def _disagrees(match: Match, field: Field) -> bool:
