@@ -258,6 +258,34 @@ def text_lines(text: str) -> pl.Series:
     return pl.Series("line", [text], dtype=pl.String).str.split("\n").explode()
 
 
+def parse_lines(data: bytes) -> pl.Series:
+    """UTF-8 text as its lines, split by Polars' multi-threaded reader (a byte that is not
+    in the text stands in for a delimiter). Raises NotColumnarError when it cannot."""
+    separator = next((s for s in "\x1f\x1e\x1d\x1c" if s.encode() not in data), None)
+    if separator is None:
+        raise NotColumnarError("every stand-in separator is in the text")
+    frame, _ragged = parse_table(data, separator, 1, quoting=False)
+    return frame.to_series().fill_null("")
+
+
+_ODD_TEXT = HOSTILE[:-1] + "０-９＊]"
+
+
+def readable_lines(lines: pl.Series) -> pl.Series:
+    """Lines without hostile characters and with ASCII digits and asterisks, rewriting only
+    the lines that need it (few do)."""
+    lines = lines.fill_null("")
+    odd = lines.str.contains(_ODD_TEXT).arg_true()
+    if odd.is_empty():
+        return lines
+    fixed = (
+        lines.gather(odd)
+        .str.replace_all(HOSTILE, "")
+        .str.replace_many([*_FULL_WIDTH[:10], "＊"], [*_HALF_WIDTH[:10], "*"])
+    )
+    return lines.scatter(odd, fixed)
+
+
 def text_candidates(lines: pl.Series, columns: CanaryColumns) -> list[int]:
     """Lines of free text worth scoring (two identifying fragments, or a waybill number).
 
@@ -289,8 +317,8 @@ def text_candidates(lines: pl.Series, columns: CanaryColumns) -> list[int]:
         .filter(_member(pl.col("mobile_key"), columns.mobile_keys))
         .unique()
         .join(canaries, on="mobile_key")
-        .join(frame, on="at")
     )
+    mobiles = mobiles.with_columns(lines.gather(mobiles.get_column("at")).alias("line"))
     shows_name = line.str.contains(pl.col("first"), literal=True) & line.str.contains(
         pl.col("last"), literal=True
     )
@@ -300,11 +328,9 @@ def text_candidates(lines: pl.Series, columns: CanaryColumns) -> list[int]:
     found.update(mobiles.filter(shows_name | street).get_column("at").to_list())
     if columns.name_list:
         by_name = (
-            fragments("name")
-            .unique()
-            .join(canaries.select("name", "street_start"), on="name")
-            .join(frame, on="at")
+            fragments("name").unique().join(canaries.select("name", "street_start"), on="name")
         )
+        by_name = by_name.with_columns(lines.gather(by_name.get_column("at")).alias("line"))
         found.update(by_name.filter(street).get_column("at").to_list())
     return sorted(found)
 
@@ -320,10 +346,10 @@ _EXTRA_COLUMNS = 4
 
 
 def parse_table(
-    data: bytes, delimiter: str, width: int
+    data: bytes, delimiter: str, width: int, quoting: bool = True
 ) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
     """UTF-8 lines of a delimited table as String columns (multi-threaded), and the ragged
-    rows as lines. Raises NotColumnar when the block is no table Polars can read."""
+    rows as lines. Raises NotColumnarError when the block is no table Polars can read."""
     if len(delimiter) > 1:
         if b"\x1f" in data:
             raise NotColumnarError("the block holds the stand-in separator")
@@ -331,7 +357,7 @@ def parse_table(
     if not delimiter.isascii():
         raise NotColumnarError(f"delimiter {delimiter!r} is not a single byte")
     schema = {f"c{i}": pl.String for i in range(width + _EXTRA_COLUMNS)}
-    quotes: list[str | None] = ['"', None] if b'"' in data else [None]
+    quotes: list[str | None] = ['"', None] if quoting and b'"' in data else [None]
     for quote in quotes:
         try:
             frame = pl.read_csv(

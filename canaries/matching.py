@@ -136,18 +136,9 @@ class Matcher:
             except NotColumnarError:
                 return self._scan_lines(block.member, block.first_row, text, layout)
             return self.scan_table(_Table(block.member, block.first_row, frame, ragged, layout))
-        from canaries.columnar import canary_columns, text_candidates, text_lines
+        from canaries.columnar import text_lines
 
-        lines = text_lines(text)
-        matches: list[RowMatch] = []
-        for at in text_candidates(lines, canary_columns(self.index)):
-            line = lines[at]
-            found = self._match_text(line, self._hit_positions(line, True))
-            matches.extend(
-                RowMatch(block.member, block.first_row + at, excerpt, match)
-                for excerpt, match in found
-            )
-        return matches
+        return self._scan_text_lines(block.member, block.first_row, text_lines(text))
 
     def scan_table(self, table: TableLike) -> list[RowMatch]:
         """The rows of a table already read into columns (see canaries.columnar) that match:
@@ -155,6 +146,8 @@ class Matcher:
         line by line."""
         from canaries.columnar import canary_columns, row_cells, table_candidates
 
+        if table.layout.delimiter is None:  # free text, one line a row
+            return self._scan_text_lines(table.member, table.first_row, table.frame.to_series())
         fields = table.layout.fields
         delimiter = table.layout.delimiter or "\t"
         matches: list[RowMatch] = []
@@ -171,6 +164,21 @@ class Matcher:
                                  table.layout)
             )  # fmt: skip
         return sorted(matches, key=lambda m: m.row)
+
+    def _scan_text_lines(self, member: str, first_row: int, lines: "pl.Series") -> list[RowMatch]:
+        """Free text, a line a row: candidate lines found by the columnar kernels, each read
+        around its fragments as `match_text` reads a text."""
+        from canaries.columnar import canary_columns, readable_lines, text_candidates
+
+        lines = readable_lines(lines)
+        matches: list[RowMatch] = []
+        for at in text_candidates(lines, canary_columns(self.index)):
+            line = lines[at]
+            found = self._match_text(line, self._hit_positions(line, True))
+            matches.extend(
+                RowMatch(member, first_row + at, excerpt, match) for excerpt, match in found
+            )
+        return matches
 
     def _scan_lines(
         self, member: str, first_row: int, text: str, layout: LayoutLike

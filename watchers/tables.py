@@ -12,12 +12,11 @@ the run size, whatever the size of the file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import suppress
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from canaries.columnar import NotColumnarError, parse_table
-from canaries.hostile import without_hostile
+from canaries.columnar import NotColumnarError, parse_lines, parse_table
 from watchers.decoding import decode_records
 from watchers.dumpbase import Block, Context, Layout, Readable, read_full, size_text
 from watchers.textdump import join_quoted, without_padding
@@ -50,22 +49,53 @@ def read_table(
     context: Context,
 ) -> Iterator[TableBlock | Block]:
     """The member's rows from a byte stream in which b"\\n" ends a line (see
-    watchers.decoding.line_source), in runs of columns."""
-    assert layout.delimiter is not None  # noqa: S101 (the caller reads only tables here)
+    watchers.decoding.line_source), in runs of columns; free text (a layout without a
+    delimiter) as one column of lines.
+
+    A run is transcoded in a second thread while the one before it is parsed and matched:
+    Python's GB18030 codec holds the interpreter, but Polars lets go of it.
+    """
     label = member or "the file"
     row = 1
-    for run in _runs(stream, context, label, quoting, skip_header):
-        for block in _read_run(run, codec, mixed, layout, quoting, member, row, context):
-            rows = (
-                block.frame.height if isinstance(block, TableBlock) else block.text.count("\n") + 1
-            )
-            context.report.rows += rows
-            row += rows
-            yield block
+    with ThreadPoolExecutor(max_workers=1) as transcoder:
+        ahead: Future[bytes | None] | None = None
+        previous = b""
+        for run in _runs(stream, context, label, quoting, skip_header):
+            transcoding = transcoder.submit(_utf8, run, codec, mixed)
+            if ahead is not None:
+                for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
+                                       member, row, context):  # fmt: skip
+                    row += _count(block, context)
+                    yield block
+            ahead, previous = transcoding, run
+        if ahead is not None:
+            for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
+                                   member, row, context):  # fmt: skip
+                row += _count(block, context)
+                yield block
+
+
+def _count(block: TableBlock | Block, context: Context) -> int:
+    rows = block.frame.height if isinstance(block, TableBlock) else block.text.count("\n") + 1
+    context.report.rows += rows
+    return rows
+
+
+def _utf8(run: bytes, codec: str, mixed: bool) -> bytes | None:
+    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings)."""
+    if codec == "utf-8" or run.isascii():
+        return run
+    if mixed:
+        return None
+    try:
+        return run.decode(codec).encode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _read_run(
     run: bytes,
+    data: bytes | None,
     codec: str,
     mixed: bool,
     layout: Layout,
@@ -74,16 +104,13 @@ def _read_run(
     row: int,
     context: Context,
 ) -> Iterator[TableBlock | Block]:
-    assert layout.delimiter is not None  # noqa: S101
-    data: bytes | None = run
-    if codec != "utf-8" and not run.isascii():
-        data = None
-        if not mixed:
-            with suppress(UnicodeDecodeError):
-                data = without_hostile(run.decode(codec)).encode()
     if data is not None:
         try:
-            frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
+            ragged: list[tuple[int, str]] = []
+            if layout.delimiter is None:
+                frame = parse_lines(data).to_frame()
+            else:
+                frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
         except NotColumnarError:
             pass
         else:

@@ -97,19 +97,26 @@ def read_text(
         and any(_QUOTED_FIELD[layout.delimiter].search(line) for line in lines)
     )
     stream, codec = line_source(source, encoding, carriage_returns)
-    if context.columnar and layout.delimiter is not None and _KEY_FIELDS & set(layout.fields):
+    if context.columnar:
         from watchers.tables import read_table
 
+        # A table is read by its columns only with a name, mobile or waybill column; any
+        # other text (one value a line, columns of nothing to key on) is read as lines.
+        table = len(layout.fields) > 1 and bool(_KEY_FIELDS & set(layout.fields))
         yield from read_table(
-            stream, codec, encoding.mixed, layout, has_header, quoting, member, context
+            stream,
+            codec,
+            encoding.mixed,
+            layout if table else FREE_TEXT,
+            has_header,
+            quoting and table,
+            member,
+            context,
         )
         return
     row = 1
     label = member or "the file"
-    # A scan reads free text by Polars' kernels, whose automaton of canary names costs
-    # about 60 ms to build a block at 30,000 canaries: they get runs four blocks long.
-    size = context.limits.block_bytes * (4 if context.columnar else 1)
-    for records in record_batches(stream, context, label, quoting, has_header, size):
+    for records in record_batches(stream, context, label, quoting, has_header):
         text = decode_records(records, codec, context, encoding.mixed)
         context.report.rows += len(records)
         yield Block(member, row, text, layout)
@@ -117,12 +124,7 @@ def read_text(
 
 
 def record_batches(
-    source: Readable,
-    context: Context,
-    label: str,
-    quoting: bool,
-    drop_first: bool,
-    size: int | None = None,
+    source: Readable, context: Context, label: str, quoting: bool, drop_first: bool
 ) -> Iterator[list[bytes]]:
     """Complete records of an ASCII-compatible byte stream, about a block at a time.
 
@@ -149,7 +151,7 @@ def record_batches(
         return records
 
     held: list[bytes] = []  # one batch held back, so a last unfinished line joins it
-    while chunk := read_full(source, max(size or context.limits.block_bytes, 1)):
+    while chunk := read_full(source, max(context.limits.block_bytes, 1)):
         if discarding:
             newline = chunk.find(b"\n")
             if newline < 0:
