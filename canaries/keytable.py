@@ -15,10 +15,16 @@ Rows are numbered across the file as in the index, so a batch loads with a few
 
 Appends, removals and rewrites hold an exclusive `flock` on `<path>.lock`; loads hold a
 shared one, so a reader never sees a batch being written. A batch left half-written by a
-crash (short, or failing its checksum as the last batch) is not part of the table: readers
-stop before it and the next writer cuts it off. Anything else that does not check out (a
-wrong magic or version, a checksum failing before the end, rows out of step) raises
-`KeyTableError`: the caller deletes the file and builds it again from the database.
+crash (short, zeros where the file grew, or failing its checksum as the last batch) is not
+part of the table: readers stop before it and the next writer cuts it off. Anything else
+that does not check out (a wrong magic or version, a checksum failing before the end, rows
+out of step) raises `KeyTableError`: the caller deletes the file and builds it again from
+the database.
+
+An append that leaves more than COMPACT_AFTER_BATCHES batches after the first, or batches
+holding a quarter of the first's bytes, rewrites the file as one batch (a new file renamed
+over the old, with a new generation); other processes see the new generation and load the
+table afresh into a new index.
 
 VERSION names the record format and the blocking keys: a change to how canaries.index
 normalises or keys a canary bumps it, so old files are rebuilt rather than misread.
