@@ -22,7 +22,7 @@ out of step) raises `KeyTableError`: the caller deletes the file and builds it a
 the database.
 
 An append that leaves more than COMPACT_AFTER_BATCHES batches after the first, or batches
-holding a quarter of the first's bytes, rewrites the file as one batch (a new file renamed
+holding more bytes than the first, rewrites the file as one batch (a new file renamed
 over the old, with a new generation); other processes see the new generation and load the
 table afresh into a new index.
 
@@ -57,10 +57,9 @@ _RECORD_SEP = b"\x1e"
 _NO_TIME = -(2**63)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A rewrite folds the batches into one once this many follow the first, or once they hold
-# a quarter of the first's bytes: loads then bisect few key runs, and the rewrites cost
-# O(1) amortised per canary appended.
+# more bytes than the first: loads then bisect few key runs, and as the first at least
+# doubles between rewrites, they cost O(1) amortised per canary appended.
 COMPACT_AFTER_BATCHES = 64
-_COMPACT_SHARE = 4
 
 Watermark = tuple[datetime, uuid.UUID]
 
@@ -185,10 +184,7 @@ class KeyTable:
             self.index.import_rows(rows)
             if newest is not None and (self.watermark is None or newest > self.watermark):
                 self.watermark = newest
-            if (
-                self._batches > COMPACT_AFTER_BATCHES
-                or self._tail_bytes * _COMPACT_SHARE > self._base_bytes
-            ):
+            if self._batches > COMPACT_AFTER_BATCHES or self._tail_bytes > self._base_bytes:
                 self._rewrite()
             return added
 
