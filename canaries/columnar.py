@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from canaries.hostile import HOSTILE
-from canaries.index import CanaryIndex
+from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 
 _CJK = "\u3400-\u9fff"
 _NAME_CELL = rf"^[{_CJK}*]+$"
@@ -80,30 +80,34 @@ _CACHE: weakref.WeakKeyDictionary[CanaryIndex, tuple[int, CanaryColumns]] = (
 
 
 def canary_columns(index: CanaryIndex) -> CanaryColumns:
-    """Built once per change of the index (a second or so at a million canaries)."""
+    """Built once per change of the index, from its packed records and with no Python code
+    per canary: the anchors are derived here as canaries.index.anchors_of derives them."""
     cached = _CACHE.get(index)
     if cached is not None and cached[0] == index.generation:
         return cached[1]
-    records = pl.Series("record", [r.decode() for r in index.records()], dtype=pl.String)
+    records = pl.Series("record", index.records(), dtype=pl.Binary).cast(pl.String)
     fields = records.str.split_exact("\x1f", 6).struct.rename_fields(
         ["waybill", "name", "mobile", "number", "district", "street", "control"]
     )
+    waybills = fields.struct.field("waybill")
     number = fields.struct.field("number")
     name = fields.struct.field("name")
     street = fields.struct.field("street")
+    key = number.str.slice(0, 3) + number.str.slice(7, 4)
+    first, last = name.str.slice(0, 1), name.str.slice(-1, 1)
     canaries = pl.DataFrame(
         {
             "row": pl.int_range(0, len(records), dtype=pl.UInt32, eager=True),
             "name": name,
-            "mobile_key": number.str.slice(0, 3) + number.str.slice(7, 4),
-            "first": name.str.slice(0, 1),
-            "last": name.str.slice(-1, 1),
+            "mobile_key": key,
+            "first": first,
+            "last": last,
             "street_start": street.str.slice(0, _STREET_START),
         }
     )
-    anchors = index.anchors
-    waybills = pl.Series(list(anchors.waybills), dtype=pl.String)
-    names = list(anchors.names)
+    keyed = number.str.contains(r"^1[3-9][0-9][0-9*]{4}[0-9]{4}$")
+    mobile_keys = key.filter(keyed)
+    names = name.filter(name.str.len_chars() >= ANCHOR_NAME_LENGTH).unique()
     masked = number.str.slice(0, 3) + "****" + number.str.slice(7, 4)
     mobile_forms = pl.concat(
         [
@@ -120,14 +124,13 @@ def canary_columns(index: CanaryIndex) -> CanaryColumns:
         waybill_forms=_hashes(pl.concat([waybills, waybills.str.to_lowercase()])),
         mobile_forms=_hashes(mobile_forms),
         composites=_hashes(
-            pl.Series(
-                [*anchors.name_mobiles, *anchors.surname_mobiles, *anchors.mobile_keys],
-                dtype=pl.String,
-            )
+            pl.concat(
+                [(first + last + key).filter(keyed), (first + "*" + key).filter(keyed)]
+            ).append(mobile_keys)
         ),
-        mobile_keys=_hashes(pl.Series(list(anchors.mobile_keys), dtype=pl.String)),
-        names=_hashes(pl.Series(names, dtype=pl.String)),
-        name_list=names,
+        mobile_keys=_hashes(mobile_keys),
+        names=_hashes(names),
+        name_list=names.to_list(),
     )
     _CACHE[index] = (index.generation, columns)
     return columns
