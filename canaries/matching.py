@@ -19,25 +19,33 @@ there is one. That is optimistic, so free-text windows are kept short (`WINDOW_C
 import csv
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import repeat
 from operator import add, getitem
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from canaries.divisions import Level, division_table
+from canaries.hostile import HOSTILE, without_hostile
 from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
 from canaries.places import ObservedPlace, parse_address, short_forms
-from canaries.scoring import THRESHOLD_BITS, IndexedCanary, Match, Observed, score
+from canaries.scoring import THRESHOLD_BITS, Field, IndexedCanary, Match, Observed, score
 from canaries.waybills import normalise_waybill
 
+if TYPE_CHECKING:
+    import polars as pl
+
 WINDOW_CHARS = 80
+# Blocks shorter than this are searched by regular expressions at once; longer ones go to
+# the columnar kernels, whose set-up (and Polars' import) would cost more for an SMS or a
+# small sample.
+_COLUMNAR_TEXT_CHARS = 64 << 10
 _STREET_START = 4
 _KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９＊", "0123456789*")
-_HAS_FULL_WIDTH = re.compile(r"[０-９＊]")
+_SUSPECT = re.compile(HOSTILE[:-1] + "０-９＊]")
 _TOKEN = re.compile(r"[0-9A-Za-z]{8,30}")
 _MOBILE = re.compile(
     r"(?<![0-9])(?:(?:00|\+)?86[ -]?)?(1[3-9][0-9])[ -]?[0-9*xX×•●]{4}[ -]?([0-9]{4})(?![0-9])"
@@ -50,6 +58,7 @@ _ODD_MOBILE = re.compile(r"[^0-9*\n]")
 _ODD_NAME = re.compile(rf"[^{_CJK}*\n]|^\*", re.M)
 _CLEAN = re.compile(r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]")
 _STREET_MASK = re.compile(r"[*＊×●•]")
+_DOUBLED_DIVISION = re.compile(rf"^\s*([{_CJK}]{{2,3}}市)\s*\1")
 
 
 class LayoutLike(Protocol):
@@ -57,6 +66,21 @@ class LayoutLike(Protocol):
     def delimiter(self) -> str | None: ...
     @property
     def fields(self) -> tuple[str | None, ...]: ...
+
+
+class TableLike(Protocol):
+    """Rows of one dump member already read into String columns, in the layout's order."""
+
+    @property
+    def member(self) -> str: ...
+    @property
+    def first_row(self) -> int: ...
+    @property
+    def frame(self) -> "pl.DataFrame": ...
+    @property
+    def ragged(self) -> Sequence[tuple[int, str]]: ...
+    @property
+    def layout(self) -> LayoutLike: ...
 
 
 class BlockLike(Protocol):
@@ -94,23 +118,77 @@ class Matcher:
 
     def scan(self, block: BlockLike) -> list[RowMatch]:
         text = block.text
+        if _SUSPECT.search(text):  # one pass over the block for both, as both are rare
+            text = _readable(text)
         layout = block.layout
         # A table is read by its columns only if it has a column for a name, a mobile or a
         # waybill number; anything else (one column of text, say) is read as free text.
         columns = len(layout.fields) > 1 and bool(_KEY_FIELDS & set(layout.fields))
-        delimiter = layout.delimiter if columns else None
-        if delimiter is not None:
-            lines = self._column_hits(text, delimiter, layout.fields)
-            if lines is not None:
-                return [
-                    RowMatch(block.member, block.first_row + row, line, match)
-                    for row, line in lines
-                    for match in self._match_row(line, delimiter, layout.fields)
-                ]
-        if _HAS_FULL_WIDTH.search(text):
-            text = text.translate(_FULL_WIDTH_DIGITS)
-        use_names = delimiter is None or not {"waybill_no", "mobile"} & set(layout.fields)
-        hits = self._hit_positions(text, use_names)
+        if not columns:
+            layout = _Free()
+        if len(text) < _COLUMNAR_TEXT_CHARS:
+            return self._scan_lines(block.member, block.first_row, text, layout)
+        if layout.delimiter is not None:
+            from canaries.columnar import NotColumnarError, parse_table
+
+            try:
+                frame, ragged = parse_table(text.encode(), layout.delimiter, len(layout.fields))
+            except NotColumnarError:
+                return self._scan_lines(block.member, block.first_row, text, layout)
+            return self.scan_table(_Table(block.member, block.first_row, frame, ragged, layout))
+        from canaries.columnar import text_lines
+
+        return self._scan_text_lines(block.member, block.first_row, text_lines(text))
+
+    def scan_table(self, table: TableLike) -> list[RowMatch]:
+        """The rows of a table already read into columns (see canaries.columnar) that match:
+        candidates found by the columnar kernels, each scored in full; ragged rows are read
+        line by line."""
+        from canaries.columnar import canary_columns, row_cells, table_candidates
+
+        if table.layout.delimiter is None:  # free text, one line a row
+            return self._scan_text_lines(table.member, table.first_row, table.frame.to_series())
+        fields = table.layout.fields
+        delimiter = table.layout.delimiter or "\t"
+        matches: list[RowMatch] = []
+        for row in table_candidates(table.frame, fields, canary_columns(self.index)):
+            cells = [without_hostile(cell) for cell in row_cells(table.frame, row)]
+            line = delimiter.join(cells).replace("\r", " ").replace("\n", " ")
+            matches.extend(
+                RowMatch(table.member, table.first_row + row, line, match)
+                for match in self._best(observe_cells(fields, cells))
+            )
+        for row, line in table.ragged:
+            matches.extend(
+                self._scan_lines(table.member, table.first_row + row, _readable(line),
+                                 table.layout)
+            )  # fmt: skip
+        return sorted(matches, key=lambda m: m.row)
+
+    def _scan_text_lines(self, member: str, first_row: int, lines: "pl.Series") -> list[RowMatch]:
+        """Free text, a line a row: candidate lines found by the columnar kernels, each read
+        around its fragments as `match_text` reads a text."""
+        from canaries.columnar import canary_columns, readable_lines, text_candidates
+
+        lines = readable_lines(lines)
+        matches: list[RowMatch] = []
+        for at in text_candidates(lines, canary_columns(self.index)):
+            line = lines[at]
+            found = self._match_text(line, self._hit_positions(line, True))
+            matches.extend(
+                RowMatch(member, first_row + at, excerpt, match) for excerpt, match in found
+            )
+        return matches
+
+    def _scan_lines(
+        self, member: str, first_row: int, text: str, layout: LayoutLike
+    ) -> list[RowMatch]:
+        """Lines found by regular expressions over the whole text, then parsed one by one:
+        for short texts, and for blocks the columnar reader cannot take. Full names are
+        looked for in tables too, for rows that show a name and address with another
+        mobile (a brusher's)."""
+        delimiter = layout.delimiter
+        hits = self._hit_positions(text, True)
         if not hits:
             return []
         matches: list[RowMatch] = []
@@ -121,42 +199,11 @@ class Matcher:
             else:
                 found = self._match_text(line, [p - start for p in positions])
             matches.extend(
-                RowMatch(block.member, block.first_row + line_index, excerpt, match)
-                for excerpt, match in found
+                RowMatch(member, first_row + line_index, excerpt, match) for excerpt, match in found
             )
         return matches
 
     # -- the prefilter --------------------------------------------------------------------
-
-    def _column_hits(
-        self, text: str, delimiter: str, fields: tuple[str | None, ...]
-    ) -> list[tuple[int, str]] | None:
-        """(row, line) of each row of a regular table that shows a canary's fragment, found
-        column by column with C-level slicing, mapping and set intersection: no Python code
-        runs per row.
-
-        None when the block is not regular (ragged rows, a delimiter inside a quoted cell) or
-        has neither a waybill nor a mobile column: the regular-expression prefilter then
-        reads it.
-        """
-        if not {"waybill_no", "mobile"} & set(fields):
-            return None
-        if '"' in text:
-            # Exports quote every cell ("张*伟","138****5678"): without the quotes the table
-            # is regular unless a quoted cell holds the delimiter, which the count below sees.
-            text = text.replace('"', "")
-        width = len(fields)
-        cells = text.replace("\n", delimiter).split(delimiter) if width > 1 else text.split("\n")
-        if len(cells) != (text.count("\n") + 1) * width:
-            return None
-
-        def column(field: str) -> list[str] | None:
-            return cells[fields.index(field) :: width] if field in fields else None
-
-        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
-        return [
-            (row, delimiter.join(cells[row * width : (row + 1) * width])) for row in sorted(rows)
-        ]
 
     def _anchored_rows(
         self, waybills: list[str] | None, mobiles: list[str] | None, names: list[str] | None
@@ -190,26 +237,60 @@ class Matcher:
                 rows.update(_indexes(keys, set(keys) & anchors.mobile_keys))
         return rows
 
-    def match_records(self, records: Sequence[Mapping[str, str]]) -> list[tuple[int, Match]]:
+    def match_records(
+        self, records: Sequence[Mapping[str, str]], *, orderer_mobile: bool = False
+    ) -> list[tuple[int, Match]]:
         """(index, best match) of each structured record that matches a canary: orders to
-        screen, a watcher's extracted fields. Keys as in `observe_cells`'s fields."""
+        screen, a watcher's extracted fields. Keys as in `observe_cells`'s fields.
+
+        `orderer_mobile`: the mobile may be the orderer's own, as on a brushing order (a
+        brusher holding a masked list writes the canary's full name and street with a
+        phone of its own). A mobile that disagrees with a canary then counts as missing
+        rather than against the match, provided no other field disagrees (a brusher copies
+        the whole address: the same name and street in another county is a stranger, as
+        street names repeat from city to city), and a record showing a canary's full name
+        of three or more characters is scored even without its mobile or waybill number.
+
+        What that costs in false matches: with no waybill number and no agreeing mobile, a
+        record reaches THRESHOLD_BITS only with the canary's exact full name (at least
+        log2(0.95 x 3000 / 0.074) = 15.3 bits, the most common surname 王 with a common
+        given name), its exact street (road + number, compound + building + unit + room,
+        village + group: 16.5 bits) and no field that disagrees; the county adds 10.5.
+        The model bound stays 2^-32 per canary compared. Concretely, a stranger must carry
+        the canary's full three-character name (about 1 person in 40,000 for the commonest
+        surname, far fewer for most) and live at its exact street address (at most a few
+        hundred of a county's people, about 1 in 2,800 of the country): under 1 in 10^10
+        per canary, so under 1 in 10,000 orders even against 1,000,000 canaries.
+        A brusher's order is found; a neighbour with the same name at another number, or
+        the same name and street in another county, is not.
+        """
 
         def column(field: str) -> list[str]:
             return [record.get(field) or "" for record in records]
 
-        rows = self._anchored_rows(column("waybill_no"), column("mobile"), column("name"))
+        names = column("name")
+        rows = self._anchored_rows(column("waybill_no"), column("mobile"), names)
+        if orderer_mobile:
+            full_names = set(map(_name_cell, names)) & self.index.anchors.names
+            rows.update(_indexes(list(map(_name_cell, names)), full_names))
         matched: list[tuple[int, Match]] = []
         for row in sorted(rows):
             record = records[row]
-            observed = observe_cells(tuple(record), [record[field] or "" for field in record])
-            matched.extend((row, match) for match in self._best(observed))
+            cells = [without_hostile(record[field] or "") for field in record]
+            observed = observe_cells(tuple(record), cells)
+            matched.extend(
+                (row, match) for match in self._best(observed, orderer_mobile=orderer_mobile)
+            )
         return matched
 
     def match_combined(self, record: Mapping[str, str], text: str) -> list[Match]:
         """Matches of a record whose fields are known (the number an SMS was sent to) and
         whose text says the rest (the SMS body, a call's transcript): candidates come from
         the fields, and the text fills in what they lack, homophones of names included."""
-        known = observe_cells(tuple(record), [record[field] or "" for field in record])
+        known = observe_cells(
+            tuple(record), [without_hostile(record[field] or "") for field in record]
+        )
+        text = without_hostile(text)
         matches: list[Match] = []
         for canary in self.index.candidates(known):
             said = observe_window(text, canary)
@@ -269,14 +350,25 @@ class Matcher:
 
     def _match_row(self, line: str, delimiter: str, fields: tuple[str | None, ...]) -> list[Match]:
         cells = _cells(line, delimiter)
+        if len(cells) > len(fields) and "address" in fields:
+            # A row with cells too many holds the delimiter unquoted, in its address most
+            # often (浙江省,杭州市...): the columns around it are read from either end.
+            at = fields.index("address")
+            extra = len(cells) - len(fields)
+            address = delimiter.join(cells[at : at + extra + 1])
+            cells = [*cells[:at], address, *cells[at + extra + 1 :]]
         observed = observe_cells(fields, cells)
         return self._best(observed)
 
-    def _best(self, observed: Observed) -> list[Match]:
+    def _best(self, observed: Observed, orderer_mobile: bool = False) -> list[Match]:
         best: Match | None = None
         for canary in self.index.candidates(observed):
             self.rows_scored += 1
             match = score(observed, canary)
+            if orderer_mobile and _disagrees(match, Field.MOBILE):
+                match = score(replace(observed, mobile=None), canary)
+                if any(_disagrees(match, field) for field in Field):
+                    continue
             if match.score >= self.threshold and (best is None or match.score > best.score):
                 best = match
         return [best] if best is not None else []
@@ -316,6 +408,15 @@ class Matcher:
         return list(seen.values())
 
 
+def _readable(line: str) -> str:
+    """A line without hostile characters, its full-width digits and asterisks made ASCII."""
+    return without_hostile(line).translate(_FULL_WIDTH_DIGITS)
+
+
+def _disagrees(match: Match, field: Field) -> bool:
+    return any(f.field is field and f.level == "disagree" for f in match.fields)
+
+
 def _plausible(window: str, canary: IndexedCanary) -> bool:
     """Whether free text around a fragment shows enough of the canary to be worth scoring:
     its waybill number, or two of its name's first and last characters, its mobile's first
@@ -345,6 +446,15 @@ def _normalised(
 class _Free:
     delimiter: str | None = None
     fields: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    member: str
+    first_row: int
+    frame: "pl.DataFrame"
+    ragged: list[tuple[int, str]]
+    layout: LayoutLike
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,8 +539,15 @@ def observe_cells(fields: tuple[str | None, ...], cells: list[str]) -> Observed:
     street: str | None = None
     cut = False
     division_columns = [value.get(f) for f in ("province", "city", "district")]
-    if "address" in value or any(division_columns):
-        parsed = parse_address(value.get("address"), *division_columns)
+    address = value.get("address")
+    # A municipality written twice, as province and as city (天津市天津市武清区): the
+    # division table names its prefecture otherwise, and the county would be lost.
+    if division_columns[0] and division_columns[0] == division_columns[1]:
+        division_columns[1] = None
+    if address:
+        address = _DOUBLED_DIVISION.sub(r"\1", address)
+    if address or any(division_columns):
+        parsed = parse_address(address, *division_columns)
         place = parsed.place if parsed.place.finest is not None else None
         street, cut = parsed.street, parsed.cut
     return Observed(

@@ -22,10 +22,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-import phonenumbers
-from phonenumbers import geocoder
-from phonenumbers.geodata import GEOCODE_DATA
-
 from canaries.addresses import CENSUS_2020_POPULATION, Place
 from canaries.divisions import division_table
 from canaries.sampling import Weighted
@@ -118,6 +114,10 @@ def _geocode(segment: str) -> str:
     A home the geocoder gives a whole three-digit prefix is not home data: it maps the
     national 173 block to 北京市 in a single entry.
     """
+    # Loaded on first use: the geocoder's tables take 0.3 s to import, which matching and
+    # every `--help` would otherwise pay.
+    from phonenumbers.geodata import GEOCODE_DATA
+
     for length in range(7, 3, -1):
         entry = GEOCODE_DATA.get("86" + segment[:length])
         if entry is not None:
@@ -251,6 +251,9 @@ def _pool_number(text: str) -> str:
 
 @cache
 def _home_description(number: str) -> str:
+    import phonenumbers
+    from phonenumbers import geocoder
+
     return geocoder.description_for_number(phonenumbers.parse("+86" + number), "zh")
 
 

@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from watchers.dumpbase import (
     CHUNK_BYTES,
@@ -29,8 +29,11 @@ from watchers.dumpbase import (
     size_text,
 )
 
+if TYPE_CHECKING:
+    from watchers.tables import TableBlock
+
 # Reads one member: (stream, name, member path, context, depth) -> its blocks.
-MemberReader = Callable[[Readable, str, str, Context, int], Iterator[Block]]
+MemberReader = Callable[[Readable, str, str, Context, int], "Iterator[Block | TableBlock]"]
 
 _SPOOL_BYTES = 64 << 20  # a non-seekable ZIP is kept in memory up to this, then on disk
 _CJK_NAME = re.compile(r"[\x20-\x7e\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
@@ -155,7 +158,7 @@ def open_zip(
 
 def read_zip_members(
     archive: zipfile.ZipFile, member: str, context: Context, depth: int, read: MemberReader
-) -> Iterator[Block]:
+) -> "Iterator[Block | TableBlock]":
     for info in archive.infolist():
         if info.is_dir():
             continue

@@ -74,6 +74,7 @@ class Context:
 
     limits: DumpLimits
     report: DumpReport
+    columnar: bool = False  # tables read into columns (watchers.tables) for a scan
     uncompressed: int = 0
     member_count: int = 0
 

@@ -9,8 +9,11 @@ This module tells the formats apart and hands each member to its reader: `textdu
 `jsondump`, `htmldump`, `xlsx`, and `containers` for gzip and ZIP.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from watchers.containers import Inflating, gunzipped_name, open_zip, read_zip_members
 from watchers.decoding import detect_encoding, head_text
@@ -32,6 +35,9 @@ from watchers.htmldump import read_html
 from watchers.jsondump import read_json
 from watchers.textdump import read_text, sniff
 from watchers.xlsx import read_xlsx
+
+if TYPE_CHECKING:
+    from watchers.tables import TableBlock
 
 __all__ = [
     "FREE_TEXT",
@@ -64,7 +70,21 @@ def read_dump(
     stream: Readable, name: str, limits: DumpLimits, report: DumpReport
 ) -> Iterator[Block]:
     """The blocks of a dump file, whatever its format, with bounded memory."""
-    context = Context(limits, report)
+    for block in _read_dump(stream, name, Context(limits, report)):
+        assert isinstance(block, Block)  # noqa: S101 (no tables read into columns)
+        yield block
+
+
+def read_dump_columnar(
+    stream: Readable, name: str, limits: DumpLimits, report: DumpReport
+) -> Iterator[Block | TableBlock]:
+    """As `read_dump`, with delimited tables read into columns (watchers.tables), as a
+    scan reads them."""
+    return _read_dump(stream, name, Context(limits, report, columnar=True))
+
+
+def _read_dump(stream: Readable, name: str, context: Context) -> Iterator[Block | TableBlock]:
+    report = context.report
 
     def count(size: int) -> None:
         report.bytes_read += size
@@ -84,7 +104,7 @@ def _read_member(
     context: Context,
     depth: int,
     origin: object = None,
-) -> Iterator[Block]:
+) -> Iterator[Block | TableBlock]:
     peeked = read_head(stream)
     head = peeked.head
     if not head:
@@ -128,7 +148,7 @@ def _read_member(
 
 def _read_zip(
     peeked: Peeked, name: str, member: str, context: Context, depth: int, origin: object
-) -> Iterator[Block]:
+) -> Iterator[Block | TableBlock]:
     """A workbook is one table per sheet; any other ZIP is an archive of members."""
     label = member or name
     with open_zip(peeked, label, context, origin) as archive:

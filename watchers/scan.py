@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from canaries.matching import Matcher, RowMatch
-from watchers.dumpbase import Readable
-from watchers.dumps import DumpError, DumpLimits, DumpReport, read_dump
+from watchers.dumpbase import Block, Readable
+from watchers.dumps import DumpError, DumpLimits, DumpReport, read_dump_columnar
 
 
 @dataclass
@@ -75,8 +75,11 @@ def scan_stream(
     result = ScanResult(name=name, sha256="", size=0, report=report)
     started = time.perf_counter()
     try:
-        for block in read_dump(hashing, name, limits, report):
-            result.matches.extend(matcher.scan(block))
+        for block in read_dump_columnar(hashing, name, limits, report):
+            if isinstance(block, Block):
+                result.matches.extend(matcher.scan(block))
+            else:
+                result.matches.extend(matcher.scan_table(block))
             if on_progress is not None:
                 on_progress(
                     ScanProgress(

@@ -9,6 +9,7 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from watchers.columns import GUESS_ROWS, guess_fields, header_fields
 from watchers.decoding import Encoding, decode_records, line_source
@@ -25,7 +26,12 @@ from watchers.dumpbase import (
     size_text,
 )
 
+if TYPE_CHECKING:
+    from watchers.tables import TableBlock
+
 _DELIMITERS = ("\t", ",", "|", ";", "----")
+# A table with one of these columns is read into columns (watchers.tables) by a scan.
+_KEY_FIELDS = frozenset({"waybill_no", "mobile", "name"})
 _CONSISTENT_SHARE = 0.8  # of the sampled lines that must split into the same number of cells
 _QUOTED_FIELD = {d: re.compile(rf'(?:^|{re.escape(d)})[ ]*"') for d in _DELIMITERS}
 
@@ -46,10 +52,13 @@ def sniff(lines: list[str]) -> tuple[Layout, bool]:
             best = (width, delimiter, rows)
     if best is None:
         return _single_column(sample, lines[0])
-    _width, delimiter, rows = best
+    width, delimiter, rows = best
     header = header_fields(rows[0]) if lines[0].strip() else None
     data = rows[1:] if header is not None else rows
-    return Layout(delimiter, guess_fields(data[:GUESS_ROWS], header or ())), header is not None
+    # As wide as most rows: a row with cells beyond is ragged (a delimiter unquoted in a
+    # cell) and is read by its known columns from either end (canaries.matching).
+    fields = guess_fields(data[:GUESS_ROWS], header or ())[: max(width, len(header or ()))]
+    return Layout(delimiter, fields), header is not None
 
 
 def _single_column(sample: list[str], first: str) -> tuple[Layout, bool]:
@@ -75,7 +84,7 @@ def _split_rows(lines: list[str], delimiter: str) -> list[list[str]] | None:
 
 def read_text(
     source: Peeked, encoding: Encoding, head_text: str, member: str, context: Context
-) -> Iterator[Block]:
+) -> Iterator["Block | TableBlock"]:
     carriage_returns = "\r" in head_text and "\n" not in head_text
     lines = head_text.split("\r" if carriage_returns else "\n")
     if len(source.head) >= SNIFF_BYTES:
@@ -88,6 +97,23 @@ def read_text(
         and any(_QUOTED_FIELD[layout.delimiter].search(line) for line in lines)
     )
     stream, codec = line_source(source, encoding, carriage_returns)
+    if context.columnar:
+        from watchers.tables import read_table
+
+        # A table is read by its columns only with a name, mobile or waybill column; any
+        # other text (one value a line, columns of nothing to key on) is read as lines.
+        table = len(layout.fields) > 1 and bool(_KEY_FIELDS & set(layout.fields))
+        yield from read_table(
+            stream,
+            codec,
+            encoding.mixed,
+            layout if table else FREE_TEXT,
+            has_header,
+            quoting and table,
+            member,
+            context,
+        )
+        return
     row = 1
     label = member or "the file"
     for records in record_batches(stream, context, label, quoting, has_header):
@@ -119,10 +145,6 @@ def record_batches(
             kept = [record for record in records if len(record) <= limit]
             context.skip(too_long, len(records) - len(kept))
             records = kept
-        if b"\x00" in data:
-            kept = [record for record in records if b"\x00" not in record]
-            context.skip("line with NUL bytes", len(records) - len(kept))
-            records = kept
         if first and records:
             first = False
             records = records[1:]
@@ -138,7 +160,7 @@ def record_batches(
             discarding = False
         data = tail + chunk if tail else chunk
         if b"\x00" in data:
-            data = _without_padding(data, label, context)
+            data = without_padding(data, label, context)
         records: list[bytes] = []
         cut = data.rfind(b"\n")
         if cut < 0:
@@ -146,7 +168,7 @@ def record_batches(
         else:
             tail = data[cut + 1 :]
             lines = data[:cut].split(b"\n")
-            records, pending = _join_quoted([*pending, *lines], quoting, limit)
+            records, pending = join_quoted([*pending, *lines], quoting, limit)
             records = emit(records, data)
         if len(tail) > limit:
             context.skip(too_long)
@@ -158,13 +180,13 @@ def record_batches(
                 yield held
             held = records
     lines = [*pending, tail] if tail else pending
-    records, pending = _join_quoted(lines, quoting, limit)
+    records, pending = join_quoted(lines, quoting, limit)
     held.extend(emit([*records, *pending], tail))
     if held:
         yield held
 
 
-def _without_padding(data: bytes, label: str, context: Context) -> bytes:
+def without_padding(data: bytes, label: str, context: Context) -> bytes:
     """Data with trailing NUL padding (disk images, recovered files) dropped and counted;
     NULs in the middle of text mean it turned into binary data."""
     body = data.rstrip(b"\x00")
@@ -175,7 +197,7 @@ def _without_padding(data: bytes, label: str, context: Context) -> bytes:
     return body
 
 
-def _join_quoted(lines: list[bytes], quoting: bool, limit: int) -> tuple[list[bytes], list[bytes]]:
+def join_quoted(lines: list[bytes], quoting: bool, limit: int) -> tuple[list[bytes], list[bytes]]:
     """Records from lines, and the lines of a last record whose quote is still open.
 
     A quote left open for more than `limit` bytes was a stray quote, not a cell: its lines

@@ -289,9 +289,9 @@ def test_a_row_whose_fields_disagree_is_not_matched_even_with_the_mobile() -> No
 
 
 def test_a_million_strangers_make_no_match() -> None:
-    """Strangers' rows: 1 in 50 sharing a canary's name, 1 in 50 its masked mobile, and 1 in
+    """Strangers' rows: 1 in 50 sharing a canary's name, 1 in 50 its masked mobile, 1 in
     200 both, living in another province (the prefilter lets those through: the scorer must
-    refuse them)."""
+    refuse them), and 1 in 100 its full name in its own district at another street."""
     canaries = _mint(21, 2000)
     index, _ = _index(canaries)
     people = _mint(22, 20_000)
@@ -316,6 +316,13 @@ def test_a_million_strangers_make_no_match() -> None:
                 while c.province == shared.province:
                     c = rng.choice(people)
                 both += 1
+            elif share < 0.055:
+                # The canary's full name in its own district, at a stranger's street.
+                shared = rng.choice(canaries)
+                name = shared.name
+                address = shared.province + shared.city + shared.district + c.address
+                lines.append(f"{name},{mobile},{address},{d.waybill_no},{d.item}")
+                continue
             address = c.province + c.city + c.district + c.address
             lines.append(f"{name},{mobile},{address},{d.waybill_no},{d.item}")
         rows += len(lines)
@@ -323,3 +330,104 @@ def test_a_million_strangers_make_no_match() -> None:
     assert rows == 1_000_000
     assert found == []
     assert matcher.rows_scored >= both > 4000  # looked at, and refused
+
+
+# -- brushing orders -------------------------------------------------------------------------
+
+
+def _order(c: Canary, mobile: str, address: str | None = None) -> dict[str, str]:
+    return {
+        "name": c.name,
+        "address": c.province + c.city + c.district + (address or c.address),
+        "province": c.province,
+        "city": c.city,
+        "district": c.district,
+        "mobile": mobile,
+    }
+
+
+def test_a_brushing_order_with_the_full_name_and_street_and_its_own_mobile_is_found() -> None:
+    canaries = [c for c in _mint(31, 400) if len(c.name) == 3]
+    index, by_id = _index(canaries)
+    matcher = Matcher(index)
+    orders = [_order(c, f"139{n:08d}") for n, c in enumerate(canaries)]
+    # Without the keyword a differing mobile is a stranger's: the screen stays silent.
+    assert matcher.match_records(orders) == []
+    found = matcher.match_records(orders, orderer_mobile=True)
+    assert [by_id[m.canary.id] for _, m in found] == canaries
+    assert [row for row, _ in found] == list(range(len(canaries)))
+    for _, match in found:
+        levels = {f: e["level"] for f, e in match.explanation().items()}
+        assert levels.pop("place") != "disagree"
+        assert levels == {"name": "exact", "street": "exact"}
+        assert match.score >= THRESHOLD_BITS
+
+
+def test_strangers_sharing_the_name_and_district_are_not_brushing_hits() -> None:
+    canaries = [c for c in _mint(32, 300) if len(c.name) == 3]
+    strangers = _mint(33, 3000)
+    index, _ = _index(canaries)
+    matcher = Matcher(index)
+    rng = random.Random(34)
+    orders = []
+    for n in range(20_000):
+        c = rng.choice(canaries)
+        other = rng.choice(strangers)
+        if n % 2:
+            # The same name and district, another street (the neighbour down the road).
+            orders.append(_order(c, f"139{n:08d}", other.address))
+        else:
+            # The same name and street, in another county.
+            orders.append(
+                {
+                    "name": c.name,
+                    "address": other.province + other.city + other.district + c.address,
+                    "province": other.province,
+                    "city": other.city,
+                    "district": other.district,
+                    "mobile": f"139{n:08d}",
+                }
+            )
+        if orders[-1]["district"] == c.district and orders[-1]["address"].endswith(c.address):
+            orders.pop()
+    assert matcher.match_records(orders, orderer_mobile=True) == []
+    assert matcher.rows_scored >= len(orders) // 2
+
+
+# -- hostile characters --------------------------------------------------------------------
+
+
+HOSTILE = ["\x00", "\x07", "\x1b", "\x85", "\u200b", "\u202e", "\u2066", "\ufeff"]
+
+
+@pytest.mark.parametrize("rows", [1, 3000])
+def test_control_and_bidi_characters_inside_a_row_do_not_stop_its_match(rows: int) -> None:
+    canaries = _mint(35, 60)
+    decoys = _mint(36, 600)
+    index, by_id = _index(canaries)
+    rng = random.Random(37)
+    layout = Layout(",", ("name", "mobile", "address", "waybill_no"))
+    lines: list[str] = []
+    planted: dict[int, Canary] = {}
+    for n in range(rows):
+        c = canaries[n % len(canaries)] if n % 50 == 0 else rng.choice(decoys)
+        cells = [
+            c.name[0] + "*" + c.name[-1],
+            c.mobile,
+            c.province + c.city + c.district + c.address,
+            c.waybill_no,
+        ]
+        column = rng.randrange(4)
+        at = rng.randrange(1, len(cells[column]))
+        cells[column] = cells[column][:at] + rng.choice(HOSTILE) + cells[column][at:]
+        lines.append(",".join(cells))
+        if n % 50 == 0:
+            planted[n + 1] = c
+    found = Matcher(index).scan(Block("", 1, "\n".join(lines), layout))
+    assert {m.row: by_id[m.match.canary.id] for m in found} == planted
+    assert all(not set(m.line) & set("".join(HOSTILE)) for m in found)
+    text = "\n".join(
+        f"收件人 {c.name}\u202e 电话{c.mobile[:5]}\x00{c.mobile[5:]} 单号{c.waybill_no}"
+        for c in canaries[:3]
+    )
+    assert {by_id[m.canary.id] for _, m in Matcher(index).match_text(text)} == set(canaries[:3])

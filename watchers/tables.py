@@ -1,0 +1,197 @@
+"""Reading a delimited text member straight into columns, for scanning at native speed.
+
+The member's bytes are cut into runs of complete records about four blocks long (a cut
+falls on a newline outside quotes), transcoded to UTF-8 in one piece when they are GB18030
+(UTF-16 arrives transcoded), and parsed by Polars' multi-threaded CSV reader into String
+columns (canaries.columnar.parse_table). What Polars cannot read (a stray quote, bytes that
+are not UTF-8) is decoded and yielded as a text Block as before, so no row is lost; lines
+over the line limit are skipped and counted as the text reader does. Memory is bounded by
+the run size, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from canaries.columnar import NotColumnarError, parse_lines, parse_table
+from watchers.decoding import decode_records
+from watchers.dumpbase import Block, Context, Layout, Readable, read_full, size_text
+from watchers.textdump import join_quoted, without_padding
+
+if TYPE_CHECKING:
+    import polars as pl
+
+_RUN_BLOCKS = 4  # a run is this many of DumpLimits.block_bytes: Polars reads big runs best
+
+
+@dataclass(frozen=True, slots=True)
+class TableBlock:
+    """Rows of a table read into columns (in the layout's order), and its ragged rows."""
+
+    member: str
+    first_row: int
+    frame: pl.DataFrame
+    ragged: list[tuple[int, str]]
+    layout: Layout
+
+
+def read_table(
+    stream: Readable,
+    codec: str,
+    mixed: bool,
+    layout: Layout,
+    skip_header: bool,
+    quoting: bool,
+    member: str,
+    context: Context,
+) -> Iterator[TableBlock | Block]:
+    """The member's rows from a byte stream in which b"\\n" ends a line (see
+    watchers.decoding.line_source), in runs of columns; free text (a layout without a
+    delimiter) as one column of lines.
+
+    A run is transcoded in a second thread while the one before it is parsed and matched:
+    Python's GB18030 codec holds the interpreter, but Polars lets go of it.
+    """
+    label = member or "the file"
+    row = 1
+    with ThreadPoolExecutor(max_workers=1) as transcoder:
+        ahead: Future[bytes | None] | None = None
+        previous = b""
+        for run in _runs(stream, context, label, quoting, skip_header):
+            transcoding = transcoder.submit(_utf8, run, codec, mixed)
+            if ahead is not None:
+                for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
+                                       member, row, context):  # fmt: skip
+                    row += _count(block, context)
+                    yield block
+            ahead, previous = transcoding, run
+        if ahead is not None:
+            for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
+                                   member, row, context):  # fmt: skip
+                row += _count(block, context)
+                yield block
+
+
+def _count(block: TableBlock | Block, context: Context) -> int:
+    rows = block.frame.height if isinstance(block, TableBlock) else block.text.count("\n") + 1
+    context.report.rows += rows
+    return rows
+
+
+def _utf8(run: bytes, codec: str, mixed: bool) -> bytes | None:
+    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings)."""
+    if codec == "utf-8" or run.isascii():
+        return run
+    if mixed:
+        return None
+    try:
+        return run.decode(codec).encode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _read_run(
+    run: bytes,
+    data: bytes | None,
+    codec: str,
+    mixed: bool,
+    layout: Layout,
+    quoting: bool,
+    member: str,
+    row: int,
+    context: Context,
+) -> Iterator[TableBlock | Block]:
+    if data is not None:
+        try:
+            ragged: list[tuple[int, str]] = []
+            if layout.delimiter is None:
+                frame = parse_lines(data).to_frame()
+            else:
+                frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
+        except NotColumnarError:
+            pass
+        else:
+            yield TableBlock(member, row, frame, ragged, layout)
+            return
+    records, open_record = join_quoted(run.removesuffix(b"\n").split(b"\n"), quoting, 1 << 62)
+    text = decode_records([*records, *open_record], codec, context, mixed)
+    yield Block(member, row, text, layout)
+
+
+def _runs(
+    source: Readable, context: Context, label: str, quoting: bool, skip_header: bool
+) -> Iterator[bytes]:
+    """Runs of complete records (each ending with b"\\n"); lines over the limit dropped and
+    counted as they stream past, never held whole."""
+    limit = context.limits.max_line_bytes
+    too_long = f"line longer than {size_text(limit)}"
+    size = max(context.limits.block_bytes * _RUN_BLOCKS, 1)
+    tail = b""
+    discarding = False
+    header = skip_header
+    while chunk := read_full(source, size):
+        if discarding:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                continue
+            chunk = chunk[newline + 1 :]
+            discarding = False
+        data = tail + chunk if tail else chunk
+        if b"\x00" in data:
+            data = without_padding(data, label, context)
+        cut = _record_end(data, quoting)
+        if cut <= 0:
+            tail = data
+            if len(tail) > limit:
+                context.skip(too_long)
+                tail, discarding = b"", True
+            continue
+        run, tail = data[:cut], data[cut:]
+        if len(tail) > limit:
+            context.skip(too_long)
+            tail, discarding = b"", True
+        if header:
+            run, header = run[run.find(b"\n") + 1 :], False
+        run = _without_long_lines(run, limit, too_long, context)
+        if run:
+            yield run
+    if tail and not header:
+        yield tail + b"\n"
+
+
+def _record_end(data: bytes, quoting: bool) -> int:
+    """Just past the last newline that ends a record: outside quotes when the file quotes
+    (an even count of quotes before it), else the last newline; 0 when there is none."""
+    end = data.rfind(b"\n")
+    if end < 0 or not quoting:
+        return end + 1
+    quotes = data.count(b'"', 0, end)
+    candidate = end
+    while quotes & 1:
+        previous = data.rfind(b"\n", 0, candidate)
+        if previous < 0:
+            return end + 1  # a stray quote: cut at the last newline, Polars decides
+        quotes -= data.count(b'"', previous, candidate)
+        candidate = previous
+    return candidate + 1
+
+
+def _without_long_lines(run: bytes, limit: int, reason: str, context: Context) -> bytes:
+    """The run less its lines over `limit` bytes, found by jumping a limit at a time."""
+    if len(run) <= limit:
+        return run
+    at = 0
+    while len(run) - at > limit:
+        newline = run.rfind(b"\n", at, at + limit + 1)
+        if newline < 0:
+            break
+        at = newline + 1
+    else:
+        return run
+    lines = run.split(b"\n")
+    kept = [line for line in lines if len(line) <= limit]
+    context.skip(reason, len(lines) - len(kept))
+    return b"\n".join(kept)
