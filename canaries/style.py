@@ -14,6 +14,7 @@ time to its hour and weekday. A word outside the grammar is kept only when at le
 or one place is stored.
 """
 
+import hashlib
 import json
 import re
 from bisect import bisect
@@ -428,3 +429,46 @@ def default_style() -> StyleProfile:
     public reference `benchmarks/public_reference.py` builds (data/default_style.json)."""
     text = resources.files("canaries").joinpath("data/default_style.json").read_text("utf-8")
     return StyleProfile.from_json(json.loads(text))
+
+
+def _draw(key: str, salt: str) -> float:
+    """A stable draw in [0, 1) for one canary: its rendering is the same in every channel."""
+    digest = hashlib.sha256(f"{salt}|{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+_SHORT_DIVISION = re.compile(r"(?:维吾尔|壮族|回族)?(?:自治区|特别行政区|省|市)$")
+
+
+def address_line(
+    divisions: tuple[str, str, str], street: str, style: StyleProfile | None, key: str
+) -> str:
+    """The address column beside separate division columns: the street part, or with the
+    style's share the divisions first (浙江省杭州市西湖区翠苑街道...), in the style's form.
+    `key` (the waybill number) fixes the choice, so every channel shows one line."""
+    style = style if style is not None else default_style()
+    shape = style.divisions
+    if _draw(key, "repeat") >= shape.repeat:
+        return street
+    province, city, district = divisions
+    names = [province] if province == city else [province, city]
+    if district and _draw(key, "district") < shape.with_district:
+        names.append(district)
+    if _draw(key, "full") >= shape.full_names:
+        names = [_SHORT_DIVISION.sub("", n) if n != district else n for n in names]
+    return "".join(names) + (" " if _draw(key, "spaced") < shape.spaced else "") + street
+
+
+def mask_like(example: str, name: str) -> str:
+    """`name` masked the way `example` is (张*伟, 张**, 张*, *伟), or whole if it is not."""
+    kind = name_mask(example)
+    if kind in (None, "none") or len(name) < 2:
+        return name
+    star = next((c for c in example if c in "*＊×●•"), "*")
+    if kind == "middle":
+        return name[0] + star * max(len(name) - 2, 1) + name[-1]
+    if kind == "tail":
+        return name[0] + star * (len(name) - 1)
+    if kind == "head":
+        return star + name[1:]
+    return name[0] + star
