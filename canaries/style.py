@@ -462,9 +462,14 @@ def address_line(
 def mask_like(example: str, name: str) -> str:
     """`name` masked the way `example` is (张*伟, 张**, 张*, *伟), or whole if it is not."""
     kind = name_mask(example)
-    if kind in (None, "none") or len(name) < 2:
-        return name
     star = next((c for c in example if c in "*＊×●•"), "*")
+    return mask_name(name, kind or "none", star)
+
+
+def mask_name(name: str, kind: str, star: str = "*") -> str:
+    """`name` shown the `name_mask` way `kind`."""
+    if kind == "none" or len(name) < 2:
+        return name
     if kind == "middle":
         return name[0] + star * max(len(name) - 2, 1) + name[-1]
     if kind == "tail":
