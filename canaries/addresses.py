@@ -11,16 +11,18 @@ after the county's own places, as real ones are (城南农贸市场, 城关镇�
 """
 
 import gzip
+import math
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 from canaries.divisions import Division, Level, division_table
 from canaries.sampling import Weighted
-from canaries.style import StyleProfile, default_style
+from canaries.style import StyleProfile, address_parts, default_style
 
 # Seventh national census (2020), resident population by province-level division
 # (National Bureau of Statistics communique no. 3). Hong Kong, Macao and Taiwan are left out:
@@ -68,6 +70,8 @@ _OTHER_KIND_WEIGHT = 0.8
 # in about 490,000 villages), so a county's share of village addresses is its village
 # committees over villages plus eight times its communities.
 _COMMUNITY_PEOPLE = 8.0
+# Fills of one form tried before the last one stands (see StreetMinter.street).
+MAX_FILLS = 8
 
 
 class DeliveryAreaError(ValueError):
@@ -185,10 +189,33 @@ class CountyPlaces:
 
     @property
     def village_share(self) -> float:
-        villages = sum(t.villages for t in self.towns)
-        communities = sum(t.communities for t in self.towns)
-        people = villages + _COMMUNITY_PEOPLE * communities
-        return villages / people if people else 0.0
+        return _village_share(
+            sum(t.villages for t in self.towns), sum(t.communities for t in self.towns)
+        )
+
+
+def area_class(code: str) -> str:
+    """Urban, mixed or rural, by the county's share of village addresses: a style's forms
+    are learned and drawn per class, as a county's mix of roads and villages differs."""
+    county = county_places().get(code)
+    return _share_class(county.village_share if county is not None else 0.0)
+
+
+def _share_class(share: float) -> str:
+    for bound, name in AREA_CLASSES:
+        if share < bound:
+            return name
+    return AREA_CLASSES[-1][1]
+
+
+def _village_share(villages: int, communities: int) -> float:
+    people = villages + _COMMUNITY_PEOPLE * communities
+    return villages / people if people else 0.0
+
+
+# Bounds of the classes on a county's share of village addresses; the last takes them all.
+_CLASS_BOUNDS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.6, 1.01)
+AREA_CLASSES = tuple((bound, f"villages<{bound:.0%}") for bound in _CLASS_BOUNDS)
 
 
 @cache
@@ -277,34 +304,42 @@ class StreetMinter:
 
     def __init__(self, style: StyleProfile | None = None) -> None:
         self.style = style if style is not None else default_style()
-        village: list[tuple[str, float]] = []
-        other: list[tuple[str, float]] = []
-        for form, share in self.style.forms.items():
-            tokens = form.split()
-            (village if any(t[0] in "VG" for t in tokens) else other).append((form, share))
-        self._village = Weighted(village) if village else None
-        self._other = Weighted(other) if other else None
-        self._village_share = sum(s for _, s in village) / max(sum(self.style.forms.values()), 1e-9)
+        self._forms = Weighted.from_mapping(self.style.forms) if self.style.forms else None
+        self._area_forms = {
+            area: Weighted.from_mapping(forms)
+            for area, forms in self.style.area_forms.items()
+            if forms
+        }
         self._words = Weighted.from_mapping(self.style.words) if self.style.words else None
+        endings = self.style.compound_endings
+        self._endings = Weighted.from_mapping(endings) if endings else None
+        self._digits = {
+            kind: Weighted.from_mapping(shares)
+            for kind, shares in self.style.digits.items()
+            if shares
+        }
 
-    def form(self, rng: random.Random, place: Place) -> list[str]:
-        """A form for an address in `place`: the style's own mix, or for a style that
-        follows the places (the default), the county's share of village addresses."""
-        share = self._village_share
-        if self.style.follow_places:
-            county = county_places().get(place.code)
-            share = county.village_share if county is not None else share
-        use_village = self._village is not None and (self._other is None or rng.random() < share)
-        chosen = self._village if use_village else self._other
+    def form(self, rng: random.Random, area: str) -> list[str]:
+        """A form for an address in an urban, mixed or rural place: the style's forms of
+        such places, or all its forms where its sample had none."""
+        chosen = self._area_forms.get(area, self._forms)
         if chosen is None:
             return ["R", "N"]
         return chosen.draw(rng).split()
 
     def street(self, rng: random.Random, place: Place) -> str:
+        """A street part in a form drawn from the style. Real names hold endings of other
+        parts (南皮店镇 reads as a shop and a town): a fill that does not read back as its
+        form is redrawn, so the forms a buyer parses keep the style's proportions."""
         county = county_places().get(place.code) or CountyPlaces((), ())
-        filler = _Filler(rng, place, county, self._words)
-        parts = [filler.part(token) for token in self.form(rng, place)]
-        parts = [p for p in parts if p] or [filler.part("R"), filler.part("N")]
+        # Learned per county (a record names its county, rarely its town): drawn so too.
+        form = self.form(rng, area_class(place.code))
+        for _ in range(MAX_FILLS):
+            filler = _Filler(rng, place, county, self._words, self._digits, self._endings)
+            parts = [filler.part(token) for token in form]
+            parts = [p for p in parts if p] or [filler.part("R"), filler.part("N")]
+            if [token for token, _ in address_parts("".join(parts))] == form:
+                break
         style = self.style
         if rng.random() < style.spaced:
             text = parts[0]
@@ -326,11 +361,15 @@ class _Filler:
         place: Place,
         county: CountyPlaces,
         words: Weighted[str] | None,
+        digits: Mapping[str, Weighted[int]],
+        endings: Weighted[str] | None = None,
     ) -> None:
         self.rng = rng
         self.place = place
         self.county = county
         self.words = words
+        self.digits = digits
+        self.endings = endings
         towns = county.towns
         self.town = (
             Weighted((t, 1.0 + t.villages + _COMMUNITY_PEOPLE * t.communities) for t in towns).draw(
@@ -371,26 +410,26 @@ class _Filler:
         if kind == "R":
             return self._road()
         if kind == "N":
-            number = min(int(rng.paretovariate(1.1) * 8), 999)
+            number = self._number("N", min(int(rng.paretovariate(1.1) * 8), 999))
             return f"{number}-{rng.randint(1, 9)}号" if rng.random() < 0.05 else f"{number}号"
         if kind == "G":
-            group = rng.randint(1, 12)
-            return (str(group) if rng.random() < 0.7 else _chinese_number(group)) + (sub or "组")
+            lengths = self.digits.get("G")
+            length = lengths.draw(rng) if lengths is not None else int(rng.random() < 0.7)
+            if length == 0:
+                return _chinese_number(rng.randint(1, 12)) + (sub or "组")
+            return str(self._number("G", rng.randint(1, 12), length)) + (sub or "组")
         if kind == "B":
-            return f"{rng.randint(1, 36)}{sub or '栋'}"
+            return f"{self._number('B', rng.randint(1, 36))}{sub or '栋'}"
         if kind == "U":
-            return f"{rng.randint(1, 6)}单元"
+            return f"{self._number('U', rng.randint(1, 6))}单元"
         if kind == "F":
-            return f"{min(1 + int(rng.expovariate(1 / 6)), 33)}{sub or '楼'}"
+            return f"{self._number('F', min(1 + int(rng.expovariate(1 / 6)), 33))}{sub or '楼'}"
         if kind == "M":
-            return self._room() + sub
+            return self._room("M") + sub
         if kind == "D":
-            room = self._room()
-            return (
-                f"{rng.randint(1, 36)}-{rng.randint(1, 6)}-{room}"
-                if sub == "3"
-                else f"{rng.randint(1, 36)}-{room}"
-            )
+            first = self._number("D", rng.randint(1, 36))
+            room = self._room("M")
+            return f"{first}-{rng.randint(1, 6)}-{room}" if sub == "3" else f"{first}-{room}"
         if kind == "A":
             return rng.choice("ABCDEFGH") + (
                 rng.choice(("座", "栋", "区")) if rng.random() < 0.5 else ""
@@ -415,8 +454,29 @@ class _Filler:
             return self.words.draw(rng) if self.words is not None else ""
         return ""
 
-    def _room(self) -> str:
-        floor = min(1 + int(self.rng.expovariate(1 / 6)), 33)
+    def _number(self, kind: str, default: int, length: int | None = None) -> int:
+        """A number with as many digits as the style's numbers of that kind have, small
+        ones likelier (log-uniform inside the digit count), or `default`'s draw."""
+        lengths = self.digits.get(kind)
+        if length is None and lengths is None:
+            return default
+        if length is None and lengths is not None:
+            length = lengths.draw(self.rng)
+        length = max(length or 1, 1)
+        low, high = int(10 ** (length - 1)), int(10**length)
+        return min(int(low * math.pow(high / low, self.rng.random())), high - 1)
+
+    def _room(self, kind: str) -> str:
+        """A room: floor then a two-digit door (1502), or as short as the style's rooms."""
+        lengths = self.digits.get(kind)
+        length = lengths.draw(self.rng) if lengths is not None else 0
+        if 0 < length <= 2:
+            return str(self._number(kind, 1))
+        floor = (
+            self.rng.randint(1, 9) if length == 3 else min(1 + int(self.rng.expovariate(1 / 6)), 33)
+        )
+        if length == 4:
+            floor = self.rng.randint(10, 33)
         return f"{floor}{self.rng.randint(1, 4):02d}"
 
     def _road(self) -> str:
@@ -434,9 +494,11 @@ class _Filler:
         town = self.town
         names = town.community_names if town is not None else ()
         names = tuple(n for n in names if not _ROAD_END.search(n))
+        endings = self.endings or compound_endings()
         if names and rng.random() < 0.8:
             name = rng.choice(names)
-            if _COMPOUND_END.search(name):
+            if self.endings is None and _COMPOUND_END.search(name):
                 return name
-            return name + compound_endings().draw(rng)
-        return self._stem()[:2] + compound_endings().draw(rng)
+            # A compound ends the way the link's compounds end (小区, 花园, 苑, ...).
+            return (_COMPOUND_END.sub("", name) or name) + endings.draw(rng)
+        return self._stem()[:2] + endings.draw(rng)

@@ -24,7 +24,7 @@ from canaries.mobiles import CARRIER_BY_PREFIX, MobileForm, placeable_home
 from canaries.names import split_name
 from canaries.reference import MASK, ReferenceRecord, reference_from_canary
 from canaries.sampling import Weighted
-from canaries.style import address_parts, mask_name, name_mask
+from canaries.style import address_parts, mask_name
 from canaries.waybills import is_valid_waybill
 
 
@@ -183,7 +183,7 @@ def record_features(record: ReferenceRecord) -> dict[str, str]:
     features: dict[str, str] = {}
     if record.name:
         _name_features(record.name, features)
-        features["name_pattern"] = re.sub(r"[^*]", "x", record.name)
+        features["name_pattern"] = _shape(record.name)
     if record.mobile and _PREFIX.match(record.mobile):
         features["mobile_prefix"] = record.mobile[:3]
     if record.address:
@@ -305,30 +305,48 @@ def classifier_auc(
     )
 
 
+_MASK_KINDS = ("none", "middle", "tail", "one", "head")
+
+
+def _shape(name: str) -> str:
+    return re.sub(r"[^*]", "x", name)
+
+
 @dataclass(frozen=True, slots=True)
 class MaskProfile:
     """How a reference masks what a buyer sees, so canaries are masked the same way before
     they are compared: a full name beside masked ones would be the giveaway, not the canary."""
 
-    name_masks: Weighted[str] | None
+    name_shapes: dict[str, float]  # x*x, x*, xxx, ... as the reference shows names
     address_cut: float  # share of addresses cut by a mask
     visible: Weighted[int] | None  # street characters left before the cut
 
     @classmethod
     def of(cls, reference: Sequence[ReferenceRecord]) -> "MaskProfile":
-        kinds = Counter(k for r in reference if r.name and (k := name_mask(r.name)) is not None)
+        shapes = Counter(_shape(r.name) for r in reference if r.name)
         addresses = [r.address for r in reference if r.address]
         cut = Counter(len(a.split(MASK, 1)[0]) for a in addresses if MASK in a)
         return cls(
-            Weighted((k, float(n)) for k, n in kinds.items()) if kinds else None,
+            {shape: n / shapes.total() for shape, n in shapes.items()},
             cut.total() / len(addresses) if addresses else 0.0,
             Weighted((k, float(n)) for k, n in cut.items()) if cut else None,
         )
 
     def apply(self, record: ReferenceRecord, rng: random.Random) -> ReferenceRecord:
         name = record.name
-        if name and self.name_masks is not None:
-            name = mask_name(name, self.name_masks.draw(rng))
+        if name and self.name_shapes:
+            # The ways the name can be shown, as often as the reference shows that shape;
+            # shapes as long as the name first (张*伟 is three characters, 张* any number).
+            shown = {_shape(m): m for m in (mask_name(name, k) for k in _MASK_KINDS)}
+            for exact in (True, False):
+                weights = [
+                    (m, self.name_shapes.get(s, 0.0))
+                    for s, m in shown.items()
+                    if (len(s) == len(name)) is exact
+                ]
+                if any(w > 0 for _, w in weights):
+                    name = Weighted(weights).draw(rng)
+                    break
         address = record.address
         if address and self.visible is not None and rng.random() < self.address_cut:
             address = address[: self.visible.draw(rng)] + MASK * 3

@@ -19,12 +19,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any, BinaryIO
 
+from canaries.addresses import area_class
 from canaries.couriers import Courier
 from canaries.divisions import Level, division_table
 from canaries.items import CHINA_STANDARD_TIME
 from canaries.mint import Canary
 from canaries.mobiles import normalise_mobile
 from canaries.names import normalise_name
+from canaries.places import parse_address
 from canaries.splice import field_of
 from canaries.style import StyleLearner, StyleProfile
 from canaries.waybills import couriers_for, normalise_waybill
@@ -165,7 +167,12 @@ def style_of(source: Source, columns: Mapping[str, str] | None = None) -> StyleP
     """The style a link's sample shows: statistics only, each record dropped once counted."""
     learner = StyleLearner()
     for cells in read_cells(source, columns):
+        address = cells.get("address")
+        place = parse_address(
+            address, cells.get("province"), cells.get("city"), cells.get("district")
+        ).place
         learner.add(
+            area=area_class(place.county) if place.county else None,
             name=cells.get("name"),
             mobile=cells.get("mobile"),
             address=cells.get("address"),

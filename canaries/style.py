@@ -32,7 +32,9 @@ from canaries.names import name_pattern
 
 # A word outside the grammar, or a form, is kept only when this many records carry it.
 MIN_RECORDS = 5
-MAX_FORMS = 120
+MAX_FORMS = 300
+# Forms of one class of county are kept apart only when this many records show them.
+MIN_AREA_RECORDS = 200
 MAX_WORDS = 40
 WEIGHT_BOUNDS = (0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
 LENGTH_BIN = 4
@@ -76,6 +78,11 @@ PART_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # Kinds whose suffix is part of the form (B栋 and B幢 are written by different feeds).
 _SUFFIX_IN_FORM = frozenset("OSKIYHEBMGD")
+_NUMBERED = frozenset("NBUFMGD")
+_COMPOUND_ENDING = re.compile(
+    r"(?:小区|花园|公寓|家园|新村|华府|名城|华庭|名苑|雅苑|苑|园|庭|府|城|湾|郡|居|阁|轩|里|墅|邸|坊|院)$"
+)
+_DIGIT_RUN = re.compile(r"\d+")
 _PARENS = re.compile(r"[(（](?P<inner>[^()（）]{0,24})[)）]")
 _SPACE = re.compile(r"[\s\u3000]+")
 _MASK = re.compile(r"[*＊×●•]")
@@ -186,16 +193,19 @@ class StyleProfile:
     """What a link's records look like, as shares; JSON-ready through `as_json`."""
 
     records: int = 0  # how many records the statistics were learned from
-    # The default follows each county's own mix of village and town addresses; a link's
-    # own sample already is its area's mix.
-    follow_places: bool = False
     forms: dict[str, float] = field(default_factory=dict)  # address part sequences
+    # The forms of records in urban, mixed and rural counties (canaries.addresses.area_class).
+    area_forms: dict[str, dict[str, float]] = field(default_factory=dict)
     street_lengths: dict[int, float] = field(default_factory=dict)  # by LENGTH_BIN chars
     divisions: DivisionStyle = field(default_factory=DivisionStyle)
     spaced: float = 0.0  # share of street parts written with spaces between parts
     space_between: float = 0.0  # when spaced: share of part boundaries with a space
     full_width_digits: float = 0.0
     words: dict[str, float] = field(default_factory=dict)  # common free words (对面)
+    # Digits of the number in each numbered part (N house, B building, U unit, F floor,
+    # M room, G group, D dashed): how long numbers run is what a buyer's eye catches first.
+    digits: dict[str, dict[int, float]] = field(default_factory=dict)
+    compound_endings: dict[str, float] = field(default_factory=dict)  # 小区, 花园, 苑, ...
     name_masks: dict[str, float] = field(default_factory=dict)
     mobile_masks: dict[str, float] = field(default_factory=dict)
     mobile_prefixes: dict[str, float] = field(default_factory=dict)
@@ -219,14 +229,22 @@ class StyleProfile:
 
         return cls(
             records=int(data.get("records", 0)),
-            follow_places=bool(data.get("follow_places", False)),
             forms=floats("forms"),
+            area_forms={
+                str(area): {str(k): float(v) for k, v in dict(forms).items()}
+                for area, forms in dict(data.get("area_forms") or {}).items()
+            },
             street_lengths=ints("street_lengths"),
             divisions=DivisionStyle(**dict(data.get("divisions") or {})),
             spaced=float(data.get("spaced", 0.0)),
             space_between=float(data.get("space_between", 0.0)),
             full_width_digits=float(data.get("full_width_digits", 0.0)),
             words=floats("words"),
+            digits={
+                str(kind): {int(k): float(v) for k, v in dict(shares).items()}
+                for kind, shares in dict(data.get("digits") or {}).items()
+            },
+            compound_endings=floats("compound_endings"),
             name_masks=floats("name_masks"),
             mobile_masks=floats("mobile_masks"),
             mobile_prefixes=floats("mobile_prefixes"),
@@ -312,6 +330,7 @@ class StyleLearner:
     def __init__(self) -> None:
         self.records = 0
         self.forms: Counter[str] = Counter()
+        self.area_forms: dict[str, Counter[str]] = {}
         self.lengths: Counter[int] = Counter()
         self.division_count = Counter[str]()
         self.addresses = 0
@@ -320,6 +339,8 @@ class StyleLearner:
         self.spaces = 0
         self.full_width = 0
         self.words: Counter[str] = Counter()
+        self.digits: dict[str, Counter[int]] = {}
+        self.endings: Counter[str] = Counter()
         self.name_masks: Counter[str] = Counter()
         self.mobile_masks: Counter[str] = Counter()
         self.prefixes: Counter[str] = Counter()
@@ -339,8 +360,10 @@ class StyleLearner:
         item: str | None = None,
         weight_kg: float | None = None,
         created_at: datetime | None = None,
+        area: str | None = None,
     ) -> None:
-        """One record's raw cells; the address as its column writes it (divisions and all)."""
+        """One record's raw cells; the address as its column writes it (divisions and all);
+        `area` the class of its county (urban, mixed, rural) where it is known."""
         self.records += 1
         if name and (mask := name_mask(name)) is not None:
             self.name_masks[mask] += 1
@@ -348,7 +371,7 @@ class StyleLearner:
             self.mobile_masks[shape] += 1
             self.prefixes[mobile.strip().removeprefix("+86")[:3]] += 1
         if address and address.strip():
-            self._address(address)
+            self._address(address, area)
         if item and (category := _category(item)) is not None:
             self.categories[category] += 1
         if weight_kg is not None and weight_kg > 0:
@@ -359,7 +382,7 @@ class StyleLearner:
                 self.hours[local.hour] += 1
             self.weekdays[local.weekday()] += 1
 
-    def _address(self, address: str) -> None:
+    def _address(self, address: str, area: str | None) -> None:
         self.addresses += 1
         mask = _MASK.search(address)
         if mask is not None:
@@ -382,16 +405,30 @@ class StyleLearner:
             self.boundaries += max(len(parts) - 1, inner_spaces)
         if mask is None:
             self.lengths[len(_SPACE.sub("", street)) // LENGTH_BIN] += 1
-            self.forms[" ".join(token for token, _ in parts)] += 1
+            form = " ".join(token for token, _ in parts)
+            self.forms[form] += 1
+            if area is not None:
+                self.area_forms.setdefault(area, Counter())[form] += 1
         for kind, text in parts:
             if kind == "X" and 2 <= len(text) <= 4:
                 self.words[text] += 1
+            if kind == "C" and (ending := _COMPOUND_ENDING.search(text)) is not None:
+                self.endings[ending[0]] += 1
+            if kind[0] in _NUMBERED:
+                # 0: written in Chinese numerals (三组), as village groups often are.
+                run = _DIGIT_RUN.search(text)
+                self.digits.setdefault(kind[0], Counter())[len(run[0]) if run else 0] += 1
 
     def profile(self) -> StyleProfile:
         repeat = self.division_count["repeat"]
         return StyleProfile(
             records=self.records,
             forms=_shares(self.forms, MAX_FORMS, floor=2),
+            area_forms={
+                area: _shares(forms, MAX_FORMS, floor=2)
+                for area, forms in sorted(self.area_forms.items())
+                if forms.total() >= MIN_AREA_RECORDS
+            },
             street_lengths=_shares(self.lengths),
             divisions=DivisionStyle(
                 repeat=repeat / self.addresses if self.addresses else 0.0,
@@ -403,6 +440,8 @@ class StyleLearner:
             space_between=min(1.0, self.spaces / self.boundaries) if self.boundaries else 0.0,
             full_width_digits=self.full_width / self.addresses if self.addresses else 0.0,
             words=_shares(self.words, MAX_WORDS, floor=MIN_RECORDS),
+            digits={kind: _shares(counts) for kind, counts in sorted(self.digits.items())},
+            compound_endings=_shares(self.endings, MAX_WORDS, floor=MIN_RECORDS),
             name_masks=_shares(self.name_masks),
             mobile_masks=_shares(self.mobile_masks),
             mobile_prefixes=_shares(self.prefixes),
@@ -470,6 +509,8 @@ def mask_name(name: str, kind: str, star: str = "*") -> str:
     """`name` shown the `name_mask` way `kind`."""
     if kind == "none" or len(name) < 2:
         return name
+    if kind == "middle" and len(name) == 2:
+        return name[0] + star  # 张伟 has no middle: lists show 张*
     if kind == "middle":
         return name[0] + star * max(len(name) - 2, 1) + name[-1]
     if kind == "tail":
