@@ -269,13 +269,7 @@ def classifier_auc(
             f"{folds}-fold cross-validation needs at least {max(folds, 2)} records per side; "
             f"got {len(canaries)} canaries and {len(reference)} reference records"
         )
-    rng = random.Random(seed)  # noqa: S311 -- a reproducible statistic, not a secret
-    masks = MaskProfile.of(reference)
-    positive = [
-        record_features(masks.apply(reference_from_canary(c), rng))
-        for c in rng.sample(canaries, size)
-    ]
-    negative = [record_features(r) for r in rng.sample(reference, size)]
+    positive, negative = audit_features(canaries, reference, size, seed)
     used, skipped = _shared_features(positive, negative)
     rows = [(f, True) for f in positive] + [(f, False) for f in negative]
     fold_of = [i % folds for i in range(size)] * 2
@@ -310,6 +304,21 @@ _MASK_KINDS = ("none", "middle", "tail", "one", "head")
 
 def _shape(name: str) -> str:
     return re.sub(r"[^*]", "x", name)
+
+
+def audit_features(
+    canaries: Sequence[Canary], reference: Sequence[ReferenceRecord], size: int, seed: int = 0
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """`size` canaries masked as the reference is and `size` reference records, as the
+    features a buyer sees: what any classifier of the audit is trained on."""
+    rng = random.Random(seed)  # noqa: S311 -- a reproducible statistic, not a secret
+    masks = MaskProfile.of(reference)
+    positive = [
+        record_features(masks.apply(reference_from_canary(c), rng))
+        for c in rng.sample(canaries, size)
+    ]
+    negative = [record_features(r) for r in rng.sample(reference, size)]
+    return positive, negative
 
 
 @dataclass(frozen=True, slots=True)
