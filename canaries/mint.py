@@ -28,7 +28,7 @@ from canaries.waybills import WaybillMinter, WaybillSource
 DEFAULT_CONTROL_SHARE = 0.05
 # Masked mobiles are redrawn until their prefix fits the style's mix (rejection sampling);
 # past this many draws the last one stands.
-MAX_PREFIX_DRAWS = 64
+MAX_PREFIX_DRAWS = 512
 # Collisions are rare (the name x address space is huge), so running out of attempts means
 # the delivery area or the pool is too small for the request, not bad luck.
 MAX_ATTEMPTS = 200

@@ -8,6 +8,7 @@ GB18030 from Excel, Chinese or English headers, masked fields such as `138****56
 unknown, never as a value.
 """
 
+import codecs
 import csv
 import itertools
 import json
@@ -190,10 +191,13 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
     contains 0x0A), so the encoding can be settled while streaming.
     """
     encoding: str | None = None
-    for number, raw in enumerate(stream, start=1):
+    chunks = iter(stream)
+    for number, raw in enumerate(chunks, start=1):
         if number == 1:
             if raw.startswith(_UTF16_BOMS):
-                raise ReferenceSampleError("UTF-16 files are not supported; save as UTF-8 CSV")
+                # Excel's "Unicode text": UTF-16, where b"\n" may be half a character.
+                yield from _utf16_lines(itertools.chain([raw], chunks))
+                return
             if raw.startswith(_UTF8_BOM):
                 raw, encoding = raw[len(_UTF8_BOM) :], "utf-8"
             elif raw.startswith(_GB18030_BOM):
@@ -209,6 +213,22 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
             yield raw.decode(encoding or "ascii")
         except UnicodeDecodeError:
             raise ReferenceSampleError(f"line {number} is not valid {encoding}") from None
+
+
+def _utf16_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-16")()
+    pending = ""
+    try:
+        for chunk in chunks:
+            pending += decoder.decode(chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ReferenceSampleError("the file is not valid UTF-16") from None
+    if pending:
+        yield pending
 
 
 def _header_field(header: str, columns: Mapping[str, str] | None = None) -> str | None:
