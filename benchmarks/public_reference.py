@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--default", type=Path, help="write the learned default style here")
     parser.add_argument("--export", type=Path, help="write a GB18030 reference export here")
     parser.add_argument("--area", help="a GB/T 2260 code: one outlet's area")
-    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--count", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     today = date(2026, 11, 30)

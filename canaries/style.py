@@ -6,12 +6,14 @@ building, village and group, company, school, market, industrial park, shop), wh
 address column repeats the province, city and district, spaces and full-width digits, how
 names and mobiles are masked, the item, weight, hour and weekday mix and the mobile prefixes.
 
-`learn_style` reads a sample of the link's records (rows of raw cells by field) once and
-keeps counts only, never a row: an address is reduced to the sequence of its part kinds
-(`R N C B栋 U M室`), a name to its mask shape (`x*x`), a mobile to its first three digits, a
-time to its hour and weekday. A word outside the grammar is kept only when at least
-`MIN_RECORDS` records use it and it is short (对面, 门口), so nothing that names one person
-or one place is stored.
+`StyleLearner` reads a sample of the link's records once (`canaries.reference.style_of`
+feeds it an export's cells) and keeps counts only, never a row: an address is reduced to
+the sequence of its part kinds (`R N C B栋 U M室`), the digit counts of its numbers and its
+compound's ending (小区, 苑), a name to its mask shape (`x*x`), a mobile to its first three
+digits, a time to its hour and weekday. A word outside the grammar or a compound ending is
+kept only when at least `MIN_RECORDS` records use it and it is short (对面, 门口), so nothing
+that names one person or one place is stored. Lengths follow from the parts: forms, digit
+counts, endings and the county's real place names.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ import json
 import re
 from bisect import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cache
@@ -37,7 +39,6 @@ MAX_FORMS = 300
 MIN_AREA_RECORDS = 200
 MAX_WORDS = 40
 WEIGHT_BOUNDS = (0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
-LENGTH_BIN = 4
 
 _CJK = "\u4e00-\u9fff"
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
@@ -196,7 +197,6 @@ class StyleProfile:
     forms: dict[str, float] = field(default_factory=dict)  # address part sequences
     # The forms of records in urban, mixed and rural counties (canaries.addresses.area_class).
     area_forms: dict[str, dict[str, float]] = field(default_factory=dict)
-    street_lengths: dict[int, float] = field(default_factory=dict)  # by LENGTH_BIN chars
     divisions: DivisionStyle = field(default_factory=DivisionStyle)
     spaced: float = 0.0  # share of street parts written with spaces between parts
     space_between: float = 0.0  # when spaced: share of part boundaries with a space
@@ -234,7 +234,6 @@ class StyleProfile:
                 str(area): {str(k): float(v) for k, v in dict(forms).items()}
                 for area, forms in dict(data.get("area_forms") or {}).items()
             },
-            street_lengths=ints("street_lengths"),
             divisions=DivisionStyle(**dict(data.get("divisions") or {})),
             spaced=float(data.get("spaced", 0.0)),
             space_between=float(data.get("space_between", 0.0)),
@@ -331,7 +330,6 @@ class StyleLearner:
         self.records = 0
         self.forms: Counter[str] = Counter()
         self.area_forms: dict[str, Counter[str]] = {}
-        self.lengths: Counter[int] = Counter()
         self.division_count = Counter[str]()
         self.addresses = 0
         self.spaced = 0
@@ -404,7 +402,6 @@ class StyleLearner:
             self.spaces += inner_spaces
             self.boundaries += max(len(parts) - 1, inner_spaces)
         if mask is None:
-            self.lengths[len(_SPACE.sub("", street)) // LENGTH_BIN] += 1
             form = " ".join(token for token, _ in parts)
             self.forms[form] += 1
             if area is not None:
@@ -429,7 +426,6 @@ class StyleLearner:
                 for area, forms in sorted(self.area_forms.items())
                 if forms.total() >= MIN_AREA_RECORDS
             },
-            street_lengths=_shares(self.lengths),
             divisions=DivisionStyle(
                 repeat=repeat / self.addresses if self.addresses else 0.0,
                 full_names=self.division_count["full"] / repeat if repeat else 1.0,
@@ -452,14 +448,6 @@ class StyleLearner:
             hours=_shares(self.hours),
             weekdays=_shares(self.weekdays),
         )
-
-
-def learn_style(records: Iterable[Mapping[str, Any]]) -> StyleProfile:
-    """A style from records given as keyword cells of `StyleLearner.add`."""
-    learner = StyleLearner()
-    for record in records:
-        learner.add(**record)
-    return learner.profile()
 
 
 @cache
