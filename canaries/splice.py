@@ -404,7 +404,7 @@ class _JsonShaper:
             field = field_of(key, self.column_map)
             if isinstance(value, dict):
                 shaped[key] = self._object(value, canary, rng, full_address, line_no)
-            elif field is None:
+            elif field is None or isinstance(value, list):
                 shaped[key] = _copy_json(value, rng)
             else:
                 text = _shaped(field, str(value), canary, rng, full_address, line_no)
@@ -634,6 +634,7 @@ def copy_shape(value: str, rng: random.Random) -> str:
 
 
 def _copy_json(value: object, rng: random.Random) -> object:
+    """`copy_shape` for a JSON value; inside a list (an order's goods, its remarks) too."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -642,4 +643,8 @@ def _copy_json(value: object, rng: random.Random) -> object:
         return float(copy_shape(repr(value), rng) or 0)
     if isinstance(value, str):
         return copy_shape(value, rng)
+    if isinstance(value, list):
+        return [_copy_json(item, rng) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy_json(item, rng) for key, item in value.items()}
     return value

@@ -381,3 +381,26 @@ def test_the_feeds_encoding_is_told_before_the_first_byte() -> None:
                          rng=random.Random(2), on_start=heard.append)  # fmt: skip
     next(output)
     assert heard == ["gb18030"]
+
+
+def test_free_text_inside_json_lists_is_not_copied() -> None:
+    rows = _real_rows(300)
+    feed = "".join(
+        json.dumps({"waybill": r[1], "name": r[2], "phone": r[3], "address": r[4],
+                    "goods": [{"title": "朋友送的生日礼物", "qty": 1}], "tags": ["VIP", "加急"]},
+                   ensure_ascii=False) + "\n"
+        for r in rows
+    ).encode()  # fmt: skip
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed], feed_format="ndjson", next_canary=next_canary, rate=0.1,
+                    rng=random.Random(6))
+    )  # fmt: skip
+    waybills = {str(c["waybill_no"]) for c in handed}
+    spliced = [
+        json.loads(x) for x in out.decode().splitlines() if json.loads(x)["waybill"] in waybills
+    ]
+    assert spliced
+    for record in spliced:
+        assert record["goods"] == [{"title": "", "qty": 1}]
+        assert record["tags"] == ["VIP", "加急"]
