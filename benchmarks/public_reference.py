@@ -33,10 +33,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from canaries.addresses import AddressMinter, Place
+from canaries.couriers import Courier
 from canaries.items import CHINA_STANDARD_TIME, ItemMinter, creation_time
 from canaries.mobiles import masked_mobile
 from canaries.names import mint_name
 from canaries.reference import style_of
+from canaries.waybills import WaybillMinter
 
 # Address forms of the reference, urban and rural, with their weights (see the docstring).
 URBAN_FORMS = {
@@ -180,6 +182,7 @@ def records(
     places = PublicPlaces(dist)
     areas = AddressMinter(area)
     items = ItemMinter()
+    waybills = WaybillMinter()
     now = datetime.combine(today, datetime.min.time(), tzinfo=CHINA_STANDARD_TIME)
     for i in range(count):
         place = areas.place(rng)
@@ -190,7 +193,7 @@ def records(
             rng, place.province_code, today - timedelta(days=30), today, now=now
         )
         yield {
-            "运单编号": f"7{rng.randrange(10**13):013d}",
+            "运单编号": waybills.mint(rng, Courier.ZTO, created.date()),
             "收货客户名称": shown,
             "收货客户手机": masked_mobile(rng, place).display,
             "目的站：省": place.province,

@@ -1,11 +1,11 @@
 """The realism audit against references built from public place names (no real export may
 live here): canaries minted nationally and for one outlet, masked as the reference is.
 
-    python -m benchmarks.realism_audit package/dist
+    python -m benchmarks.realism_audit package/dist [OUTLET_AREA ...]
 
 Three references from `benchmarks.public_reference`, each 6,000 records and drawn with seeds
-the default style was not learned from: national, one outlet (杭州西湖区), and the same
-outlet's records with a style of their own learned from a separate 3,000-record sample of
+the default style was not learned from: national, each outlet (杭州西湖区 by default), and
+the same outlet's records with a style of their own learned from a separate 3,000-record sample of
 that outlet (the `PUT /style-sample` path). Prints the naive Bayes AUCs of
 `canaries.realism.classifier_auc`, overall and per feature group, and where scikit-learn is
 installed (the `bench` extra) those of a gradient-boosting classifier on the same features,
@@ -74,16 +74,15 @@ def boosted_aucs(
     return aucs
 
 
-def main(dist: Path) -> None:
+def main(dist: Path, outlets: list[str]) -> None:
     now = datetime.combine(TODAY, datetime.max.time(), tzinfo=CHINA_STANDARD_TIME)
     print("| canaries vs reference | every field | buyer-visible | name | mobile prefix |"
           " address length | address tokens |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    cases: list[tuple[str, str | None, bool]] = [
-        ("national, default style", None, False),
-        ("outlet 330106, default style", "330106", False),
-        ("outlet 330106, learned style", "330106", True),
-    ]
+    cases: list[tuple[str, str | None, bool]] = [("national, default style", None, False)]
+    for outlet in outlets:
+        cases.append((f"outlet {outlet}, default style", outlet, False))
+        cases.append((f"outlet {outlet}, learned style", outlet, True))
     future = 0
     for label, area, learn in cases:
         reference = list(read_reference(io.BytesIO(export(dist, SIZE, 101, area, TODAY))))
@@ -102,4 +101,4 @@ def main(dist: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2:] or ["330106"])
