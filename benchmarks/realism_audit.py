@@ -9,7 +9,8 @@ the same outlet's records with a style of their own learned from a separate 3,00
 that outlet (the `PUT /style-sample` path). Prints the naive Bayes AUCs of
 `canaries.realism.classifier_auc`, overall and per feature group, and where scikit-learn is
 installed (the `bench` extra) those of a gradient-boosting classifier on the same features,
-as a buyer would train one.
+as a buyer would train one. On the 2-core development machine a case takes about a minute
+with naive Bayes alone and about four with gradient boosting.
 """
 
 import io
