@@ -13,7 +13,7 @@ from app.audit.routes import router as audit_router
 from app.db import Database, make_engine
 from app.evidence.store import EvidenceStore
 from app.incidents.routes import router as incidents_router
-from app.intake.canary_index import LiveIndex
+from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.pipeline import Intake
 from app.jobs.lifespan import serve_jobs
 from app.keys.routes import router as keys_router
@@ -23,6 +23,7 @@ from app.numbers.routes import router as numbers_router
 from app.openapi import install_problem_openapi
 from app.ops.middleware import HttpMetrics, RequestMiddleware
 from app.ops.routes import router as ops_router
+from app.planting.routes import STYLE_SAMPLE_BYTES, STYLE_SAMPLE_PATH
 from app.planting.routes import router as planting_router
 from app.problems import install_problem_handlers
 from app.queueing.jobs import JobQueue, NoQueue
@@ -83,7 +84,7 @@ def create_app(
     metrics = resources.provide(CollectorRegistry, CollectorRegistry())
     resources.provide(RateLimiter, RateLimiter(settings.requests_per_second))
     # One canary index per process, shared by every request and job it runs.
-    index = resources.provide(LiveIndex, LiveIndex())
+    index = resources.provide(LiveIndex, LiveIndex(key_table_path(settings)))
     evidence = resources.provide(EvidenceStore, EvidenceStore(settings.evidence_path))
     if database is not None:
         resources.provide(Database, database)
@@ -128,6 +129,7 @@ def create_app(
             FILES_PATH: settings.max_upload_bytes,
             SCREEN_PATH: MAX_SCREEN_BYTES,
         },
+        pattern_limits=[(STYLE_SAMPLE_PATH, STYLE_SAMPLE_BYTES)],
         streaming_path=INTERLEAVE_PATH,
     )
     for router in ROUTERS:

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     max_running_scans: Annotated[int, Field(ge=1)] = Field(
         2, description="Scans one API key may have queued or running at once; more get 429."
     )
+    index_path: str = Field(
+        "",
+        description="The canary key table a process loads instead of reading every canary "
+        "(a cache of the database, rebuilt from it when missing or damaged). Empty: beside "
+        "the SQLite file (`<file>.keys`), or for PostgreSQL in the temporary directory, "
+        "named after the database.",
+    )
     evidence_dir: str = Field(
         "evidence",
         description="Directory of the evidence blobs behind sightings (content-addressed); "

@@ -1,6 +1,6 @@
 """Text from API callers, made safe at the edge: the types request bodies and queries use.
 
-One rule (watchers.cleaning): no NUL or other control character ever reaches a text
+One rule (canaries.hostile): no NUL or other control character ever reaches a text
 column (PostgreSQL refuses NUL outright, so one byte would turn a request into a 500), and
 names shown back to people hold no invisible characters that make them read as another.
 - `FreeText`: what people paste or send (a listing, an SMS, an address): the characters are
@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from watchers.cleaning import clean_label, clean_text
+from canaries.hostile import clean_label, clean_text
 
 
 def _no_controls(value: str) -> str:

@@ -1,19 +1,28 @@
 """Recipient addresses consistent with GB/T 2260 and with a link's delivery area.
 
-The division part (province, city, district) always comes from `division_table()`; the
-street part follows the forms found on real waybills: road + number (文三路138号), residential
-compound + building + unit + room (翠苑三区12幢2单元501室), and village + group in rural
-counties (李家村3组). Street names are built from common morphemes, never from real
-recipients' records.
+The division part (province, city, district) always comes from `division_table()`. The
+street part is drawn in two steps: a form from the link's style profile (the sequence of
+parts its own records use: `T R N C B栋 U M室` is street office, road, number, compound,
+building, unit, room; see `canaries.style`), then each part filled from real public place
+names of the county: its towns and street offices, village and residents' committees, and
+the roads their names carry (data/places.tsv.gz, from the NBS 2023 division codes). Parts
+no gazetteer lists (a company, a school, a market, an industrial park, a shop) are named
+after the county's own places, as real ones are (城南农贸市场, 城关镇中心小学).
 """
 
+import gzip
+import math
 import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 from canaries.divisions import Division, Level, division_table
-from canaries.names import surname_shares
 from canaries.sampling import Weighted
+from canaries.style import StyleProfile, address_parts, default_style
 
 # Seventh national census (2020), resident population by province-level division
 # (National Bureau of Statistics communique no. 3). Hong Kong, Macao and Taiwan are left out:
@@ -56,9 +65,13 @@ CENSUS_2020_POPULATION: dict[str, int] = {
 # kind: urban districts send and receive more parcels than counties.
 _KIND_WEIGHT = {"市辖区": 1.6, "县级市": 1.2, "地级市": 3.0}
 _OTHER_KIND_WEIGHT = 0.8
-# Chance that a recipient's address is a village + group rather than a road or compound.
-_RURAL_SHARE = {"县": 0.45, "自治县": 0.5, "旗": 0.45, "自治旗": 0.5, "县级市": 0.2, "林区": 0.5}
-_URBAN_RURAL_SHARE = 0.04
+# A residents' committee serves about eight times the people of a village committee (2020
+# census: 901 million urban residents in about 113,000 communities, 509 million rural ones
+# in about 490,000 villages), so a county's share of village addresses is its village
+# committees over villages plus eight times its communities.
+_COMMUNITY_PEOPLE = 8.0
+# Fills of one form tried before the last one stands (see StreetMinter.street).
+MAX_FILLS = 8
 
 
 class DeliveryAreaError(ValueError):
@@ -137,12 +150,14 @@ def _national_provinces() -> Weighted[str]:
 
 class AddressMinter:
     """Draws addresses inside one delivery area: a district code, a prefecture or province
-    code, or None for the whole country weighted by 2020 census population."""
+    code, or None for the whole country weighted by 2020 census population; the street part
+    in the forms of `style`."""
 
-    def __init__(self, area: str | None) -> None:
+    def __init__(self, area: str | None, style: StyleProfile | None = None) -> None:
         self.area = area
         if area is not None:
             _places_in(area)
+        self._streets = StreetMinter(style)
 
     def place(self, rng: random.Random) -> Place:
         area = self.area if self.area is not None else _national_provinces().draw(rng)
@@ -150,66 +165,118 @@ class AddressMinter:
 
     def address(self, rng: random.Random) -> Address:
         place = self.place(rng)
-        return Address(place, street_line(rng, place))
+        return Address(place, self._streets.street(rng, place))
 
 
-def _words(text: str) -> tuple[str, ...]:
-    """Morpheme lists are written as space-separated strings to stay readable."""
-    return tuple(text.split())
+@dataclass(frozen=True, slots=True)
+class Town:
+    name: str
+    kind: str  # 街道, 镇, 乡 or 其他
+    villages: int  # village committees under it
+    communities: int  # residents' committees under it
+    village_names: tuple[str, ...]
+    community_names: tuple[str, ...]
+
+    @property
+    def stem(self) -> str:
+        return re.sub(r"(?:街道办事处|街道|镇|乡)$", "", self.name) or self.name
 
 
-_ROAD_WORDS = _words(
-    "人民 解放 建设 中山 和平 胜利 新华 长江 黄河 文化 学府 科技 工业"
-    " 朝阳 光明 幸福 团结 友谊 东风 迎宾 滨江 滨河 沿江 青年 健康 公园"
-    " 体育 五一 红旗 振兴 复兴 育才 兴业 创业 环城 府前 花园 金桥 银河"
-    " 春晖 凤凰 龙华 翠柏 松林 桃源 清泉 古城 新城 开发 庆丰 丰收 裕民"
-    " 安居 广场 车站 机场"
+@dataclass(frozen=True, slots=True)
+class CountyPlaces:
+    towns: tuple[Town, ...]
+    roads: tuple[str, ...]
+
+    @property
+    def village_share(self) -> float:
+        return _village_share(
+            sum(t.villages for t in self.towns), sum(t.communities for t in self.towns)
+        )
+
+
+def area_class(code: str) -> str:
+    """Urban, mixed or rural, by the county's share of village addresses: a style's forms
+    are learned and drawn per class, as a county's mix of roads and villages differs."""
+    county = county_places().get(code)
+    return _share_class(county.village_share if county is not None else 0.0)
+
+
+def _share_class(share: float) -> str:
+    for bound, name in AREA_CLASSES:
+        if share < bound:
+            return name
+    return AREA_CLASSES[-1][1]
+
+
+def _village_share(villages: int, communities: int) -> float:
+    people = villages + _COMMUNITY_PEOPLE * communities
+    return villages / people if people else 0.0
+
+
+# Bounds of the classes on a county's share of village addresses; the last takes them all.
+_CLASS_BOUNDS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.6, 1.01)
+AREA_CLASSES = tuple((bound, f"villages<{bound:.0%}") for bound in _CLASS_BOUNDS)
+
+
+@cache
+def county_places() -> dict[str, CountyPlaces]:
+    """Towns, committees and roads by county code (about 0.3 s to load, once)."""
+    raw = resources.files("canaries").joinpath("data/places.tsv.gz").read_bytes()
+    divisions = {d.name for d in division_table().all()}
+
+    def names(cell: str) -> tuple[str, ...]:
+        # A committee named after a division (黄山区社区) would read as one in an address.
+        return tuple(
+            n for n in cell.split("|") if n and not any(n[:k] in divisions for k in range(2, 8))
+        )
+
+    towns: dict[str, list[Town]] = defaultdict(list)
+    roads: dict[str, tuple[str, ...]] = {}
+    for line in gzip.decompress(raw).decode("utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if cells[0] == "T":
+            county, name, kind, villages, communities, vnames, cnames = cells[1:8]
+            if not names(name):
+                continue
+            towns[county].append(
+                Town(
+                    name,
+                    kind,
+                    int(villages),
+                    int(communities),
+                    names(vnames),
+                    names(cnames),
+                )
+            )
+        else:
+            roads[cells[1]] = tuple(cells[2].split("|"))
+    return {code: CountyPlaces(tuple(found), roads.get(code, ())) for code, found in towns.items()}
+
+
+_COMPOUND_END = re.compile(
+    r"(?:小区|花园|公寓|家园|新村|[一二三四五六七八九十东西南北]区|[一二三四五六七八九十]期"
+    r"|苑|园|庭|府|城|湾|郡|居|阁|轩|里|墅|邸|坊|院)$"
 )
-_ROAD_ENDINGS = Weighted(
-    [("路", 10.0), ("街", 3.0), ("大道", 2.0), ("大街", 1.5), ("巷", 0.8), ("中路", 1.0)]
-    + [(d + "路", 0.7) for d in "东西南北"]
-)
-_NUMERALS = "一二三四五六七八九十"
-_COMPOUND_HEADS = _words(
-    "翠 锦 金 华 碧 桂 丽 嘉 御 名 星 紫 绿 景 悦 和 康 泰 瑞 富"
-    " 盛 阳光 东方 世纪 时代 香榭 蓝湾 枫林 锦绣 书香 滨江 湖畔 水岸 海棠"
-    " 玫瑰 紫荆 银杏 香樟 梧桐 丹桂 怡景 盛世 万象 中央 天悦"
-)
-_SECOND_MORPHEMES = "华锦景馨湖山水林庭泉苑都"
-_COMPOUND_TAILS = _words("苑 园 庭 城 府 湾 里 居 轩 阁 邸 都 港 汇 岸 坊 庄 郡 墅 峰")
-_COMPOUND_SUFFIXES = Weighted(
-    [
-        ("小区", 6.0),
-        ("花园", 5.0),
-        ("家园", 3.0),
-        ("新村", 2.5),
-        ("公寓", 1.5),
-        ("华庭", 1.0),
-        ("名苑", 1.0),
-        ("雅苑", 1.0),
-        ("嘉园", 1.0),
-        ("", 8.0),
-    ]
-)
-_VILLAGE_ENDINGS = Weighted(
-    [
-        ("家村", 5.0),
-        ("庄村", 2.0),
-        ("村", 4.0),
-        ("湾村", 1.0),
-        ("岭村", 0.7),
-        ("坪村", 0.7),
-        ("沟村", 0.8),
-        ("店村", 0.8),
-        ("营村", 0.7),
-        ("寨村", 0.6),
-        ("屯", 0.5),
-    ]
-)
-_TOWN_WORDS = _words(
-    "城关 新华 东城 西城 南城 北城 城南 城北 城东 城西 长安 龙泉 石桥 大桥 新桥 双河"
-)
-_BUILDING_MARKS = Weighted([("幢", 3.0), ("栋", 4.0), ("号楼", 3.0)])
+
+
+@cache
+def compound_endings() -> Weighted[str]:
+    """How residents' committees named after a compound end (苑, 花园, 新村, ...), over the
+    whole country: the endings a compound name drawn from a bare place name takes."""
+    counts: Counter[str] = Counter()
+    for county in county_places().values():
+        for town in county.towns:
+            for name in town.community_names:
+                found = _COMPOUND_END.search(name)
+                if (
+                    found is not None
+                    and len(found[0]) <= 2
+                    and found[0][0] not in "一二三四五六七八九十东西南北"
+                ):
+                    counts[found[0]] += 1
+    return Weighted((ending, float(n)) for ending, n in counts.items())
 
 
 def _chinese_number(n: int) -> str:
@@ -219,81 +286,219 @@ def _chinese_number(n: int) -> str:
     return ("" if tens == 1 else _NUMERALS[tens - 1]) + "十" + (_NUMERALS[ones - 1] if ones else "")
 
 
-def _road(rng: random.Random) -> str:
-    word = rng.choice(_ROAD_WORDS)
-    if rng.random() < 0.12:
-        # Numbered roads: 文三路, 纬二路.
-        return word[:1] + _NUMERALS[rng.randrange(9)] + "路"
-    return word + _ROAD_ENDINGS.draw(rng)
+_NUMERALS = "一二三四五六七八九十"
+_ROAD_END = re.compile(r"(?:路|街|巷|弄|胡同|大道)$")
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# Words of the kinds no gazetteer lists, as companies, schools and shops are commonly named.
+_TRADE_WORDS = (
+    "科技 贸易 电子 机械 服饰 食品 建材 物流 实业 网络 医药 化工 纺织 包装 印刷 汽车配件"
+    " 家具 塑胶 五金 电器 新能源 环保 建筑工程 信息技术 文化传媒 农业 商贸 精密 智能 光电"
+)
+_TRADES = tuple(_TRADE_WORDS.split())
+_SCHOOL_HEADS = ("", "", "", "实验", "中心", "第一", "第二", "第三")
+_SHOP_WORDS = ("", "", "便民", "惠民", "鑫", "好又多", "佳佳", "联华")
 
 
-def _house_number(rng: random.Random) -> str:
-    number = int(rng.paretovariate(1.1) * 8)
-    number = min(number, 999)
-    if rng.random() < 0.05:
-        return f"{number}-{rng.randint(1, 9)}号"
-    return f"{number}号"
+class StreetMinter:
+    """Street parts in the forms of a style profile, filled from the county's places."""
+
+    def __init__(self, style: StyleProfile | None = None) -> None:
+        self.style = style if style is not None else default_style()
+        self._forms = Weighted.from_mapping(self.style.forms) if self.style.forms else None
+        self._area_forms = {
+            area: Weighted.from_mapping(forms)
+            for area, forms in self.style.area_forms.items()
+            if forms
+        }
+        self._words = Weighted.from_mapping(self.style.words) if self.style.words else None
+        endings = self.style.compound_endings
+        self._endings = Weighted.from_mapping(endings) if endings else None
+        self._digits = {
+            kind: Weighted.from_mapping(shares)
+            for kind, shares in self.style.digits.items()
+            if shares
+        }
+
+    def form(self, rng: random.Random, area: str) -> list[str]:
+        """A form for an address in an urban, mixed or rural place: the style's forms of
+        such places, or all its forms where its sample had none."""
+        chosen = self._area_forms.get(area, self._forms)
+        if chosen is None:
+            return ["R", "N"]
+        return chosen.draw(rng).split()
+
+    def street(self, rng: random.Random, place: Place) -> str:
+        """A street part in a form drawn from the style. Real names hold endings of other
+        parts (南皮店镇 reads as a shop and a town): a fill that does not read back as its
+        form is redrawn, so the forms a buyer parses keep the style's proportions."""
+        county = county_places().get(place.code) or CountyPlaces((), ())
+        # Learned per county (a record names its county, rarely its town): drawn so too.
+        form = self.form(rng, area_class(place.code))
+        for _ in range(MAX_FILLS):
+            filler = _Filler(rng, place, county, self._words, self._digits, self._endings)
+            parts = [filler.part(token) for token in form]
+            parts = [p for p in parts if p] or [filler.part("R"), filler.part("N")]
+            if [token for token, _ in address_parts("".join(parts))] == form:
+                break
+        style = self.style
+        if rng.random() < style.spaced:
+            text = parts[0]
+            for part in parts[1:]:
+                text += (" " if rng.random() < style.space_between else "") + part
+        else:
+            text = "".join(parts)
+        if rng.random() < style.full_width_digits:
+            text = text.translate(_FULL_WIDTH)
+        return text
 
 
-def _room(rng: random.Random) -> str:
-    floor = min(1 + int(rng.expovariate(1 / 6)), 33)
-    return f"{floor}{rng.randint(1, 4):02d}"
+class _Filler:
+    """Fills one address's parts; parts of one address share a town, as real ones do."""
 
-
-def _compound(rng: random.Random) -> str:
-    head = rng.choice(_COMPOUND_HEADS)
-    if len(head) == 1:
-        head += rng.choice(_SECOND_MORPHEMES)
-    name = head + rng.choice(_COMPOUND_TAILS) + _COMPOUND_SUFFIXES.draw(rng)
-    if rng.random() < 0.15:
-        name += _chinese_number(rng.randint(1, 6)) + rng.choice(("区", "期"))
-    building = rng.randint(1, 36)
-    unit = rng.randint(1, 6)
-    room = _room(rng)
-    style = rng.random()
-    if style < 0.6:
-        return (
-            f"{name}{building}{_BUILDING_MARKS.draw(rng)}{unit}单元{room}{rng.choice(('室', ''))}"
+    def __init__(
+        self,
+        rng: random.Random,
+        place: Place,
+        county: CountyPlaces,
+        words: Weighted[str] | None,
+        digits: Mapping[str, Weighted[int]],
+        endings: Weighted[str] | None = None,
+    ) -> None:
+        self.rng = rng
+        self.place = place
+        self.county = county
+        self.words = words
+        self.digits = digits
+        self.endings = endings
+        towns = county.towns
+        self.town = (
+            Weighted((t, 1.0 + t.villages + _COMMUNITY_PEOPLE * t.communities) for t in towns).draw(
+                rng
+            )
+            if towns
+            else None
         )
-    if style < 0.85:
-        return f"{name} {building}{_BUILDING_MARKS.draw(rng)} {unit}单元 {room}室"
-    return f"{name}{building}-{unit}-{room}"
 
+    def _stem(self) -> str:
+        """A local place name to name a company, a school or a shop after."""
+        rng = self.rng
+        town = self.town
+        if town is not None and town.community_names and rng.random() < 0.5:
+            name = rng.choice(town.community_names)
+            return re.sub(r"(?:村|社区|嘎查)$", "", name)[:3] or town.stem
+        if town is not None and rng.random() < 0.7:
+            return town.stem
+        county = self.place.district or self.place.city
+        return re.sub(r"(?:自治县|自治旗|区|县|市|旗)$", "", county)[:3] or county
 
-def _village(rng: random.Random) -> str:
-    ending = _VILLAGE_ENDINGS.draw(rng)
-    if ending in ("家村", "庄村"):
-        head = _village_surnames().draw(rng)
-    else:
-        head = rng.choice(_ROAD_WORDS)[:1] + rng.choice(_COMPOUND_HEADS)[:1]
-    group = rng.randint(1, 12)
-    group_text = f"{group}组" if rng.random() < 0.7 else f"{_chinese_number(group)}组"
-    line = f"{head}{ending}{group_text}"
-    if rng.random() < 0.4:
-        line += f"{rng.randint(1, 120)}号"
-    return line
+    def part(self, token: str) -> str:
+        rng = self.rng
+        kind, sub = token[0], token[1:]
+        town = self.town
+        if kind == "T":
+            return town.name if town is not None else ""
+        if kind == "V":
+            names = town.village_names if town is not None else ()
+            if not names:
+                names = tuple(n for t in self.county.towns for n in t.village_names)
+            return rng.choice(names) if names else self._stem() + "村"
+        if kind == "Q":
+            names = town.community_names if town is not None else ()
+            return (rng.choice(names) if names else self._stem()) + "社区"
+        if kind == "C":
+            return self._compound()
+        if kind == "R":
+            return self._road()
+        if kind == "N":
+            number = self._number("N", min(int(rng.paretovariate(1.1) * 8), 999))
+            return f"{number}-{rng.randint(1, 9)}号" if rng.random() < 0.05 else f"{number}号"
+        if kind == "G":
+            lengths = self.digits.get("G")
+            length = lengths.draw(rng) if lengths is not None else int(rng.random() < 0.7)
+            if length == 0:
+                return _chinese_number(rng.randint(1, 12)) + (sub or "组")
+            return str(self._number("G", rng.randint(1, 12), length)) + (sub or "组")
+        if kind == "B":
+            return f"{self._number('B', rng.randint(1, 36))}{sub or '栋'}"
+        if kind == "U":
+            return f"{self._number('U', rng.randint(1, 6))}单元"
+        if kind == "F":
+            return f"{self._number('F', min(1 + int(rng.expovariate(1 / 6)), 33))}{sub or '楼'}"
+        if kind == "M":
+            return self._room("M") + sub
+        if kind == "D":
+            first = self._number("D", rng.randint(1, 36))
+            room = self._room("M")
+            return f"{first}-{rng.randint(1, 6)}-{room}" if sub == "3" else f"{first}-{room}"
+        if kind == "A":
+            return rng.choice("ABCDEFGH") + (
+                rng.choice(("座", "栋", "区")) if rng.random() < 0.5 else ""
+            )
+        if kind == "O":
+            return self._stem()[:2] + rng.choice(_TRADES) + (sub or "有限公司")
+        if kind == "S":
+            head = rng.choice(_SCHOOL_HEADS) if sub in ("小学", "中学") else ""
+            return self._stem() + head + (sub or "小学")
+        if kind == "H":
+            return self._stem()[:2] + rng.choice(_SHOP_WORDS) + (sub or "超市")
+        if kind in "KIYE":
+            return self._stem() + (
+                sub or {"K": "市场", "I": "工业园", "Y": "卫生院", "E": "大厦"}[kind]
+            )
+        if kind == "P":
+            inner = self.part(sub[1:] or "C") if sub[1:] != "P" else ""
+            if not inner:
+                return ""
+            return f"（{inner}）" if sub[:1] == "（" else f"({inner})"
+        if kind == "X":
+            return self.words.draw(rng) if self.words is not None else ""
+        return ""
 
+    def _number(self, kind: str, default: int, length: int | None = None) -> int:
+        """A number with as many digits as the style's numbers of that kind have, small
+        ones likelier (log-uniform inside the digit count), or `default`'s draw."""
+        lengths = self.digits.get(kind)
+        if length is None and lengths is None:
+            return default
+        if length is None and lengths is not None:
+            length = lengths.draw(self.rng)
+        length = max(length or 1, 1)
+        low, high = int(10 ** (length - 1)), int(10**length)
+        return min(int(low * math.pow(high / low, self.rng.random())), high - 1)
 
-@cache
-def _village_surnames() -> Weighted[str]:
-    return Weighted((s, w) for s, w in surname_shares().items() if len(s) == 1 and w > 0.002)
+    def _room(self, kind: str) -> str:
+        """A room: floor then a two-digit door (1502), or as short as the style's rooms."""
+        lengths = self.digits.get(kind)
+        length = lengths.draw(self.rng) if lengths is not None else 0
+        if 0 < length <= 2:
+            return str(self._number(kind, 1))
+        floor = (
+            self.rng.randint(1, 9) if length == 3 else min(1 + int(self.rng.expovariate(1 / 6)), 33)
+        )
+        if length == 4:
+            floor = self.rng.randint(10, 33)
+        return f"{floor}{self.rng.randint(1, 4):02d}"
 
+    def _road(self) -> str:
+        rng = self.rng
+        roads = self.county.roads
+        if roads and rng.random() < 0.8:
+            return rng.choice(roads)
+        stem = self._stem()[:2]
+        if rng.random() < 0.15:
+            return stem[:1] + rng.choice(_NUMERALS[:9]) + "路"
+        return stem + rng.choice(("路", "路", "路", "街", "大道", "东路", "西路", "南路", "北路"))
 
-def _town(rng: random.Random, rural: bool) -> str:
-    word = rng.choice(_TOWN_WORDS)
-    return word + ("镇" if rural else "街道")
-
-
-def street_line(rng: random.Random, place: Place) -> str:
-    """The street-level part of an address, in a form real waybills use for that kind."""
-    rural_share = _RURAL_SHARE.get(place.kind, _URBAN_RURAL_SHARE)
-    if rng.random() < rural_share:
-        town = _town(rng, rural=True) if rng.random() < 0.7 else ""
-        return town + _village(rng)
-    prefix = _town(rng, rural=False) if rng.random() < 0.2 else ""
-    form = rng.random()
-    if form < 0.3:
-        return prefix + _road(rng) + _house_number(rng)
-    if form < 0.55:
-        return prefix + _road(rng) + _house_number(rng) + _compound(rng)
-    return prefix + _compound(rng)
+    def _compound(self) -> str:
+        rng = self.rng
+        town = self.town
+        names = town.community_names if town is not None else ()
+        names = tuple(n for n in names if not _ROAD_END.search(n))
+        endings = self.endings or compound_endings()
+        if names and rng.random() < 0.8:
+            name = rng.choice(names)
+            if self.endings is None and _COMPOUND_END.search(name):
+                return name
+            # A compound ends the way the link's compounds end (小区, 花园, 苑, ...).
+            return (_COMPOUND_END.sub("", name) or name) + endings.draw(rng)
+        return self._stem()[:2] + endings.draw(rng)

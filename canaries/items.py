@@ -110,14 +110,50 @@ class ItemMinter:
 
 
 _HOURS = Weighted((hour, float(weight)) for hour, weight in _HOUR_WEIGHTS.items())
+# Draws of a day and hour before one falls at or before `now`; a window that is only today
+# before its first business hour runs out of them and falls back to the days before.
+_MAX_TIME_DRAWS = 64
 
 
-def creation_time(rng: random.Random, province_code: str, start: date, end: date) -> datetime:
-    """A waybill creation time on a day in [start, end], in the region's business hours (CST)."""
+def creation_time(
+    rng: random.Random,
+    province_code: str,
+    start: date,
+    end: date,
+    *,
+    now: datetime | None = None,
+    hours: Weighted[int] | None = None,
+    weekdays: Mapping[int, float] | None = None,
+) -> datetime:
+    """A waybill creation time on a day in [start, end], in the link's hours (CST), never
+    later than `now`: a record created in the future is filtered out by one comparison.
+
+    `hours` (CST hours) and `weekdays` (Monday 0) come from the link's style profile; by
+    default business hours, shifted for the western regions, and any day of the week.
+    """
     days = (end - start).days
     if days < 0:
         raise ValueError(f"empty date window {start} .. {end}")
-    day = start + timedelta(days=rng.randint(0, days))
-    hour = _HOURS.draw(rng) + _LATE_PROVINCES.get(province_code, 0)
-    moment = time(hour, rng.randrange(60), rng.randrange(60))
-    return datetime.combine(day, moment, tzinfo=CHINA_STANDARD_TIME)
+    if now is not None and now.astimezone(CHINA_STANDARD_TIME).date() < start:
+        raise ValueError(f"the date window {start} .. {end} lies after {now}")
+    shift = 0 if hours is not None else _LATE_PROVINCES.get(province_code, 0)
+    moment = datetime.combine(start, time(0), tzinfo=CHINA_STANDARD_TIME)
+    for _ in range(_MAX_TIME_DRAWS):
+        day = start + timedelta(days=rng.randint(0, days))
+        if weekdays is not None and rng.random() >= weekdays.get(day.weekday(), 0.0) / max(
+            weekdays.values()
+        ):
+            continue
+        hour = min((hours or _HOURS).draw(rng) + shift, 23)
+        moment = datetime.combine(
+            day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=CHINA_STANDARD_TIME
+        )
+        if now is None or moment <= now:
+            return moment
+    if now is not None and start < now.astimezone(CHINA_STANDARD_TIME).date():
+        yesterday = now.astimezone(CHINA_STANDARD_TIME).date() - timedelta(days=1)
+        return creation_time(
+            rng, province_code, start, min(end, yesterday), now=now, hours=hours, weekdays=weekdays
+        )
+    # Only today is allowed and the link's hours have not begun: the latest moment there is.
+    return moment if now is None else min(moment, now)

@@ -26,7 +26,7 @@ from operator import add, getitem
 from typing import TYPE_CHECKING, Protocol
 
 from canaries.divisions import Level, division_table
-from canaries.hostile import HOSTILE, without_hostile
+from canaries.hostile import HOSTILE, clean_text
 from canaries.index import ANCHOR_NAME_LENGTH, CanaryIndex
 from canaries.mobiles import mobile_key, normalise_mobile
 from canaries.names import MASK, homophone_in, masked_name_key, name_pattern
@@ -152,7 +152,7 @@ class Matcher:
         delimiter = table.layout.delimiter or "\t"
         matches: list[RowMatch] = []
         for row in table_candidates(table.frame, fields, canary_columns(self.index)):
-            cells = [without_hostile(cell) for cell in row_cells(table.frame, row)]
+            cells = [clean_text(cell) for cell in row_cells(table.frame, row)]
             line = delimiter.join(cells).replace("\r", " ").replace("\n", " ")
             matches.extend(
                 RowMatch(table.member, table.first_row + row, line, match)
@@ -276,7 +276,7 @@ class Matcher:
         matched: list[tuple[int, Match]] = []
         for row in sorted(rows):
             record = records[row]
-            cells = [without_hostile(record[field] or "") for field in record]
+            cells = [clean_text(record[field] or "") for field in record]
             observed = observe_cells(tuple(record), cells)
             matched.extend(
                 (row, match) for match in self._best(observed, orderer_mobile=orderer_mobile)
@@ -287,10 +287,8 @@ class Matcher:
         """Matches of a record whose fields are known (the number an SMS was sent to) and
         whose text says the rest (the SMS body, a call's transcript): candidates come from
         the fields, and the text fills in what they lack, homophones of names included."""
-        known = observe_cells(
-            tuple(record), [without_hostile(record[field] or "") for field in record]
-        )
-        text = without_hostile(text)
+        known = observe_cells(tuple(record), [clean_text(record[field] or "") for field in record])
+        text = clean_text(text)
         matches: list[Match] = []
         for canary in self.index.candidates(known):
             said = observe_window(text, canary)
@@ -410,7 +408,7 @@ class Matcher:
 
 def _readable(line: str) -> str:
     """A line without hostile characters, its full-width digits and asterisks made ASCII."""
-    return without_hostile(line).translate(_FULL_WIDTH_DIGITS)
+    return clean_text(line).translate(_FULL_WIDTH_DIGITS)
 
 
 def _disagrees(match: Match, field: Field) -> bool:

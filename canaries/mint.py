@@ -1,6 +1,7 @@
 """Minting canaries for one link: realistic, unique, and never equal to a real customer."""
 
 import hashlib
+import math
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from canaries.addresses import AddressMinter, Place
 from canaries.couriers import Courier
 from canaries.items import CHINA_STANDARD_TIME, ItemMinter, creation_time
 from canaries.mobiles import (
+    PREFIX_SHARES,
     Mobile,
     MobileForm,
     MobilePoolError,
@@ -19,9 +21,14 @@ from canaries.mobiles import (
     take_pool_number,
 )
 from canaries.names import mint_name
+from canaries.sampling import Weighted
+from canaries.style import WEIGHT_BOUNDS, StyleProfile
 from canaries.waybills import WaybillMinter, WaybillSource
 
 DEFAULT_CONTROL_SHARE = 0.05
+# Masked mobiles are redrawn until their prefix fits the style's mix (rejection sampling);
+# past this many draws the last one stands.
+MAX_PREFIX_DRAWS = 512
 # Collisions are rare (the name x address space is huge), so running out of attempts means
 # the delivery area or the pool is too small for the request, not bad luck.
 MAX_ATTEMPTS = 200
@@ -79,6 +86,7 @@ class LinkProfile:
     pool: MobilePool | None = None
     privacy_separator: str = "转"
     window: tuple[date, date] | None = None  # creation dates, CST; default the last 7 days
+    style: StyleProfile | None = None  # learned from the link's records; None: the default
 
 
 def customer_hash(salt: str, name: str, mobile: str) -> str:
@@ -116,6 +124,7 @@ class Minter:
         avoid: AvoidList | None = None,
         taken: Callable[[Canary], bool] | None = None,
         waybill_source: WaybillSource | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not 0.0 <= control_share <= 1.0:
             raise ValueError(f"control share {control_share} is not between 0 and 1")
@@ -128,8 +137,15 @@ class Minter:
         self.control_share = control_share
         self.avoid = avoid
         self.taken = taken
-        self._addresses = AddressMinter(profile.area)
-        self._items = ItemMinter(profile.category_mix)
+        self.clock = clock or (lambda: datetime.now(CHINA_STANDARD_TIME))
+        style = profile.style
+        self._addresses = AddressMinter(profile.area, style)
+        mix = profile.category_mix or (style.category_mix if style is not None else None)
+        self._items = ItemMinter(mix or None)
+        self._hours = Weighted.from_mapping(style.hours) if style and style.hours else None
+        self._weekdays = style.weekdays if style and style.weekdays else None
+        self._weights = Weighted.from_mapping(style.weights) if style and style.weights else None
+        self._prefixes = _prefix_acceptance(style.mobile_prefixes) if style else None
         self._waybills = WaybillMinter(waybill_source)
         self._seen_waybills: set[str] = set()
         self._seen_name_addresses: set[tuple[str, str, str, str, str]] = set()
@@ -149,19 +165,31 @@ class Minter:
             self._release(mobile)
         raise MintError(f"no unique canary after {MAX_ATTEMPTS} attempts for {self.profile}")
 
-    def _window(self) -> tuple[date, date]:
+    def _window(self, now: datetime) -> tuple[date, date]:
+        today = now.astimezone(CHINA_STANDARD_TIME).date()
         if self.profile.window is not None:
-            return self.profile.window
-        today = datetime.now(CHINA_STANDARD_TIME).date()
+            start, end = self.profile.window
+            return start, min(end, today)
         return today - timedelta(days=6), today
 
     def _candidate(self, control: bool) -> tuple[Canary, Mobile]:
         rng = self.rng
         address = self._addresses.address(rng)
         place = address.place
-        created_at = creation_time(rng, place.province_code, *self._window())
+        now = self.clock()
+        created_at = creation_time(
+            rng,
+            place.province_code,
+            *self._window(now),
+            now=now,
+            hours=self._hours,
+            weekdays=self._weekdays,
+        )
         mobile = self._mobile(place)
         item = self._items.draw(rng)
+        weight_kg = item.weight_kg
+        if self._weights is not None:
+            weight_kg = _weight_in_bin(rng, self._weights.draw(rng))
         canary = Canary(
             waybill_no=self._waybills.mint(rng, self.profile.courier, created_at.date()),
             courier=self.profile.courier,
@@ -175,7 +203,7 @@ class Minter:
             district_code=place.code,
             address=address.street,
             item=item.name,
-            weight_kg=item.weight_kg,
+            weight_kg=weight_kg,
             created_at=created_at,
             control=control,
         )
@@ -184,7 +212,13 @@ class Minter:
     def _mobile(self, place: Place) -> Mobile:
         pool = self.profile.pool
         if self.profile.mobile_form is MobileForm.MASKED or pool is None:
-            return masked_mobile(self.rng, place)
+            mobile = masked_mobile(self.rng, place)
+            accept = self._prefixes or {}
+            for _ in range(MAX_PREFIX_DRAWS if accept else 0):
+                if self.rng.random() < accept.get(mobile.display[:3], 0.0):
+                    break
+                mobile = masked_mobile(self.rng, place)
+            return mobile
         try:
             if self.profile.mobile_form is MobileForm.FULL:
                 return full_mobile(take_pool_number(self.rng, pool.numbers, pool.used, place))
@@ -216,3 +250,22 @@ class Minter:
         if self.avoid is not None and canary in self.avoid:
             return False
         return not (self.taken is not None and self.taken(canary))
+
+
+def _weight_in_bin(rng: random.Random, index: int) -> float:
+    """A weight inside one of the style's weight bins, log-uniform as parcel weights are."""
+    low = WEIGHT_BOUNDS[index - 1] if index > 0 else 0.05
+    high = WEIGHT_BOUNDS[index] if index < len(WEIGHT_BOUNDS) else 2 * WEIGHT_BOUNDS[-1]
+    return round(low * math.pow(high / low, rng.random()), 2)
+
+
+def _prefix_acceptance(shares: Mapping[str, float]) -> dict[str, float] | None:
+    """Acceptance chance per prefix that turns the default prefix mix into the style's:
+    target over default share, scaled so the likeliest prefix is always accepted."""
+    if not shares:
+        return None
+    ratios = {p: share / PREFIX_SHARES[p] for p, share in shares.items() if p in PREFIX_SHARES}
+    if not ratios:
+        return None
+    top = max(ratios.values())
+    return {p: ratio / top for p, ratio in ratios.items()}

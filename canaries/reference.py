@@ -8,21 +8,28 @@ GB18030 from Excel, Chinese or English headers, masked fields such as `138****56
 unknown, never as a value.
 """
 
+import codecs
 import csv
+import itertools
+import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from canaries.addresses import area_class
 from canaries.couriers import Courier
 from canaries.divisions import Level, division_table
 from canaries.items import CHINA_STANDARD_TIME
 from canaries.mint import Canary
 from canaries.mobiles import normalise_mobile
 from canaries.names import normalise_name
+from canaries.places import parse_address
+from canaries.splice import field_of
+from canaries.style import StyleLearner, StyleProfile
 from canaries.waybills import couriers_for, normalise_waybill
 
 # Column headers seen in courier, platform and leaked-list exports, by field.
@@ -110,13 +117,71 @@ def reference_from_canary(canary: Canary) -> ReferenceRecord:
     )
 
 
-def read_reference(source: str | os.PathLike[str] | BinaryIO) -> Iterator[ReferenceRecord]:
-    """Stream normalised records from a CSV (or tab-separated) export, row by row."""
+Source = str | os.PathLike[str] | BinaryIO
+
+
+def read_reference(
+    source: Source, columns: Mapping[str, str] | None = None
+) -> Iterator[ReferenceRecord]:
+    """Stream normalised records from a CSV (or tab-separated) export or NDJSON, row by row.
+
+    `columns` names the field of headers (or keys) the reader's own synonyms do not know,
+    as a caller that looked at the cells found them (`watchers.columns` does it by content).
+    """
+    for cells in read_cells(source, columns):
+        yield _record(cells)
+
+
+def read_cells(
+    source: Source, columns: Mapping[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """The raw cells of each record by field, as the export writes them (the address with
+    whatever divisions it repeats): what a style is learned from."""
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as stream:
-            yield from _records(_decoded_lines(stream))
+            yield from _cells(_decoded_lines(stream), columns)
     else:
-        yield from _records(_decoded_lines(source))
+        yield from _cells(_decoded_lines(source), columns)
+
+
+def header_rows(source: Source, rows: int) -> list[list[str]]:
+    """The first `rows` rows of a CSV export as cells (header first), or the first records'
+    keys and values of NDJSON as two-row tables: for a caller that guesses fields by
+    content. Read and dropped; nothing is kept."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as stream:
+            return _first_rows(_decoded_lines(stream), rows)
+    return _first_rows(_decoded_lines(source), rows)
+
+
+def _first_rows(lines: Iterator[str], rows: int) -> list[list[str]]:
+    first = next(lines, None)
+    if first is None or first.lstrip().startswith("{"):
+        return []
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    return list(
+        itertools.islice(csv.reader(itertools.chain([first], lines), delimiter=delimiter), rows)
+    )
+
+
+def style_of(source: Source, columns: Mapping[str, str] | None = None) -> StyleProfile:
+    """The style a link's sample shows: statistics only, each record dropped once counted."""
+    learner = StyleLearner()
+    for cells in read_cells(source, columns):
+        address = cells.get("address")
+        place = parse_address(
+            address, cells.get("province"), cells.get("city"), cells.get("district")
+        ).place
+        learner.add(
+            area=area_class(place.county) if place.county else None,
+            name=cells.get("name"),
+            mobile=cells.get("mobile"),
+            address=cells.get("address"),
+            item=cells.get("item"),
+            weight_kg=_weight(cells.get("weight")),
+            created_at=_created_at(cells.get("created_at")),
+        )
+    return learner.profile()
 
 
 def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
@@ -126,10 +191,13 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
     contains 0x0A), so the encoding can be settled while streaming.
     """
     encoding: str | None = None
-    for number, raw in enumerate(stream, start=1):
+    chunks = iter(stream)
+    for number, raw in enumerate(chunks, start=1):
         if number == 1:
             if raw.startswith(_UTF16_BOMS):
-                raise ReferenceSampleError("UTF-16 files are not supported; save as UTF-8 CSV")
+                # Excel's "Unicode text": UTF-16, where b"\n" may be half a character.
+                yield from _utf16_lines(itertools.chain([raw], chunks))
+                return
             if raw.startswith(_UTF8_BOM):
                 raw, encoding = raw[len(_UTF8_BOM) :], "utf-8"
             elif raw.startswith(_GB18030_BOM):
@@ -147,31 +215,86 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
             raise ReferenceSampleError(f"line {number} is not valid {encoding}") from None
 
 
-def _header_field(header: str) -> str | None:
-    return _FIELD_BY_HEADER.get(_HEADER_NOISE.sub("", header).lower())
+def _utf16_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-16")()
+    pending = ""
+    try:
+        for chunk in chunks:
+            pending += decoder.decode(chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ReferenceSampleError("the file is not valid UTF-16") from None
+    if pending:
+        yield pending
 
 
-def _records(lines: Iterator[str]) -> Iterator[ReferenceRecord]:
+def _header_field(header: str, columns: Mapping[str, str] | None = None) -> str | None:
+    if columns is not None and header in columns:
+        return _READER_FIELD.get(columns[header], columns[header])
+    found = _FIELD_BY_HEADER.get(_HEADER_NOISE.sub("", header).lower())
+    if found is None:
+        # Compound export headers (收货客户名称, 目的站：省) and API keys (receiverMobile).
+        spliced = field_of(header)
+        found = _READER_FIELD.get(spliced, spliced) if spliced else None
+    return found
+
+
+# The splicer's field names that the reader calls otherwise.
+_READER_FIELD = {"weight_kg": "weight", "full_address": "address"}
+
+
+def _cells(lines: Iterator[str], columns: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
     first = next(lines, None)
     if first is None:
         return
+    if first.lstrip().startswith("{"):
+        yield from _json_cells(itertools.chain([first], lines), columns)
+        return
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-
-    def all_lines() -> Iterator[str]:
-        yield first
-        yield from lines
-
-    rows = csv.reader(all_lines(), delimiter=delimiter)
-    columns: dict[str, int] = {}
+    rows = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
+    found: dict[str, int] = {}
     for index, header in enumerate(next(rows)):
-        field = _header_field(header)
-        if field is not None and field not in columns:
-            columns[field] = index
-    if not columns:
+        field = _header_field(header, columns)
+        if field is not None and field not in found:
+            found[field] = index
+    if not found:
         raise ReferenceSampleError("no column header names a waybill field")
     for row in rows:
         if any(cell.strip() for cell in row):
-            yield _record({field: row[i] if i < len(row) else "" for field, i in columns.items()})
+            yield {field: row[i] if i < len(row) else "" for field, i in found.items()}
+
+
+def _json_cells(
+    lines: Iterable[str], columns: Mapping[str, str] | None
+) -> Iterator[dict[str, str]]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise ReferenceSampleError(f"line {number} is not a JSON object") from None
+        if not isinstance(record, dict):
+            raise ReferenceSampleError(f"line {number} is not a JSON object")
+        cells: dict[str, str] = {}
+        for key, value in _json_leaves(record):
+            field = _header_field(key, columns)
+            if field is not None and field not in cells and value is not None:
+                cells[field] = str(value)
+        if number == 1 and not cells:
+            raise ReferenceSampleError("no key names a waybill field")
+        yield cells
+
+
+def _json_leaves(record: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
+    for key, value in record.items():
+        if isinstance(value, dict):
+            yield from _json_leaves(value)
+        else:
+            yield key, value
 
 
 def _record(cells: dict[str, str]) -> ReferenceRecord:

@@ -18,45 +18,79 @@ import random
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 
 from canaries.items import CHINA_STANDARD_TIME
 from canaries.mint import Canary
+from canaries.names import COMPOUND_SURNAMES, surname_shares
+from canaries.style import StyleProfile, address_line, mask_like
+from canaries.waybills import couriers_for, normalise_waybill
 
 FeedFormat = Literal["csv", "ndjson"]
 NextCanary = Callable[[], Mapping[str, object]]
 MAX_LINE_BYTES = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
 
-# Header or key names, lower-cased, to the canary field they carry.
+# Header or key names, lower-cased without `_`, `-` or spaces, to the canary field they
+# carry: Chinese export headers, and the camelCase and snake_case keys of the big couriers'
+# and platforms' order and waybill APIs (mailNo, receiverName, receiver_mobile, ...).
 FIELD_SYNONYMS: dict[str, str] = {
     **dict.fromkeys(
-        ["waybill_no", "waybill", "tracking_no", "tracking_number", "运单号", "快递单号",
-         "物流单号", "运单编号"], "waybill_no"),
+        ["waybillno", "waybill", "trackingno", "trackingnumber", "mailno", "waybillcode",
+         "logisticsno", "logisticno", "expressno", "billcode", "shipmentno", "awb", "运单号",
+         "快递单号", "物流单号", "运单编号", "快递单号码", "运单号码"], "waybill_no"),
     **dict.fromkeys(
-        ["name", "recipient", "receiver_name", "收件人", "收货人", "收货人姓名", "收件人姓名",
-         "姓名"], "name"),
+        ["name", "recipient", "receivername", "receiver", "consignee", "consigneename",
+         "recipientname", "buyername", "contactname", "receivermanname", "toname", "收件人",
+         "收货人", "收货人姓名", "收件人姓名", "姓名", "收货客户名称", "收件人名称"], "name"),
     **dict.fromkeys(
-        ["mobile", "phone", "tel", "receiver_phone", "手机", "手机号", "电话", "联系电话",
-         "联系手机", "收件人电话", "收件人手机"], "mobile"),
-    **dict.fromkeys(["province", "省", "省份"], "province"),
-    **dict.fromkeys(["city", "市", "城市"], "city"),
-    **dict.fromkeys(["district", "county", "区", "区县", "县区"], "district"),
+        ["mobile", "phone", "tel", "receiverphone", "receivermobile", "receivertel",
+         "consigneephone", "consigneemobile", "recipientmobile", "recipientphone", "buyermobile",
+         "receivermanmobile", "tomobile", "tophone", "手机", "手机号", "电话", "联系电话",
+         "联系手机", "收件人电话", "收件人手机", "收货人手机", "收货客户手机"], "mobile"),
     **dict.fromkeys(
-        ["address", "detail_address", "详细地址", "收货地址", "收件地址", "地址"], "address"),
-    **dict.fromkeys(["item", "goods", "product", "物品", "商品", "商品名称", "品名"], "item"),
-    **dict.fromkeys(["weight", "weight_kg", "重量", "重量(kg)", "重量（kg）"], "weight_kg"),
+        ["province", "receiverprovince", "consigneeprovince", "provincename", "receiverprov",
+         "toprovince", "省", "省份", "收件省", "目的站省"], "province"),
     **dict.fromkeys(
-        ["created_at", "create_time", "order_time", "下单时间", "创建时间", "时间"], "created_at"),
-    **dict.fromkeys(["courier", "快递公司", "物流公司", "express"], "courier"),
+        ["city", "receivercity", "consigneecity", "cityname", "tocity", "市", "城市", "收件市",
+         "目的站市"], "city"),
+    **dict.fromkeys(
+        ["district", "county", "receiverarea", "receiverdistrict", "receivercounty",
+         "consigneearea", "consigneedistrict", "districtname", "areaname", "toarea",
+         "todistrict", "区", "区县", "县区", "收件区", "目的站区"], "district"),
+    **dict.fromkeys(
+        ["address", "detailaddress", "receiveraddress", "receiverdetailaddress",
+         "consigneeaddress", "receiveraddr", "addr", "toaddress", "详细地址", "收货地址",
+         "收件地址", "地址", "收货客户地址"], "address"),
+    **dict.fromkeys(["fulladdress", "完整地址"], "full_address"),
+    **dict.fromkeys(
+        ["item", "goods", "product", "goodsname", "itemname", "productname", "skuname",
+         "cargo", "cargoname", "物品", "商品", "商品名称", "品名", "托寄物"], "item"),
+    **dict.fromkeys(
+        ["weight", "weightkg", "totalweight", "packageweight", "重量", "重量kg", "计费重量"],
+        "weight_kg"),
+    **dict.fromkeys(
+        ["createdat", "createtime", "ordertime", "createdtime", "gmtcreate", "created",
+         "下单时间", "创建时间", "时间", "寄件时间"], "created_at"),
+    **dict.fromkeys(
+        ["courier", "cpcode", "expresscompany", "logisticscompany", "carrier", "express",
+         "快递公司", "物流公司"], "courier"),
 }  # fmt: skip
-# Longer free text in a column nobody mapped may be a real person's note: never copied.
-MAX_COPIED_TEXT = 8
+_HEADER_NOISE = re.compile(r"[\s_\-\ufeff\"'：:]|[(（\[【].*?[)）\]】]")
+IDENTIFYING = frozenset({"waybill_no", "name", "mobile", "address", "full_address"})
 
 
-def splice_fields(canary: Canary) -> dict[str, object]:
-    """What the splicer needs of a minted canary."""
+def splice_fields(canary: Canary, style: StyleProfile | None = None) -> dict[str, object]:
+    """What the splicer needs of a minted canary; `address_line` is its address column as
+    the link's style writes it beside separate division columns (repeating them or not)."""
     return {
+        "address_line": address_line(
+            (canary.province, canary.city, canary.district),
+            canary.address,
+            style,
+            canary.waybill_no,
+        ),
         "waybill_no": canary.waybill_no,
         "courier": canary.courier.value,
         "name": canary.name,
@@ -84,24 +118,36 @@ def splice_feed(
     rng: random.Random,
     column_map: Mapping[str, str] | None = None,
     on_planted: Callable[[Mapping[str, object]], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[bytes]:
     """The feed, chunk by chunk, with a canary after each real record with probability `rate`
-    (never before the header). `on_planted` is called for every canary actually emitted."""
+    (never before the header). `on_start` hears the feed's encoding before anything is
+    yielded; `on_planted` is called for every canary actually emitted.
+
+    `column_map` pairs the feed's headers (or JSON keys) with canary fields, ahead of the
+    known synonyms. A feed whose first record has an identifying value (name, mobile,
+    address, waybill) in a column that maps to nothing is refused before anything is
+    yielded, as is a feed that carries none of them.
+    """
     if not 0 < rate < 1:
         raise ValueError(f"rate {rate} is not between 0 and 1")
     source = iter(chunks)
     head, encoding = _read_head(source, max_line_bytes)
+    if on_start is not None:
+        on_start(encoding)
     line_no = 0
     shaper: _CsvShaper | _JsonShaper
     if feed_format == "csv":
         header_end = head.index(b"\n") + 1
         shaper = _CsvShaper(head[:header_end], encoding, column_map)
+        shaper.check(head[header_end:])
         yield head[:header_end]
         head = head[header_end:]
         line_no = 1
     else:
         shaper = _JsonShaper(encoding, column_map)
+        shaper.check(head)
     splicer = _Splicer(shaper, next_canary, on_planted, rate, rng, line_no, max_line_bytes)
     yield from splicer.feed(head)
     for chunk in source:
@@ -203,10 +249,58 @@ def _decode(line: bytes, encoding: str, line_no: int) -> str:
     return text.lstrip("\ufeff")
 
 
-def _field_of(name: str, column_map: Mapping[str, str] | None) -> str | None:
-    if column_map is not None:
-        return column_map.get(name)
-    return FIELD_SYNONYMS.get(re.sub(r"\s+", "", name).lower())
+def field_of(name: str, column_map: Mapping[str, str] | None = None) -> str | None:
+    """The canary field a header or key carries: the link's own mapping first (its
+    profile's `feed_columns`), then the known synonyms."""
+    if column_map is not None and name in column_map:
+        return column_map[name]
+    return FIELD_SYNONYMS.get(_HEADER_NOISE.sub("", name).lower())
+
+
+def _identifying(value: str) -> bool:
+    """Whether a cell of a column nobody mapped looks like a person's name, a mobile, a
+    waybill number or an address: such a column cannot be filled without a real value."""
+    text = value.strip()
+    if not text:
+        return False
+    digits = re.sub(r"[\s\-+]", "", text)
+    if re.fullmatch(r"(?:86)?1[3-9]\d[\d*]{4}\d{4}", digits):
+        return True
+    if 8 <= len(text) <= 24 and text.isascii() and couriers_for(normalise_waybill(text)):
+        return True
+    if len(text) >= 6 and _CJK.search(text) and re.search(r"\d", text):
+        return bool(re.search(r"路|街|号|村|镇|乡|栋|幢|单元|室|小区|省|市|区|县", text))
+    if re.fullmatch(rf"[{_CJK_RANGE}][{_CJK_RANGE}*＊]{{1,3}}", text) and text not in STATUS_WORDS:
+        return text[0] in _single_surnames() or text[:2] in COMPOUND_SURNAMES
+    return False
+
+
+@cache
+def _single_surnames() -> frozenset[str]:
+    return frozenset(s for s, share in surname_shares().items() if len(s) == 1 and share > 1e-4)
+
+
+def refuse_unplaceable(columns: Iterable[tuple[str, str | None, str]], line_no: int) -> None:
+    """Refuse a feed whose identifying fields cannot all be placed, from its first record's
+    (column, field, value) triples: canaries there would carry an empty cell where every
+    real record has a value, or a real person's value copied from a neighbour."""
+    columns = list(columns)
+    if not {field for _, field, _ in columns if field} & IDENTIFYING:
+        raise FeedFormatError(
+            f"line {line_no}: no column carries a waybill, name, mobile or address"
+        )
+    for column, field, value in columns:
+        if field is None and _identifying(value):
+            raise FeedFormatError(
+                f"line {line_no}: column {column!r} holds names, mobiles, addresses or "
+                "waybill numbers under a header honeytrace does not know; map it in the "
+                "feed profile's feed_columns"
+            )
+        if field == "mobile" and _FULL_MOBILE.match(re.sub(r"[\s-]", "", value)):
+            raise FeedFormatError(
+                f"line {line_no}: the feed carries full mobile numbers; masked canaries would "
+                "stand out (full numbers need the operator's number pool)"
+            )
 
 
 class _CsvShaper:
@@ -214,11 +308,17 @@ class _CsvShaper:
         self.encoding = encoding
         text = _decode(header, encoding, 1).rstrip("\r\n")
         self.delimiter = max(",\t;|", key=text.count)
-        columns = next(csv.reader([text], delimiter=self.delimiter))
-        self.fields = [_field_of(column.strip(), column_map) for column in columns]
-        if not {"waybill_no", "name", "mobile", "address"} & set(filter(None, self.fields)):
-            raise FeedFormatError("line 1: no column carries a waybill, name, mobile or address")
+        self.columns = [c.strip() for c in next(csv.reader([text], delimiter=self.delimiter))]
+        self.fields = [field_of(column, column_map) for column in self.columns]
         self.full_address = not {"province", "city", "district"} & set(filter(None, self.fields))
+
+    def check(self, body: bytes) -> None:
+        """Refuse the feed at its first record if a canary cannot be placed in it."""
+        first = body.split(b"\n", 1)[0] if b"\n" in body else b""
+        raw = _decode(first, self.encoding, 2).rstrip("\r\n") if first.strip() else ""
+        values = next(csv.reader([raw], delimiter=self.delimiter), []) if raw else []
+        values += [""] * (len(self.columns) - len(values))
+        refuse_unplaceable(zip(self.columns, self.fields, values, strict=False), 2)
 
     def render(
         self, previous: bytes, canary: Mapping[str, object], rng: random.Random, line_no: int
@@ -241,7 +341,7 @@ class _CsvShaper:
             [
                 _shaped(field, value, canary, rng, self.full_address, line_no)
                 if field
-                else _copy_shape(value, rng)
+                else copy_shape(value, rng)
                 for field, value in zip(self.fields, values, strict=True)
             ]
         )
@@ -253,19 +353,31 @@ class _JsonShaper:
         self.encoding = encoding
         self.column_map = column_map
 
-    def render(
-        self, previous: bytes, canary: Mapping[str, object], rng: random.Random, line_no: int
-    ) -> bytes:
-        text = _decode(previous, self.encoding, line_no)
+    def check(self, head: bytes) -> None:
+        """Refuse the feed at its first record if a canary cannot be placed in it."""
+        record = self._parse(head.split(b"\n", 1)[0], 1)
+        refuse_unplaceable(
+            ((key, field_of(key, self.column_map), str(value)) for key, value in _leaves(record)),
+            1,
+        )
+
+    def _parse(self, line: bytes, line_no: int) -> dict[str, Any]:
         try:
-            record = json.loads(text)
+            record = json.loads(_decode(line, self.encoding, line_no))
         except ValueError:
             raise FeedFormatError(f"line {line_no}: not a JSON object") from None
         if not isinstance(record, dict):
             raise FeedFormatError(f"line {line_no}: not a JSON object")
+        return record
+
+    def render(
+        self, previous: bytes, canary: Mapping[str, object], rng: random.Random, line_no: int
+    ) -> bytes:
+        text = _decode(previous, self.encoding, line_no)
+        record = self._parse(previous, line_no)
         full_address = not any(
-            _field_of(k, self.column_map) in {"province", "city", "district"}
-            for k in _all_keys(record)
+            field_of(k, self.column_map) in {"province", "city", "district"}
+            for k, _ in _leaves(record)
         )
         shaped = self._object(record, canary, rng, full_address, line_no)
         ending = "\r\n" if text.endswith("\r\n") else "\n"
@@ -289,10 +401,10 @@ class _JsonShaper:
     ) -> dict[str, Any]:
         shaped: dict[str, Any] = {}
         for key, value in record.items():
-            field = _field_of(key, self.column_map)
+            field = field_of(key, self.column_map)
             if isinstance(value, dict):
                 shaped[key] = self._object(value, canary, rng, full_address, line_no)
-            elif field is None:
+            elif field is None or isinstance(value, list):
                 shaped[key] = _copy_json(value, rng)
             else:
                 text = _shaped(field, str(value), canary, rng, full_address, line_no)
@@ -300,11 +412,13 @@ class _JsonShaper:
         return shaped
 
 
-def _all_keys(record: Mapping[str, Any]) -> Iterator[str]:
+def _leaves(record: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
+    """Every key whose value is not an object, with its value, nested objects included."""
     for key, value in record.items():
-        yield key
         if isinstance(value, dict):
-            yield from value
+            yield from _leaves(value)
+        else:
+            yield key, value
 
 
 def _typed_like(model: object, text: str) -> object:
@@ -320,7 +434,8 @@ COURIER_NAMES = {
     "sf": "顺丰速运", "zto": "中通快递", "yto": "圆通速递", "sto": "申通快递",
     "yunda": "韵达快递", "jd": "京东物流", "jt": "极兔速递", "ems": "EMS", "deppon": "德邦快递",
 }  # fmt: skip
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RANGE = "\u4e00-\u9fff"
+_CJK = re.compile(f"[{_CJK_RANGE}]")
 _FULL_MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 
 
@@ -351,7 +466,11 @@ def _shaped(
             f"line {line_no}: the feed carries full mobile numbers; masked canaries would "
             "stand out (full numbers need the operator's number pool)"
         )
-    if field == "address" and full_address:
+    if field == "name":
+        return mask_like(previous.strip(), str(canary["name"]))
+    if field == "address" and not full_address:
+        return str(canary.get("address_line") or canary["address"])
+    if field == "full_address" or (field == "address" and full_address):
         parts = [str(canary[k]) for k in ("province", "city", "district", "address")]
         spaced = _DIVISION_THEN_SPACE.match(previous.strip())
         return (spaced[2] if spaced else "").join(p for p in parts if p)
@@ -407,7 +526,9 @@ def weight_like(example: str, kilograms: float) -> str:
     return f"{kilograms:.{decimals}f}{unit}"
 
 
-_NEUTRAL_WORDS = frozenset(
+# Status words and enums of courier and platform feeds: one of a few values per column,
+# shared by thousands of records, so a neighbour's is safe to copy and a blank would show.
+STATUS_WORDS = frozenset(
     [
         "是",
         "否",
@@ -425,35 +546,105 @@ _NEUTRAL_WORDS = frozenset(
         "特快",
         "到付",
         "寄付",
+        "月结",
+        "现付",
+        "已揽收",
+        "待揽收",
+        "揽收",
+        "已揽件",
+        "运输中",
+        "在途中",
+        "派送中",
+        "派件中",
+        "待派送",
+        "已派送",
+        "已到达",
+        "到件",
+        "发件",
+        "已发出",
+        "待取件",
+        "已取件",
+        "驿站代收",
+        "代收",
+        "签收",
+        "已妥投",
+        "妥投",
+        "退回",
+        "退件",
+        "已退回",
+        "问题件",
+        "异常",
+        "拒收",
+        "转寄",
+        "已取消",
+        "取消",
+        "待签收",
+        "已出库",
+        "已入库",
+        "配送中",
+        "已完成",
+        "完成",
+        "交易成功",
+        "交易关闭",
+        "待收货",
+        "已收货",
+        "顺丰",
+        "中通",
+        "圆通",
+        "申通",
+        "韵达",
+        "京东",
+        "极兔",
+        "邮政",
+        "德邦",
+        "EMS",
+        "电商",
+        "散件",
+        "大客户",
+        "个人",
     ]
 )
+# A column nobody mapped whose value is a short ASCII token or code (IN_TRANSIT, 3, A1) is
+# an enum: copied. Longer codes with digits (order ids) are redrawn digit by digit.
+MAX_ENUM_CHARS = 16
+MAX_CODE_DIGITS = 4
 
 
-def _copy_shape(value: str, rng: random.Random) -> str:
-    """A value for a column nobody mapped, shaped like the real one but never equal to it:
-    digits are redrawn, letters and punctuation kept; free text is left out."""
-    if any(c.isdigit() for c in value):
+def copy_shape(value: str, rng: random.Random) -> str:
+    """A value for a column nobody mapped, never a real record's own: status words, enums
+    and short codes are copied (many records share them); ids are redrawn digit by digit;
+    free text (a remark, a street, anything in Chinese that is not a status word) is left
+    out, because it may be a real person's."""
+    text = value.strip()
+    if not text or text in STATUS_WORDS:
+        return value
+    digits = sum(c.isdigit() for c in text)
+    if text.isascii() and (digits <= MAX_CODE_DIGITS and len(text) <= MAX_ENUM_CHARS):
+        return value
+    if text.isascii() and not re.search(r"[A-Za-z]{3,}\s+[A-Za-z]{3,}", text):
         chars = []
         for i, c in enumerate(value):
-            if c.isdigit() and c.isascii():
+            if c.isdigit():
                 run_start = i == 0 or not value[i - 1].isdigit()
-                low = 1 if run_start and c != "0" else 0
-                chars.append(str(rng.randint(low, 9)))
+                chars.append(str(rng.randint(1 if run_start and c != "0" else 0, 9)))
             else:
                 chars.append(c)
         return "".join(chars)
-    if value in _NEUTRAL_WORDS or (value.isascii() and len(value) <= MAX_COPIED_TEXT):
-        return value
     return ""
 
 
 def _copy_json(value: object, rng: random.Random) -> object:
+    """`copy_shape` for a JSON value; inside a list (an order's goods, its remarks) too."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return int(_copy_shape(str(value), rng))
+        return int(copy_shape(str(value), rng) or 0)
     if isinstance(value, float):
-        return float(_copy_shape(repr(value), rng))
+        return float(copy_shape(repr(value), rng) or 0)
     if isinstance(value, str):
-        return _copy_shape(value, rng)
+        return copy_shape(value, rng)
+    if isinstance(value, list):
+        return [_copy_json(item, rng) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy_json(item, rng) for key, item in value.items()}
     return value

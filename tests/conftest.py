@@ -195,6 +195,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         max_upload_bytes=4 << 20,
         rotation_interval_seconds=0,
         evidence_dir=str(tmp_path / "evidence"),
+        # The test's own key table: the database rolls back after each test, a file would not.
+        index_path=str(tmp_path / "canaries.keys"),
     )
 
 

@@ -3,6 +3,7 @@ canaries spliced in, each planted; the real records come back byte for byte."""
 
 import csv
 import io
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
+from canaries.waybills import is_valid_waybill
 from tests.conftest import session_scope
 from tests.loopback import serving
 
@@ -124,3 +126,91 @@ def test_a_feed_without_known_columns_is_a_problem(server: tuple[str, str, str, 
         headers={"Authorization": f"Bearer {staff_key}"},
     )
     assert staff.status_code == 403
+
+
+def _planted(tmp_path: Path) -> list[Canary]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'interleave.db'}")
+    with Session(engine) as session:
+        rows = list(session.exec(select(Canary).where(Canary.status == CanaryStatus.PLANTED)))
+    engine.dispose()
+    return rows
+
+
+def test_a_camel_case_ndjson_feed_comes_back_with_canaries_in_every_field(
+    server: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    base, link_id, feed_key, _ = server
+    minter = Minter(LinkProfile(courier=Courier.STO, area="440305"), random.Random(5))
+    statuses = ("已揽收", "运输中", "派送中")
+    feed = "".join(
+        json.dumps(
+            {"mailNo": c.waybill_no, "receiverName": c.name, "receiverMobile": c.mobile,
+             "receiverProvince": c.province, "receiverCity": c.city, "receiverArea": c.district,
+             "receiverAddress": c.address, "createTime": f"{c.created_at:%Y-%m-%d %H:%M:%S}",
+             "status": statuses[i % 3]},
+            ensure_ascii=False,
+        ) + "\n"
+        for i, c in enumerate(minter.mint(2000))
+    ).encode()  # fmt: skip
+    response = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "ndjson", "rate": 0.02},
+        content=feed,
+        headers={"Authorization": f"Bearer {feed_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-ndjson; charset=utf-8"
+    planted = {c.waybill_no: c for c in _planted(tmp_path)}
+    records = [json.loads(line) for line in response.text.splitlines()]
+    spliced = [r for r in records if r["mailNo"] in planted]
+    assert len(spliced) == len(planted) > 10
+    for record in spliced:
+        canary = planted[record["mailNo"]]
+        assert is_valid_waybill(Courier.STO, record["mailNo"])
+        assert record["receiverName"] == canary.name
+        assert record["receiverMobile"] == canary.mobile
+        assert record["receiverMobile"][:3] != "312" and record["receiverMobile"][3:7] == "****"
+        assert (record["receiverProvince"], record["receiverCity"], record["receiverArea"]) == (
+            "广东省", "深圳市", "南山区"
+        )  # fmt: skip
+        assert canary.address in record["receiverAddress"]
+        assert record["status"] in statuses
+
+
+def test_a_gb18030_feed_is_labelled_gb18030(
+    server: tuple[str, str, str, str],
+) -> None:
+    base, link_id, feed_key, _ = server
+    original = (HEADER + "".join(_feed_lines(200))).encode("gb18030")
+    response = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "csv", "rate": 0.05},
+        content=original,
+        headers={"Authorization": f"Bearer {feed_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=gb18030"
+    assert response.content.decode("gb18030").startswith("订单编号")
+
+
+def test_a_feed_with_names_it_cannot_place_is_refused_and_nothing_planted(
+    server: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    base, link_id, feed_key, _ = server
+    feed = "".join(
+        json.dumps({"mailNo": c.waybill_no, "buyerNick": c.name, "receiverMobile": c.mobile},
+                   ensure_ascii=False) + "\n"
+        for c in Minter(LinkProfile(courier=Courier.STO), random.Random(6)).mint(500)
+    ).encode()  # fmt: skip
+    response = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "ndjson", "rate": 0.2},
+        content=feed,
+        headers={"Authorization": f"Bearer {feed_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 422
+    assert "buyerNick" in response.json()["detail"]
+    assert _planted(tmp_path) == []

@@ -2,15 +2,18 @@
 
 import csv
 import io
+import json
 import random
+import re
 import uuid
+from datetime import datetime
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.csvsafe import spreadsheet_safe
-from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
 from app.models.keys import Role
 from app.models.links import Link
 from app.planting import service
@@ -18,6 +21,7 @@ from app.planting.feeds import render_csv
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS
 from attribution.kinds import LinkKind
 from canaries.divisions import division_table
+from canaries.items import CHINA_STANDARD_TIME
 from tests.conftest import KeyFactory, LinkFactory, bearer
 
 
@@ -294,3 +298,76 @@ def test_csv_cells_that_start_a_formula_are_neutralised() -> None:
     assert spreadsheet_safe(-1.5) == -1.5
     rendered = render_csv([{"收件人": "=1+1", "单号": "SF1"}], [("收件人", "name"), ("单号", "w")])
     assert rendered.splitlines()[1] == "'=1+1,SF1"
+
+
+def _sample_export(count: int) -> bytes:
+    """A stand-in for a link's own export (generated, no real person): compound headers,
+    masked names and mobiles, GB18030, addresses in one shape that repeat the divisions."""
+    rng = random.Random(40)
+    lines = [
+        "运单编号,收货客户名称,收货客户手机,目的站：省,收货客户地址（收件地址）,托寄物,寄件时间"
+    ]
+    for i in range(count):
+        name = f"王*{'芳伟娜敏静'[i % 5]}"
+        lines.append(
+            f"YT{7000000000000 + i},{name},139****{i % 10_000:04d},浙江省,"
+            f"浙江省杭州市西湖区翠苑{rng.randint(1, 5)}区{rng.randint(1, 30)}栋"
+            f"{rng.randint(1, 6)}单元{rng.randint(1, 20)}0{rng.randint(1, 4)}室,连衣裙,"
+            f"2026-03-0{1 + i % 7} {9 + i % 3}:{i % 60:02d}:00"
+        )
+    return ("\r\n".join(lines) + "\r\n").encode("gb18030")
+
+
+def test_a_style_sample_keeps_statistics_only_and_shapes_the_links_canaries(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    outlet = _tree(make_link)["outlet"]
+    sample = _sample_export(600)
+    staff = bearer(make_key(Role.SECURITY))
+    default = client.get(f"/v1/links/{outlet.id}/style", headers=staff)
+    assert default.status_code == 200 and default.json()["learned"] is False
+    learned = client.put(
+        f"/v1/links/{outlet.id}/style-sample",
+        content=sample,
+        headers={**staff, "Content-Type": "text/csv"},
+    )
+    assert learned.status_code == 200, learned.text
+    body = learned.json()
+    assert body["records"] == 600 and body["learned"] is True
+    assert body["divisions_repeated"] == 1.0
+    assert body["name_masks"] == {"middle": 1.0} and body["mobile_masks"] == {"3*4": 1.0}
+    stored = session.get(FeedProfile, outlet.id)
+    assert stored is not None and stored.style is not None
+    kept = json.dumps(stored.style, ensure_ascii=False)
+    text = sample.decode("gb18030")
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    for row in rows:
+        assert row[0] not in kept and row[2] not in kept  # no waybill, no mobile
+        assert row[4] not in kept and row[4][9:] not in kept  # no address, no street
+    assert "王" not in kept and "翠苑" not in kept and "139****" not in kept
+    minted = client.post(
+        f"/v1/links/{outlet.id}/canaries",
+        json={"count": 60},
+        headers=bearer(make_key(Role.SECURITY)),
+    )
+    assert minted.status_code == 201, minted.text
+    streets = [c["address"] for c in minted.json()]
+    shaped = [s for s in streets if re.search(r"\d+栋\d单元\d+室$", s)]
+    assert len(shaped) >= 0.9 * len(streets), streets[:5]
+    hours = {
+        datetime.fromisoformat(c["created_at"]).astimezone(CHINA_STANDARD_TIME).hour
+        for c in minted.json()
+    }
+    assert hours <= {9, 10, 11}, hours
+
+
+def test_a_sample_that_is_no_export_is_refused(
+    client: TestClient, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    outlet = _tree(make_link)["outlet"]
+    response = client.put(
+        f"/v1/links/{outlet.id}/style-sample",
+        content=b"a,b\n1,2\n",
+        headers=bearer(make_key(Role.SECURITY)),
+    )
+    assert response.status_code == 422

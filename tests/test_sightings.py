@@ -257,6 +257,26 @@ def test_orders_addressed_to_canaries_name_their_merchant(
     assert len(session.exec(select(Sighting)).all()) == 3
 
 
+def test_a_brusher_with_a_phone_of_its_own_is_found_by_name_and_full_address(
+    client: TestClient,
+    make_key: KeyFactory,
+    planted: tuple[Link, list[StoredCanary]],
+) -> None:
+    """A brusher holding a masked list writes the canary's full name and street address
+    with a mobile of its own (issue 15): name + specific address is enough on an order,
+    while a stranger of the same name in the same district is not found."""
+    _, canaries = planted
+    canary = next(c for c in canaries if len(c.name) == 3)
+    order = {"order_id": "BR1", "name": canary.name, "mobile": "13912345678",
+             "province": canary.province, "city": canary.city, "district": canary.district,
+             "address": canary.address, "merchant_id": "刷单店"}  # fmt: skip
+    stranger = {**order, "order_id": "ST1", "address": "人民路1号"}
+    headers = bearer(make_key(Role.INTEGRATION))
+    answer = client.post("/v1/screen", json={"orders": [order, stranger]}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert [h["order_id"] for h in answer.json()["hits"]] == ["BR1"]
+
+
 def test_screening_is_for_the_order_platform_with_bounded_batches(
     client: TestClient, make_key: KeyFactory
 ) -> None:

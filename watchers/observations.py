@@ -9,7 +9,7 @@ evidence. `source_id` names the observation for deduplication: the same listing,
 MessageSid, order or file always gets the same one, so seeing it again (a retry, a second
 delivery, a re-poll) never makes a second sighting.
 
-An observation's text, fields and context are cleaned when it is made (watchers.cleaning:
+An observation's text, fields and context are cleaned when it is made (canaries.hostile:
 no NUL or control characters reach a stored sighting); its evidence keeps the raw bytes.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from watchers.cleaning import clean_text
+from canaries.hostile import clean_text
 
 # The fields a structured observation may carry (the names `canaries.matching` reads).
 FIELDS = frozenset({"name", "mobile", "address", "province", "city", "district", "waybill_no"})

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from watchers.cleaning import clean_label
+from canaries.hostile import clean_label
 from watchers.observations import Evidence, Observation, SourceKind
 
 TWILIO = "twilio"  # the provider name Twilio's contacts are kept under
@@ -42,7 +42,7 @@ class Contact:
     extension: str | None = None  # a privacy number's extension: names one canary
 
     def __post_init__(self) -> None:
-        # What is kept of the contact in text columns is cleaned here (watchers.cleaning);
+        # What is kept of the contact in text columns is cleaned here (canaries.hostile);
         # the provider's raw request stays whole in `raw`, the evidence.
         for name in ("sid", "to_number", "from_number", "extension"):
             value = getattr(self, name)

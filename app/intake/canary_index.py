@@ -1,5 +1,11 @@
-"""The process's canary index (`LiveIndex`): built from the store once, then topped up with
-what is new, so every match in the process sees every canary minted so far.
+"""The process's canary index (`LiveIndex`): loaded from the key table on disk, then topped up
+with what the database holds beyond it, so every match in the process sees every canary
+minted so far without any process reading every canary.
+
+The key table (canaries.keytable) is a cache of the database kept beside it: a process
+loads it in one read, appends the canaries it finds newer than the table's watermark, and
+sees what other processes appended at its next refresh. A table that does not check out is
+deleted and built again from the database; the database stays the truth.
 
 Every canary is matched, whatever its status: a burned one is known to buyers and still
 surfaces, and one never handed out (ready, expired) or a control surfacing means a leak
@@ -7,15 +13,20 @@ inside honeytrace itself, which attribution must see.
 """
 
 import gc
+import hashlib
+import tempfile
 import threading
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, make_url, or_, select
 from sqlmodel import Session, col
 
 from app.models.canaries import Canary
+from app.settings import Settings
 from canaries.index import CanaryIndex, IndexEntry
+from canaries.keytable import KeyTable, KeyTableError
 from canaries.matching import Matcher
 
 _PAGE = 50_000
@@ -37,39 +48,64 @@ _COLUMNS = [
 ]  # fmt: skip
 
 
-class LiveIndex:
-    """One CanaryIndex per process, refreshed by minted_at watermark under a lock."""
+def key_table_path(settings: Settings) -> Path | None:
+    """Where the key table is kept: HONEYTRACE_INDEX_PATH, else beside the SQLite file, else
+    (PostgreSQL) in the temporary directory, named after the database. None for an
+    in-memory database, whose canaries die with the process."""
+    if settings.index_path:
+        return Path(settings.index_path)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return Path(f"{url.database}.keys") if url.database not in (None, "", ":memory:") else None
+    name = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"honeytrace-{name}.keys"
 
-    def __init__(self) -> None:
-        self.index = CanaryIndex()
+
+class LiveIndex:
+    """One CanaryIndex per process, refreshed by minted_at watermark under a lock; kept in a
+    key table file when given one (see the module)."""
+
+    def __init__(self, table_path: Path | None = None) -> None:
+        self._own = CanaryIndex()
+        self._table = KeyTable(table_path) if table_path is not None else None
         self._lock = threading.Lock()
         self._after: tuple[datetime, uuid.UUID] | None = None  # the newest canary held
         self._seen: tuple[int, datetime | None] | None = None
+
+    @property
+    def index(self) -> CanaryIndex:
+        return self._table.index if self._table is not None else self._own
 
     def refresh(self, session: Session) -> int:
         """Add canaries minted since the last refresh; returns how many were added.
 
         Pages go by (minted_at, id) after the newest canary held. If the store then still
         holds more canaries than the index (a mint committed late, with an earlier time),
-        the last `_SLACK` is read again, and failing that everything; `add` skips the
-        canaries already held.
+        the last `_SLACK` is read again, and failing that everything; canaries already held
+        are skipped.
         """
         with self._lock:
+            loaded = self._load_table()
             # Nothing minted since last time (the usual case, two cheap queries): done. Asked
             # together, SQLite answers count and max by one scan of every row (10 ms at
             # 100,000 canaries); apart, by its count optimisation and the minted_at index.
             count = session.execute(select(func.count()).select_from(Canary)).scalar_one()
             newest = session.execute(select(func.max(col(Canary.minted_at)))).scalar_one()
             state = (int(count), newest)
-            if state == self._seen:
+            if self._table is not None and self.index.rows > state[0]:
+                # More canaries than the database holds: the file belongs to another
+                # database (one deleted and made again under the same name). Start over.
+                loaded = self._restart_table()
+            if state == self._seen and not loaded:
                 return 0
             added = self._load(session, None, self._after)
             if self.index.rows < state[0] and self._after is not None:
                 added += self._load(session, self._after[0] - _SLACK, None)
             if self.index.rows < state[0]:
                 added += self._load(session, None, None)
-            if added >= _MERGE_AFTER:
-                self.index.merge()
+            if added >= _MERGE_AFTER and self._table is None:
+                self._own.merge()
+            if added + loaded >= _MERGE_AFTER:
                 # The index lives as long as the process: keep the cyclic collector off its
                 # objects, whose full pass took about 0.2 s at 100,000 canaries and stalled
                 # whichever request triggered it (reference counting still frees them).
@@ -78,9 +114,38 @@ class LiveIndex:
             return added
 
     def matcher(self, session: Session) -> Matcher:
-        """A matcher over every canary stored, the index refreshed first (a plain read)."""
+        """A matcher over every canary stored (the index refreshed first, a plain read)."""
         self.refresh(session)
         return Matcher(self.index)
+
+    def _load_table(self) -> int:
+        """What other processes appended to the table; a table that does not check out is
+        started again (it is rebuilt from the database by this refresh)."""
+        if self._table is None:
+            return 0
+        try:
+            loaded = self._table.load()
+        except KeyTableError:
+            return self._restart_table()
+        mark = self._table.watermark
+        if mark is not None and (self._after is None or mark > self._after):
+            self._after = mark
+        return loaded
+
+    def _restart_table(self) -> int:
+        if self._table is None:
+            return 0
+        path = self._table.path
+        path.unlink(missing_ok=True)
+        self._table = KeyTable(path)
+        self._after = None
+        self._seen = None
+        return 0
+
+    def _add(self, entries: list[IndexEntry]) -> int:
+        if self._table is not None:
+            return self._table.append(entries)
+        return self._own.add(entries)
 
     def _load(
         self, session: Session, since: datetime | None, after: tuple[datetime, uuid.UUID] | None
@@ -100,19 +165,22 @@ class LiveIndex:
             rows = session.execute(
                 query.order_by(col(Canary.minted_at), col(Canary.id)).limit(_PAGE)
             ).all()
-            added += self.index.add(
-                IndexEntry(
-                    id=row[0],
-                    waybill_no=row[1],
-                    name=row[2],
-                    mobile=row[3],
-                    mobile_secret=row[4],
-                    mobile_form=row[5],
-                    district_code=row[6],
-                    address=row[7],
-                    control=row[8],
-                )
-                for row in rows
+            added += self._add(
+                [
+                    IndexEntry(
+                        id=row[0],
+                        waybill_no=row[1],
+                        name=row[2],
+                        mobile=row[3],
+                        mobile_secret=row[4],
+                        mobile_form=row[5],
+                        district_code=row[6],
+                        address=row[7],
+                        control=row[8],
+                        minted_at=row[9],
+                    )
+                    for row in rows
+                ]
             )
             if not rows:
                 return added

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from app.intake.sightings import Found, Seen
 from canaries.matching import Matcher
-from watchers.observations import Observation
+from watchers.observations import Observation, SourceKind
 from watchers.scan import ScanResult
 
 
@@ -20,8 +20,8 @@ def _excerpt(record: dict[str, str]) -> str:
 
 
 def match_observations(matcher: Matcher, observations: Sequence[Observation]) -> list[Seen]:
-    """What each observation names, in order. Records without text are matched as one
-    batch (a screening batch of 10,000 orders is one call into the matcher)."""
+    """What each observation names, in order. Records without text are matched in batches
+    (a screening batch of 10,000 orders is one call into the matcher)."""
     found: list[dict[bytes, Found]] = [{} for _ in observations]
 
     def keep(at: int, candidate: Found) -> None:
@@ -29,10 +29,17 @@ def match_observations(matcher: Matcher, observations: Sequence[Observation]) ->
         if best is None or (candidate.score or 0.0) > (best.score or 0.0):
             found[at][candidate.canary_id.bytes] = candidate
 
-    batch = [i for i, o in enumerate(observations) if o.fields and not o.text]
-    records = [dict(observations[i].fields) for i in batch]
-    for row, match in matcher.match_records(records):
-        keep(batch[row], Found.of(_excerpt(records[row]), match))
+    for orders in (False, True):
+        batch = [
+            i
+            for i, o in enumerate(observations)
+            if o.fields and not o.text and (o.kind == SourceKind.ORDER) == orders
+        ]
+        records = [dict(observations[i].fields) for i in batch]
+        # A brusher writes the canary's name and address with a phone of its own: on an
+        # order, a mobile that differs counts as missing (canaries.matching states the bound).
+        for row, match in matcher.match_records(records, orderer_mobile=orders):
+            keep(batch[row], Found.of(_excerpt(records[row]), match))
     for at, observation in enumerate(observations):
         if not observation.text:
             continue

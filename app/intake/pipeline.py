@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app.auth.actor import Actor
 from app.db import Database
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex
+from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.matching import match_observations
 from app.intake.record import Recorded, record
 from app.intake.sightings import Seen
@@ -43,7 +43,8 @@ class Intake:
     def standalone(cls, database: Database, settings: Settings) -> "Intake":
         """An intake for a one-off command: its own index, no job queue (incidents are
         attributed in the unit of work, alerts left to the sweep)."""
-        return cls(database, LiveIndex(), EvidenceStore(settings.evidence_path))
+        index = LiveIndex(key_table_path(settings))
+        return cls(database, index, EvidenceStore(settings.evidence_path))
 
     def matcher(self) -> Matcher:
         """A matcher over every canary stored (the index topped up in a plain read)."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.models.sightings import Sighting, SightingSource
+from canaries.hostile import clean_text
 from canaries.scoring import Match
-from watchers.cleaning import clean_text
 from watchers.observations import Observation
 
 EXCERPT_CHARS = 2000

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from app.db import Database
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex
+from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.pipeline import Intake
 from app.queueing.jobs import JobQueue
 from app.settings import Settings
@@ -39,7 +39,7 @@ class Runtime:
         not shared with its requests)."""
         intake = Intake(
             database,
-            index or LiveIndex(),
+            index or LiveIndex(key_table_path(settings)),
             evidence or EvidenceStore(settings.evidence_path),
             jobs,
         )

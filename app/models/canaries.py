@@ -93,4 +93,7 @@ class FeedProfile(SQLModel, table=True):
     rotation_days: int = Field(default=30)
     rotation_batch: int = Field(default=10)
     control_share: float = Field(default=0.05)
+    # Statistics learned from a sample of the link's own records (canaries.style): shares
+    # and counts only, never a row. None: the default style.
+    style: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,7 +5,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -48,13 +48,16 @@ class RequestMiddleware:
         metrics: HttpMetrics,
         max_body_bytes: int,
         upload_limits: Mapping[str, int],
+        pattern_limits: Sequence[tuple[re.Pattern[str], int]] = (),
         streaming_path: re.Pattern[str] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        # Upload routes take files larger than a JSON body: each path has its own limit.
+        # Upload routes take files larger than a JSON body: each path has its own limit
+        # (by pattern for paths with a parameter in them).
         self.upload_limits = upload_limits
+        self.pattern_limits = pattern_limits
         # Feeds streamed through honeytrace may be any size: memory stays flat regardless.
         self.streaming_path = streaming_path
 
@@ -69,6 +72,9 @@ class RequestMiddleware:
         status = 500
         response_started = False
         limit: float = self.upload_limits.get(scope["path"], self.max_body_bytes)
+        for pattern, bytes_allowed in self.pattern_limits:
+            if pattern.match(scope["path"]):
+                limit = bytes_allowed
         if self.streaming_path is not None and self.streaming_path.match(scope["path"]):
             limit = float("inf")
 

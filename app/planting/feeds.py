@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.csvsafe import spreadsheet_safe
+from app.links.service import get_link
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS, StoredCanary
 from app.planting.service import (
@@ -19,16 +20,22 @@ from app.planting.service import (
     mintable_link,
     plant,
 )
-from app.problems import NotFoundError
+from app.problems import InvalidError, NotFoundError
 from canaries.items import CHINA_STANDARD_TIME
+from canaries.reference import ReferenceSampleError, Source, header_rows, style_of
+from canaries.style import StyleProfile, address_line
+from watchers.columns import GUESS_ROWS, guess_fields, header_fields
 
 DEFAULT_COLUMNS = [(name, name) for name in CANARY_FIELDS if name in FEED_FIELDS]
 
 
 def feed_record(
-    canary: "Canary | StoredCanary", columns: Sequence[Sequence[str]]
+    canary: "Canary | StoredCanary",
+    columns: Sequence[Sequence[str]],
+    style: StyleProfile | None = None,
 ) -> dict[str, str | float]:
-    """The canary as one record of the link's feed: its headers, its field order."""
+    """The canary as one record of the link's feed: its headers, its field order, and its
+    address column written in the link's style (repeating the divisions or not)."""
     values: dict[str, str | float] = {
         "courier": canary.courier,
         "waybill_no": canary.waybill_no,
@@ -37,7 +44,12 @@ def feed_record(
         "province": canary.province,
         "city": canary.city,
         "district": canary.district,
-        "address": canary.address,
+        "address": address_line(
+            (canary.province, canary.city, canary.district),
+            canary.address,
+            style,
+            canary.waybill_no,
+        ),
         "full_address": f"{canary.province}{canary.city}{canary.district}{canary.address}",
         "item": canary.item,
         "weight_kg": canary.weight_kg,
@@ -131,3 +143,41 @@ def acknowledge(
         {"batch_id": str(batch_id), "planted": len(taken), "expired": len(left)},
     )
     return len(taken), len(left)
+
+
+def columns_by_content(source: Source) -> dict[str, str]:
+    """Fields of the columns whose headers say nothing (客户, 列3), found from their cells as
+    the dump reader finds them; the first rows are read and dropped."""
+    rows = header_rows(source, GUESS_ROWS + 1)
+    if isinstance(source, io.IOBase):
+        source.seek(0)
+    if len(rows) < 2:
+        return {}
+    header = rows[0]
+    known = header_fields(header) or tuple(None for _ in header)
+    guessed = guess_fields(rows[1:], known)
+    return {h: f for h, f in zip(header, guessed, strict=False) if f is not None}
+
+
+def style_from_sample(sample: bytes) -> StyleProfile:
+    """The statistics of a sample of a link's own records; the sample itself is read once,
+    in memory, and dropped (no transaction is open while it is read)."""
+    stream = io.BytesIO(sample)
+    try:
+        columns = columns_by_content(stream)
+        style = style_of(stream, columns)
+    except ReferenceSampleError as exc:
+        raise InvalidError(f"The sample cannot be read: {exc}") from None
+    if style.records == 0:
+        raise InvalidError("The sample holds no records.")
+    return style
+
+
+def keep_style(session: Session, actor: Actor, link_id: uuid.UUID, style: StyleProfile) -> None:
+    """Keep a learned style on the link's feed profile: its canaries are drawn from it."""
+    link = get_link(session, actor, link_id)
+    profile = feed_profile(session, link.id)
+    profile.style = style.as_json()
+    session.add(profile)
+    session.flush()
+    record_audit(session, actor, "feed_profile.style", "link", link.id, {"records": style.records})

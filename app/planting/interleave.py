@@ -54,6 +54,10 @@ class FeedSplice:
         self.rate = rate
         self.minter, profile = minter_for(session, link)
         self.control_share = profile.control_share
+        self.style = self.minter.profile.style
+        # The link's own header -> field pairs reach the splicer ahead of the synonyms.
+        self.column_map = {header: field for header, field in profile.feed_columns or ()}
+        self.encoding = "utf-8"
         self._stock: list[mint.Canary] = []
         self._emitted: dict[str, mint.Canary] = {}
         self._out: list[mint.Canary] = []
@@ -66,7 +70,7 @@ class FeedSplice:
                 self._stock = unique_against_store(session, self.minter, fresh)
         canary = self._stock.pop()
         self._emitted[canary.waybill_no] = canary
-        return splice_fields(canary)
+        return splice_fields(canary, self.style)
 
     def on_planted(self, fields: Mapping[str, object]) -> None:
         self._out.append(self._emitted.pop(str(fields["waybill_no"])))
@@ -99,6 +103,9 @@ class FeedSplice:
         expected = count * self.control_share
         whole = int(expected)
         return whole + (1 if random.random() < expected - whole else 0)  # noqa: S311
+
+    def heard_encoding(self, encoding: str) -> None:
+        self.encoding = encoding
 
     def finish(self, completed: bool) -> None:
         self.record()
@@ -154,7 +161,9 @@ async def spliced_body(
         next_canary=run.next_canary,
         rate=run.rate,
         rng=random.SystemRandom(),
+        column_map=run.column_map,
         on_planted=run.on_planted,
+        on_start=run.heard_encoding,
     )
     completed = False
     try:
@@ -214,5 +223,6 @@ async def start_feed(
     except FeedFormatError as exc:
         await body.aclose()
         raise InvalidError(f"The feed cannot be spliced: {exc}") from None
+    # The response is the feed's own bytes: it is labelled with the feed's own charset.
     media_type = "text/csv" if feed_format == "csv" else "application/x-ndjson"
-    return FeedStream(first, body, media_type)
+    return FeedStream(first, body, f"{media_type}; charset={run.encoding}")

@@ -1,5 +1,6 @@
 """Routes for minting, reading and burning canaries, feed profiles, and pull feeds."""
 
+import re
 import uuid
 from typing import Annotated, Literal
 
@@ -23,7 +24,9 @@ from app.planting.schemas import (
     PlantRead,
     PullBatch,
     PullRequest,
+    StyleRead,
 )
+from canaries.style import StyleProfile, default_style
 
 router = APIRouter(tags=["canaries"])
 
@@ -87,6 +90,53 @@ def put_feed_profile(
     return FeedProfileBody.of(service.set_feed_profile(session, actor, link_id, body))
 
 
+# A sample is read in memory once: a few thousand records say all a style holds.
+STYLE_SAMPLE_PATH = re.compile(r"^/v1/links/[^/]+/style-sample$")
+STYLE_SAMPLE_BYTES = 32 << 20
+
+
+@router.put(
+    "/v1/links/{link_id}/style-sample",
+    openapi_extra={
+        "requestBody": {
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+            "description": "A sample of the link's own records (its feed or an export), "
+            "CSV, tab-separated or NDJSON, in any encoding. Only statistics are kept.",
+        }
+    },
+)
+async def put_style_sample(
+    request: Request, database: DatabaseDep, actor: ProfileWriter, link_id: uuid.UUID
+) -> StyleRead:
+    """Learn the link's style from a sample of its own records; its canaries are drawn from
+    it from now on. The sample is never stored: only shares and counts are."""
+
+    def visible() -> None:
+        with database.read() as session:
+            service.visible_feed_profile(session, actor, link_id)
+
+    def keep(style: StyleProfile) -> None:
+        with database.write() as session:
+            feeds.keep_style(session, actor, link_id, style)
+
+    await run_in_threadpool(visible)  # a link the caller cannot see: 404 before any upload
+    body = bytearray()
+    async for chunk in request.stream():  # the middleware stops it at STYLE_SAMPLE_BYTES
+        body += chunk
+    style = await run_in_threadpool(feeds.style_from_sample, bytes(body))
+    await run_in_threadpool(keep, style)
+    return StyleRead.of(style, learned=True)
+
+
+@router.get("/v1/links/{link_id}/style")
+def get_style(session: ReadSession, actor: ProfileWriter, link_id: uuid.UUID) -> StyleRead:
+    """The style the link's canaries are drawn from: learned from its sample, or the default."""
+    profile = service.visible_feed_profile(session, actor, link_id)
+    if profile.style:
+        return StyleRead.of(StyleProfile.from_json(profile.style), learned=True)
+    return StyleRead.of(default_style(), learned=False)
+
+
 @router.post("/v1/links/{link_id}/feed/pull", response_model=None)
 def pull_feed(
     session: WriteSession,
@@ -98,7 +148,8 @@ def pull_feed(
     """Canaries for the link in its feed's shape; planted when the batch is acknowledged."""
     batch_id, canaries, profile = feeds.pull(session, actor, link_id, body.count)
     columns = feeds.feed_columns(profile)
-    records = [feeds.feed_record(c, columns) for c in canaries]
+    style = StyleProfile.from_json(profile.style) if profile.style else None
+    records = [feeds.feed_record(c, columns, style) for c in canaries]
     if (format or profile.feed_format) == "csv":
         text = feeds.render_csv(records, columns)
         return Response(

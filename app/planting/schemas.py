@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.canaries import Canary, FeedProfile, Plant
+from canaries.style import StyleProfile
 
 # The JSONL/CSV fields of a minted canary, in order (the CLI's and the API's shape).
 CANARY_FIELDS = (
@@ -126,6 +127,29 @@ class FeedProfileBody(BaseModel):
     @classmethod
     def of(cls, profile: FeedProfile) -> "FeedProfileBody":
         return cls.model_validate(profile, from_attributes=True)
+
+
+class StyleRead(BaseModel):
+    """What was learned from the link's sample: shares only, never a record."""
+
+    learned: bool = Field(
+        description="False: the link has no sample and mints in the default style"
+    )
+    records: int
+    top_forms: dict[str, float] = Field(
+        description="Address part sequences (T town, R road, N number, C compound, B building, "
+        "U unit, M room, V village, G group, O company, S school, K market, I park, H shop, "
+        "P parentheses) and their shares"
+    )
+    divisions_repeated: float
+    spaced: float
+    name_masks: dict[str, float]
+    mobile_masks: dict[str, float]
+    address_masked: float
+
+    @classmethod
+    def of(cls, style: StyleProfile, learned: bool) -> "StyleRead":
+        return cls(learned=learned, **style.summary())
 
 
 class PullRequest(BaseModel):

@@ -31,6 +31,7 @@ from canaries import mint
 from canaries.couriers import Courier
 from canaries.items import ItemMinter
 from canaries.mobiles import MobileForm
+from canaries.style import StyleProfile
 
 # Links whose recipients live in their own region; the others deliver across the country.
 LOCAL_KINDS = frozenset({LinkKind.REGION, LinkKind.OUTLET, LinkKind.COURIER_STAFF})
@@ -106,6 +107,7 @@ def minter_for(
         category_mix=profile.category_mix,
         mobile_form=form,
         pool=pool_for(session, link, form),
+        style=StyleProfile.from_json(profile.style) if profile.style else None,
     )
     return mint.Minter(pure, rng, control_share=profile.control_share), profile
 

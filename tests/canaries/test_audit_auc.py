@@ -46,7 +46,8 @@ def test_canaries_cannot_be_told_from_another_batch_of_canaries(
     report = classifier_auc(canaries, other_batch)
     assert 0.4 <= report.auc <= AUC_GOAL
     assert report.sample_size == SIZE
-    assert report.features_skipped == ()
+    # One name in sixteen has a one-character given name: near the 5% presence floor.
+    assert set(report.features_skipped) <= {"given_single"}
     assert report.giveaways() == []
     expected = {"name_length", "surname", "given_first", "given_last", "mobile_prefix"}
     expected |= {"address_markers", "address_digits", "district_present", "item", "weight"}

@@ -157,6 +157,19 @@ def test_a_file_without_a_known_header_is_refused() -> None:
         list(read_reference(io.BytesIO(b"a,b,c\n1,2,3\n")))
 
 
-def test_utf16_is_refused_with_a_clear_message() -> None:
-    with pytest.raises(ReferenceSampleError, match="UTF-16"):
-        list(read_reference(io.BytesIO("name,mobile\n".encode("utf-16"))))
+def test_excels_unicode_text_is_read() -> None:
+    text = "收件人\t手机\t收货地址\n王芳\t138****5678\t文三路90号\n李四\t13912345678\t幸福村3组\n"
+    records = list(read_reference(io.BytesIO(text.encode("utf-16"))))
+    assert [r.name for r in records] == ["王芳", "李四"]
+    assert [r.address for r in records] == ["文三路90号", "幸福村3组"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030", "utf-16"])
+def test_camel_case_ndjson_is_read(encoding: str) -> None:
+    line = (
+        '{"mailNo": "YT7123456789012", "receiverName": "王*芳", "receiverMobile": "138****5678", '
+    )
+    line += '"receiverProvince": "浙江省", "receiverAddress": "浙江省杭州市西湖区文三路90号"}\n'
+    (record,) = read_reference(io.BytesIO(line.encode(encoding)))
+    assert record.name == "王*芳" and record.mobile == "138****5678"
+    assert record.address == "文三路90号" and record.waybill_no == "YT7123456789012"

@@ -3,7 +3,8 @@
 import random
 import re
 from dataclasses import FrozenInstanceError
-from datetime import date
+from datetime import date, datetime
+from functools import partial
 
 import phonenumbers
 import pytest
@@ -148,3 +149,38 @@ def test_canaries_are_frozen_and_the_secret_stays_out_of_the_display() -> None:
 def test_the_default_randomness_is_the_system_source() -> None:
     minter = Minter(_profile())
     assert isinstance(minter.rng, random.SystemRandom)
+
+
+def _fixed(moment: "datetime") -> "datetime":
+    return moment
+
+
+def test_no_canary_is_created_after_the_moment_it_is_minted() -> None:
+    """A record dated in the future is filtered out by one comparison with the clock."""
+    from datetime import timedelta
+
+    from canaries.items import CHINA_STANDARD_TIME
+    from canaries.waybills import _FORMATS
+
+    rng = random.Random(16)
+    late = 0
+    for hour in (0, 3, 9, 13, 17, 23):  # the window's last day, before and in business hours
+        now = datetime(2026, 3, 4, hour, 30, tzinfo=CHINA_STANDARD_TIME)
+        for courier in (Courier.SF, Courier.ZTO, Courier.JT):
+            minter = Minter(LinkProfile(courier), rng, clock=partial(_fixed, now))
+            for canary in minter.mint(400):
+                late += canary.created_at > now
+                assert canary.created_at >= now - timedelta(days=7)
+                heads = _FORMATS[courier].heads_on(canary.created_at.date())
+                assert canary.waybill_no.startswith(heads), "the number fits the record's date"
+    assert late == 0
+
+
+def test_a_window_ending_later_than_today_is_cut_at_now() -> None:
+
+    from canaries.items import CHINA_STANDARD_TIME
+
+    now = datetime(2026, 3, 4, 10, 0, tzinfo=CHINA_STANDARD_TIME)
+    profile = LinkProfile(Courier.YTO, window=(date(2026, 3, 1), date(2026, 3, 31)))
+    canaries = Minter(profile, random.Random(2), clock=lambda: now).mint(2000)
+    assert max(c.created_at for c in canaries) <= now

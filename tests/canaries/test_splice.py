@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import random
+import re
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from canaries.splice import (
     splice_fields,
     weight_like,
 )
+from canaries.waybills import is_valid_waybill
 
 
 def _supply(
@@ -236,3 +238,169 @@ def test_memory_stays_flat_on_a_large_feed() -> None:
     tracemalloc.stop()
     assert total > 190_000_000
     assert peak < 20_000_000
+
+
+STATUSES = ("已揽收", "运输中", "派送中")
+
+
+def _camel_feed(count: int) -> bytes:
+    """A courier API's NDJSON: camelCase keys, divisions in their own keys."""
+    minter = Minter(LinkProfile(courier=Courier.ZTO, area="330106"), random.Random(31))
+    lines = []
+    for i, c in enumerate(minter.mint(count)):
+        record = {
+            "mailNo": c.waybill_no, "receiverName": c.name, "receiverMobile": c.mobile,
+            "receiverProvince": c.province, "receiverCity": c.city, "receiverArea": c.district,
+            "receiverAddress": c.address, "createTime": c.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "status": STATUSES[i % 3], "orderId": f"{880000000 + i}",
+        }  # fmt: skip
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return "".join(lines).encode()
+
+
+def test_a_camel_case_ndjson_feed_gets_canaries_in_every_field() -> None:
+    feed = _camel_feed(1500)
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed], feed_format="ndjson", next_canary=next_canary, rate=0.03,
+                    rng=random.Random(5))
+    )  # fmt: skip
+    by_waybill = {str(c["waybill_no"]): c for c in handed}
+    spliced = [
+        json.loads(x) for x in out.decode().splitlines() if json.loads(x)["mailNo"] in by_waybill
+    ]
+    assert len(spliced) == len(handed) > 20
+    for record in spliced:
+        canary = by_waybill[record["mailNo"]]
+        assert record["receiverName"] == canary["name"]
+        assert record["receiverMobile"] == canary["mobile"]
+        assert re.fullmatch(r"1[3-9]\d\*{4}\d{4}", record["receiverMobile"])
+        assert (record["receiverProvince"], record["receiverCity"], record["receiverArea"]) == (
+            canary["province"], canary["city"], canary["district"]
+        )  # fmt: skip
+        assert record["receiverAddress"] == canary["address_line"]
+        assert str(canary["address"]) in record["receiverAddress"]
+        assert is_valid_waybill(Courier.ZTO, record["mailNo"])
+        assert record["status"] in STATUSES, "a status word is copied, not blanked"
+        assert record["orderId"].isdigit() and len(record["orderId"]) == 9
+        datetime.strptime(record["createTime"], "%Y-%m-%d %H:%M:%S")
+
+
+def test_the_profiles_column_map_reaches_the_splicer() -> None:
+    rows = _real_rows(300)
+    feed = "单号X,客户,客户电话,送货地点\n" + "".join(
+        f"{r[1]},{r[2]},{r[3]},{r[4]}\n" for r in rows
+    )
+    handed, next_canary = _supply()
+
+    def run(column_map: dict[str, str] | None) -> list[list[str]]:
+        out = b"".join(
+            splice_feed([feed.encode()], feed_format="csv", next_canary=next_canary, rate=0.1,
+                        rng=random.Random(3), column_map=column_map)
+        )  # fmt: skip
+        return list(csv.reader(io.StringIO(out.decode())))
+
+    with pytest.raises(FeedFormatError, match="no column carries"):
+        run(None)
+    mapping = {
+        "单号X": "waybill_no",
+        "客户": "name",
+        "客户电话": "mobile",
+        "送货地点": "full_address",
+    }
+    out = run(mapping)
+    waybills = {str(c["waybill_no"]): c for c in handed}
+    spliced = [row for row in out if row[0] in waybills]
+    assert spliced
+    for row in spliced:
+        canary = waybills[row[0]]
+        assert row[1:3] == [canary["name"], canary["mobile"]]
+        assert row[3].startswith("浙江省杭州市西湖区")
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("联系人X", "张三丰"), ("备用号", "13812345678"), ("单据", "SF1412345678901"),
+     ("送达", "浙江省杭州市西湖区文三路90号")],
+)  # fmt: skip
+def test_a_feed_with_an_identifying_column_it_cannot_place_is_refused_before_any_output(
+    header: str, value: str
+) -> None:
+    feed = f"运单号,收件人,{header}\nYT7123456789012,王芳,{value}\n".encode() * 3
+    handed, next_canary = _supply()
+    output = splice_feed([feed], feed_format="csv", next_canary=next_canary, rate=0.5,
+                         rng=random.Random(1))  # fmt: skip
+    with pytest.raises(FeedFormatError, match="does not know") as refused:
+        next(output)
+    assert value not in str(refused.value)
+    assert handed == []
+
+
+def test_status_words_are_copied_and_free_text_never_is() -> None:
+    rows = _real_rows(600)
+    notes = ("请放门卫室", "放在文三路138号门口", "")
+    feed = "运单号,收件人,联系电话,收货地址,状态,备注,渠道\n" + "".join(
+        f"{r[1]},{r[2]},{r[3]},{r[4]},{STATUSES[i % 3]},{notes[i % 3]},APP\n"
+        for i, r in enumerate(rows)
+    )
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed.encode()], feed_format="csv", next_canary=next_canary, rate=0.1,
+                    rng=random.Random(8))
+    )  # fmt: skip
+    waybills = {str(c["waybill_no"]) for c in handed}
+    spliced = [row for row in csv.reader(io.StringIO(out.decode())) if row[0] in waybills]
+    assert len(spliced) > 20
+    assert {row[4] for row in spliced} <= set(STATUSES)
+    assert {row[5] for row in spliced} == {""}, "a remark may be a real person's: left out"
+    assert {row[6] for row in spliced} == {"APP"}
+
+
+def test_a_masked_neighbour_name_masks_the_canary_the_same_way() -> None:
+    rows = _real_rows(400)
+    feed = "运单号,收件人,联系电话,收货地址\n" + "".join(
+        f"{r[1]},{r[2][0]}*{r[2][-1]},{r[3]},{r[4]}\n" for r in rows
+    )
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed.encode()], feed_format="csv", next_canary=next_canary, rate=0.1,
+                    rng=random.Random(8))
+    )  # fmt: skip
+    by_waybill = {str(c["waybill_no"]): c for c in handed}
+    spliced = [row for row in csv.reader(io.StringIO(out.decode())) if row[0] in by_waybill]
+    for row in spliced:
+        name = str(by_waybill[row[0]]["name"])
+        assert row[1] == name[0] + "*" * (len(name) - 2) + name[-1] or len(name) == 2
+
+
+def test_the_feeds_encoding_is_told_before_the_first_byte() -> None:
+    feed = _csv_feed(_real_rows(50), ",", "\n", False).encode("gb18030")
+    heard: list[str] = []
+    _, next_canary = _supply()
+    output = splice_feed([feed], feed_format="csv", next_canary=next_canary, rate=0.1,
+                         rng=random.Random(2), on_start=heard.append)  # fmt: skip
+    next(output)
+    assert heard == ["gb18030"]
+
+
+def test_free_text_inside_json_lists_is_not_copied() -> None:
+    rows = _real_rows(300)
+    feed = "".join(
+        json.dumps({"waybill": r[1], "name": r[2], "phone": r[3], "address": r[4],
+                    "goods": [{"title": "朋友送的生日礼物", "qty": 1}], "tags": ["VIP", "加急"]},
+                   ensure_ascii=False) + "\n"
+        for r in rows
+    ).encode()  # fmt: skip
+    handed, next_canary = _supply()
+    out = b"".join(
+        splice_feed([feed], feed_format="ndjson", next_canary=next_canary, rate=0.1,
+                    rng=random.Random(6))
+    )  # fmt: skip
+    waybills = {str(c["waybill_no"]) for c in handed}
+    spliced = [
+        json.loads(x) for x in out.decode().splitlines() if json.loads(x)["waybill"] in waybills
+    ]
+    assert spliced
+    for record in spliced:
+        assert record["goods"] == [{"title": "", "qty": 1}]
+        assert record["tags"] == ["VIP", "加急"]
