@@ -82,7 +82,7 @@ class Event:
     blob_sha256: str | None = None
 
 
-def _plain(value: object) -> str:
+def canonical_value(value: object) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in an evidence entry")
@@ -101,7 +101,7 @@ def canonical_json(value: Any) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
-        default=_plain,
+        default=canonical_value,
     )
 
 
@@ -131,7 +131,7 @@ def append_events(session: Session, events: Iterable[Event]) -> int:
     seq, prev, at = (0, GENESIS, utcnow()) if head is None else head
     # Never earlier than the head, even if the clock steps back: days stay in chain order.
     at = max(at, utcnow())
-    stamp = _plain(at)
+    stamp = canonical_value(at)
     rows: list[dict[str, Any]] = []
     for event in pending:
         seq += 1
@@ -340,7 +340,7 @@ def _entry_problem(row: Any, prev: str) -> str | None:
         sealed = json.loads(row.entry)
     except ValueError:
         return "its entry is not JSON"
-    shown = (row.seq, row.kind, row.subject_id, _plain(row.created_at))
+    shown = (row.seq, row.kind, row.subject_id, canonical_value(row.created_at))
     if (sealed.get("seq"), sealed.get("kind"), sealed.get("subject"), sealed.get("at")) != shown:
         return "its columns disagree with its hashed entry"
     return None

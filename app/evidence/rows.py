@@ -18,8 +18,10 @@ rows that are fine, never pass one that is not: unmatched rows and entries are p
 """
 
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
@@ -36,7 +38,7 @@ from app.evidence.facts import (
     LinkChange,
     link_data,
 )
-from app.evidence.log import PAGE, Anchor, VerifyResult, canonical_json, verify_chain
+from app.evidence.log import PAGE, Anchor, VerifyResult, canonical_value, verify_chain
 from app.evidence.store import EvidenceStore
 from app.models.audit import AuditEntry
 from app.models.canaries import Plant
@@ -169,11 +171,16 @@ class Difference:
         return f"{self.covered.noun} {self.key}: {self.what}"
 
 
+def _as_chained(value: Any) -> Any:
+    """A column's value as its entry's JSON holds it: UUIDs and times as strings (JSON
+    columns come back as JSON already; a StrEnum equals its string)."""
+    return canonical_value(value) if isinstance(value, (uuid.UUID, datetime)) else value
+
+
 def _differing(fields: Sequence[str], values: Values, data: Values) -> list[str]:
-    """The fields whose value in the row is not what the entry holds, compared as JSON
-    (a score of 45 and 45.0 agree; a UUID agrees with its string)."""
-    plain = json.loads(canonical_json({f: values[f] for f in fields}))
-    return [f for f in fields if f not in data or plain[f] != data[f]]
+    """The fields whose value in the row is not what the entry holds (numbers compare as
+    numbers: a score chained as 45 agrees with 45.0)."""
+    return [f for f in fields if f not in data or _as_chained(values[f]) != data[f]]
 
 
 def _compare(covered: Covered, key: str, values: Values, chained: Chained) -> Difference | None:
