@@ -151,7 +151,8 @@ def test_real_merges_splits_link_edits_and_imports_still_verify(
     remove_reader(session, actor, world.outlet.id, world.vendor.id)
     add_reader(session, actor, world.other.id, world.vendor.id)
     spare = create_link(session, actor, _link_create("待删网点", world.region.id))
-    delete_link(session, actor, spare.id)
+    add_reader(session, actor, world.other.id, spare.id)
+    delete_link(session, actor, spare.id)  # its reader row goes with it
     import_links_csv(session, actor, f"ref,name,kind,region,courier,parent\n"
                      f"a,导入网点,outlet,330106,zto,{world.region.id}\n".encode())  # fmt: skip
     session.commit()
@@ -168,7 +169,8 @@ def test_real_merges_splits_link_edits_and_imports_still_verify(
     ]
     (gone,) = _entry_data(session, EntryKind.LINK, spare.id)[-1:]
     assert gone["change"] == "deleted"
-    (moved,) = _entry_data(session, EntryKind.LINK, world.other.id)[-1:]
+    *_, read, moved = _entry_data(session, EntryKind.LINK, world.other.id)
+    assert read["reader_ids"] == sorted([str(world.vendor.id), str(spare.id)])
     assert moved["parent_id"] is None and moved["reader_ids"] == [str(world.vendor.id)]
 
 
