@@ -28,7 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.console",),  # what every CLI command shares
     ("app.models",),  # the schema
     ("app.auth",),  # keys, actors, permission guards
-    ("app.audit", "app.evidence", "app.ops", "app.ratelimit", "app.sightings", "app.coverage"),
+    ("app.evidence",),  # the evidence chain, which the audit log is appended to
+    ("app.audit", "app.ops", "app.ratelimit", "app.sightings", "app.coverage"),
     ("app.links", "app.keys", "app.alerts"),
     ("app.numbers",),
     ("app.planting",),
@@ -115,6 +116,6 @@ def test_the_checks_see_an_import_of_app_and_an_import_running_back_up(tmp_path:
     sideways.write_text("from app.alerts.service import notify\n")
     probes = [("app.models.upward", upward), ("app.links.sideways", sideways)]
     assert _violations(probes) == [
-        "app.models.upward (layer 8) imports app.intake.pipeline (layer 15)",
-        "app.links.sideways (layer 11) imports app.alerts.service (layer 11)",
+        "app.models.upward (layer 8) imports app.intake.pipeline (layer 16)",
+        "app.links.sideways (layer 12) imports app.alerts.service (layer 12)",
     ]

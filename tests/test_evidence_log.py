@@ -180,7 +180,9 @@ def test_a_dump_sighting_keeps_the_file_hash_but_no_blob(session: Session, story
     )
     assert add_sightings(session, [sighting]) == [sighting]
     entry = session.exec(
-        select(EvidenceEntry).where(EvidenceEntry.subject_id == str(sighting.id))
+        select(EvidenceEntry).where(
+            EvidenceEntry.subject_id == str(sighting.id), EvidenceEntry.kind == EntryKind.SIGHTING
+        )
     ).one()
     assert entry.blob_sha256 is None
     assert json.loads(entry.entry)["data"]["evidence_sha256"] == file_sha256
@@ -401,17 +403,19 @@ def test_verify_and_anchors_commands(empty_url: str, tmp_path: Path) -> None:
 
     code, out, _ = run("evidence", "verify", "--json")
     report = json.loads(out)
-    assert code == 0 and report["ok"] and report["entries"] == 4 + 4  # no control at 4 x 5%
+    # The link and its audit row, 4 mints and plants (no control at 4 x 5%), the mint's audit.
+    assert code == 0 and report["ok"] and report["entries"] == 2 + 4 + 4 + 1
+    assert report["rows"] == 1 + 4 + 2  # the link, the plants, the audit rows
     code, out, _ = run("evidence", "anchors", "--json")
     anchors = json.loads(out)
     assert code == 0
-    assert anchors == [report["head"]] and report["head"]["seq"] == 8
+    assert anchors == [report["head"]] and report["head"]["seq"] == 11
     anchor_file = tmp_path / "anchors.json"
     anchor_file.write_text(out)
     code, out, _ = run("evidence", "anchors", "--since", "2999-01-01")
     assert code == 0 and out == ""
     code, out, _ = run("evidence", "verify", "--anchors", str(anchor_file))
-    assert code == 0 and "8 entries, 0 blobs and 1 anchors checked" in out
+    assert code == 0 and "11 entries, 0 blobs, 1 anchors and 7 table rows checked" in out
 
     with engine.begin() as connection:
         connection.execute(text("UPDATE evidence_log SET entry = '{}' WHERE seq = 6"))

@@ -10,12 +10,19 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, table
+from sqlmodel import Session, col
 
 from app.auth.actor import Actor
-from app.db import current_revision, downgrade, head_revision, make_engine, upgrade
+from app.db import current_revision, downgrade, head_revision, make_engine, upgrade, utcnow
+from app.evidence.log import log_sightings
+from app.evidence.rows import verify_evidence
+from app.evidence.store import EvidenceStore
 from app.models import metadata
+from app.models.audit import AuditEntry
 from app.models.canaries import PlantChannel
-from app.models.links import Link
+from app.models.evidence import EvidenceEntry
+from app.models.incidents import Incident, IncidentSighting
+from app.models.links import Link, LinkReader
 from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
@@ -105,3 +112,55 @@ def test_tables_rebuilt_with_rows_that_others_refer_to(empty_engine: Engine) -> 
     assert counts()[:2] == (2, 2)
     with empty_engine.connect() as connection:
         assert current_revision(connection) == head_revision()
+
+
+def test_rows_written_before_0015_are_chained_as_found(
+    empty_engine: Engine, tmp_path: Path
+) -> None:
+    """0015 chains what attribution reads and the chain did not cover (links and readers,
+    incident memberships, the audit log): an untouched database verifies after the upgrade,
+    and again after a downgrade and another upgrade, which chain nothing twice."""
+    upgrade(empty_engine, "0014")
+    with session_scope(empty_engine) as session:
+        # What 0014's code left: links, readers, memberships and audit rows not chained.
+        links = [
+            Link(name="大区", kind=LinkKind.REGION, region_code="330000", courier=Courier.ZTO),
+            Link(name="厂商", kind=LinkKind.VENDOR, region_code="330000", courier=Courier.ZTO),
+        ]
+        session.add_all(links)
+        session.flush()
+        outlet = Link(name="网点", kind=LinkKind.OUTLET, region_code="330106",
+                      courier=Courier.ZTO, parent_id=links[0].id)  # fmt: skip
+        session.add(outlet)
+        session.flush()
+        session.add(LinkReader(link_id=outlet.id, reader_id=links[1].id))
+        session.add(AuditEntry(actor="cli", action="link.create", target_type="link"))
+        (canary,) = mint_canaries(session, Actor.cli(), outlet.id, 1, PlantChannel.CLI).planted
+        sighting = Sighting(canary_id=canary.id, link_id=outlet.id, source=SightingSource.DUMP,
+                            dedup_key="k1", evidence_sha256="a" * 64, excerpt="")  # fmt: skip
+        session.add(sighting)
+        session.flush()
+        log_sightings(session, [(sighting, None)])
+        incident = Incident(title="t", first_seen_at=utcnow(), last_seen_at=utcnow())
+        session.add(incident)
+        session.flush()
+        session.add(IncidentSighting(sighting_id=sighting.id, incident_id=incident.id))
+
+    def verified() -> tuple[int, dict[str, int]]:
+        with Session(empty_engine) as session:
+            result = verify_evidence(session, EvidenceStore(tmp_path))
+            by_kind = select(col(EvidenceEntry.kind), func.count()).group_by(
+                col(EvidenceEntry.kind)
+            )
+            kinds = session.execute(by_kind)
+            assert result.ok, result.problem
+            return result.rows, dict(kinds.all())
+
+    upgrade(empty_engine)
+    rows, kinds = verified()
+    # 3 links, 1 plant, 1 sighting, 1 membership; the unchained audit row and the mint's.
+    assert rows == 3 + 1 + 1 + 1 + 2
+    assert (kinds["link"], kinds["membership"], kinds["audit"]) == (3, 1, 2)
+    downgrade(empty_engine, "0014")
+    upgrade(empty_engine)
+    assert verified() == (rows, kinds)

@@ -1,10 +1,15 @@
-"""Writing and reading the audit log. Callers pass only non-secret detail."""
+"""Writing and reading the audit log. Callers pass only non-secret detail.
+
+Every entry is chained in the evidence log as it is written (DESIGN rule 5), so an audit row
+edited or deleted afterwards fails `honeytrace evidence verify`.
+"""
 
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
+from app.evidence.log import log_audit
 from app.models.audit import AuditEntry
 from app.request_context import current_request_id
 
@@ -27,6 +32,8 @@ def record_audit(
         request_id=current_request_id(),
     )
     session.add(entry)
+    session.flush()  # its id is chained with it
+    log_audit(session, entry)
     return entry
 
 

@@ -8,7 +8,8 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from app.console import JsonFlag, load_settings, print_json, ready_database
-from app.evidence.log import Anchor, daily_anchors, verify_chain
+from app.evidence.log import Anchor, daily_anchors
+from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
 
 evidence_cli = typer.Typer(help="The evidence log: verify the chain, export daily anchors.")
@@ -40,15 +41,19 @@ def verify(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Recompute the whole chain and check every kept blob; exit 1 naming the first broken
-    entry."""
+    """Recompute the whole chain, check every kept blob and every table the chain covers
+    against it; exit 1 naming the first broken entry or row."""
     pinned = read_anchors(anchors) if anchors is not None else []
     settings = load_settings()
     database = ready_database(settings)
     # A plain session, not a unit of work: verifying reads only and must not hold SQLite's
     # write lock (which would stall every request) for as long as it takes.
     with database.read() as session:
-        result = verify_chain(session, EvidenceStore(settings.evidence_path), pinned)
+        if not database.is_sqlite:
+            # The chain and the tables as of one moment, though writers go on (SQLite's
+            # read transaction sees one snapshot already).
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        result = verify_evidence(session, EvidenceStore(settings.evidence_path), pinned)
     if as_json:
         print_json(
             {
@@ -56,6 +61,7 @@ def verify(
                 "entries": result.entries,
                 "blobs": result.blobs,
                 "anchors": result.anchors,
+                "rows": result.rows,
                 "head": None if result.head is None else result.head.model_dump(mode="json"),
                 "broken_seq": result.broken_seq,
                 "problem": result.problem,
@@ -64,11 +70,11 @@ def verify(
     elif result.ok:
         head = "" if result.head is None else f"; head {result.head.seq} {result.head.hash}"
         typer.echo(
-            f"chain valid: {result.entries} entries, {result.blobs} blobs and "
-            f"{result.anchors} anchors checked{head}"
+            f"evidence valid: {result.entries} entries, {result.blobs} blobs, "
+            f"{result.anchors} anchors and {result.rows} table rows checked{head}"
         )
     else:
-        typer.echo(f"chain BROKEN at {result.problem}", err=True)
+        typer.echo(f"evidence BROKEN: {result.problem}", err=True)
     if not result.ok:
         raise typer.Exit(1)
 

@@ -1,6 +1,7 @@
 """The append-only, hash-chained evidence log (DESIGN rule 5): tampering shows on verify.
 
-Every entry is one event (a canary minted, planted, or seen) stored as canonical JSON:
+Every entry is one event (a canary minted, planted or seen; a sighting put in an incident; a
+link created, changed or deleted; an audit log entry) stored as canonical JSON:
 
     {"at": CREATED_AT, "data": {...}, "kind": KIND, "seq": SEQ, "subject": SUBJECT_ID}
 
@@ -21,8 +22,11 @@ Appends are serialised so the chain cannot fork: on PostgreSQL by a transaction-
 advisory lock taken before the head is read (held until the appending transaction ends,
 at the default READ COMMITTED isolation), on SQLite by the write lock every unit of work
 already holds (`app.db`); the primary key on `seq` refuses a second successor of one head
-even if a lock were missed. The chain proves order and integrity from its first entry on;
-removing entries from its end is caught only by comparing with a published daily anchor.
+even if a lock were missed. The lock is held until the appending transaction ends, so a
+unit of work that also takes another lock (incidents' grouping lock) takes this one first.
+The chain proves order and integrity from its first entry on; removing entries from its end
+is caught only by comparing with a published daily anchor. The tables beside it are checked
+against it by app.evidence.rows.
 """
 
 import hashlib
@@ -39,14 +43,26 @@ from sqlalchemy import func, insert, select, text
 from sqlmodel import Session, col
 
 from app.db import utcnow
+from app.evidence.facts import (
+    AUDIT_FIELDS,
+    SIGHTING_FIELDS,
+    Grouping,
+    LinkChange,
+    link_data,
+    membership_data,
+)
 from app.evidence.store import EvidenceStore
+from app.models.audit import AuditEntry
 from app.models.evidence import EntryKind, EvidenceEntry
+from app.models.links import Link, LinkReader
 from app.models.sightings import Sighting
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock's key for "the evidence log head" ("htev" in ASCII).
 LOCK_KEY = 0x68746576
 PAGE = 1000
+# Ids per IN list: within the bound-parameter limits of SQLite and PostgreSQL.
+IDS_PER_QUERY = 5000
 BLOB_CHUNK = 1 << 20
 
 # What a minted canary's entry keeps: the record as a buyer would hold it, its link and
@@ -66,7 +82,7 @@ class Event:
     blob_sha256: str | None = None
 
 
-def _plain(value: object) -> str:
+def canonical_value(value: object) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in an evidence entry")
@@ -85,7 +101,7 @@ def canonical_json(value: Any) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
-        default=_plain,
+        default=canonical_value,
     )
 
 
@@ -93,14 +109,20 @@ def entry_hash(prev_hash: str, entry: str, blob_sha256: str | None) -> str:
     return hashlib.sha256((prev_hash + entry + (blob_sha256 or "")).encode()).hexdigest()
 
 
+def lock_log(session: Session) -> None:
+    """Hold the log's head until the transaction ends (see the module: PostgreSQL only)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
 def append_events(session: Session, events: Iterable[Event]) -> int:
     """Append the events in order, in one bulk insert; the number appended."""
     pending = list(events)
     if not pending:
         return 0
+    lock_log(session)
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     head = connection.execute(
         select(col(EvidenceEntry.seq), col(EvidenceEntry.hash), col(EvidenceEntry.created_at))
         .order_by(col(EvidenceEntry.seq).desc())
@@ -109,7 +131,7 @@ def append_events(session: Session, events: Iterable[Event]) -> int:
     seq, prev, at = (0, GENESIS, utcnow()) if head is None else head
     # Never earlier than the head, even if the clock steps back: days stay in chain order.
     at = max(at, utcnow())
-    stamp = _plain(at)
+    stamp = canonical_value(at)
     rows: list[dict[str, Any]] = []
     for event in pending:
         seq += 1
@@ -182,28 +204,71 @@ def log_sightings(session: Session, sightings: Sequence[tuple[Sighting, str | No
     return append_events(
         session,
         (
-            Event(
-                EntryKind.SIGHTING,
-                str(s.id),
-                {
-                    "id": s.id,
-                    "canary_id": s.canary_id,
-                    "link_id": s.link_id,
-                    "control": s.control,
-                    "source": s.source.value,
-                    "observed_at": s.observed_at,
-                    "score": s.score,
-                    "fields": s.fields,
-                    "evidence_sha256": s.evidence_sha256,
-                    "location": s.location,
-                    "excerpt": s.excerpt,
-                    "scan_id": s.scan_id,
-                    "dedup_key": s.dedup_key,
-                },
-                blob,
-            )
+            Event(EntryKind.SIGHTING, str(s.id), {f: getattr(s, f) for f in SIGHTING_FIELDS}, blob)
             for s, blob in sightings
         ),
+    )
+
+
+def log_memberships(
+    session: Session,
+    moves: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]],
+    grouping: Grouping,
+) -> int:
+    """One entry per sighting that joined an incident: (sighting, incident, the incident
+    it left, if any). Attribution reads an incident's sightings by these rows."""
+    return append_events(
+        session,
+        (
+            Event(EntryKind.MEMBERSHIP, str(sighting), membership_data(sighting, to, grouping, was))
+            for sighting, to, was in moves
+        ),
+    )
+
+
+def link_states(session: Session, link_ids: Sequence[uuid.UUID]) -> Iterator[dict[str, Any]]:
+    """The links as now stored (flushed) with their readers, in the order given."""
+    for start in range(0, len(link_ids), IDS_PER_QUERY):
+        part = link_ids[start : start + IDS_PER_QUERY]
+        rows = session.execute(
+            select(
+                col(Link.id),
+                col(Link.name),
+                col(Link.kind),
+                col(Link.parent_id),
+                col(Link.records_per_day),
+            ).where(col(Link.id).in_(part))
+        )
+        stored = {row.id: dict(row._mapping) for row in rows}
+        readers: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for link_id, reader_id in session.execute(
+            select(col(LinkReader.link_id), col(LinkReader.reader_id)).where(
+                col(LinkReader.link_id).in_(part)
+            )
+        ):
+            readers.setdefault(link_id, []).append(reader_id)
+        for link_id in part:
+            if link_id in stored:
+                yield link_data(stored[link_id], readers.get(link_id, ()))
+
+
+def log_links(session: Session, link_ids: Sequence[uuid.UUID], change: LinkChange) -> int:
+    """One entry per link with its state as now stored: after it was created or changed
+    and flushed, or just before it is deleted (the entry then holds its last state)."""
+    return append_events(
+        session,
+        (
+            Event(EntryKind.LINK, str(state["id"]), {**state, "change": change.value})
+            for state in link_states(session, link_ids)
+        ),
+    )
+
+
+def log_audit(session: Session, entry: AuditEntry) -> int:
+    """The audit entry just stored (flushed, so it has its id), chained as written."""
+    return append_events(
+        session,
+        [Event(EntryKind.AUDIT, str(entry.id), {f: getattr(entry, f) for f in AUDIT_FIELDS})],
     )
 
 
@@ -221,12 +286,13 @@ class VerifyResult:
     blobs: int
     anchors: int
     head: Anchor | None
-    broken_seq: int | None = None
+    broken_seq: int | None = None  # the entry that failed, if any did
     problem: str | None = None
+    rows: int = 0  # table rows checked against the chain (app.evidence.rows)
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None
+        return self.problem is None
 
 
 ENTRY_COLUMNS = [
@@ -274,7 +340,7 @@ def _entry_problem(row: Any, prev: str) -> str | None:
         sealed = json.loads(row.entry)
     except ValueError:
         return "its entry is not JSON"
-    shown = (row.seq, row.kind, row.subject_id, _plain(row.created_at))
+    shown = (row.seq, row.kind, row.subject_id, canonical_value(row.created_at))
     if (sealed.get("seq"), sealed.get("kind"), sealed.get("subject"), sealed.get("at")) != shown:
         return "its columns disagree with its hashed entry"
     return None

@@ -17,6 +17,8 @@ from sqlmodel import Session, col, func, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.evidence.facts import Grouping
+from app.evidence.log import lock_log, log_memberships
 from app.incidents.announce import Standing, announce
 from app.incidents.grouping import (
     PARTNER_ROLE,
@@ -52,6 +54,7 @@ def assign_sightings(
     _lock_grouping(session)
     names = canary_names(session, sightings)
     touched_ids: dict[uuid.UUID, Incident] = {}
+    joined: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]] = []
     for sighting in sorted(sightings, key=lambda s: (s.observed_at, str(s.id))):
         keys = source_keys(sighting, names.get(sighting.canary_id))
         incident = find_open(session, keys, sighting.observed_at)
@@ -61,6 +64,8 @@ def assign_sightings(
             session.flush()
         touched_ids.setdefault(incident.id, incident)
         attach(session, incident, sighting, keys)
+        joined.append((sighting.id, incident.id, None))
+    log_memberships(session, joined, Grouping.GROUPED)
     incidents = list(touched_ids.values())
     touched(session, incidents, jobs)
     return incidents
@@ -69,7 +74,10 @@ def assign_sightings(
 def _lock_grouping(session: Session) -> None:
     """One transaction at a time changes which sightings incidents hold (storing sightings,
     a merge, a split): on PostgreSQL an advisory lock until the transaction ends; SQLite's
-    units of work already hold its one write lock."""
+    units of work already hold its one write lock. Each change is chained, and storing
+    sightings holds the evidence log's lock before this one: so does every caller, or two
+    would each wait for the other's."""
+    lock_log(session)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
@@ -198,10 +206,12 @@ def merge_incidents(
     moved = session.exec(
         select(IncidentSighting).where(col(IncidentSighting.incident_id).in_(ids))
     ).all()
+    changes = [(m.sighting_id, target.id, m.incident_id) for m in moved]
     for membership in moved:
         membership.incident_id = target.id
         session.add(membership)
     session.flush()
+    log_memberships(session, changes, Grouping.MERGED)
     now = utcnow()
     for other in others:
         regroup(session, other)
@@ -269,6 +279,9 @@ def split_incident(
             membership.incident_id = split.id
             session.add(membership)
     session.flush()
+    log_memberships(
+        session, [(m, split.id, source.id) for m in sorted(ids, key=str)], Grouping.SPLIT
+    )
     for incident in (source, split):
         sightings = regroup(session, incident)
         incident.revision += 1
@@ -285,7 +298,11 @@ def split_incident(
 
 
 def close_incident(session: Session, actor: Actor, incident_id: uuid.UUID) -> Incident:
-    """Closed: new sightings of its sources open a new incident. Closing twice is a no-op."""
+    """Closed: new sightings of its sources open a new incident. Closing twice is a no-op.
+    The locks come before the incident's row, in the order storing sightings takes them:
+    that holds the evidence log's and then waits for this row, the audit entry the other
+    way round."""
+    _lock_grouping(session)
     incident = _managed(session, incident_id)
     if incident.status == IncidentStatus.CLOSED:
         return incident

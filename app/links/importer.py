@@ -21,6 +21,8 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.evidence.facts import LinkChange
+from app.evidence.log import log_links
 from app.links.schemas import ExternalRef, LinkName, RegionCode
 from app.links.tree import subtree_ids
 from app.models.links import Link
@@ -176,6 +178,7 @@ def import_links_csv(session: Session, actor: Actor, data: bytes) -> ImportRepor
     table = Link.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(records):
         session.connection().execute(table.insert(), chunk)
+    log_links(session, [ids[line] for line in order], LinkChange.CREATED)
     record_audit(
         session,
         actor,

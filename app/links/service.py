@@ -1,5 +1,8 @@
 """Registering links and keeping the tree sound; every function takes the acting key.
 
+Every change to what attribution reads of a link (its place in the tree, kind, name, volume
+and readers) is chained in the evidence log with the link's new state (app.evidence).
+
 Tenancy: a scoped (partner) actor sees its scope root and everything below it, and changes
 only links strictly below the root. Anything else is reported as not found, never as
 forbidden, so a partner cannot learn what exists outside its sub-tree.
@@ -15,6 +18,8 @@ from sqlmodel import Session, col, delete, or_, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.evidence.facts import LinkChange
+from app.evidence.log import log_links
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
 from app.models.canaries import Canary, FeedProfile
@@ -106,6 +111,7 @@ def create_link(session: Session, actor: Actor, data: LinkCreate) -> Link:
     )
     session.add(link)
     session.flush()
+    log_links(session, [link.id], LinkChange.CREATED)
     record_audit(session, actor, "link.create", "link", link.id, _audit_fields(data))
     return link
 
@@ -142,6 +148,7 @@ def update_link(session: Session, actor: Actor, link_id: uuid.UUID, patch: LinkU
     link.updated_at = utcnow()
     session.add(link)
     session.flush()
+    log_links(session, [link.id], LinkChange.UPDATED)
     record_audit(session, actor, "link.update", "link", link.id, _jsonable(changes))
     return link
 
@@ -175,10 +182,14 @@ def delete_link(session: Session, actor: Actor, link_id: uuid.UUID) -> None:
         raise ConflictError("The link has canaries; deactivate it instead of deleting it.")
     if session.exec(select(ApiKey.id).where(ApiKey.scope_link_id == link_id).limit(1)).first():
         raise ConflictError("API keys are scoped to this link; revoke them or deactivate it.")
-    # Its own configuration goes with it: its feed profile, and who reads its data.
+    log_links(session, [link.id], LinkChange.DELETED)  # its last state, before it goes
+    # Its own configuration goes with it: its feed profile, and who reads its data. The
+    # links it read lose a reader: their new state is chained too.
     session.exec(delete(FeedProfile).where(col(FeedProfile.link_id) == link_id))
+    read = session.exec(select(LinkReader.link_id).where(LinkReader.reader_id == link_id)).all()
     readers = or_(col(LinkReader.link_id) == link_id, col(LinkReader.reader_id) == link_id)
     session.exec(delete(LinkReader).where(readers))
+    log_links(session, list(read), LinkChange.UPDATED)
     record_audit(session, actor, "link.delete", "link", link.id, {"name": link.name})
     session.delete(link)
     try:
@@ -253,6 +264,7 @@ def add_reader(session: Session, actor: Actor, link_id: uuid.UUID, reader_id: uu
         raise ConflictError("That link already reads this one's data (above it, or as a reader).")
     session.add(LinkReader(link_id=link.id, reader_id=reader.id))
     session.flush()
+    log_links(session, [link.id], LinkChange.UPDATED)
     record_audit(session, actor, "link.reader.add", "link", link.id, {"reader_id": str(reader.id)})
     return reader
 
@@ -264,6 +276,7 @@ def remove_reader(session: Session, actor: Actor, link_id: uuid.UUID, reader_id:
         raise NotFoundError("That link is not a reader of this one.")
     session.delete(row)
     session.flush()
+    log_links(session, [link.id], LinkChange.UPDATED)
     record_audit(
         session, actor, "link.reader.remove", "link", link.id, {"reader_id": str(reader_id)}
     )

@@ -13,6 +13,9 @@ class EntryKind(StrEnum):
     MINT = "mint"  # a canary came into existence, with the record a buyer would hold
     PLANT = "plant"  # a canary entered one link's feed
     SIGHTING = "sighting"  # a canary surfaced, with the sha256 of the evidence behind it
+    MEMBERSHIP = "membership"  # a sighting joined an incident (grouped, merged or split off)
+    LINK = "link"  # a link's place in the tree and its readers, as created, changed or deleted
+    AUDIT = "audit"  # an audit log entry: who did what, when
 
 
 class EvidenceEntry(SQLModel, table=True):
