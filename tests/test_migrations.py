@@ -114,15 +114,15 @@ def test_tables_rebuilt_with_rows_that_others_refer_to(empty_engine: Engine) -> 
         assert current_revision(connection) == head_revision()
 
 
-def test_rows_written_before_0015_are_chained_as_found(
+def test_rows_written_before_0016_are_chained_as_found(
     empty_engine: Engine, tmp_path: Path
 ) -> None:
-    """0015 chains what attribution reads and the chain did not cover (links and readers,
+    """0016 chains what attribution reads and the chain did not cover (links and readers,
     incident memberships, the audit log): an untouched database verifies after the upgrade,
     and again after a downgrade and another upgrade, which chain nothing twice."""
-    upgrade(empty_engine, "0014")
+    upgrade(empty_engine, "0015")
     with session_scope(empty_engine) as session:
-        # What 0014's code left: links, readers, memberships and audit rows not chained.
+        # What the code before 0016 left: links, readers, memberships and audit rows not chained.
         links = [
             Link(name="大区", kind=LinkKind.REGION, region_code="330000", courier=Courier.ZTO),
             Link(name="厂商", kind=LinkKind.VENDOR, region_code="330000", courier=Courier.ZTO),
@@ -161,6 +161,6 @@ def test_rows_written_before_0015_are_chained_as_found(
     # 3 links, 1 plant, 1 sighting, 1 membership; the unchained audit row and the mint's.
     assert rows == 3 + 1 + 1 + 1 + 2
     assert (kinds["link"], kinds["membership"], kinds["audit"]) == (3, 1, 2)
-    downgrade(empty_engine, "0014")
+    downgrade(empty_engine, "0015")
     upgrade(empty_engine)
     assert verified() == (rows, kinds)

@@ -29,7 +29,7 @@ class LinkChange(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"  # the entry holds the link's last state; its row must be gone
-    FOUND = "found"  # as it stood when the chain began to cover links (migration 0015)
+    FOUND = "found"  # as it stood when the chain began to cover links (migration 0016)
 
 
 class Grouping(StrEnum):
@@ -38,7 +38,7 @@ class Grouping(StrEnum):
     GROUPED = "grouped"  # stored and grouped by its keys (app.incidents.grouping)
     MERGED = "merged"  # its incident was merged into another
     SPLIT = "split"  # split off into a new incident
-    FOUND = "found"  # as it stood when the chain began to cover incidents (migration 0015)
+    FOUND = "found"  # as it stood when the chain began to cover incidents (migration 0016)
 
 
 def fields_of(values: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """chain the rows attribution reads that the evidence log does not cover yet
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-08 12:00:00.000000
 
 From here on links (with their readers), each sighting's incident and the audit log are
@@ -27,8 +27,8 @@ from app.evidence.log import PAGE, Event, append_events
 from app.evidence.rows import COVERED, Covered, differences
 from app.models.evidence import EntryKind
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
