@@ -38,10 +38,10 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 
 from attribution.kinds import Channel
+from attribution.model import STRONG_BITS
 from attribution.tree import ExposureTree
 
 GROUP_WINDOW = timedelta(days=30)
-STRONG_BITS = 36.0
 CLOSE_ENOUGH = 0.01
 
 

@@ -82,7 +82,7 @@ import math
 import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -182,7 +182,7 @@ class Flag(StrEnum):
     WEAK = "weak"
     # Every planted canary behind it was reached by calls or messages without content only.
     CALLS_ONLY = "calls_only"
-    # Strong evidence, but no link reaches one half: the explanation names what is tied.
+    # Strong evidence, but no link reaches one half: the explanation names the runner-up.
     AMBIGUOUS = "ambiguous"
 
 
@@ -225,7 +225,6 @@ class _Surfaced:
     first_seen: float
     log_lr: float
     strong: bool
-    scored: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +236,7 @@ class _Window:
 
 @dataclass
 class _Fit:
-    """One link's likelihood over the look-back windows, and the window that fits best."""
+    """One link's likelihood over its windows, and the likeliest of them."""
 
     log_likelihood: float
     log_miss: float  # log of the chance that its leak surfaced none of its canaries
@@ -248,7 +247,7 @@ class _Fit:
 class _Hypothesis:
     links: tuple[uuid.UUID, ...]
     log_posterior: float
-    fits: tuple[_Fit, ...] = field(default_factory=tuple)
+    fits: tuple[_Fit, ...]
 
 
 def _calls_log_lr(calls: Sequence[CanarySighting]) -> float:
@@ -281,7 +280,7 @@ def _surfaced(
         if calls:
             log_lr = max(log_lr, _calls_log_lr(calls))
         first_seen = min(s.observed_at.timestamp() for s in group)
-        out.append(_Surfaced(canary_id, link_id, planted, first_seen, log_lr, strong, bool(scored)))
+        out.append(_Surfaced(canary_id, link_id, planted, first_seen, log_lr, strong))
     return out
 
 
