@@ -19,7 +19,7 @@ from attribution.model import (
     UnknownLinkError,
     attribute,
 )
-from benchmarks.scenarios import build_world, stage_leak
+from benchmarks.scenarios import Shape, build_world, stage
 from tests.attribution.courier import DAY, NOW, Courier, courier, seen
 
 
@@ -209,11 +209,15 @@ def test_the_generator_builds_the_courier_the_issue_describes() -> None:
     assert kinds.count(LinkKind.OUTLET) == 100
     assert kinds.count(LinkKind.COURIER_STAFF) >= 300
     assert kinds.count(LinkKind.MERCHANT) == 50
+    assert kinds.count(LinkKind.CALL_CENTRE) == kinds.count(LinkKind.SYSTEM) == 1
     (vendor,) = [link.id for link in world.links if link.kind is LinkKind.VENDOR]
     clients = {link.kind for link in world.links if vendor in link.readers}
     assert clients == {LinkKind.OUTLET, LinkKind.MERCHANT}
     again = build_world(random.Random(3))
     assert [e.canary_id for e in again.exposures] == [e.canary_id for e in world.exposures]
-    scenario = stage_leak(world, random.Random(4))
-    for canaries in scenario.surfaced.values():
+    scenario = stage(world, random.Random(4), Shape.TWO_LEAKERS)
+    (leak,) = scenario.leaks
+    first, second = leak.leakers
+    assert world.unrelated(first, second)
+    for canaries in leak.surfaced.values():
         assert all(world.start <= e.planted_at for e in world.exposures if e.canary_id in canaries)
