@@ -30,8 +30,9 @@ The model.
   log-uniform prior from 10 to 10^7 records (at most the incident's rows), the same for
   every link (attribution.leak). Calls and SMS reach only canaries with a pool number: an
   incident seen only that way counts only those among the V.
-- The window. The leak happened after the newest surfaced canary was planted and before the
-  first sighting, uniformly: weighed in intervals finer near the plant, each at its start
+- The window. The leak happened after the newest surfaced canary was planted (and the
+  couple of hours, BATCH_HOURS, a batch takes to reach the feeds) and before the first
+  sighting, uniformly: weighed in intervals finer near the plant, each at its start
   (a later leak time only adds canaries that did not surface, so a link is never held to
   plants the leak may have preceded). Its records reach back 5 to 240 days, log-uniformly:
   weighed at the centres of seven log-bins, and at the look-back that starts just before
@@ -53,8 +54,10 @@ The model.
   regions and vendors 0.5; head offices, platforms and systems 0.2, which audit their staff
   and exports. The prior never outranks evidence it could be checked against: a region that
   leaked the volume that showed its outlet's canaries would have shown its other outlets'
-  canaries too, and the likelihood says so; where the canaries cannot tell two nested
-  links apart, the explanation says the prior decides.
+  canaries too, and the likelihood says so. Where the canaries cannot tell two nested links
+  apart (the reader saw no canary the other did not, its likelihood within TIED_NATS), the
+  reader's extra records are untested: it is held level with the more specific link and
+  listed after it, and the explanation says so.
 - Output. A link's probability is its single-leaker posterior plus that of the pairs it is
   in. The incident's window is the one the top hypothesis makes likeliest (evidence times
   prior); every candidate is described over it. Times are UTC; `clock` writes them.
@@ -147,6 +150,7 @@ PHONE_CHANNELS = frozenset({Channel.SMS, Channel.CALL})
 # the first sighting: the starts of the intervals weighed (see _Incident.ends). Canaries
 # planted in between that did not surface count against a link only if it leaked after.
 LEAK_TIMES = (0.0, 1 / 64, 1 / 16, 1 / 4, 1 / 2)
+BATCH_HOURS = 2.0
 # Links weighed in full (the rest, ranked by a cheap bound, hold no visible probability);
 # the likeliest of them, each with the partners likeliest to have leaked what it leaves
 # unexplained, weighed as pairs.
@@ -154,7 +158,7 @@ WEIGHED = 12
 FIRSTS = 4
 SECONDS = 4
 TIGHT_FLOOR = 0.02
-# Likelihoods this close (nats) are a tie: the explanation says the prior decides.
+# Likelihoods this close (nats) are a tie: the more specific link is named first.
 TIED_NATS = 0.1
 # A window whose best conceivable likelihood is this far below another's is not weighed.
 PRUNE_NATS = 25.0
@@ -341,8 +345,13 @@ class _Incident:
         plant and the first sighting, in intervals finer near the plant. A later leak time
         can only add canaries that did not surface, so each interval is weighed at its
         start: a broad link, whose other canaries keep being planted, is never held to
-        plants the leak may have preceded."""
+        plants the leak may have preceded. Plants take a while to reach the feeds (a batch
+        over a couple of hours, minting one link after another), so the leak is taken to
+        follow the newest plant by BATCH_HOURS at least, or to be the first sighting."""
         newest, first = self.dates
+        newest = min(newest + BATCH_HOURS * 3600.0, first)
+        if first <= newest:
+            return [(first, 1.0)]
         bounds = [*LEAK_TIMES, 1.0]
         return [
             (newest + at * (first - newest), following - at)
@@ -365,7 +374,9 @@ class _Incident:
         which show it the same canaries): a grid would miss a leak that began with the
         batch it shows. That window never weighs less than TIGHT_FLOOR: the grids of leak
         times and look-backs are approximations, and must not rule a link out for want of
-        the one window its leak used."""
+        the one window its leak used. All look-backs in that share show the same canaries
+        but not the same number of records, so the share is weighed in log-steps as wide
+        as the grid's."""
         basis = [c for c in mine if c.strong or not self.strong]
         oldest = min((c.planted for c in basis), default=None)
         previous = None
@@ -379,11 +390,14 @@ class _Incident:
                 span = max(end - oldest, DAY) / DAY
                 shortest = max(math.log(span), low)
                 longest = high if previous is None else math.log((end - previous) / DAY)
-                longest = min(longest, high)
-                share = max(longest - shortest, 0.0) / (high - low)
-                days = math.exp((shortest + longest) / 2) if share > 0.0 else span
+                longest = max(min(longest, high), shortest)
+                share = (longest - shortest) / (high - low)
+                steps = max(1, math.ceil(share * len(LOOKBACK_DAYS)))
+                for step in range(steps):
+                    days = math.exp(shortest + (step + 0.5) * (longest - shortest) / steps)
+                    weight = max(share, TIGHT_FLOOR) / steps
+                    out.append((_Window(oldest, end, days), weight * chance))
                 share = max(share, TIGHT_FLOOR)
-                out.append((_Window(oldest, end, days), share * chance))
             grid = (1.0 - share) / len(LOOKBACK_DAYS) * chance
             out.extend((_Window(end - days * DAY, end, days), grid) for days in LOOKBACK_DAYS)
         return [(window, weight) for window, weight in out if weight > 0.0]
@@ -506,17 +520,27 @@ def _hypotheses(incident: _Incident) -> tuple[list[_Hypothesis], list[_Hypothesi
     tree = incident.tree
     ranked = sorted(incident.universe(), key=incident.bound, reverse=True)[:WEIGHED]
     leak = math.log(1.0 - NOISE_PRIOR)
-    singles = []
-    for link_id in ranked:
-        fit = incident.fit(link_id)
-        log_post = (
-            leak
-            + math.log1p(-MULTI_PRIOR)
-            + tree.log_prior(link_id)
-            + fit.log_likelihood
-            - incident.log_some(fit.log_miss)
-        )
-        singles.append(_Hypothesis((link_id,), log_post, (fit,)))
+    fits = {link_id: incident.fit(link_id) for link_id in ranked}
+    evidence = {
+        link_id: fit.log_likelihood - incident.log_some(fit.log_miss)
+        for link_id, fit in fits.items()
+    }
+    # A reader tied on the evidence with a more specific link it reads (it saw no canary
+    # that one did not) is held to that link's posterior: its extra records are ones no
+    # canary tested, so its prior must not rank it first; the specific link comes first.
+    plain = {
+        link_id: leak + math.log1p(-MULTI_PRIOR) + tree.log_prior(link_id) + evidence[link_id]
+        for link_id in fits
+    }
+    held: dict[uuid.UUID, float] = {}
+    for link_id in sorted(fits, key=lambda i: tree.links[i].records_per_day):
+        tied = [
+            held[other]
+            for other in held
+            if tree.reads(link_id, other) and abs(evidence[link_id] - evidence[other]) < TIED_NATS
+        ]
+        held[link_id] = min([plain[link_id], *tied])
+    singles = [_Hypothesis((link_id,), held[link_id], (fits[link_id],)) for link_id in fits]
     pairs: list[_Hypothesis] = []
     if len(incident.strong) < 2:
         return singles, pairs
@@ -641,7 +665,13 @@ def _conclude(
 
     ranked = sorted(
         (link_id for link_id, p in unguarded.items() if p > 0.0),
-        key=lambda i: (-guarded(i), -unguarded[i], tree.links[i].records_per_day),
+        # Equal to the ninth decimal is a tie (a reader whose prior was held to a more
+        # specific link's): the more specific link, handling fewer records, comes first.
+        key=lambda i: (
+            -round(guarded(i), 9),
+            -round(unguarded[i], 9),
+            tree.links[i].records_per_day,
+        ),
     )[:MAX_CANDIDATES]
     candidates = []
     for link_id in ranked:
@@ -720,17 +750,14 @@ def _readers(
 
 
 def _tied(tree: ExposureTree, candidates: Sequence[Candidate]) -> list[Named]:
-    """Candidates nested with the top one (one reads the other's data) whose likelihood is
-    the top one's to within TIED_NATS (their probabilities differ by their priors alone):
-    the canaries cannot tell them apart."""
-    if not candidates or candidates[0].unguarded <= 0.0:
+    """Candidates nested with the top one (one reads the other's data) and held level with
+    it: the canaries cannot tell them apart (see _hypotheses)."""
+    if not candidates:
         return []
     first = candidates[0]
-    evidence = math.log(first.unguarded / first.prior)
     return [
         _named(tree, c.link_id)
         for c in candidates[1:]
         if (tree.reads(c.link_id, first.link_id) or tree.reads(first.link_id, c.link_id))
-        and c.unguarded > 0.0
-        and abs(math.log(c.unguarded / c.prior) - evidence) < TIED_NATS
+        and round(c.unguarded, 9) == round(first.unguarded, 9)
     ]

@@ -149,9 +149,11 @@ MESSAGES: dict[str, Message] = {
     ),
     "summary_tied": Message(
         "The canaries cannot tell {link} from {names}, which saw no canary {link} did not: "
-        "their order comes from the prior alone.",
+        "plant canaries in the rest of their data to tell them apart. Until then they are "
+        "given equal odds, the most specific first.",
         None,
-        "仅凭诱饵运单无法区分{link}与{names}（它们没有见过{link}未见过的诱饵运单）：排序仅来自先验。",
+        "仅凭诱饵运单无法区分{link}与{names}（它们没有见过{link}未见过的诱饵运单）："
+        "需在其余数据中投放诱饵运单才能区分。在此之前两者概率相同，更具体的环节排在前面。",
     ),
     "warning_weak": Message(
         "Warning: fewer than two canaries surfaced with a strong match. This is a lead, not "

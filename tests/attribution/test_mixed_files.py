@@ -159,3 +159,18 @@ def test_a_strong_chance_match_elsewhere_does_not_break_the_attribution() -> Non
     assert result.candidates[0].link_id == latest.link_id
     assert Flag.MULTIPLE_LEAKERS not in result.flags
     assert all(x.probability < 0.5 for x in result.candidates if x.link_id == stray.link_id)
+
+
+def test_a_reader_no_canary_can_check_is_held_level_with_the_link_it_reads() -> None:
+    """A region whose other outlet carries no canary saw exactly what its outlet saw: the
+    canaries cannot tell them apart, so the region's larger prior does not put it first."""
+    c = Courier()
+    c.add("浙江大区", LinkKind.REGION, 2_200, canaries=0)
+    c.add("西湖网点", LinkKind.OUTLET, 600, "浙江大区", canaries=0)
+    c.add("滨江网点", LinkKind.OUTLET, 600, "浙江大区", canaries=0)
+    batch = c.plant("西湖网点", 20, at=NOW - 3 * DAY)
+    result = attribute(c.tree(), seen(batch[:3], 90.0))
+    outlet, region = result.candidates[:2]
+    assert (c.name(outlet.link_id), c.name(region.link_id)) == ("西湖网点", "浙江大区")
+    assert outlet.probability == region.probability and region.prior > outlet.prior
+    assert "cannot tell 西湖网点 (outlet) from 浙江大区 (region)" in result.explanation.en
