@@ -2,7 +2,8 @@
 sightings are one leak (pure: no database, no web framework). The app gathers the link
 tree, the plants and an incident's sightings and hands them over as plain values.
 
-model: the leak model and `attribute`; leak: its likelihood over the leaked volume; tree:
-links, readers and plants; grouping: one leak, one incident; explain and vocabulary: the
-text, in English and Chinese from one glossary.
+model: the leak model and `attribute`; evidence: each link's likelihood over leak times
+and look-backs; leak: over the leaked volume; tree: links, readers and plants; grouping: one
+leak, one incident; explain and vocabulary: the text, in English and Chinese from one
+glossary.
 """
