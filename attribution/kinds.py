@@ -13,3 +13,14 @@ class LinkKind(StrEnum):
     VENDOR = "vendor"
     CALL_CENTRE = "call_centre"
     SYSTEM = "system"
+
+
+class Channel(StrEnum):
+    """Where a canary surfaced (the app's SightingSource, one for one)."""
+
+    DUMP = "dump"
+    SITE = "site"
+    SMS = "sms"
+    CALL = "call"
+    ORDER = "order"
+    REPORT = "report"

@@ -1,10 +1,9 @@
 """Attribution: a pure function over exposures and sightings, checked on hand-built courier
-trees and on a seeded run of generated leaks against issue 6's targets."""
+trees (tests/attribution/courier.py). The leak model for mixed files, grouping, the text and
+the issue's targets on generated leaks are in tests/attribution/."""
 
 import random
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,80 +16,11 @@ from attribution.model import (
     Exposure,
     ExposureTree,
     Flag,
-    LinkNode,
     UnknownLinkError,
     attribute,
 )
-from benchmarks.scenarios import build_world, stage_leak
-
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-
-@dataclass
-class Courier:
-    """A small courier: links by name, ten canaries planted at each over the last 60 days."""
-
-    links: dict[str, LinkNode] = field(default_factory=dict)
-    canaries: dict[str, list[uuid.UUID]] = field(default_factory=dict)
-    exposures: list[Exposure] = field(default_factory=list)
-
-    def add(
-        self,
-        name: str,
-        kind: LinkKind,
-        per_day: float,
-        parent: str | None = None,
-        readers: tuple[str, ...] = (),
-        canaries: int = 10,
-    ) -> None:
-        link = LinkNode(
-            uuid.uuid4(),
-            self.links[parent].id if parent else None,
-            kind,
-            name,
-            per_day,
-            tuple(self.links[r].id for r in readers),
-        )
-        self.links[name] = link
-        self.canaries[name] = []
-        self.plant(name, canaries)
-
-    def plant(self, name: str, count: int) -> None:
-        """`count` more canaries at the link, spread evenly over the last 60 days."""
-        for i in range(count):
-            canary = uuid.uuid4()
-            self.canaries[name].append(canary)
-            planted = NOW - (60 - 60 * i / count) * DAY
-            self.exposures.append(Exposure(canary, self.links[name].id, planted))
-
-    def tree(self) -> ExposureTree:
-        return ExposureTree(self.links.values(), self.exposures)
-
-    def id(self, name: str) -> uuid.UUID:
-        return self.links[name].id
-
-    def name(self, link_id: uuid.UUID) -> str:
-        return next(name for name, link in self.links.items() if link.id == link_id)
-
-
-def courier() -> Courier:
-    c = Courier()
-    c.add("面单软件商", LinkKind.VENDOR, 3000)
-    c.add("总部", LinkKind.HEAD_OFFICE, 40_000)
-    for r in (1, 2):
-        c.add(f"大区{r}", LinkKind.REGION, 20_000, "总部")
-        for o in (1, 2, 3, 4):
-            readers = ("面单软件商",) if (r, o) == (1, 1) else ()
-            c.add(f"网点{r}-{o}", LinkKind.OUTLET, 5_000, f"大区{r}", readers)
-            c.add(f"快递员{r}-{o}", LinkKind.COURIER_STAFF, 150, f"网点{r}-{o}", canaries=2)
-    c.add("平台", LinkKind.PLATFORM, 50_000)
-    c.add("商家", LinkKind.MERCHANT, 800, "平台", ("面单软件商",))
-    return c
-
-
-def seen(canaries: list[uuid.UUID], score: float = 45.0) -> list[CanarySighting]:
-    return [CanarySighting(canary, NOW + DAY, score) for canary in canaries]
+from benchmarks.scenarios import Shape, build_world, stage
+from tests.attribution.courier import DAY, NOW, Courier, courier, seen
 
 
 def ranking(c: Courier, result: Attribution) -> list[str]:
@@ -205,38 +135,53 @@ def test_a_bare_call_at_the_background_rate_accuses_nobody() -> None:
 
 
 def test_one_weak_match_is_never_an_attribution() -> None:
-    """Only the head office saw this canary, but one match at 33 bits names nobody."""
+    """Only the head office saw this canary, but one match at 33 bits names nobody: the
+    model gives it about even odds against chance, and the cap holds it at one half."""
     c = courier()
     result = attribute(c.tree(), seen(c.canaries["总部"][9:], 33.0))
     assert ranking(c, result) == ["总部"]
-    assert result.candidates[0].unguarded > 0.99
-    assert result.candidates[0].probability == WEAK_CAP
+    assert result.candidates[0].probability <= WEAK_CAP
+    assert result.noise_probability > 0.2
     assert Flag.WEAK in result.flags
+    assert "a lead, not an attribution" in result.explanation.en
+
+
+def test_one_strong_canary_is_a_lead_too() -> None:
+    c = courier()
+    result = attribute(c.tree(), seen(c.canaries["网点2-3"][9:], 80.0, rows=1000))
+    assert result.noise_probability < 1e-6  # an 80-bit match is no chance match ...
+    assert Flag.WEAK in result.flags  # ... but one canary does not single out a link
+    assert max(x.probability for x in result.candidates) <= WEAK_CAP
 
 
 def test_a_link_whose_readers_saw_the_same_canaries_is_capped() -> None:
     c = courier()
     result = attribute(c.tree(), seen(c.canaries["网点1-2"]), leaked_records=5000)
     top = result.candidates[0]
+    assert c.name(top.link_id) == "网点1-2"
     assert top.unguarded > SHARED_CAP
     assert top.probability == SHARED_CAP
-    assert "cannot rule out" in top.explanation.en
+    # Said once, for the incident, not on every candidate.
+    assert "Canaries prove who saw them, not who leaked them" in result.explanation.en
+    assert not any("not who leaked" in x.explanation.en for x in result.candidates)
 
 
-def test_window_and_volume() -> None:
+def test_windows_and_volume() -> None:
     c = courier()
-    canaries = c.canaries["网点2-4"][6:9]
+    batch = c.plant("网点2-4", 12, at=NOW - 20 * DAY)
     sightings = [
-        CanarySighting(canaries[0], NOW + 3 * DAY, 45.0),
-        CanarySighting(canaries[1], NOW + 2 * DAY, 45.0),
-        CanarySighting(canaries[2], NOW + 4 * DAY, 45.0),
+        CanarySighting(batch[0], NOW + 3 * DAY, 45.0),
+        CanarySighting(batch[1], NOW + 2 * DAY, 45.0),
+        CanarySighting(batch[2], NOW + 4 * DAY, 45.0),
     ]
     result = attribute(c.tree(), sightings, leaked_records=300)
-    newest_plant = NOW - (60 - 6 * 8) * DAY
-    assert result.window_start == newest_plant
-    assert result.window_end == NOW + 2 * DAY
-    assert result.window_volume == pytest.approx(5_000 * 14)
-    assert "网点2-4" in result.explanation.zh and "70,000" in result.explanation.en
+    assert result.window_start == NOW - 20 * DAY  # the newest surfaced canary's plant
+    assert result.window_end == NOW + 2 * DAY  # the first sighting
+    assert result.records_from is not None and result.records_to is not None
+    assert result.records_from <= NOW - 20 * DAY <= result.records_to
+    assert result.leaked_volume is not None and 0 < result.leaked_volume <= 300
+    assert result.window_volume == result.leaked_volume
+    assert "网点2-4" in result.explanation.zh and "records" in result.explanation.en
 
 
 def test_explanations_in_both_languages() -> None:
@@ -244,8 +189,9 @@ def test_explanations_in_both_languages() -> None:
     result = attribute(c.tree(), seen(c.canaries["快递员2-2"]), leaked_records=100)
     top = result.candidates[0]
     assert c.name(top.link_id) == "快递员2-2"
-    assert "saw 2 of the 2 canaries" in top.explanation.en
-    assert "见过浮现的 2 个金丝雀中的 2 个" in top.explanation.zh
+    assert "2 surfaced and 0 did not" in top.explanation.en
+    assert "2 个已浮现，0 个未浮现" in top.explanation.zh
+    assert "诱饵运单" in top.explanation.zh and "快递员" in top.explanation.zh
 
 
 def test_a_plant_at_an_unknown_link_is_refused() -> None:
@@ -263,38 +209,15 @@ def test_the_generator_builds_the_courier_the_issue_describes() -> None:
     assert kinds.count(LinkKind.OUTLET) == 100
     assert kinds.count(LinkKind.COURIER_STAFF) >= 300
     assert kinds.count(LinkKind.MERCHANT) == 50
+    assert kinds.count(LinkKind.CALL_CENTRE) == kinds.count(LinkKind.SYSTEM) == 1
     (vendor,) = [link.id for link in world.links if link.kind is LinkKind.VENDOR]
     clients = {link.kind for link in world.links if vendor in link.readers}
     assert clients == {LinkKind.OUTLET, LinkKind.MERCHANT}
     again = build_world(random.Random(3))
     assert [e.canary_id for e in again.exposures] == [e.canary_id for e in world.exposures]
-    scenario = stage_leak(world, random.Random(4))
-    for canaries in scenario.surfaced.values():
+    scenario = stage(world, random.Random(4), Shape.TWO_LEAKERS)
+    (leak,) = scenario.leaks
+    first, second = leak.leakers
+    assert world.unrelated(first, second)
+    for canaries in leak.surfaced.values():
         assert all(world.start <= e.planted_at for e in world.exposures if e.canary_id in canaries)
-
-
-def test_seeded_scenarios_meet_the_issue_targets() -> None:
-    """The true link first in >= 95 % of leaks where >= 2 of its canaries surfaced, and no
-    innocent link ever at 0.99 or more. Leaks are staged, 100 per world, until 150 of them
-    surfaced two or more canaries: the canary density is drawn per world and decides how
-    many surface, so a fixed number of scenarios would measure on a varying number."""
-    rng = random.Random(20250601)
-    eligible = first = scenarios = 0
-    innocent_max = 0.0
-    while eligible < 150:
-        world = build_world(random.Random(rng.getrandbits(64)))
-        tree = ExposureTree(world.links, world.exposures)
-        for _ in range(100):
-            scenario = stage_leak(world, rng)
-            result = attribute(tree, scenario.sightings, leaked_records=scenario.leaked_records)
-            scenarios += 1
-            (leaker,) = scenario.leakers
-            innocent_max = max(
-                [innocent_max] + [x.probability for x in result.candidates if x.link_id != leaker]
-            )
-            if len(scenario.surfaced[leaker]) >= 2:
-                eligible += 1
-                first += result.candidates[0].link_id == leaker
-    assert scenarios < 3000
-    assert first / eligible >= 0.95, f"{first} of {eligible} ranked first"
-    assert innocent_max < 0.99
