@@ -154,6 +154,60 @@ def profile(
     )
 
 
+def restore(
+    incident_id: uuid.UUID,
+    summary: "StoredProfile",
+    keys: frozenset[str],
+    apart: frozenset[uuid.UUID],
+    tree: ExposureTree,
+) -> IncidentProfile:
+    """An open incident's profile from what the caller stored of it (`summary`) and its
+    keys, without reading its sightings again."""
+    basis = summary.strong_at or summary.weak_at
+    known = frozenset(link for link in basis if link in tree.links)
+    return IncidentProfile(
+        id=incident_id,
+        sightings=frozenset(),
+        canaries=summary.canaries,
+        strong_at=summary.strong_at,
+        weak_at=summary.weak_at,
+        strong=summary.strong,
+        first_seen=summary.first_seen,
+        last_seen=summary.last_seen,
+        channels=summary.channels,
+        keys=keys,
+        reach=_reach(tree, known),
+        tops=_tops(tree, known),
+        apart=apart,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """What a caller keeps of an incident's profile between sightings (its sightings and
+    tree-derived parts are read again as needed)."""
+
+    canaries: frozenset[uuid.UUID]
+    strong_at: frozenset[uuid.UUID]
+    weak_at: frozenset[uuid.UUID]
+    strong: int
+    first_seen: datetime
+    last_seen: datetime
+    channels: frozenset[Channel]
+
+    @classmethod
+    def of(cls, incident: IncidentProfile) -> "StoredProfile":
+        return cls(
+            incident.canaries,
+            incident.strong_at,
+            incident.weak_at,
+            incident.strong,
+            incident.first_seen,
+            incident.last_seen,
+            incident.channels,
+        )
+
+
 def anchors(incident: IncidentProfile, tree: ExposureTree) -> frozenset[uuid.UUID]:
     """The most specific link(s) that saw every planted link the profile rests on; the tops
     of those links when no link saw them all (two leakers)."""

@@ -17,9 +17,12 @@ def test_the_demo_names_the_leaking_outlet_first(tmp_path: Path) -> None:
     assert "命中刷单订单 1 笔" in out
     leaker = re.search(r"The leak was staged at (\S+) \(", out)
     assert leaker is not None
+    # One leak seen on a site, by SMS and by a brushing order: one incident, naming the
+    # leaking outlet first.
+    (incident,) = re.findall(r"^  事件 incident \S+: 5 sightings \((.*)\)$", out, re.MULTILINE)
+    assert incident == "order, site, sms", out
     firsts = re.findall(r"^    1\. (\S+) \(\w+\)  p=([0-9.]+)$", out, re.MULTILINE)
-    assert firsts, out
-    # Every incident that names a link names the leaking outlet first.
-    assert {name for name, _ in firsts} == {leaker.group(1)}, out
+    assert [name for name, _ in firsts] == [leaker.group(1)], out
+    assert float(firsts[0][1]) >= 0.9, out
     assert re.search(r"Investigator pages: http://127\.0\.0\.1:\d+/", out)
     assert (tmp_path / "demo" / "demo.db").exists()

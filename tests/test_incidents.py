@@ -329,6 +329,54 @@ def _sighting(
     )
 
 
+def test_a_sighting_that_bridges_two_incidents_merges_them_but_never_a_split(
+    client: TestClient, session: Session, make_key: KeyFactory, courier: Chain
+) -> None:
+    """Two listings of two outlets far apart are two leaks; a dump holding a canary of each
+    shows they are one file's worth: the incidents are merged, audited as the matcher's. An
+    investigator's split of them is never undone by a later sighting that bridges them."""
+    investigator = bearer(make_key(Role.INVESTIGATOR))
+    a, d = courier.canaries["A"], courier.canaries["D"]
+    report(client, investigator, kind="listing", text=listing(a[:3]), url=URL)
+    other_url = "http://market.example/listing/9001"
+    report(client, investigator, kind="listing", text=listing(d[:3]), url=other_url)
+    assert len(incidents(client, investigator, status="open")) == 2
+
+    upload = client.post(
+        "/v1/sightings/files",
+        files={"file": ("mixed.csv", dump_csv([a[0], d[0]]), "text/csv")},
+        headers=investigator,
+    )
+    assert upload.status_code == 202, upload.text
+    (merged,) = incidents(client, investigator, status="open")
+    assert merged["sighting_count"] == 8
+    (gone,) = incidents(client, investigator, status="closed")
+    assert gone["merged_into_id"] == merged["id"]
+    audit = session.exec(select(AuditEntry).where(AuditEntry.action == "incident.merge")).one()
+    assert audit.actor == Actor.matcher().name
+    assert audit.detail["automatic"] is True and audit.detail["merged"] == [gone["id"]]
+
+    d_ids = {str(c.id) for c in d}
+    shown = detail(client, investigator, merged["id"])
+    d_sightings = [s["id"] for s in shown["sightings"] if s["canary_id"] in d_ids]
+    split = client.post(
+        f"/v1/incidents/{merged['id']}/split",
+        json={"sighting_ids": d_sightings},
+        headers=investigator,
+    )
+    assert split.status_code == 200, split.text
+    assert len(incidents(client, investigator, status="open")) == 2
+    # A listing at D's URL holding one of A's canaries shares a key with the one part and a
+    # canary with the other: it joins one, and the two stay apart.
+    report(client, investigator, kind="listing", text=listing([d[5], a[5], a[0]]), url=other_url)
+    parts = incidents(client, investigator, status="open")
+    assert len(parts) == 2
+    assert sorted(p["sighting_count"] for p in parts) == [4, 7]  # A's 4; D's 4 and these 3
+    assert session.exec(select(AuditEntry).where(AuditEntry.action == "incident.merge")).all() == [
+        audit
+    ]
+
+
 def test_time_closes_a_group_and_a_closed_incident_takes_nothing_more(
     session: Session, courier: Chain
 ) -> None:
@@ -606,8 +654,10 @@ def test_a_vendor_that_reads_its_clients_data_is_named_for_a_leak_across_them(
 
     after = listing(canaries["A"][:3] + canaries["D"][:3])
     report(client, investigator, kind="listing", text=after, url="http://shop.example/2")
-    second = next(i for i in incidents(client, investigator) if i["id"] != first["id"])
-    ranked = detail(client, investigator, second["id"])["candidates"]
+    # The same two outlets' canaries on another listing: the same leak, one incident.
+    (same,) = incidents(client, investigator)
+    assert same["id"] == first["id"] and same["sighting_count"] == 12
+    ranked = detail(client, investigator, same["id"])["candidates"]
     assert ranked[0]["link_id"] == str(vendor.id), ranked
     assert ranked[0]["probability"] > 0.5
 

@@ -234,7 +234,7 @@ def test_the_incident_page_shows_the_attribution_the_tree_and_the_timeline(
     }
     english = BeautifulSoup(client.get(f"/incidents/{incident.id}?lang=en").text, "html.parser")
     assert "Candidate links, most likely first" in english.get_text()
-    assert " saw 3 of the 3 canaries" in _one(english, "td.explanation").get_text()
+    assert "3 surfaced and 17 did not" in _one(english, "td.explanation").get_text()
 
 
 def test_attacker_text_is_shown_as_text(
@@ -513,7 +513,7 @@ def test_an_investigator_reads_an_incident_in_a_browser(
 
     page.click("header .lang >> text=English")
     assert "Candidate links, most likely first" in page.inner_text("#candidates")
-    assert "saw 3 of the 3 canaries" in page.inner_text("#candidates")
+    assert "3 surfaced and 17 did not" in page.inner_text("#candidates")
     assert page.locator("svg.timeline text.lane-label").first.text_content() == "Planted"
     _shoot(page, artifacts, "04-incident-en")
 

@@ -170,7 +170,7 @@ def run_story(
         say(text)
 
     step(
-        f"1. 快递公司 {len(links)} 个环节，每个环节植入 {CANARIES_PER_LINK} 条金丝雀运单 "
+        f"1. 快递公司 {len(links)} 个环节，每个环节植入 {CANARIES_PER_LINK} 条诱饵运单 "
         f"({len(links)} links, {CANARIES_PER_LINK} canaries planted at each)"
     )
     headers = {"Authorization": f"Bearer {security}"}
@@ -181,7 +181,7 @@ def run_story(
         [MarketListing(1, "11月 杭州拱墅 快递单号数据 新鲜 5000条", "0.4元/条", listing)]
     )
     with serving(market) as market_url, httpx.Client(base_url=base, timeout=120) as api:
-        step(f"2. {LEAKER} 泄露：交易站点挂出 60 条样本，含 3 条金丝雀 ({market_url}/market)")
+        step(f"2. {LEAKER} 泄露：交易站点挂出 60 条样本，含 3 条诱饵运单 ({market_url}/market)")
         site = {
             "name": "演示数据市场",
             "definition": {

@@ -9,29 +9,25 @@ leak's volume, so a wrong one moves probabilities between a link and its parent 
 makes a link that did not see a canary a candidate.
 
 Only the plants that can matter are read: those of the surfaced canaries, and every plant
-from the longest look-back (180 days, or the age of the oldest surfaced canary) up to the
-newest sighting, which is what the likelihood counts.
+in the range the model's windows can reach (attribution.tree.plant_range), which is what
+the likelihood counts.
 """
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
-from app.models.canaries import Plant
+from app.models.canaries import Canary, Plant
 from app.models.links import Link, LinkReader
-from app.models.sightings import Scan, Sighting
+from app.models.sightings import Scan, Sighting, SightingSource
 from app.numbers.background import background_rates
-from attribution.kinds import LinkKind
-from attribution.model import (
-    LOOKBACK_DAYS,
-    CanarySighting,
-    Exposure,
-    ExposureTree,
-    LinkNode,
-    PlantCount,
-)
+from attribution.kinds import Channel, LinkKind
+from attribution.model import CanarySighting
+from attribution.tree import Exposure, ExposureTree, LinkNode, PlantCount, plant_range
+from canaries.mobiles import MobileForm
 
 OWN_RECORDS_PER_DAY: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 100.0,
@@ -70,9 +66,10 @@ def records_per_day(links: Sequence[Link]) -> dict[uuid.UUID, float]:
 
 
 def canary_sightings(session: Session, sightings: Sequence[Sighting]) -> list[CanarySighting]:
-    """The sightings as attribution takes them. One without a score (a contact without
-    content) carries its number's background rate over the 30 days before the incident's
-    first such contact on that number."""
+    """The sightings as attribution takes them, each with the rows of what it was found in
+    (a match weighs against the file it was in, not the incident's size). One without a
+    score (a contact without content) carries its number's background rate over the 30
+    days before the incident's first such contact on that number."""
     numbers = {s.id: _number_called(s) for s in sightings}
     first: dict[uuid.UUID, datetime] = {}
     for s in sightings:
@@ -82,6 +79,12 @@ def canary_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Ca
         number_id: background_rates(session, at, [number_id]).get(number_id, 0.0)
         for number_id, at in first.items()
     }
+    scans = {s.scan_id for s in sightings if s.scan_id is not None}
+    scan_rows = (
+        dict(session.exec(select(Scan.id, Scan.rows).where(col(Scan.id).in_(scans))).all())
+        if scans
+        else {}
+    )
     return [
         CanarySighting(
             s.canary_id,
@@ -89,9 +92,25 @@ def canary_sightings(session: Session, sightings: Sequence[Sighting]) -> list[Ca
             s.score,
             s.control,
             background_rate=None if (n := numbers[s.id]) is None else rates[n],
+            rows=_rows(s, scan_rows),
+            channel=Channel(s.source),
         )
         for s in sightings
     ]
+
+
+def _rows(sighting: Sighting, scan_rows: dict[uuid.UUID, int]) -> int | None:
+    """The rows of what the match was found in: a scanned dump's, a reported file's or a
+    listing's sample file's; one for a message, a call or an order; unknown otherwise (a
+    listing's text)."""
+    if sighting.scan_id is not None:
+        return scan_rows.get(sighting.scan_id) or None
+    rows = str(sighting.location.get("rows", ""))
+    if rows.isdigit() and int(rows) > 0:
+        return int(rows)
+    if sighting.source in (SightingSource.SMS, SightingSource.CALL, SightingSource.ORDER):
+        return 1
+    return None
 
 
 def _number_called(sighting: Sighting) -> uuid.UUID | None:
@@ -100,16 +119,15 @@ def _number_called(sighting: Sighting) -> uuid.UUID | None:
     return uuid.UUID(str(number)) if number else None
 
 
-def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:
-    """Every link with its readers besides its parent (a vendor reads its clients'), the
-    surfaced canaries' plants, and the other plants that can matter counted per link and
-    plant time (a batch planted at once is one row)."""
+def link_nodes(session: Session) -> list[LinkNode]:
+    """Every link with its records a day and its readers besides its parent (a vendor reads
+    its clients')."""
     stored = session.exec(select(Link)).all()
     volumes = records_per_day(stored)
     readers: dict[uuid.UUID, list[uuid.UUID]] = {}
     for client, reader in session.exec(select(LinkReader.link_id, LinkReader.reader_id)):
         readers.setdefault(client, []).append(reader)
-    links = [
+    return [
         LinkNode(
             link.id,
             link.parent_id,
@@ -120,31 +138,39 @@ def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTr
         )
         for link in stored
     ]
+
+
+def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTree:
+    """The link tree, the surfaced canaries' plants, and the other plants that can matter
+    (attribution.tree.plant_range) counted per link and plant time (a batch planted at once
+    is one row), with how many of them carry a full pool number: calls and messages reach
+    only those."""
+    links = link_nodes(session)
     canary_ids = {s.canary_id for s in sightings}
     if not canary_ids:
         return ExposureTree(links, ())
+    phone = col(Canary.mobile_form) != MobileForm.MASKED.value
     own = session.exec(
-        select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at)).where(
-            col(Plant.canary_id).in_(canary_ids)
-        )
+        select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at), phone)
+        .join(Canary, col(Canary.id) == col(Plant.canary_id))
+        .where(col(Plant.canary_id).in_(canary_ids))
     ).all()
-    seen = [s.observed_at for s in sightings]
-    planted = [row[2] for row in own]
-    since = min([min(seen) - timedelta(days=max(LOOKBACK_DAYS)), *planted])
+    since, until = plant_range([row[2] for row in own], [s.observed_at for s in sightings])
     link_id, planted_at = col(Plant.link_id), col(Plant.planted_at)
     batches = session.exec(
-        select(link_id, planted_at, func.count())
+        select(link_id, planted_at, func.count(), func.sum(case((phone, 1), else_=0)))
+        .join(Canary, col(Canary.id) == col(Plant.canary_id))
         .where(
             planted_at >= since,
-            planted_at <= max(seen + planted),
+            planted_at <= until,
             col(Plant.canary_id).not_in(canary_ids),
         )
         .group_by(link_id, planted_at)
     ).all()
     return ExposureTree(
         links,
-        [Exposure(canary, link, at) for canary, link, at in own],
-        [PlantCount(link, at, count) for link, at, count in batches],
+        [Exposure(canary, link, at, bool(by_phone)) for canary, link, at, by_phone in own],
+        [PlantCount(link, at, count, int(by_phone or 0)) for link, at, count, by_phone in batches],
     )
 
 

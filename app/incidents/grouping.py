@@ -1,6 +1,16 @@
-"""Which incident a sighting belongs to: its source keys, and the open incident sharing one.
+"""Which incident a sighting belongs to: one leak, one incident, whatever the channel.
 
-Sightings are one leak when they share a source key and are close in time:
+The rules are attribution.grouping's (pure, stated there): a sighting joins an open
+incident seen within GROUP_WINDOW of it, unless an investigator split them apart, when they
+share a source key, or a planted canary, or when the links their canaries point at could be
+one leak (an outlet's dump, a listing pasted from it, an SMS campaign to its numbers and
+brushing orders to its addresses are one incident; two unrelated leaks stay two). Open
+incidents a sighting bridges are merged into one, without an investigator and audited.
+Sightings filed by partners group only among themselves (rule 3: see partner_reported).
+Closed incidents take no new sightings. Each open incident keeps what the rules need of it
+between sightings (`profile`: its canaries, the links they were planted at, its channels).
+
+The source keys:
 - `url:` the same listing or page (a trading site's listing URL, a report's URL);
 - `file:` the same file by sha256 (a scanned dump, a reported file, a listing's sample);
 - `phone:` the same caller or sender number (a scam campaign's calls and SMS, a number
@@ -11,17 +21,13 @@ Sightings are one leak when they share a source key and are close in time:
   are taken out (one campaign sending one text to many numbers);
 - `merchant:` / `sender:` the same brushing merchant or sender id on orders;
 - `report:` the same report reference (a person filing what they saw under one id).
-A sighting joins the open incident that shares a key with it and whose sightings span a
-time within GROUP_WINDOW of it (the one seen most recently, if several do); otherwise it
-opens a new incident. Incidents are never merged automatically, so an investigator's split
-stays split: merging is an investigator's call. Closed incidents take no new sightings.
 """
 
 import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
@@ -30,8 +36,16 @@ from app.db import utcnow
 from app.models.canaries import Canary
 from app.models.incidents import Incident, IncidentKey, IncidentSighting, IncidentStatus
 from app.models.sightings import Sighting, SightingSource
+from attribution.grouping import (
+    IncidentProfile,
+    SightingProfile,
+    StoredProfile,
+    profile,
+    restore,
+)
+from attribution.kinds import Channel
+from attribution.tree import ExposureTree
 
-GROUP_WINDOW = timedelta(days=30)
 PARTNER_ROLE = "partner"
 PARTNER_KEYS = "partner|"  # the group keys of partner-reported sightings, kept apart
 # A template shorter than this (in Chinese characters) is too common to name a campaign.
@@ -128,23 +142,109 @@ def canary_names(session: Session, sightings: Iterable[Sighting]) -> dict[uuid.U
     return dict(rows)
 
 
-def find_open(session: Session, keys: list[str], at: datetime) -> Incident | None:
-    """The open incident sharing a key with a sighting made `at`, within the window."""
-    query = (
-        select(Incident)
-        .join(IncidentKey, col(IncidentKey.incident_id) == col(Incident.id))
-        .where(
-            col(IncidentKey.key_sha256).in_([key_sha256(k) for k in keys]),
-            Incident.status == IncidentStatus.OPEN,
-            col(Incident.first_seen_at) <= at + GROUP_WINDOW,
-            col(Incident.last_seen_at) >= at - GROUP_WINDOW,
-        )
-        .order_by(
-            col(Incident.last_seen_at).desc(), col(Incident.created_at).desc(), col(Incident.id)
-        )
-        .limit(1)
+def sighting_profile(sighting: Sighting, keys: list[str]) -> SightingProfile:
+    """What the grouping rules (attribution.grouping) take of a sighting: its keys hashed,
+    as incidents keep theirs."""
+    return SightingProfile(
+        id=sighting.id,
+        canary_id=sighting.canary_id,
+        link_id=None if sighting.control else sighting.link_id,
+        observed_at=sighting.observed_at,
+        channel=Channel(sighting.source),
+        keys=frozenset(key_sha256(k) for k in keys),
+        score=sighting.score,
     )
-    return session.exec(query).first()
+
+
+def keep_profile(incident: Incident, merged: IncidentProfile, partner: bool) -> None:
+    """Store what grouping needs of the incident until its next sighting."""
+    stored = StoredProfile.of(merged)
+    incident.profile = {
+        "canaries": sorted(map(str, stored.canaries)),
+        "strong_at": sorted(map(str, stored.strong_at)),
+        "weak_at": sorted(map(str, stored.weak_at)),
+        "strong": stored.strong,
+        "first_seen": stored.first_seen.isoformat(),
+        "last_seen": stored.last_seen.isoformat(),
+        "channels": sorted(stored.channels),
+        "partner": partner,
+    }
+
+
+def _stored(profile: dict[str, Any]) -> StoredProfile:
+    def ids(name: str) -> frozenset[uuid.UUID]:
+        return frozenset(uuid.UUID(value) for value in profile[name])
+
+    return StoredProfile(
+        canaries=ids("canaries"),
+        strong_at=ids("strong_at"),
+        weak_at=ids("weak_at"),
+        strong=int(profile["strong"]),
+        first_seen=datetime.fromisoformat(profile["first_seen"]),
+        last_seen=datetime.fromisoformat(profile["last_seen"]),
+        channels=frozenset(Channel(c) for c in profile["channels"]),
+    )
+
+
+def apart_of(incident: Incident) -> frozenset[uuid.UUID]:
+    return frozenset(uuid.UUID(value) for value in incident.apart or [])
+
+
+def open_profiles(
+    session: Session, tree: ExposureTree, since: datetime, until: datetime, partner: bool
+) -> list[tuple[Incident, IncidentProfile]]:
+    """The open incidents seen between `since` and `until`, of partner reports or of
+    everything else (the two never mix: app.incidents.grouping.partner_reported), each with
+    its profile; one missing (an incident from before profiles were kept) is rebuilt."""
+    rows = session.exec(
+        select(Incident).where(
+            Incident.status == IncidentStatus.OPEN,
+            col(Incident.merged_into_id).is_(None),
+            col(Incident.first_seen_at) <= until,
+            col(Incident.last_seen_at) >= since,
+        )
+    ).all()
+    if not rows:
+        return []
+    keys: dict[uuid.UUID, set[str]] = {}
+    held = select(IncidentKey.incident_id, IncidentKey.key_sha256).where(
+        col(IncidentKey.incident_id).in_([row.id for row in rows])
+    )
+    for incident_id, digest in session.exec(held):
+        keys.setdefault(incident_id, set()).add(digest)
+    found = []
+    for row in rows:
+        if row.profile is None:
+            rebuilt = rebuild_profile(session, row, tree)
+            if rebuilt is None:
+                continue
+        assert row.profile is not None  # noqa: S101 (rebuild_profile stored it)
+        if bool(row.profile.get("partner")) != partner:
+            continue
+        mine = frozenset(keys.get(row.id, ()))
+        found.append((row, restore(row.id, _stored(row.profile), mine, apart_of(row), tree)))
+    return found
+
+
+def rebuild_profile(
+    session: Session, incident: Incident, tree: ExposureTree
+) -> IncidentProfile | None:
+    """The incident's profile from its sightings (after a merge or a split, or for an
+    incident from before profiles were kept), stored on it; None when it holds none."""
+    sightings = incident_sightings(session, incident.id)
+    if not sightings:
+        incident.profile = None
+        return None
+    names = canary_names(session, sightings)
+    rebuilt = profile(
+        [sighting_profile(s, source_keys(s, names.get(s.canary_id))) for s in sightings],
+        tree,
+        incident.id,
+        apart_of(incident),
+    )
+    keep_profile(incident, rebuilt, any(partner_reported(s) for s in sightings))
+    session.add(incident)
+    return rebuilt
 
 
 def open_incident(sighting: Sighting, keys: list[str]) -> Incident:
@@ -193,12 +293,13 @@ def incident_sightings(session: Session, incident_id: uuid.UUID) -> list[Sightin
 
 def regroup(session: Session, incident: Incident) -> list[Sighting]:
     """After a merge or a split: the incident's keys, times and counts from its sightings
-    as they now are; its sightings."""
+    as they now are (its grouping profile is rebuilt when next needed); its sightings."""
     sightings = incident_sightings(session, incident.id)
     session.exec(delete(IncidentKey).where(col(IncidentKey.incident_id) == incident.id))
     incident.keys = []
     incident.sighting_count = 0
     incident.control = False
+    incident.profile = None
     if sightings:
         incident.first_seen_at = min(s.observed_at for s in sightings)
         incident.last_seen_at = max(s.observed_at for s in sightings)

@@ -14,6 +14,8 @@ app.incidents.announce's call.
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, delete, select
 
@@ -27,6 +29,13 @@ from app.queueing.jobs import JobQueue
 from attribution.model import Attribution, attribute
 
 SWEEP_BATCH = 1000
+# Explanations are read by people in China: their times are written in Beijing time (the
+# stored times stay UTC).
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai_text(moment: datetime) -> str:
+    return f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M} (UTC+8)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,7 @@ def compute(session: Session, sightings: list[Sighting]) -> Computed:
         exposure_tree(session, sightings),
         canary_sightings(session, sightings),
         leaked_records=rows,
+        clock=shanghai_text,
     )
     surfaced = len({s.canary_id for s in sightings if not s.control})
     return Computed(result, surfaced, rows)

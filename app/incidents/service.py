@@ -8,7 +8,7 @@ else answers 404, as if it did not exist.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, text
@@ -20,14 +20,18 @@ from app.db import utcnow
 from app.evidence.facts import Grouping
 from app.evidence.log import lock_log, log_memberships
 from app.incidents.announce import Standing, announce
+from app.incidents.exposures import link_nodes
 from app.incidents.grouping import (
     PARTNER_ROLE,
     attach,
     canary_names,
-    find_open,
     incident_sightings,
+    keep_profile,
     open_incident,
+    open_profiles,
+    partner_reported,
     regroup,
+    sighting_profile,
     source_keys,
     title_for,
 )
@@ -37,6 +41,8 @@ from app.models.incidents import Incident, IncidentCandidate, IncidentSighting, 
 from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from app.queueing.jobs import JobQueue
+from attribution.grouping import GROUP_WINDOW, absorb, choose, joins, profile
+from attribution.tree import ExposureTree
 
 # pg_advisory_xact_lock's key for "grouping sightings" ("htin" in ASCII): two transactions
 # storing sightings of one listing at once must not open two incidents for it.
@@ -46,29 +52,92 @@ LOCK_KEY = 0x6874696E
 def assign_sightings(
     session: Session, sightings: Sequence[Sighting], jobs: JobQueue | None
 ) -> list[Incident]:
-    """Put sightings just stored into incidents (app.incidents.grouping) and have the
-    attribution of each incident they touched recomputed, with its alerts, by a job when
-    there is a queue (app.incidents.refresh.touched); the incidents touched."""
+    """Put sightings just stored into incidents (app.incidents.grouping: one leak, one
+    incident) and have the attribution of each incident they touched recomputed, with its
+    alerts, by a job when there is a queue (app.incidents.refresh.touched); the incidents
+    touched, merged-away ones included."""
     if not sightings:
         return []
     _lock_grouping(session)
+    tree = ExposureTree(link_nodes(session))
     names = canary_names(session, sightings)
     touched_ids: dict[uuid.UUID, Incident] = {}
     joined: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]] = []
-    for sighting in sorted(sightings, key=lambda s: (s.observed_at, str(s.id))):
-        keys = source_keys(sighting, names.get(sighting.canary_id))
-        incident = find_open(session, keys, sighting.observed_at)
-        if incident is None:
-            incident = open_incident(sighting, keys)
+    keyed = [(s, source_keys(s, names.get(s.canary_id))) for s in sightings]
+    for batch in _batches(keyed):
+        partner = partner_reported(batch[0][0])
+        new = profile([sighting_profile(s, keys) for s, keys in batch], tree)
+        candidates = open_profiles(
+            session, tree, new.first_seen - GROUP_WINDOW, new.last_seen + GROUP_WINDOW, partner
+        )
+        chosen = choose([found for _, found in candidates], new, tree)
+        if chosen is None:
+            first, keys = batch[0]
+            incident = open_incident(first, keys)
             session.add(incident)
             session.flush()
-        touched_ids.setdefault(incident.id, incident)
-        attach(session, incident, sighting, keys)
-        joined.append((sighting.id, incident.id, None))
+            merged = replace(new, id=incident.id)
+        else:
+            incident = next(row for row, found in candidates if found.id == chosen.id)
+            merged = absorb(chosen, new, tree)
+        for sighting, keys in batch:
+            attach(session, incident, sighting, keys)
+            joined.append((sighting.id, incident.id, None))
+        folded = False
+        for row, other in candidates:
+            if row.id != incident.id and joins(merged, other, tree) is not None:
+                _fold(session, incident, row)
+                merged = absorb(merged, other, tree)
+                touched_ids[row.id] = row
+                folded = True
+        if folded:
+            regroup(session, incident)
+        keep_profile(incident, merged, partner)
+        session.add(incident)
+        touched_ids[incident.id] = incident
     log_memberships(session, joined, Grouping.GROUPED)
     incidents = list(touched_ids.values())
     touched(session, incidents, jobs)
     return incidents
+
+
+def _batches(
+    keyed: Sequence[tuple[Sighting, list[str]]],
+) -> list[list[tuple[Sighting, list[str]]]]:
+    """The sightings that came together from one observation (the same keys: one file, one
+    listing, one message), in time order: each batch is grouped as one."""
+    runs: dict[tuple[str, ...], list[tuple[Sighting, list[str]]]] = {}
+    for sighting, keys in sorted(keyed, key=lambda pair: (pair[0].observed_at, str(pair[0].id))):
+        runs.setdefault(tuple(keys), []).append((sighting, keys))
+    return sorted(runs.values(), key=lambda run: (run[0][0].observed_at, str(run[0][0].id)))
+
+
+def _fold(session: Session, target: Incident, other: Incident) -> None:
+    """An open incident the new sightings showed to be the same leak as `target`: its
+    sightings move into `target` and it is closed as merged, as an investigator's merge
+    would, audited as the matcher's."""
+    moved = session.exec(
+        select(IncidentSighting).where(IncidentSighting.incident_id == other.id)
+    ).all()
+    for membership in moved:
+        membership.incident_id = target.id
+        session.add(membership)
+    session.flush()
+    log_memberships(session, [(m.sighting_id, target.id, other.id) for m in moved], Grouping.MERGED)
+    regroup(session, other)
+    other.status = IncidentStatus.CLOSED
+    other.closed_at = other.closed_at or utcnow()
+    other.merged_into_id = target.id
+    target.apart = sorted(set(target.apart or []) | set(other.apart or []))
+    session.add(other)
+    record_audit(
+        session,
+        Actor.matcher(),
+        "incident.merge",
+        "incident",
+        target.id,
+        {"merged": [str(other.id)], "sightings_moved": len(moved), "automatic": True},
+    )
 
 
 def _lock_grouping(session: Session) -> None:
@@ -274,6 +343,9 @@ def split_incident(
     )
     session.add(split)
     session.flush()
+    # A split stays split: neither part ever joins the other again (app.incidents.grouping).
+    split.apart = sorted({*(source.apart or []), str(source.id)})
+    source.apart = sorted({*(source.apart or []), str(split.id)})
     for membership in memberships:
         if membership.sighting_id in ids:
             membership.incident_id = split.id

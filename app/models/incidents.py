@@ -11,6 +11,7 @@ recompute; `revision` and `attributed_revision` say whether the cached answer is
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -57,6 +58,11 @@ class Incident(SQLModel, table=True):
     # (behind while a refresh job is on its way).
     revision: int = 0
     attributed_revision: int = 0
+    # What grouping keeps of it between sightings (app.incidents.grouping: its canaries, the
+    # links they were planted at, its channels), None until first needed; and the incidents
+    # an investigator split from it, which it never joins again.
+    profile: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    apart: list[str] | None = Field(default=None, sa_type=sa.JSON)
     # `incident.opened` was raised. An incident of calls and messages without content is
     # opened quietly and announced once a leak is likelier than background noise.
     announced: bool = False

@@ -130,6 +130,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "这说明是偶然匹配或 honeytrace 内部泄露，与任何环节无关。",
         "flag.multiple_leakers": "没有单一环节能解释全部发现：可能不止一个泄露者。",
         "flag.weak": "强匹配的诱饵运单少于两个：这只是线索，不能据此认定泄露环节。",
+        "flag.ambiguous": "证据充分，但不足以锁定单一环节。",
         "flag.calls_only": "只有打到诱饵号码上、没有内容的来电或短信：按该号码平时的骚扰频率衡量，"
         "泄露与噪声之比达到 99 比 1 之前不发告警。",
         "col.observed_at": "发现时间",
@@ -367,6 +368,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.control_seen": "A control canary surfaced: control canaries are never planted, "
         "so this points at a chance match or a leak inside honeytrace itself, never at a link.",
         "flag.multiple_leakers": "No single link explains every sighting: more than one leaker.",
+        "flag.ambiguous": "Strong evidence, but it does not single out one link.",
         "flag.weak": "Fewer than two canaries surfaced with a strong match: a lead, not an "
         "attribution.",
         "flag.calls_only": "Only calls or messages without content reached canary numbers: "
