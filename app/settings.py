@@ -7,9 +7,10 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.resources import resource
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
         "(when the account and token are set), dividing a minute, an hour or a day; 0: never.",
     )
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
+    time_zone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone times are shown in to people (pages, CLI, evidence "
+        "bundles); storage and the API stay in UTC.",
+    )
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600,
         description="How often canary rotation runs (in `serve` on SQLite, on workers on "
@@ -169,6 +175,19 @@ class Settings(BaseSettings):
         "heartbeat for 30 s) and put them back in the queue, dividing a minute, an hour or a "
         "day; 0 turns it off.",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from error
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @model_validator(mode="after")
     def _enforce_real_secrets(self) -> Self:
