@@ -20,7 +20,7 @@ FORBIDDEN = {"app", "fastapi", "sqlmodel", "sqlalchemy", "alembic", "starlette"}
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("attribution", "canaries"),  # pure libraries: the leak model; minting and matching
     ("watchers",),  # pure: the outside world as observations
-    ("app.request_context", "app.csvsafe", "app.text"),
+    ("app.request_context", "app.csvsafe", "app.text", "app.localtime"),
     ("app.problems", "app.paging"),  # errors as problem documents; the paging envelope
     ("app.resources",),  # typed lifespan resources for routes
     ("app.settings",),
