@@ -1,0 +1,300 @@
+"""Write rates of the service: reports, Twilio SMS webhooks and mints, each beside a
+yardstick measured in the same run on the same database (goals, issue 17: p99 under 100 ms
+at 8 clients on SQLite and 32 on PostgreSQL; 5,000 canaries/s minted through the CLI and
+the API).
+
+A real `honeytrace serve` on loopback (its own process; the clients run here) on a fresh
+SQLite file and on a scratch PostgreSQL database. With `--canaries` canaries stored:
+
+- `POST /v1/sightings`: listing texts that name a canary each (a sighting, its evidence,
+  an incident, a burn and a replacement canary) and texts that name none (an audit entry);
+- `POST /v1/webhooks/twilio/sms`: messages naming a canary, signed with twilio's
+  RequestValidator;
+- yardstick: `GET /healthz` under the same concurrency (the framework's floor);
+- minting `--mint` canaries through `honeytrace mint` (a process of its own, start-up
+  included) and `POST /v1/links/{id}/canaries` (several requests of at most 10,000); the
+  yardstick inserts as many plain rows of the same width in one transaction, same engine.
+
+Run: python benchmarks/write_rate.py [--requests 400] [--canaries 3000] [--mint 10000]
+                                      [--postgres URL | --no-postgres]
+"""
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, make_url, text
+from sqlmodel import Session, select
+from twilio.request_validator import RequestValidator
+
+from app.auth.actor import Actor
+from app.auth.keys import issue_key
+from app.db import Database, make_engine, upgrade
+from app.demo.serving import free_port
+from app.links.schemas import LinkCreate
+from app.links.service import create_link
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.keys import Role
+from app.models.sightings import Sighting
+from app.planting.service import mint_canaries
+from attribution.kinds import LinkKind
+from canaries.couriers import Courier
+
+BIN = Path(sys.executable).parent
+TOKEN = "bench-twilio-token"  # noqa: S105 (a scratch server's)
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+API_MINT_MAX = 10_000
+
+
+@dataclass
+class Stored:
+    link_id: uuid.UUID
+    key: str
+    canaries: list[Canary]
+
+
+def prepare(url: str, canaries: int) -> Stored:
+    engine = make_engine(url)
+    upgrade(engine)
+    database = Database(engine)
+    with database.write() as session:
+        link = create_link(
+            session,
+            Actor.cli(),
+            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+        )
+        key = issue_key(session, role=Role.SECURITY, name="bench").secret
+        link_id = link.id
+    with database.write() as session:
+        mint_canaries(session, Actor.cli(), link_id, canaries, PlantChannel.CLI)
+    with database.read() as session:
+        planted = session.exec(
+            select(Canary).where(Canary.status == CanaryStatus.PLANTED).order_by(Canary.waybill_no)
+        ).all()
+    engine.dispose()
+    return Stored(link_id, key, list(planted))
+
+
+def listing(canary: Canary) -> str:
+    return (
+        f"出售快递单 {canary.waybill_no} 收件人{canary.name} 电话{canary.mobile} "
+        f"{canary.province}{canary.city}{canary.district}{canary.address} 价格面议"
+    )
+
+
+@contextmanager
+def served(url: str, tmp: Path) -> Iterator[str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "HONEYTRACE_DATABASE_URL": url,
+        "HONEYTRACE_LOG_LEVEL": "WARNING",
+        "HONEYTRACE_PUBLIC_URL": base,
+        "HONEYTRACE_TWILIO_AUTH_TOKEN": TOKEN,
+        "HONEYTRACE_REQUESTS_PER_SECOND": "100000",
+        "HONEYTRACE_EVIDENCE_DIR": str(tmp / "evidence"),
+        "HONEYTRACE_ROTATION_INTERVAL_SECONDS": "0",
+    }
+    server = subprocess.Popen(
+        [str(BIN / "honeytrace"), "serve", "--port", str(port)], env=env, cwd=tmp
+    )
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def _load(clients: int, count: int, request: Request) -> tuple[float, list[float]]:
+    """`count` requests by `clients` concurrent clients; (requests/s, latencies in s)."""
+    latencies: list[float] = []
+    queue = iter(range(count))
+
+    async def client() -> None:
+        async with httpx.AsyncClient(timeout=120) as http:
+            for i in queue:
+                started = time.perf_counter()
+                response = await request(http, i)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return count / (time.perf_counter() - started), latencies
+
+
+def load(label: str, clients: int, count: int, request: Request) -> None:
+    rate, latencies = asyncio.run(_load(clients, count, request))
+    ms = sorted(x * 1000 for x in latencies)
+    p50 = statistics.median(ms)
+    p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99))]
+    print(f"  {label:44} {rate:8,.0f} req/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
+
+
+def requests_run(url: str, tmp: Path, stored: Stored, clients: int, count: int) -> None:
+    headers = {"Authorization": f"Bearer {stored.key}"}
+    hits = stored.canaries
+    run = secrets.token_hex(3)
+    with served(url, tmp) as base:
+        signer = RequestValidator(TOKEN)
+        sms_url = f"{base}/v1/webhooks/twilio/sms"
+
+        async def health(http: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await http.get(f"{base}/healthz")
+
+        async def report_hit(http: httpx.AsyncClient, i: int) -> httpx.Response:
+            body = {"kind": "listing", "text": listing(hits[i]), "reference": f"{run}-hit-{i}"}
+            return await http.post(f"{base}/v1/sightings", json=body, headers=headers)
+
+        async def report_miss(http: httpx.AsyncClient, i: int) -> httpx.Response:
+            body = {
+                "kind": "listing",
+                "text": f"出售快递单 第{i}批 浙江杭州 价格面议 联系微信 shop{i}",
+                "reference": f"{run}-miss-{i}",
+            }
+            return await http.post(f"{base}/v1/sightings", json=body, headers=headers)
+
+        async def sms(http: httpx.AsyncClient, i: int) -> httpx.Response:
+            canary = hits[count + i]
+            params = {
+                "MessageSid": f"SM{run}{i:08d}",
+                "From": "+8613912345678",
+                "To": "+8617000000000",
+                "Body": f"你好 {canary.name} 快递 {canary.waybill_no} 到了",
+            }
+            signature = signer.compute_signature(sms_url, params)
+            return await http.post(sms_url, data=params, headers={"X-Twilio-Signature": signature})
+
+        load("warm-up (index load, first connections)", clients, clients * 4, health)
+        load("yardstick: GET /healthz", clients, count, health)
+        load("POST /v1/sightings naming a canary", clients, count, report_hit)
+        load("POST /v1/sightings naming none", clients, count, report_miss)
+        load("Twilio SMS webhook naming a canary", clients, count, sms)
+        load("yardstick again: GET /healthz", clients, count, health)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        sightings = len(session.exec(select(Sighting.id)).all())
+    engine.dispose()
+    print(f"  sightings stored: {sightings} (expected {2 * count})")
+
+
+def mint_run(url: str, tmp: Path, stored: Stored, count: int) -> None:
+    env = {**os.environ, "HONEYTRACE_DATABASE_URL": url, "HONEYTRACE_LOG_LEVEL": "WARNING"}
+    command = [str(BIN / "honeytrace"), "mint", "--link", str(stored.link_id)]
+    started = time.perf_counter()
+    subprocess.run([*command, "--count", "1"], env=env, cwd=tmp, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    one = time.perf_counter() - started
+    started = time.perf_counter()
+    subprocess.run([*command, "--count", str(count)], env=env, cwd=tmp, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    cli = time.perf_counter() - started
+    print(f"  {'honeytrace mint --count 1 (start-up)':44} {one:8.2f} s")
+    print(f"  {f'honeytrace mint --count {count:,}':44} {cli:8.2f} s = {count / cli:8,.0f}/s")
+    with served(url, tmp) as base:
+        headers = {"Authorization": f"Bearer {stored.key}"}
+        endpoint = f"{base}/v1/links/{stored.link_id}/canaries"
+        httpx.post(endpoint, json={"count": 1}, headers=headers, timeout=60).raise_for_status()
+        started = time.perf_counter()
+        left = count
+        while left:
+            size = min(left, API_MINT_MAX)
+            response = httpx.post(endpoint, json={"count": size}, headers=headers, timeout=600)
+            response.raise_for_status()
+            left -= size
+        api = time.perf_counter() - started
+    label = f"POST .../canaries, {count:,} in {-(-count // API_MINT_MAX)} request(s)"
+    print(f"  {label:44} {api:8.2f} s = {count / api:8,.0f}/s")
+    print(f"  {'yardstick: ' + f'{count:,} plain rows, one insert':44} {plain_rows(url, count)}")
+
+
+def plain_rows(url: str, count: int) -> str:
+    """As many rows of a canary's width as plain strings, one executemany, one commit."""
+    engine = make_engine(url)
+    table = Table(
+        f"bench_plain_{secrets.token_hex(4)}",
+        MetaData(),
+        *(Column(f"c{i}", String) for i in range(20)),
+    )
+    table.create(engine)
+    rows = [{f"c{i}": f"{n:012d}-{i}-字段" for i in range(20)} for n in range(count)]
+    try:
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            connection.execute(insert(table), rows)
+        elapsed = time.perf_counter() - started
+    finally:
+        table.drop(engine)
+        engine.dispose()
+    return f"{elapsed:8.2f} s = {count / elapsed:8,.0f}/s"
+
+
+@contextmanager
+def scratch_postgres(admin_url: str) -> Iterator[str]:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"honeytrace_bench_{secrets.token_hex(4)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def backend(label: str, url: str, args: argparse.Namespace, clients: int) -> None:
+    print(f"{label}: {clients} clients, {args.requests} requests a case")
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        stored = prepare(url, max(args.canaries, 2 * args.requests))
+        requests_run(url, tmp, stored, clients, args.requests)
+        mint_run(url, tmp, stored, args.mint)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400, help="requests a case")
+    parser.add_argument("--canaries", type=int, default=3000, help="canaries stored first")
+    parser.add_argument("--mint", type=int, default=10_000, help="canaries a mint run")
+    parser.add_argument("--sqlite-clients", type=int, default=8)
+    parser.add_argument("--postgres-clients", type=int, default=32)
+    parser.add_argument("--postgres", default=POSTGRES, help="a server to make a scratch db on")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as directory:
+            url = f"sqlite:///{Path(directory) / 'bench.db'}"
+            backend("SQLite", url, args, args.sqlite_clients)
+    if not args.no_postgres:
+        with scratch_postgres(args.postgres) as url:
+            backend("PostgreSQL", url, args, args.postgres_clients)
+
+
+if __name__ == "__main__":
+    main()
