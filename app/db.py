@@ -7,8 +7,10 @@ its block ends (rolls back if it raises) and is opened only around writes. Servi
 the CLI command that opened the session decides where the transaction ends.
 """
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,9 +40,12 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
+    """`busy_timeout`: how long, in seconds, a SQLite connection waits for another
+    process's write lock before it fails."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        args = {"check_same_thread": False, "timeout": busy_timeout}
+        engine = create_engine(url, connect_args=args)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -72,6 +77,24 @@ _BEGIN = "honeytrace_sqlite_begin"
 def unit_of_work(engine: Engine) -> Engine:
     """The engine as units of work use it (see _BEGIN); other dialects ignore the option."""
     return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
+
+
+# SQLite has one writer. Units of work of one process queue for it on a lock of the
+# process rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms and
+# lets a newcomer take the lock ahead of a waiter: under 8 concurrent reports that put the
+# unluckiest request seconds behind (p99 14.6 s in benchmarks/write_rate.py). Other
+# processes (a CLI command, a worker) still meet the busy timeout. Reentrant: a unit of
+# work opened inside another in one thread meets SQLite's own lock, as it did before.
+_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _WRITERS_LOCK:
+        lock = _WRITERS.get(engine)
+        if lock is None:
+            lock = _WRITERS[engine] = threading.RLock()
+        return lock
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -145,8 +168,10 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A unit of work: commit when the block ends, roll back if it raises."""
-        with Session(unit_of_work(self.engine), expire_on_commit=False) as session:
+        """A unit of work: commit when the block ends, roll back if it raises. On SQLite the
+        process's units of work take turns (see _writer_lock)."""
+        turn = _writer_lock(self.engine) if self.is_sqlite else nullcontext()
+        with turn, Session(unit_of_work(self.engine), expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

@@ -1,0 +1,167 @@
+"""Reports and webhooks arriving at once: every one is recorded, none is lost, none fails
+for a lock (issue 17; the rates are measured by benchmarks/write_rate.py, not here)."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func
+from sqlmodel import col, select
+from twilio.request_validator import RequestValidator
+
+from app.audit.service import record_audit
+from app.auth.actor import Actor
+from app.auth.keys import issue_key
+from app.db import Database, make_engine, upgrade
+from app.evidence.log import verify_chain
+from app.evidence.store import EvidenceStore
+from app.links.schemas import LinkCreate
+from app.links.service import create_link
+from app.main import create_app
+from app.models.audit import AuditEntry
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.keys import Role
+from app.models.sightings import Sighting
+from app.models.telephony import PhoneContact
+from app.planting.schemas import StoredCanary
+from app.planting.service import mint_canaries
+from app.settings import Settings
+from attribution.kinds import LinkKind
+from canaries.couriers import Courier
+from tests.conftest import BACKENDS, fresh_database
+from tests.loopback import free_port, serving
+
+TOKEN = "write-load-token"
+CLIENTS = 8
+
+
+def _listing(canary: StoredCanary) -> str:
+    return (
+        f"出售快递单 {canary.waybill_no} 收件人{canary.name} 电话{canary.mobile} "
+        f"{canary.province}{canary.city}{canary.district}{canary.address}"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reports_and_webhooks_at_once_are_all_recorded(backend: str, tmp_path: Path) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine)
+        with database.write() as session:
+            link = create_link(
+                session,
+                Actor.cli(),
+                LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+            )
+            key = issue_key(session, role=Role.SECURITY, name="load").secret
+            minted = mint_canaries(session, Actor.cli(), link.id, 24, PlantChannel.CLI)
+        canaries = [c for c in minted.planted if not c.control][:24]
+        reported, texted = canaries[:12], canaries[12:]
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = Settings(
+            database_url=url,
+            rotation_interval_seconds=0,
+            public_url=base,
+            twilio_auth_token=SecretStr(TOKEN),
+            evidence_dir=str(tmp_path / "evidence"),
+            requests_per_second=10_000,
+        )
+        headers = {"Authorization": f"Bearer {key}"}
+        signer = RequestValidator(TOKEN)
+
+        def send(task: tuple[str, int]) -> int:
+            kind, i = task
+            with httpx.Client(timeout=120) as http:
+                if kind == "hit":
+                    body = {"kind": "listing", "text": _listing(reported[i]), "reference": f"h{i}"}
+                    return http.post(f"{base}/v1/sightings", json=body, headers=headers).status_code
+                if kind == "miss":
+                    body = {
+                        "kind": "listing",
+                        "text": f"出售 第{i}批 价格面议",
+                        "reference": f"m{i}",
+                    }
+                    return http.post(f"{base}/v1/sightings", json=body, headers=headers).status_code
+                canary = texted[i]
+                params = {
+                    "MessageSid": f"SM{i:032d}",
+                    "From": "+8613912345678",
+                    "To": "+8617000000000",
+                    "Body": f"你好 {canary.name} 快递 {canary.waybill_no} 到了",
+                }
+                sms = f"{base}/v1/webhooks/twilio/sms"
+                signed = {"X-Twilio-Signature": signer.compute_signature(sms, params)}
+                return http.post(sms, data=params, headers=signed).status_code
+
+        tasks = [(kind, i) for i in range(12) for kind in ("hit", "miss", "sms")]
+        with serving(create_app(settings, database), port), ThreadPoolExecutor(CLIENTS) as pool:
+            statuses = list(pool.map(send, tasks))
+        assert statuses == [200 if kind == "sms" else 202 for kind, _ in tasks]
+        with database.read() as session:
+            seen = session.exec(select(Sighting.canary_id)).all()
+            assert sorted(map(str, seen)) == sorted(str(c.id) for c in canaries)
+            burned = session.exec(
+                select(func.count())
+                .select_from(Canary)
+                .where(col(Canary.id).in_([c.id for c in canaries]))
+                .where(Canary.status == CanaryStatus.BURNED)
+            ).one()
+            assert burned == 24
+            audits = session.exec(
+                select(func.count()).where(AuditEntry.action == "sighting.report")
+            ).one()
+            assert audits == 24  # the hits and the misses, each once
+            assert session.exec(select(func.count()).select_from(PhoneContact)).one() == 12
+            assert verify_chain(session, EvidenceStore(settings.evidence_path)).ok
+        engine.dispose()
+
+
+def test_units_of_work_of_one_process_take_turns_past_the_busy_timeout(tmp_path: Path) -> None:
+    """A unit of work that waits on SQLite's write lock longer than its busy timeout fails
+    ("database is locked"); one process's units wait for each other instead, however long."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}", busy_timeout=0.05)
+    upgrade(engine)
+    database = Database(engine)
+    first_in, second_waiting, release = threading.Event(), threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def first() -> None:
+        with database.write() as session:
+            record_audit(session, Actor.cli(), "turn.first", "test", None, {})
+            session.flush()
+            first_in.set()
+            release.wait(30)
+
+    def second() -> None:
+        first_in.wait(30)
+        second_waiting.set()
+        try:
+            with database.write() as session:
+                record_audit(session, Actor.cli(), "turn.second", "test", None, {})
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    second_waiting.wait(30)
+    # Hold the lock well past the busy timeout while the second unit waits for it.
+    release.wait(1.0)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    with database.read() as session:
+        actions = session.exec(
+            select(AuditEntry.action)
+            .where(AuditEntry.target_type == "test")
+            .order_by(col(AuditEntry.id))
+        ).all()
+    assert actions == ["turn.first", "turn.second"]
+    engine.dispose()
