@@ -17,17 +17,21 @@ from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.db import Database, make_engine, upgrade
 from app.evidence.log import verify_chain
+from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
 from app.models.audit import AuditEntry
-from app.models.canaries import Canary, CanaryStatus, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
+from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact
-from app.planting.schemas import StoredCanary
-from app.planting.service import mint_canaries
+from app.numbers.service import assign_number, register_number
+from app.planting.schemas import FeedProfileBody, StoredCanary
+from app.planting.service import mint_apart, mint_canaries, set_feed_profile
+from app.problems import ConflictError
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -164,4 +168,86 @@ def test_units_of_work_of_one_process_take_turns_past_the_busy_timeout(tmp_path:
             .order_by(col(AuditEntry.id))
         ).all()
     assert actions == ["turn.first", "turn.second"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_mint_made_before_its_unit_of_work_stores_the_same_rows(
+    backend: str, tmp_path: Path
+) -> None:
+    """`mint_apart` (the CLI's and the API's mint) mints before it opens the unit of work:
+    it stores, plants, chains and audits what `mint_canaries` does in one unit."""
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine)
+        with database.write() as session:
+            link = create_link(
+                session,
+                Actor.cli(),
+                LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+            )
+        apart = mint_apart(database, Actor.cli(), link.id, 40, PlantChannel.CLI)
+        with database.write() as session:
+            whole = mint_canaries(session, Actor.cli(), link.id, 40, PlantChannel.CLI)
+        assert len(apart.planted) == len(whole.planted) == 40
+        assert apart.controls == whole.controls > 0
+        with database.read() as session:
+            counts = {
+                (status, kind): session.exec(
+                    select(func.count())
+                    .select_from(Canary)
+                    .where(Canary.status == status, col(Canary.control).is_(kind))
+                ).one()
+                for status in (CanaryStatus.PLANTED, CanaryStatus.CONTROL)
+                for kind in (False, True)
+            }
+            assert counts == {
+                (CanaryStatus.PLANTED, False): 80,
+                (CanaryStatus.PLANTED, True): 0,
+                (CanaryStatus.CONTROL, False): 0,
+                (CanaryStatus.CONTROL, True): 2 * apart.controls,
+            }
+            assert session.exec(select(func.count()).select_from(Plant)).one() == 80
+            chained = dict(
+                session.exec(
+                    select(EvidenceEntry.kind, func.count()).group_by(col(EvidenceEntry.kind))
+                ).all()
+            )
+            assert chained[EntryKind.MINT] == 80 + 2 * apart.controls
+            assert chained[EntryKind.PLANT] == 80
+            mints = session.exec(
+                select(AuditEntry.detail).where(AuditEntry.action == "canary.mint")
+            ).all()
+            assert [d["count"] for d in mints] == [40, 40]
+            assert verify_evidence(session, EvidenceStore(tmp_path / "evidence")).ok
+        engine.dispose()
+
+
+def test_a_mint_from_a_number_pool_takes_its_numbers_inside_the_unit(tmp_path: Path) -> None:
+    """A pool's free numbers are read where they are taken: a one-number pool gives one
+    canary, then refuses (409), however the mint is made."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'pool.db'}")
+    upgrade(engine)
+    database = Database(engine)
+    with database.write() as session:
+        link = create_link(
+            session,
+            Actor.cli(),
+            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+        )
+        number = register_number(
+            session, Actor.cli(), "17000000001", "twilio", ["sms"], None, False, False
+        )
+        assign_number(session, Actor.cli(), number.id, link.id)
+        set_feed_profile(
+            session,
+            Actor.cli(),
+            link.id,
+            FeedProfileBody(mobile_form="full", control_share=0),
+        )
+    first = mint_apart(database, Actor.cli(), link.id, 1, PlantChannel.API)
+    assert [c.mobile for c in first.planted] == ["17000000001"]
+    with pytest.raises(ConflictError):
+        mint_apart(database, Actor.cli(), link.id, 1, PlantChannel.API)
     engine.dispose()

@@ -20,7 +20,7 @@ from app.models.canaries import PlantChannel
 from app.planting.feeds import columns_by_content
 from app.planting.rotation import rotate
 from app.planting.schemas import CANARY_FIELDS, CanaryRead
-from app.planting.service import audit_sample, mint_canaries
+from app.planting.service import audit_sample, mint_apart
 from app.problems import DomainError
 from canaries.realism import (
     ADDRESS_AUC_GOAL,
@@ -49,9 +49,8 @@ def mint(
     `--json` prints one JSON array instead of JSON lines."""
     database = ready_database(load_settings())
     try:
-        with database.write() as session:
-            result = mint_canaries(session, Actor.cli(), link, count, PlantChannel.CLI)
-            records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
+        result = mint_apart(database, Actor.cli(), link, count, PlantChannel.CLI)
+        records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
     except DomainError as error:
         raise fail(error) from None
     if as_json:

@@ -33,10 +33,10 @@ router = APIRouter(tags=["canaries"])
 
 @router.post("/v1/links/{link_id}/canaries", status_code=status.HTTP_201_CREATED)
 def mint_canaries(
-    session: WriteSession, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
+    database: DatabaseDep, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
 ) -> list[CanaryRead]:
     """Mint canaries for the link and plant them there now (channel `api`)."""
-    result = service.mint_canaries(session, actor, link_id, body.count, PlantChannel.API)
+    result = service.mint_apart(database, actor, link_id, body.count, PlantChannel.API)
     return [CanaryRead.of(c) for c in result.planted]
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.evidence.log import log_minted, log_planted
 from app.links.service import get_link
 from app.links.tree import ancestor_ids, exposure_ids
@@ -118,6 +118,48 @@ class MintResult:
     controls: int
 
 
+@dataclass(frozen=True)
+class MintPlan:
+    """What a mint for a link will make, read before anything is written."""
+
+    link_id: uuid.UUID
+    minter: mint.Minter
+    count: int
+    controls: int
+
+    @property
+    def pooled(self) -> bool:
+        """Whether its mobiles come from the operator's number pool, whose free numbers must
+        be read and taken inside the unit of work that stores them."""
+        return self.minter.profile.pool is not None
+
+    def records(self) -> list[mint.Canary]:
+        """The records (CPU only, no database): `count` canaries and the controls."""
+        minter = self.minter
+        try:
+            minted = [minter.mint_one() for _ in range(self.count)]
+            return minted + [minter.mint_one(control=True) for _ in range(self.controls)]
+        except mint.MintError as error:
+            raise self.refusal(error) from None
+
+    def refusal(self, error: mint.MintError) -> ConflictError:
+        # A number pool too small for the count: say so rather than invent a number.
+        return ConflictError(f"Cannot mint {self.count} canaries for this link: {error}.")
+
+
+def plan_mint(
+    session: Session,
+    actor: Actor,
+    link_id: uuid.UUID,
+    count: int,
+    *,
+    rng: random.Random | None = None,
+) -> MintPlan:
+    link = mintable_link(session, actor, link_id)
+    minter, profile = minter_for(session, link, rng)
+    return MintPlan(link.id, minter, count, round(count * profile.control_share))
+
+
 def mint_canaries(
     session: Session,
     actor: Actor,
@@ -131,30 +173,62 @@ def mint_canaries(
 ) -> MintResult:
     """Mint `count` canaries for the link plus its share of controls, and plant them now if a
     channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them)."""
-    link = mintable_link(session, actor, link_id)
-    minter, profile = minter_for(session, link, rng)
-    controls = round(count * profile.control_share)
+    plan = plan_mint(session, actor, link_id, count, rng=rng)
+    return store_minted(session, actor, plan, plan.records(), channel, status, batch_id)
+
+
+def mint_apart(
+    database: Database, actor: Actor, link_id: uuid.UUID, count: int, channel: PlantChannel
+) -> MintResult:
+    """`mint_canaries` for a command or a request: the records are minted before the unit
+    of work opens (seconds for a big mint, the first in a process building its tables),
+    so the write lock is held only to check, store and plant them. Mobiles from a number
+    pool are minted inside the unit, where the pool's free numbers are taken."""
+    with database.read() as session:
+        plan = plan_mint(session, actor, link_id, count)
+    if plan.pooled:
+        with database.write() as session:
+            return mint_canaries(session, actor, link_id, count, channel)
+    minted = plan.records()
+    with database.write() as session:
+        mintable_link(session, actor, link_id)  # still live now
+        return store_minted(session, actor, plan, minted, channel)
+
+
+def store_minted(
+    session: Session,
+    actor: Actor,
+    plan: MintPlan,
+    minted: list[mint.Canary],
+    channel: PlantChannel | None,
+    status: CanaryStatus = CanaryStatus.PLANTED,
+    batch_id: uuid.UUID | None = None,
+) -> MintResult:
+    """Store minted records (any now taken replaced), plant them if a channel is given, and
+    audit the mint, in the caller's unit of work."""
     try:
-        minted = [minter.mint_one() for _ in range(count)]
-        minted += [minter.mint_one(control=True) for _ in range(controls)]
-        minted = unique_against_store(session, minter, minted)
+        minted = unique_against_store(session, plan.minter, minted)
     except mint.MintError as error:
-        # A number pool too small for the count: say so rather than invent a number.
-        raise ConflictError(f"Cannot mint {count} canaries for this link: {error}.") from None
+        raise plan.refusal(error) from None
     status = status if channel is None else CanaryStatus.PLANTED
-    rows = store_canaries(session, actor, link.id, minted, status, batch_id)
+    rows = store_canaries(session, actor, plan.link_id, minted, status, batch_id)
     live = [row for row in rows if not row.control]
     if channel is not None:
-        plant(session, actor, [row.id for row in live], link.id, channel)
+        plant(session, actor, [row.id for row in live], plan.link_id, channel)
     record_audit(
         session,
         actor,
         "canary.mint",
         "link",
-        link.id,
-        {"count": count, "controls": controls, "channel": channel, "batch_id": str(batch_id)},
+        plan.link_id,
+        {
+            "count": plan.count,
+            "controls": plan.controls,
+            "channel": channel,
+            "batch_id": str(batch_id),
+        },
     )
-    return MintResult(live, controls)
+    return MintResult(live, plan.controls)
 
 
 def unique_against_store(
