@@ -1,6 +1,7 @@
 """The FastAPI application: built by create_app, its resources made in the lifespan."""
 
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,7 @@ from app.sites.routes import router as sites_router
 from app.telephony.provider_webhooks import router as provider_router
 from app.telephony.twilio_webhooks import router as twilio_router
 from app.web.routes import install_web
+from canaries.mint import load_tables
 
 INTERLEAVE_PATH = re.compile(r"^/v1/links/[^/]+/feed/interleave$")
 ROUTERS = (
@@ -96,6 +98,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database(make_engine(settings.database_url))
+        # The first canary burned would build minting's tables inside its write transaction.
+        threading.Thread(target=load_tables, name="mint-tables", daemon=True).start()
         resources.provide(Database, db)
         # One HTTP client per process for the site watcher, shared by requests and jobs.
         crawls = resources.provide(

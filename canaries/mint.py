@@ -3,6 +3,7 @@
 import hashlib
 import math
 import random
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -87,6 +88,18 @@ class LinkProfile:
     privacy_separator: str = "转"
     window: tuple[date, date] | None = None  # creation dates, CST; default the last 7 days
     style: StyleProfile | None = None  # learned from the link's records; None: the default
+
+
+_TABLES = threading.Lock()
+
+
+def load_tables() -> None:
+    """Build what minting reads (the division table, mobile segments by home, names) now,
+    once per process: seconds of work that the first canary minted would otherwise do, with
+    whatever lock its caller holds (a write transaction minting a burned canary's
+    replacement). Callers at once wait for one build."""
+    with _TABLES:
+        Minter(LinkProfile(Courier.ZTO), random.Random(0)).mint_one()  # noqa: S311 (thrown away)
 
 
 def customer_hash(salt: str, name: str, mobile: str) -> str:

@@ -17,6 +17,7 @@ from app.queueing.jobs import JobQueue
 from app.resources import resource
 from app.settings import Settings
 from canaries.matching import Matcher
+from canaries.mint import load_tables
 from watchers.dumps import DumpLimits
 from watchers.observations import Observation
 from watchers.scan import ScanProgress, ScanResult, scan_stream
@@ -52,7 +53,10 @@ class Intake:
             return self.index.matcher(session)
 
     def match(self, observations: Iterable[Observation]) -> list[Seen]:
-        return match_observations(self.matcher(), list(observations))
+        seen = match_observations(self.matcher(), list(observations))
+        if any(f.score is not None and not f.control for s in seen for f in s.found):
+            load_tables()  # a canary that surfaced is replaced in the unit: not there first
+        return seen
 
     def scan(
         self,
@@ -62,7 +66,10 @@ class Intake:
         on_progress: Callable[[ScanProgress], None] | None = None,
     ) -> ScanResult:
         """Read a file as a dump, matching every row as it streams."""
-        return scan_stream(stream, name, self.matcher(), limits or DumpLimits(), on_progress)
+        result = scan_stream(stream, name, self.matcher(), limits or DumpLimits(), on_progress)
+        if result.matches:
+            load_tables()  # as in `match`
+        return result
 
     def record(self, session: Session, actor: Actor, seen: Sequence[Seen]) -> Recorded:
         """Inside the caller's unit of work: store the sightings and hand them off."""
