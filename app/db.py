@@ -8,9 +8,8 @@ the CLI command that opened the session decides where the transaction ends.
 """
 
 import threading
-import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,8 +45,17 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
     if url.startswith("sqlite"):
         args = {"check_same_thread": False, "timeout": busy_timeout}
         engine = create_engine(url, connect_args=args)
+        writer = threading.RLock()
+
+        def begin(connection: Connection) -> None:
+            _sqlite_begin(writer, connection)
+
+        def checkin(_dbapi_connection: Any, record: Any) -> None:
+            _sqlite_checkin(writer, record)
+
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", begin)
+        event.listen(engine, "checkin", checkin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -63,8 +71,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get(_BEGIN, '')}")
+def _sqlite_begin(writer: threading.RLock, connection: Connection) -> None:
+    mode = connection.get_execution_options().get(_BEGIN, "")
+    if mode != "IMMEDIATE":
+        connection.exec_driver_sql(f"BEGIN {mode}")
+        return
+    writer.acquire()  # see _WRITER
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        writer.release()
+        raise
+    connection.info[_WRITER] = connection.info.get(_WRITER, 0) + 1
+
+
+def _sqlite_checkin(writer: threading.RLock, record: Any) -> None:
+    """The connection is back in the pool, its transaction over: the next may write."""
+    for _ in range(record.info.pop(_WRITER, 0)):
+        try:
+            writer.release()
+        except RuntimeError:  # checked in by another thread: its owner never will be back
+            break
 
 
 # Units of work (a request, a job) begin IMMEDIATE on SQLite: they take the write lock at
@@ -79,22 +106,15 @@ def unit_of_work(engine: Engine) -> Engine:
     return engine.execution_options(**{_BEGIN: "IMMEDIATE"})
 
 
-# SQLite has one writer. Units of work of one process queue for it on a lock of the
-# process rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms and
-# lets a newcomer take the lock ahead of a waiter: under 8 concurrent reports that put the
-# unluckiest request seconds behind (p99 14.6 s in benchmarks/write_rate.py). Other
-# processes (a CLI command, a worker) still meet the busy timeout. Reentrant: a unit of
-# work opened inside another in one thread meets SQLite's own lock, as it did before.
-_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
-_WRITERS_LOCK = threading.Lock()
-
-
-def _writer_lock(engine: Engine) -> threading.RLock:
-    with _WRITERS_LOCK:
-        lock = _WRITERS.get(engine)
-        if lock is None:
-            lock = _WRITERS[engine] = threading.RLock()
-        return lock
+# SQLite has one writer. A process's units of work queue for it on a lock of the engine,
+# taken as a unit begins IMMEDIATE and released when its connection goes back to the pool
+# (after its COMMIT or ROLLBACK), rather than in SQLite's busy handler, which polls with
+# sleeps of up to 100 ms and lets a newcomer take the lock ahead of a waiter: under 8
+# concurrent reports that put the unluckiest request seconds behind (p99 14.6 s in
+# benchmarks/write_rate.py). Other processes (a CLI command, a worker) still meet the busy
+# timeout. Reentrant: a second unit of work opened inside one in the same thread meets
+# SQLite's own lock, as it did before.
+_WRITER = "honeytrace_sqlite_writer"
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -169,9 +189,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A unit of work: commit when the block ends, roll back if it raises. On SQLite the
-        process's units of work take turns (see _writer_lock)."""
-        turn = _writer_lock(self.engine) if self.is_sqlite else nullcontext()
-        with turn, Session(unit_of_work(self.engine), expire_on_commit=False) as session:
+        process's units of work take turns (see _WRITER)."""
+        with Session(unit_of_work(self.engine), expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
