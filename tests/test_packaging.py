@@ -4,6 +4,7 @@ installs pins every one of them."""
 
 import ast
 import importlib.metadata
+import json
 import subprocess
 import sys
 import tomllib
@@ -94,3 +95,76 @@ def test_no_runtime_dependency_is_left_unimported() -> None:
     unimported = {canonicalize_name(r.name) for r in _declared()} - imported
     assert unimported == {"tzdata", "python-multipart"}
     assert "faker" not in {canonicalize_name(r.name) for r in _declared()}
+
+
+def _locked() -> dict[str, list[Requirement]]:
+    """The lock file's pins by name (a name may have one pin per marker)."""
+    text = LOCK.read_text(encoding="utf-8").replace("\\\n", " ")
+    pins: dict[str, list[Requirement]] = {}
+    for line in text.splitlines():
+        line = line.partition("#")[0].strip()
+        if not line:
+            continue
+        spec, _, hashes = line.partition(" --hash=")
+        assert hashes.startswith("sha256:"), f"no hash for {spec}"
+        pin = Requirement(spec)
+        (clause,) = pin.specifier
+        assert clause.operator == "==", f"{spec} is not pinned with =="
+        pins.setdefault(canonicalize_name(pin.name), []).append(pin)
+    return pins
+
+
+def _closure(requirements: list[Requirement]) -> set[str]:
+    """The distributions these requirements pull in here (extras followed), from the
+    installed metadata."""
+    seen: set[str] = set()
+    todo = [(r, frozenset(r.extras)) for r in requirements]
+    while todo:
+        requirement, extras = todo.pop()
+        name = canonicalize_name(requirement.name)
+        key = f"{name}[{','.join(sorted(extras))}]"
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in importlib.metadata.requires(name) or []:
+            needed = Requirement(line)
+            wanted = needed.marker is None or any(
+                needed.marker.evaluate({"extra": extra}) for extra in {"", *extras}
+            )
+            if wanted:
+                todo.append((needed, frozenset(needed.extras)))
+    return {key.partition("[")[0] for key in seen}
+
+
+def test_the_lock_file_pins_every_declared_dependency_within_its_range() -> None:
+    locked = _locked()
+    for requirement in _declared():
+        pins = locked.get(canonicalize_name(requirement.name))
+        assert pins, f"{requirement.name} is declared but not in requirements.lock"
+        for pin in pins:
+            (clause,) = pin.specifier
+            assert requirement.specifier.contains(clause.version, prereleases=True), (
+                f"requirements.lock pins {pin} outside pyproject.toml's {requirement}"
+            )
+
+
+def test_the_lock_file_holds_everything_the_declared_dependencies_pull_in() -> None:
+    """Extras included (uvicorn[standard], psycopg[binary]): an image installed from the lock
+    alone, the project with --no-deps, lacks nothing."""
+    missing = _closure(_declared()) - set(_locked())
+    assert missing == set()
+
+
+def healthcheck() -> list[str]:
+    """The Dockerfile's HEALTHCHECK command (tests/test_production.py runs it)."""
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    (line,) = [line for line in dockerfile.splitlines() if line.startswith("HEALTHCHECK")]
+    command: list[str] = json.loads(line.partition(" CMD ")[2])
+    return command
+
+
+def test_the_image_installs_the_lock_file_and_checks_readiness() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    assert "--no-deps ." in dockerfile
+    assert "/readyz" in " ".join(healthcheck())
