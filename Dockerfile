@@ -15,7 +15,8 @@ RUN /opt/honeytrace/bin/pip install -q --no-cache-dir --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin honeytrace \
-    && mkdir -p /var/lib/honeytrace && chown honeytrace /var/lib/honeytrace
+    && mkdir -p /var/lib/honeytrace/spool /var/lib/honeytrace/evidence \
+    && chown -R honeytrace /var/lib/honeytrace
 COPY --from=build /opt/honeytrace /opt/honeytrace
 ENV PATH=/opt/honeytrace/bin:$PATH \
     HONEYTRACE_ENVIRONMENT=production \
