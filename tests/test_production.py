@@ -65,6 +65,10 @@ def test_compose_runs_the_migration_then_serve_and_worker_on_postgres() -> None:
         assert services[name]["volumes"] == ["files:/var/lib/honeytrace"]
         assert set(settings) <= SETTING_NAMES, set(settings) - SETTING_NAMES
     assert "HONEYTRACE_JOBS_IN_PROCESS" not in _service_settings("serve")
+    # The image's health check asks serve's /readyz: containers that serve nothing skip it.
+    assert "healthcheck" not in services["serve"]
+    for name in ("migrate", "worker"):
+        assert services[name]["healthcheck"] == {"disable": True}
     # deploy/.env holds the secrets compose reads: never in an image's build context.
     assert {".env", "**/.env"} <= set((ROOT / ".dockerignore").read_text().splitlines())
 
