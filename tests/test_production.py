@@ -81,7 +81,7 @@ def test_the_script_sets_what_compose_sets() -> None:
     assert named <= SETTING_NAMES
 
 
-def _environment(database: str) -> dict[str, str]:
+def _environment() -> dict[str, str]:
     url = make_url(POSTGRES_URL)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HONEYTRACE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -118,7 +118,7 @@ def test_the_script_starts_serve_and_a_separate_worker_that_runs_a_scan(tmp_path
     database = f"honeytrace_local_{secrets.token_hex(4)}"
     port = free_port()
     state = tmp_path / "state"
-    env = _environment(database)
+    env = _environment()
     script = subprocess.Popen(
         [str(SCRIPT), "--database", database, "--port", str(port), "--state", str(state)],
         env=env,
@@ -211,3 +211,19 @@ def test_the_script_starts_serve_and_a_separate_worker_that_runs_a_scan(tmp_path
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--database", "x; DROP DATABASE postgres"], ["--port", "80 --reload"], ["--bogus"]],
+)
+def test_the_script_refuses_bad_arguments_before_touching_anything(
+    arguments: list[str], tmp_path: Path
+) -> None:
+    refused = subprocess.run(
+        [str(SCRIPT), *arguments, "--state", str(tmp_path / "state")],
+        capture_output=True, text=True, env=_environment(), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("run-local: ")
+    assert not (tmp_path / "state").exists()
