@@ -115,7 +115,7 @@ def _leak(canaries: list[dict[str, Any]]) -> bytes:
 def test_the_script_starts_serve_and_a_separate_worker_that_runs_a_scan(tmp_path: Path) -> None:
     with scratch_postgres_database():
         pass  # PostgreSQL answers (or the test is skipped or failed as the suite says)
-    database = f"honeytrace_local_{secrets.token_hex(4)}"
+    database = f"honeytrace_test_local_{secrets.token_hex(4)}"
     port = free_port()
     state = tmp_path / "state"
     env = _environment()
