@@ -10,10 +10,19 @@ from pydantic import ValidationError
 from app.audit.service import record_audit
 from app.auth import keys as key_service
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    print_table,
+    ready_database,
+    refuse,
+)
 from app.db import head_revision, make_engine, upgrade
 from app.demo.commands import demo
 from app.evidence.commands import evidence_cli
+from app.identifiers import UnidentifiedError, resolve_key, resolve_link, short_id
 from app.incidents.commands import incidents_cli
 from app.jobs.commands import worker
 from app.jobs.watch import watch_cli
@@ -83,7 +92,8 @@ def db_upgrade() -> None:
 def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
     scope: Annotated[
-        uuid.UUID | None, typer.Option(help="The link a partner key is scoped to.")
+        str | None,
+        typer.Option(help="The link a partner key is scoped to: id, short id, ref or name."),
     ] = None,
     name: Annotated[str, typer.Option(help="Who or what holds the key.")] = "cli",
     as_json: JsonFlag = False,
@@ -92,15 +102,18 @@ def keys_create(
     database = ready_database(load_settings())
     try:
         with database.write() as session:
-            issued = key_service.issue_key(session, role=role, name=name, scope_link_id=scope)
+            scope_id = None if scope is None else resolve_link(session, scope)
+            issued = key_service.issue_key(session, role=role, name=name, scope_link_id=scope_id)
             record_audit(
                 session,
                 Actor.cli(),
                 "key.create",
                 "api_key",
                 issued.record.id,
-                {"role": role.value, "prefix": issued.record.prefix, "scope": str(scope)},
+                {"role": role.value, "prefix": issued.record.prefix, "scope": str(scope_id)},
             )
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
     view = KeyRead.of(issued.record).model_dump(mode="json")
@@ -125,18 +138,23 @@ def keys_list(as_json: JsonFlag = False) -> None:
 
 
 @keys_cli.command("revoke")
-def keys_revoke(key_id: uuid.UUID) -> None:
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id, short id, name or prefix.")],
+) -> None:
     """Revoke an API key; requests with it are refused from now on."""
     database = ready_database(load_settings())
     try:
         with database.write() as session:
-            record = key_service.revoke_key(session, key_id)
+            record = key_service.revoke_key(session, resolve_key(session, key))
             record_audit(
                 session, Actor.cli(), "key.revoke", "api_key", record.id, {"prefix": record.prefix}
             )
+            revoked = f"{record.id} ({record.name}, ht_{record.prefix}_…)"
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
-    typer.echo(f"revoked {key_id}")
+    typer.echo(f"revoked {revoked}")
 
 
 @links_cli.command("add")
@@ -145,21 +163,31 @@ def links_add(
     kind: Annotated[LinkKind, typer.Option(help="What kind of party or system it is.")],
     region: Annotated[str, typer.Option(help="GB/T 2260 division code, e.g. 330106.")],
     courier: Annotated[Courier, typer.Option(help="Courier brand.")],
-    parent: Annotated[uuid.UUID | None, typer.Option(help="Parent link id.")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="The parent link: its id, short id, ref or name.")
+    ] = None,
     ref: Annotated[str | None, typer.Option(help="Your own id for the link.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register one link."""
     database = ready_database(load_settings())
     try:
-        data = LinkCreate(
-            name=name, kind=kind, region=region, courier=courier, parent_id=parent, external_ref=ref
-        )
         with database.write() as session:
+            parent_id = None if parent is None else resolve_link(session, parent)
+            data = LinkCreate(
+                name=name,
+                kind=kind,
+                region=region,
+                courier=courier,
+                parent_id=parent_id,
+                external_ref=ref,
+            )
             view = LinkRead.of(link_service.create_link(session, Actor.cli(), data))
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except ValidationError as exc:
-        for error in exc.errors():
-            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        for problem in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
     except DomainError as error:
         raise fail(error) from None
@@ -192,25 +220,57 @@ def links_list(
     kind: Annotated[LinkKind | None, typer.Option(help="Only links of this kind.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List registered links."""
+    """List registered links as a tree: each under its parent, by name."""
     database = ready_database(load_settings())
     views: list[LinkRead] = []
     with database.write() as session:
         offset = 0
         while True:
-            page, total = link_service.list_links(
-                session, Actor.cli(), kind=kind, limit=1000, offset=offset
-            )
+            page, total = link_service.list_links(session, Actor.cli(), limit=1000, offset=offset)
             views.extend(LinkRead.of(x) for x in page)
             offset += len(page)
             if not page or offset >= total:
                 break
+    names = {v.id: v.name for v in views}
+    tree = [(depth, v) for depth, v in _by_hierarchy(views) if kind is None or v.kind == kind]
     if as_json:
-        print_json([v.model_dump(mode="json") for v in views])
+        print_json([v.model_dump(mode="json") for _, v in tree])
         return
+    rows = [
+        [
+            short_id(v.id),
+            "  " * depth + v.name,
+            v.kind,
+            v.region,
+            v.external_ref or "-",
+            "-" if v.parent_id is None else names.get(v.parent_id, short_id(v.parent_id)),
+            "active" if v.active else "inactive",
+        ]
+        for depth, v in tree
+    ]
+    print_table(["ID", "NAME", "KIND", "REGION", "REF", "PARENT", "STATE"], rows)
+
+
+def _by_hierarchy(views: list[LinkRead]) -> list[tuple[int, LinkRead]]:
+    """Depth-first: roots by name, each link followed by its children by name."""
+    known = {v.id for v in views}
+    children: dict[uuid.UUID | None, list[LinkRead]] = {}
     for v in views:
-        state = "" if v.active else "  (inactive)"
-        typer.echo(f"{v.id}  {v.kind:<13} {v.region}  {v.name}{state}")
+        parent = v.parent_id if v.parent_id in known else None
+        children.setdefault(parent, []).append(v)
+    ordered: list[tuple[int, LinkRead]] = []
+    stack = [(0, v) for v in sorted(children.get(None, []), key=_name_order, reverse=True)]
+    while stack:
+        depth, view = stack.pop()
+        ordered.append((depth, view))
+        below = sorted(children.get(view.id, []), key=_name_order, reverse=True)
+        stack.extend((depth + 1, v) for v in below)
+    placed = {v.id for _, v in ordered}  # a cycle of parents, were one ever stored, goes last
+    return ordered + [(0, v) for v in sorted(views, key=_name_order) if v.id not in placed]
+
+
+def _name_order(view: LinkRead) -> tuple[str, str]:
+    return (view.name, str(view.id))
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """What every CLI command shares: settings with clean errors, a migrated engine, output."""
 
 import json
+import unicodedata
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -57,3 +59,24 @@ def fail(error: DomainError) -> typer.Exit:
         where = f"line {item['row']}: " if "row" in item else ""
         typer.echo(f"  {where}{item['field']}: {item['message']}", err=True)
     return typer.Exit(1)
+
+
+def refuse(message: str) -> typer.Exit:
+    """A usage error on one line (what was typed matched nothing, or too much): exit 2."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def width(text: str) -> int:
+    """Columns `text` takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns aligned for a person (Chinese names included), two spaces apart, the last
+    column unpadded; `--json` is the form for scripts."""
+    widths = [max(width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [str(c) for c in row]
+        padded = [c + " " * (widths[i] - width(c)) for i, c in enumerate(cells[:-1])]
+        typer.echo("  ".join([*padded, cells[-1]]).rstrip())

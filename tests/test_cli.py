@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.console import width
+from app.db import make_engine
+from app.models.links import Link
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database
@@ -130,8 +135,8 @@ def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]
     missing = CliRunner().invoke(
         cli, ["mint", "--link", str(uuid.uuid4()), "--count", "1"], env=cli_env
     )
-    assert missing.exit_code == 1
-    assert "not found" in missing.stderr
+    assert missing.exit_code == 2
+    assert "no link has the id" in missing.stderr
 
 
 def test_canaries_audit_prints_the_figures_and_the_auc(
@@ -167,3 +172,123 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
     assert audited["classifier"]["auc"] <= 0.6
     text = run(cli_env, "canaries", "audit", "--reference", str(reference))
     assert "classifier_auc" in text
+
+
+def _links(env: dict[str, str], tmp_path: Path) -> dict[str, dict[str, str]]:
+    """总部 above 平台 above 店铺 (imported with ref m1), and 网点 on its own."""
+    if "postgresql" in env["HONEYTRACE_DATABASE_URL"]:
+        run(env, "db", "upgrade")
+    head = json.loads(
+        run(env, "links", "add", "--name", "总部", "--kind", "head_office", "--region", "110000",
+            "--courier", "sf", "--json")
+    )  # fmt: skip
+    platform = json.loads(
+        run(env, "links", "add", "--name", "平台", "--kind", "platform", "--region", "330106",
+            "--courier", "sf", "--parent", "总部", "--json")
+    )  # fmt: skip
+    outlet = json.loads(
+        run(env, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+            "--courier", "yto", "--json")
+    )  # fmt: skip
+    csv_file = tmp_path / "links.csv"
+    csv_file.write_text(
+        f"ref,name,kind,region,courier,parent\nm1,店铺,merchant,440305,sf,{platform['id']}\n"
+    )
+    run(env, "links", "import", str(csv_file))
+    shop = next(x for x in json.loads(run(env, "links", "list", "--json")) if x["name"] == "店铺")
+    return {"总部": head, "平台": platform, "网点": outlet, "店铺": shop}
+
+
+def _mint_one(env: dict[str, str], link: str) -> dict[str, str]:
+    result = CliRunner().invoke(cli, ["mint", "--link", link, "--count", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    record: dict[str, str] = json.loads(result.stdout)
+    return record
+
+
+def test_a_link_is_named_by_full_id_short_id_ref_or_name(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    assert links["平台"]["parent_id"] == links["总部"]["id"], "--parent took a name"
+    shop = links["店铺"]["id"]
+    for typed in (shop, shop.replace("-", ""), shop[:8], shop[:6], shop[:13].upper(), "m1", "店铺"):
+        assert _mint_one(cli_env, typed)["link_id"] == shop, typed
+
+    refused = CliRunner().invoke(cli, ["mint", "--link", shop[:5], "--count", "1"], env=cli_env)
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1 and "no link matches" in refused.stderr
+
+
+def test_a_name_or_short_id_that_fits_several_links_is_refused_naming_them(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    twin = uuid.UUID("abcdef01-0000-4000-8000-000000000001")
+    other = uuid.UUID("abcdef02-0000-4000-8000-000000000002")
+    engine = make_engine(cli_env["HONEYTRACE_DATABASE_URL"])
+    with Session(engine) as session:
+        for link_id in (twin, other):
+            session.add(Link(id=link_id, name="网点", kind=LinkKind.OUTLET,
+                             region_code="440305", courier=Courier.YTO))  # fmt: skip
+        session.commit()
+    engine.dispose()
+    for typed, named in (("abcdef", "网点 (id abcdef01"), ("网点", links["网点"]["id"][:8])):
+        refused = CliRunner().invoke(cli, ["mint", "--link", typed, "--count", "1"], env=cli_env)
+        assert refused.exit_code == 2
+        assert refused.stderr.count("\n") == 1
+        assert "matches more than one link" in refused.stderr and named in refused.stderr
+        assert refused.stdout == ""
+    assert _mint_one(cli_env, "abcdef02")["link_id"] == str(other)
+    assert _mint_one(cli_env, "abcdef01-0000")["link_id"] == str(twin)
+
+
+def test_links_list_is_a_tree_with_a_header_parent_and_ref(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    lines = run(cli_env, "links", "list").splitlines()
+    assert lines[0].split() == ["ID", "NAME", "KIND", "REGION", "REF", "PARENT", "STATE"]
+    names = [line.split()[1] for line in lines[1:]]
+    assert names == ["总部", "平台", "店铺", "网点"]  # by hierarchy, then by name
+    shop = next(line for line in lines if "店铺" in line)
+    assert shop.startswith(links["店铺"]["id"][:8])
+    assert "    店铺" in shop, "a grandchild is indented twice"
+    assert shop.split()[4:6] == ["m1", "平台"]
+    # Columns line up under the header though the names are Chinese.
+    assert width(shop[: shop.index(" m1 ") + 1]) == lines[0].index("REF")
+    outlets = run(cli_env, "links", "list", "--kind", "outlet").splitlines()
+    assert [line.split()[1] for line in outlets[1:]] == ["网点"]
+
+
+def test_keys_are_revoked_by_name_and_scoped_by_ref(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _links(cli_env, tmp_path)
+    partner = json.loads(
+        run(cli_env, "keys", "create", "--role", "partner", "--scope", "m1", "--name", "店铺系统",
+            "--json")
+    )  # fmt: skip
+    assert partner["scope_link_id"] is not None
+    revoked = run(cli_env, "keys", "revoke", "店铺系统")
+    assert partner["id"] in revoked and "店铺系统" in revoked
+    listed = json.loads(run(cli_env, "keys", "list", "--json"))
+    assert listed[0]["revoked_at"] is not None
+
+
+def test_scan_names_the_waybill_and_the_link(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _links(cli_env, tmp_path)
+    record = _mint_one(cli_env, "m1")
+    leak = tmp_path / "leak.csv"
+    leak.write_text(
+        "收件人,电话,地址,运单号\n"
+        f"{record['name']},{record['mobile']},"
+        f"{record['province']}{record['city']}{record['district']}{record['address']},"
+        f"{record['waybill_no']}\n",
+        "utf-8",
+    )
+    text = run(cli_env, "scan", str(leak))
+    assert f"waybill {record['waybill_no']} of link 店铺" in text
+    assert record["id"] not in text
+    (match,) = json.loads(run(cli_env, "scan", str(leak), "--json"))["matches"]
+    assert (match["waybill_no"], match["link_name"]) == (record["waybill_no"], "店铺")

@@ -271,7 +271,7 @@ def test_the_cli_adds_lists_and_polls_a_site(
     assert polled.exit_code == 0, polled.output
     assert json.loads(polled.stdout)["sightings_added"] == 2
     unknown = runner.invoke(cli, ["sites", "poll", "没有这个"], env=env)
-    assert unknown.exit_code == 1 and "No site" in unknown.stderr
+    assert unknown.exit_code == 2 and "no site matches" in unknown.stderr
     definition.write_text("{not json", "utf-8")
     assert runner.invoke(cli, ["sites", "add", str(definition)], env=env).exit_code == 2
 

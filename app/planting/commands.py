@@ -5,7 +5,6 @@ import dataclasses
 import json
 import random
 import sys
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,9 +12,10 @@ from typing import Annotated, Literal
 import typer
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
 from app.csvsafe import spreadsheet_safe
 from app.db import utcnow
+from app.identifiers import UnidentifiedError, resolve_link
 from app.models.canaries import PlantChannel
 from app.planting.feeds import columns_by_content
 from app.planting.rotation import rotate
@@ -37,7 +37,10 @@ canaries_cli = typer.Typer(help="Canaries: rotation and the realism audit.")
 
 
 def mint(
-    link: Annotated[uuid.UUID, typer.Option(help="The link to mint for and plant at.")],
+    link: Annotated[
+        str,
+        typer.Option(help="The link to mint for and plant at: its id, short id, ref or name."),
+    ],
     count: Annotated[int, typer.Option(min=1, max=100_000, help="How many canaries.")],
     output_format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl: one JSON object a line.")
@@ -50,8 +53,11 @@ def mint(
     database = ready_database(load_settings())
     try:
         with database.write() as session:
-            result = mint_canaries(session, Actor.cli(), link, count, PlantChannel.CLI)
+            link_id = resolve_link(session, link)
+            result = mint_canaries(session, Actor.cli(), link_id, count, PlantChannel.CLI)
             records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
     if as_json:
@@ -91,7 +97,9 @@ def audit_command(
             help="A CSV sample of real records: read once, never stored.",
         ),
     ] = None,
-    link: Annotated[uuid.UUID | None, typer.Option(help="Only this link's canaries.")] = None,
+    link: Annotated[
+        str | None, typer.Option(help="Only this link's canaries (id, short id, ref or name).")
+    ] = None,
     limit: Annotated[
         int, typer.Option(min=100, help="How many stored canaries to audit.")
     ] = 20_000,
@@ -119,7 +127,11 @@ def audit_command(
     --max-address-auc (0.55)."""
     database = ready_database(load_settings())
     with database.read() as session:
-        sample = audit_sample(session, link, limit)
+        try:
+            link_id = None if link is None else resolve_link(session, link)
+        except UnidentifiedError as error:
+            raise refuse(str(error)) from None
+        sample = audit_sample(session, link_id, limit)
     if not sample:
         typer.echo("error: no canaries stored yet; mint some first", err=True)
         raise typer.Exit(1)

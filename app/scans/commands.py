@@ -5,11 +5,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.console import JsonFlag, load_settings, print_json, ready_engine
 from app.db import Database
+from app.identifiers import link_names, waybills
 from app.intake.pipeline import Intake
+from app.scans.schemas import ScanMatch
 from app.scans.service import close_scan, create_scan, match_views
 from watchers.scan import ScanProgress, ScanResult
 
@@ -62,7 +65,7 @@ def scan(
         if progress is not None:
             progress.close()
         with database.write() as session:
-            views = [v.model_dump(mode="json") for v in match_views(session, result.matches)]
+            views = _named(session, match_views(session, result.matches))
             if record:
                 scan_row = create_scan(session, Actor.cli(), path.name)
                 close_scan(session, intake, Actor.cli(), scan_row, result)
@@ -73,6 +76,20 @@ def scan(
             _print_text(path, result, views, record)
     if incomplete:
         raise typer.Exit(1)
+
+
+def _named(session: Session, matches: list[ScanMatch]) -> list[dict[str, Any]]:
+    """The matches as --json prints them, with the waybill and the link's name beside the ids."""
+    numbers = waybills(session, {m.canary_id for m in matches})
+    names = link_names(session, {m.link_id for m in matches if m.link_id is not None})
+    return [
+        {
+            **m.model_dump(mode="json"),
+            "waybill_no": numbers.get(m.canary_id),
+            "link_name": None if m.link_id is None else names.get(m.link_id),
+        }
+        for m in matches
+    ]
 
 
 def _as_json(path: Path, result: ScanResult, views: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,8 +120,9 @@ def _print_text(path: Path, result: ScanResult, views: list[dict[str, Any]], rec
         )
         where = f"{view['member']} row {view['row']}" if view["member"] else f"row {view['row']}"
         control = " (CONTROL canary: noise or a leak inside honeytrace)" if view["control"] else ""
+        link = view["link_name"] or "an unknown link"
         typer.echo(
-            f"  {where}: canary {view['canary_id']} of link {view['link_id']}, "
+            f"  {where}: waybill {view['waybill_no']} of link {link}, "
             f"score {view['score']:.1f} bits ({fields}){control}"
         )
     if record and views:

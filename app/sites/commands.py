@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
+from app.identifiers import UnidentifiedError, resolve_site
 from app.intake.pipeline import Intake
-from app.problems import DomainError, NotFoundError
+from app.problems import DomainError
 from app.settings import Settings
 from app.sites import service
 from app.sites.crawling import CrawlLoop
@@ -64,17 +64,9 @@ def list_sites(as_json: JsonFlag = False) -> None:
         typer.echo(f"{s.id}  {s.name}  {state}  every {s.poll_interval_seconds}s  {last}")
 
 
-def _find_site(session: Session, site: str) -> uuid.UUID:
-    """A site by name, or by id."""
-    for known in service.list_sites(session):
-        if known.name == site or str(known.id) == site:
-            return known.id
-    raise NotFoundError(f"No site named or numbered {site!r}.")
-
-
 @sites_cli.command("poll")
 def poll(
-    site: Annotated[str, typer.Argument(help="The site's name or id.")],
+    site: Annotated[str, typer.Argument(help="The site's name, id or short id.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Poll one site now, whatever its schedule, and print what it came to."""
@@ -82,8 +74,10 @@ def poll(
     database = ready_database(settings)
     try:
         with database.read() as session:
-            site_id = _find_site(session, site)
+            site_id = resolve_site(session, site)
         summary = _poll(Intake.standalone(database, settings), settings, site_id)
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
     show_summary(summary, as_json)
