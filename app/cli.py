@@ -50,6 +50,28 @@ cli.add_typer(evidence_cli, name="evidence")
 cli.add_typer(incidents_cli, name="incidents")
 cli.add_typer(sites_cli, name="sites")
 cli.add_typer(watch_cli, name="watch")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"honeytrace {version('honeytrace')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _everywhere(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 cli.command("mint")(mint)
 cli.command("scan")(scan)
 cli.command("worker")(worker)

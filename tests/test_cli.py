@@ -1,9 +1,13 @@
 """The `honeytrace` commands scripts rely on, with their --json outputs."""
 
+import csv
+import io
 import json
 import random
+import re
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -130,8 +134,18 @@ def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]
     assert all(r["link_id"] == link["id"] and r["waybill_no"].startswith("YT") for r in records)
     assert all(r["district"] == "南山区" for r in records)
     table = run(cli_env, "mint", "--link", link["id"], "--count", "3", "--format", "csv")
-    assert table.splitlines()[0].startswith("id,link_id,courier,waybill_no,name,mobile")
-    assert len(table.splitlines()) == 4
+    assert table.startswith("\ufeffid,link_id,courier,waybill_no,name,mobile"), "a BOM for Excel"
+    rows = list(csv.DictReader(io.StringIO(table.removeprefix("\ufeff"))))
+    assert len(rows) == 3
+    assert {r["control"] for r in rows} == {"false"}
+    both = CliRunner().invoke(
+        cli,
+        ["mint", "--link", link["id"], "--count", "1", "--format", "csv", "--json"],
+        env=cli_env,
+    )
+    assert both.exit_code == 2
+    assert "--json" in both.stderr and "--format csv" in both.stderr
+    assert both.stdout == ""
     missing = CliRunner().invoke(
         cli, ["mint", "--link", str(uuid.uuid4()), "--count", "1"], env=cli_env
     )
@@ -172,6 +186,20 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
     assert audited["classifier"]["auc"] <= 0.6
     text = run(cli_env, "canaries", "audit", "--reference", str(reference))
     assert "classifier_auc" in text
+    # For a person: labelled lines, shares as percentages, no Python dicts or 16-digit floats.
+    assert re.search(r"^division consistency +100\.0%$", text, re.MULTILINE)
+    assert re.search(r"^canaries audited +630$", text, re.MULTILINE)
+    assert not re.search(r"[{}]|\[\(|\d\.\d{4,}", text), text
+
+
+def test_version_is_printed_without_a_database() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--version"],
+        env={"HONEYTRACE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"honeytrace {version('honeytrace')}\n"
 
 
 def _links(env: dict[str, str], tmp_path: Path) -> dict[str, dict[str, str]]:

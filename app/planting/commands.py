@@ -13,7 +13,7 @@ import typer
 
 from app.auth.actor import Actor
 from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
-from app.csvsafe import spreadsheet_safe
+from app.csvsafe import UTF8_BOM, spreadsheet_safe
 from app.db import utcnow
 from app.identifiers import UnidentifiedError, resolve_link
 from app.models.canaries import PlantChannel
@@ -28,6 +28,7 @@ from canaries.realism import (
     BUYER_VISIBLE,
     AucReport,
     AuditSampleError,
+    RealismStats,
     classifier_auc,
     realism_stats,
 )
@@ -49,7 +50,13 @@ def mint(
 ) -> None:
     """Mint canaries for a link and plant them there (channel `cli`); print them.
 
-    `--json` prints one JSON array instead of JSON lines."""
+    `--json` prints one JSON array instead of JSON lines; `--format csv` a table for Excel
+    (UTF-8 with a byte-order mark)."""
+    if as_json and output_format == "csv":
+        raise typer.BadParameter(
+            "prints JSON, so it cannot be combined with --format csv; give one of them",
+            param_hint="'--json'",
+        )
     database = ready_database(load_settings())
     try:
         with database.write() as session:
@@ -64,6 +71,7 @@ def mint(
         print_json(records)
         return
     if output_format == "csv":
+        sys.stdout.write(UTF8_BOM)
         writer = csv.DictWriter(sys.stdout, fieldnames=CANARY_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in records)
@@ -135,7 +143,7 @@ def audit_command(
     if not sample:
         typer.echo("error: no canaries stored yet; mint some first", err=True)
         raise typer.Exit(1)
-    stats = dict(realism_stats(sample))
+    stats = realism_stats(sample)
     auc: AucReport | None = None
     if reference is not None:
         try:
@@ -149,12 +157,46 @@ def audit_command(
     if as_json:
         print_json({**stats, "classifier": None if auc is None else dataclasses.asdict(auc)})
     else:
-        for key, value in stats.items():
-            typer.echo(f"{key:<34} {value}")
+        for label, shown in _realism_lines(stats):
+            typer.echo(f"{label:<34} {shown}")
         if auc is not None:
             _print_auc(auc, max_auc, max_address_auc)
     if failed:
         raise typer.Exit(2)
+
+
+def _realism_lines(stats: RealismStats) -> list[tuple[str, str]]:
+    """The figures as a person reads them: shares as percentages, the longest lists cut."""
+
+    def share(value: float) -> str:
+        return f"{value:.1%}"
+
+    lengths = ", ".join(
+        f"{n} characters {share(s)}" for n, s in stats["name_length_shares"].items()
+    )
+    surnames = ", ".join(f"{name} {share(s)}" for name, s in stats["surname_top10"])
+    prefixes = list(stats["mobile_prefix_shares"].items())
+    shown_prefixes = ", ".join(f"{p} {share(s)}" for p, s in prefixes[:10])
+    if len(prefixes) > 10:
+        shown_prefixes += f" and {len(prefixes) - 10} more"
+    return [
+        ("canaries audited", f"{stats['count']:,}"),
+        ("name lengths", lengths or "-"),
+        ("top surnames", surnames or "-"),
+        ("top-5 surname share", share(stats["surname_top5_share"])),
+        ("division consistency", share(stats["division_consistency_rate"])),
+        ("mobiles checked", f"{stats['mobile_checked_count']:,}"),
+        ("mobiles placed by the geocoder", f"{stats['mobile_placed_count']:,}"),
+        ("mobile province agreement", share(stats["mobile_province_agreement_rate"])),
+        ("mobile city agreement", share(stats["mobile_city_agreement_rate"])),
+        ("mobile carrier agreement", share(stats["mobile_carrier_agreement_rate"])),
+        ("mobile prefixes", shown_prefixes or "-"),
+        ("waybill validity", share(stats["waybill_validity_rate"])),
+        ("duplicate waybills", f"{stats['duplicate_waybills']:,}"),
+        ("duplicate name+address", f"{stats['duplicate_name_addresses']:,}"),
+        ("duplicate name+mobile", f"{stats['duplicate_name_mobiles']:,}"),
+        ("control share", share(stats["control_share"])),
+    ]
 
 
 def _print_auc(auc: AucReport, max_auc: float, max_address_auc: float) -> None:
