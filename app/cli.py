@@ -16,8 +16,10 @@ from app.console import (
     load_settings,
     print_json,
     print_table,
+    progress,
     ready_database,
     refuse,
+    want_progress,
 )
 from app.db import head_revision, make_engine, upgrade
 from app.demo.commands import demo
@@ -68,8 +70,19 @@ def _everywhere(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    show_progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--quiet",
+            " /-q",
+            envvar="HONEYTRACE_PROGRESS",
+            show_default=False,
+            help="Progress bars on stderr for long tasks, or none; by default only when "
+            "stderr is a terminal. stdout is the same either way.",
+        ),
+    ] = None,
 ) -> None:
-    pass
+    want_progress(show_progress)
 
 
 cli.command("mint")(mint)
@@ -227,8 +240,9 @@ def links_import(
     """Import links from a CSV file (UTF-8 or GB18030): all rows or, on any error, none."""
     database = ready_database(load_settings())
     try:
-        with database.write() as session:
+        with progress(f"importing {file.name}", None) as bar, database.write() as session:
             report = import_links_csv(session, Actor.cli(), file.read_bytes())
+            bar.update(completed=1, total=1, description=f"imported {file.name}")
     except DomainError as error:
         raise fail(error) from None
     if as_json:

@@ -1,9 +1,11 @@
 """What every CLI command shares: settings with clean errors, a migrated engine, output."""
 
 import json
+import sys
 import unicodedata
-from collections.abc import Sequence
-from typing import Annotated, Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -13,7 +15,14 @@ from app.db import Database, current_revision, head_revision, make_engine, upgra
 from app.problems import DomainError
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+# Progress bars go to stderr, so stdout stays what scripts read. None: only when stderr is a
+# terminal; the top-level --progress/--quiet (or HONEYTRACE_PROGRESS) sets it for the command.
+_progress_wanted: bool | None = None
 
 
 def load_settings() -> Settings:
@@ -80,3 +89,78 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         cells = [str(c) for c in row]
         padded = [c + " " * (widths[i] - width(c)) for i, c in enumerate(cells[:-1])]
         typer.echo("  ".join([*padded, cells[-1]]).rstrip())
+
+
+def want_progress(wanted: bool | None) -> None:
+    global _progress_wanted
+    _progress_wanted = wanted
+
+
+def showing_progress() -> bool:
+    return sys.stderr.isatty() if _progress_wanted is None else _progress_wanted
+
+
+class Ticker:
+    """How a long task reports how far it is; this one shows nothing (--quiet, a pipe)."""
+
+    def advance(self, steps: float = 1) -> None:
+        pass
+
+    def update(
+        self,
+        *,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        pass
+
+
+class _Bar(Ticker):
+    def __init__(self, bar: "Progress", task: "TaskID") -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, steps: float = 1) -> None:
+        self.bar.advance(self.task, steps)
+
+    def update(
+        self,
+        *,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.bar.update(self.task, completed=completed, total=total, description=description)
+
+
+@contextmanager
+def progress(description: str, total: float | None, *, in_bytes: bool = False) -> Iterator[Ticker]:
+    """A progress bar on stderr (rich, imported only when one is shown) for a task of `total`
+    steps or bytes; with no total, a bar that says the task is running."""
+    if not showing_progress():
+        yield Ticker()
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    amount = [DownloadColumn(), TransferSpeedColumn()] if in_bytes else [MofNCompleteColumn()]
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        *amount,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=Console(file=sys.stderr)) as bar:
+        yield _Bar(bar, bar.add_task(description, total=total))

@@ -320,3 +320,54 @@ def test_scan_names_the_waybill_and_the_link(cli_env: dict[str, str], tmp_path: 
     assert record["id"] not in text
     (match,) = json.loads(run(cli_env, "scan", str(leak), "--json"))["matches"]
     assert (match["waybill_no"], match["link_name"]) == (record["waybill_no"], "店铺")
+
+
+def test_progress_is_on_stderr_when_asked_and_stdout_is_unchanged(tmp_path: Path) -> None:
+    env = {"HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'progress.db'}"}
+    links = _links(env, tmp_path)
+    runner = CliRunner()
+
+    quiet = runner.invoke(cli, ["mint", "--link", "m1", "--count", "150"], env=env)
+    assert quiet.exit_code == 0 and quiet.stderr == "", "no bar when stderr is not a terminal"
+    for asked, extra_env in ((["--progress"], {}), ([], {"HONEYTRACE_PROGRESS": "1"})):
+        shown = runner.invoke(
+            cli, [*asked, "mint", "--link", "m1", "--count", "150"], env={**env, **extra_env}
+        )
+        assert shown.exit_code == 0, shown.output
+        records = [json.loads(line) for line in shown.stdout.splitlines()]
+        assert len(records) == 150 and {r["link_id"] for r in records} == {links["店铺"]["id"]}
+        assert re.search(r"minted .* 158/158", shown.stderr), shown.stderr  # 150 and 8 controls
+    silenced = runner.invoke(
+        cli, ["-q", "mint", "--link", "m1", "--count", "5"], env={**env, "HONEYTRACE_PROGRESS": "1"}
+    )
+    assert silenced.exit_code == 0 and silenced.stderr == ""
+
+    record = _mint_one(env, "m1")
+    leak = tmp_path / "leak.csv"
+    leak.write_text(
+        f"收件人,电话,运单号\n{record['name']},{record['mobile']},{record['waybill_no']}\n", "utf-8"
+    )
+    plain, shown = (
+        runner.invoke(cli, [*asked, "scan", str(leak), "--json"], env=env)
+        for asked in ([], ["--progress"])
+    )
+    assert plain.stderr == "" and "leak.csv: 1 rows, 1 matches" in shown.stderr
+    assert _without_timing(plain.stdout) == _without_timing(shown.stdout)
+
+    audited = runner.invoke(cli, ["--progress", "canaries", "audit"], env=env)
+    assert audited.exit_code == 0, audited.output
+    assert re.search(r"read the canaries .* 480/480", audited.stderr), audited.stderr
+    assert "audited 480 canaries" in audited.stderr  # 456 planted and 24 controls
+    assert "auditing" not in audited.stdout
+
+    more = tmp_path / "more.csv"
+    more.write_text("ref,name,kind,region,courier,parent\nm2,二店,merchant,440305,sf,m1\n")
+    imported = runner.invoke(cli, ["--progress", "links", "import", str(more)], env=env)
+    assert imported.stdout == f"imported 1 links from {more}\n"
+    assert "imported more.csv" in imported.stderr
+
+
+def _without_timing(stdout: str) -> dict[str, object]:
+    report: dict[str, object] = json.loads(stdout)
+    report.pop("seconds")
+    return report

@@ -314,3 +314,8 @@ def test_watch_run_once_polls_the_sites_that_are_due(
     assert summary["sightings_added"] == 2 and summary["listings_changed"] == 4
     again = CliRunner().invoke(cli, ["watch", "run", "--once", "--json"], env=env)
     assert again.exit_code == 0 and again.stdout == ""  # polled a moment ago: not due
+    said = CliRunner().invoke(cli, ["--progress", "watch", "run", "--once"], env=env)
+    assert said.exit_code == 0, said.output
+    assert said.stdout.endswith(": 0 of 1 sites due a poll; Twilio not configured\n")
+    assert "(UTC+08:00)" in said.stdout
+    assert "polling sites" in said.stderr

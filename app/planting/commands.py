@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 import typer
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    progress,
+    ready_database,
+    refuse,
+)
 from app.csvsafe import UTF8_BOM, spreadsheet_safe
 from app.db import utcnow
 from app.identifiers import UnidentifiedError, resolve_link
@@ -59,9 +67,17 @@ def mint(
         )
     database = ready_database(load_settings())
     try:
-        with database.write() as session:
+        with database.write() as session, progress("minting", count) as bar:
             link_id = resolve_link(session, link)
-            result = mint_canaries(session, Actor.cli(), link_id, count, PlantChannel.CLI)
+            result = mint_canaries(
+                session,
+                Actor.cli(),
+                link_id,
+                count,
+                PlantChannel.CLI,
+                on_progress=lambda done, total: bar.update(completed=done, total=total),
+            )
+            bar.update(description="minted")
             records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
     except UnidentifiedError as error:
         raise refuse(str(error)) from None
@@ -139,20 +155,31 @@ def audit_command(
             link_id = None if link is None else resolve_link(session, link)
         except UnidentifiedError as error:
             raise refuse(str(error)) from None
-        sample = audit_sample(session, link_id, limit)
+        with progress("reading the canaries", None) as bar:
+            sample = audit_sample(session, link_id, limit)
+            bar.update(completed=len(sample), total=len(sample), description="read the canaries")
     if not sample:
         typer.echo("error: no canaries stored yet; mint some first", err=True)
         raise typer.Exit(1)
-    stats = realism_stats(sample)
-    auc: AucReport | None = None
-    if reference is not None:
-        try:
-            columns = columns_by_content(reference)
-            rows = _reservoir(read_reference(reference, columns), reference_limit)
-            auc = classifier_auc(sample, rows)
-        except (ReferenceSampleError, AuditSampleError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+    steps = ["the figures"] + ([] if reference is None else ["the reference", "the classifier"])
+    with progress(f"auditing {len(sample):,} canaries", len(steps)) as bar:
+        bar.update(description=f"auditing: {steps[0]}")
+        stats = realism_stats(sample)
+        bar.advance()
+        auc: AucReport | None = None
+        if reference is not None:
+            try:
+                bar.update(description=f"auditing: {steps[1]}")
+                columns = columns_by_content(reference)
+                rows = _reservoir(read_reference(reference, columns), reference_limit)
+                bar.advance()
+                bar.update(description=f"auditing: {steps[2]}")
+                auc = classifier_auc(sample, rows)
+                bar.advance()
+            except (ReferenceSampleError, AuditSampleError) as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+        bar.update(description=f"audited {len(sample):,} canaries")
     failed = auc is not None and auc.over_goal(max_auc, max_address_auc)
     if as_json:
         print_json({**stats, "classifier": None if auc is None else dataclasses.asdict(auc)})

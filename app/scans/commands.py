@@ -1,6 +1,6 @@
 """`honeytrace scan FILE...`: look for canaries in leaked files."""
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -8,33 +8,13 @@ import typer
 from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, load_settings, print_json, ready_engine
+from app.console import JsonFlag, Ticker, load_settings, print_json, progress, ready_engine
 from app.db import Database
 from app.identifiers import link_names, waybills
 from app.intake.pipeline import Intake
 from app.scans.schemas import ScanMatch
 from app.scans.service import close_scan, create_scan, match_views
 from watchers.scan import ScanProgress, ScanResult
-
-
-class _ProgressLine:
-    """Rows, MB/s and matches so far, redrawn in place on a terminal's stderr."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.shown = False
-
-    def __call__(self, p: ScanProgress) -> None:
-        sys.stderr.write(
-            f"\r{self.name}: {p.rows:,} rows, {p.bytes_read / 1e6:,.1f} MB "
-            f"at {p.megabytes_per_second:,.1f} MB/s, {p.matches} matches "
-        )
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
 
 
 def scan(
@@ -59,11 +39,11 @@ def scan(
     intake = Intake.standalone(database, settings)
     incomplete = False
     for path in files:
-        progress = _ProgressLine(path.name) if sys.stderr.isatty() and not as_json else None
-        with path.open("rb") as stream:
-            result = intake.scan(stream, path.name, on_progress=progress)
-        if progress is not None:
-            progress.close()
+        with progress(path.name, path.stat().st_size, in_bytes=True) as bar:
+            with path.open("rb") as stream:
+                result = intake.scan(stream, path.name, on_progress=_reporter(bar, path.name))
+            done = _so_far(path.name, result.report.rows, len(result.matches))
+            bar.update(completed=result.size, description=done)
         with database.write() as session:
             views = _named(session, match_views(session, result.matches))
             if record:
@@ -76,6 +56,17 @@ def scan(
             _print_text(path, result, views, record)
     if incomplete:
         raise typer.Exit(1)
+
+
+def _reporter(bar: Ticker, name: str) -> Callable[[ScanProgress], None]:
+    def report(p: ScanProgress) -> None:
+        bar.update(completed=p.bytes_read, description=_so_far(name, p.rows, p.matches))
+
+    return report
+
+
+def _so_far(name: str, rows: int, matches: int) -> str:
+    return f"{name}: {rows:,} rows, {matches} matches"
 
 
 def _named(session: Session, matches: list[ScanMatch]) -> list[dict[str, Any]]:

@@ -75,12 +75,13 @@ def poll(
     try:
         with database.read() as session:
             site_id = resolve_site(session, site)
+            site_name = service.get_site(session, site_id).name
         summary = _poll(Intake.standalone(database, settings), settings, site_id)
     except UnidentifiedError as error:
         raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
-    show_summary(summary, as_json)
+    show_summary(summary, as_json, site_name)
 
 
 def _poll(intake: Intake, settings: Settings, site_id: uuid.UUID) -> PollSummary:
@@ -91,12 +92,13 @@ def _poll(intake: Intake, settings: Settings, site_id: uuid.UUID) -> PollSummary
         crawls.close()
 
 
-def show_summary(summary: PollSummary, as_json: bool) -> None:
+def show_summary(summary: PollSummary, as_json: bool, site_name: str | None = None) -> None:
     if as_json:
         print_json(summary.model_dump(mode="json"))
         return
     typer.echo(
-        f"{summary.site_id}: {summary.pages_fetched} pages, {summary.listings_seen} listings "
+        f"{site_name or summary.site_id}: {summary.pages_fetched} pages, "
+        f"{summary.listings_seen} listings "
         f"({summary.listings_changed} new or changed), {summary.attachments_scanned} sample "
         f"files, {summary.sightings_added} sightings added, {len(summary.errors)} errors"
     )
