@@ -1,4 +1,9 @@
-"""What every CLI command shares: settings with clean errors, a migrated engine, output."""
+"""What every CLI command shares: settings with clean errors, a migrated engine, output.
+
+`honeytrace --help` imports this module and nothing heavier (`app.cli` loads each command's
+module only when it runs), so the database, settings and web stack are imported inside the
+functions that need them.
+"""
 
 import json
 import sys
@@ -8,15 +13,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy import Engine
-
-from app.db import Database, current_revision, head_revision, make_engine, upgrade
-from app.problems import DomainError
-from app.settings import Settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from sqlalchemy import Engine
+
+    from app.db import Database
+    from app.problems import DomainError
+    from app.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -25,7 +29,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 _progress_wanted: bool | None = None
 
 
-def load_settings() -> Settings:
+def load_settings() -> "Settings":
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -35,13 +43,17 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def ready_database(settings: Settings) -> Database:
+def ready_database(settings: "Settings") -> "Database":
     """The database on a current schema (see ready_engine)."""
+    from app.db import Database
+
     return Database(ready_engine(settings))
 
 
-def ready_engine(settings: Settings) -> Engine:
+def ready_engine(settings: "Settings") -> "Engine":
     """An engine on a current schema: the embedded SQLite file is upgraded in place."""
+    from app.db import current_revision, head_revision, make_engine, upgrade
+
     engine = make_engine(settings.database_url)
     if settings.is_sqlite:
         upgrade(engine)
@@ -62,7 +74,7 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def fail(error: DomainError) -> typer.Exit:
+def fail(error: "DomainError") -> typer.Exit:
     typer.echo(f"error: {error.detail}", err=True)
     for item in error.extra.get("errors", [])[:50]:
         where = f"line {item['row']}: " if "row" in item else ""

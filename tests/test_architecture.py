@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.jobs", "app.openapi"),  # the job table, naming every domain's jobs; the API document
     ("app.main",),
     ("app.demo",),
-    ("app.cli",),
+    ("app.cli", "app.serve"),  # the command registry; serve and db upgrade
 )
 
 
