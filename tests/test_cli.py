@@ -298,6 +298,9 @@ def test_keys_are_revoked_by_name_and_scoped_by_ref(
             "--json")
     )  # fmt: skip
     assert partner["scope_link_id"] is not None
+    table = run(cli_env, "keys", "list").splitlines()
+    assert table[0].split() == ["ID", "KEY", "ROLE", "STATE", "LAST", "USED", "SCOPE", "NAME"]
+    assert table[1].split()[-2:] == ["店铺", "店铺系统"], "the scope is named"
     revoked = run(cli_env, "keys", "revoke", "店铺系统")
     assert partner["id"] in revoked and "店铺系统" in revoked
     listed = json.loads(run(cli_env, "keys", "list", "--json"))

@@ -270,6 +270,9 @@ def test_the_cli_adds_lists_and_polls_a_site(
     polled = runner.invoke(cli, ["sites", "poll", "命令行市场", "--json"], env=env)
     assert polled.exit_code == 0, polled.output
     assert json.loads(polled.stdout)["sightings_added"] == 2
+    table = runner.invoke(cli, ["sites", "list"], env=env).stdout.splitlines()
+    assert table[0].split() == ["ID", "NAME", "STATE", "EVERY", "LAST", "POLLED"]
+    assert "命令行市场" in table[1] and table[1].endswith("(UTC+08:00)")
     unknown = runner.invoke(cli, ["sites", "poll", "没有这个"], env=env)
     assert unknown.exit_code == 2 and "no site matches" in unknown.stderr
     definition.write_text("{not json", "utf-8")

@@ -7,9 +7,18 @@ import typer
 from app.audit.service import record_audit
 from app.auth import keys as key_service
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
-from app.identifiers import UnidentifiedError, resolve_key, resolve_link
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    print_table,
+    ready_database,
+    refuse,
+)
+from app.identifiers import UnidentifiedError, link_names, resolve_key, resolve_link, short_id
 from app.keys.routes import KeyRead
+from app.localtime import shown
 from app.models.keys import Role
 from app.problems import DomainError
 
@@ -53,16 +62,28 @@ def keys_create(
 
 @keys_cli.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
-    """List API keys (never the keys themselves)."""
-    database = ready_database(load_settings())
+    """List API keys (never the keys themselves), with the link a key is scoped to."""
+    settings = load_settings()
+    database = ready_database(settings)
     with database.write() as session:
-        views = [KeyRead.of(k).model_dump(mode="json") for k in key_service.list_keys(session)]
+        keys = [KeyRead.of(k) for k in key_service.list_keys(session)]
+        scopes = link_names(session, {k.scope_link_id for k in keys if k.scope_link_id})
     if as_json:
-        print_json(views)
+        print_json([k.model_dump(mode="json") for k in keys])
         return
-    for v in views:
-        state = "revoked" if v["revoked_at"] else "live"
-        typer.echo(f"{v['id']}  ht_{v['prefix']}_…  {v['role']:<12} {state:<8} {v['name']}")
+    rows = [
+        [
+            short_id(k.id),
+            f"ht_{k.prefix}_…",
+            str(k.role),
+            "revoked" if k.revoked_at else "live",
+            shown(k.last_used_at, settings.zone) if k.last_used_at else "never",
+            "-" if k.scope_link_id is None else scopes.get(k.scope_link_id, "?"),
+            k.name,
+        ]
+        for k in keys
+    ]
+    print_table(["ID", "KEY", "ROLE", "STATE", "LAST USED", "SCOPE", "NAME"], rows)
 
 
 @keys_cli.command("revoke")

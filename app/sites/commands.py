@@ -9,9 +9,18 @@ import typer
 from pydantic import ValidationError
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database, refuse
-from app.identifiers import UnidentifiedError, resolve_site
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    print_table,
+    ready_database,
+    refuse,
+)
+from app.identifiers import UnidentifiedError, resolve_site, short_id
 from app.intake.pipeline import Intake
+from app.localtime import shown
 from app.problems import DomainError
 from app.settings import Settings
 from app.sites import service
@@ -52,16 +61,24 @@ def add(
 @sites_cli.command("list")
 def list_sites(as_json: JsonFlag = False) -> None:
     """Every site, with its last poll."""
-    database = ready_database(load_settings())
+    settings = load_settings()
+    database = ready_database(settings)
     with database.write() as session:
         sites = [SiteRead.of(s) for s in service.list_sites(session)]
     if as_json:
         print_json([s.model_dump(mode="json") for s in sites])
         return
-    for s in sites:
-        last = s.last_polled_at.isoformat() if s.last_polled_at else "never polled"
-        state = "on" if s.enabled else "off"
-        typer.echo(f"{s.id}  {s.name}  {state}  every {s.poll_interval_seconds}s  {last}")
+    rows = [
+        [
+            short_id(s.id),
+            s.name,
+            "on" if s.enabled else "off",
+            f"{s.poll_interval_seconds}s",
+            shown(s.last_polled_at, settings.zone) if s.last_polled_at else "never",
+        ]
+        for s in sites
+    ]
+    print_table(["ID", "NAME", "STATE", "EVERY", "LAST POLLED"], rows)
 
 
 @sites_cli.command("poll")
