@@ -174,5 +174,9 @@ def progress(description: str, total: float | None, *, in_bytes: bool = False) -
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=Console(file=sys.stderr)) as bar:
+    # Lines printed while the bar runs go above it on the terminal only when stdout is that
+    # terminal too: rich would otherwise send them to stderr, out of `> file`.
+    with Progress(
+        *columns, console=Console(file=sys.stderr), redirect_stdout=sys.stdout.isatty()
+    ) as bar:
         yield _Bar(bar, bar.add_task(description, total=total))

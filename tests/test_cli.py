@@ -3,8 +3,13 @@
 import csv
 import io
 import json
+import os
+import pty
 import random
 import re
+import select
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -374,3 +379,34 @@ def _without_timing(stdout: str) -> dict[str, object]:
     report: dict[str, object] = json.loads(stdout)
     report.pop("seconds")
     return report
+
+
+def test_a_terminal_on_stderr_gets_the_bar_and_stdout_only_the_records(tmp_path: Path) -> None:
+    """Stderr a real terminal (a pty), stdout a pipe, as in `honeytrace mint … > file`."""
+    env = {**os.environ, "HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}"}
+    env.pop("HONEYTRACE_PROGRESS", None)
+    command = [sys.executable, "-m", "app.cli"]
+    subprocess.run(
+        [*command, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+         "--courier", "yto"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    terminal, pty_end = pty.openpty()
+    done = subprocess.run(
+        [*command, "mint", "--link", "网点", "--count", "120"],
+        env=env, stdout=subprocess.PIPE, stderr=pty_end, check=True,
+    )  # fmt: skip
+    os.close(pty_end)
+    drawn = b""
+    while select.select([terminal], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(terminal)
+    records = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert len(records) == 120
+    assert b"minted" in drawn and b"126/126" in drawn  # 120 and 6 controls
