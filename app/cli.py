@@ -83,7 +83,10 @@ def db_upgrade() -> None:
 def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
     scope: Annotated[
-        uuid.UUID | None, typer.Option(help="The link a partner key is scoped to.")
+        uuid.UUID | None,
+        typer.Option(
+            help="The link a partner key acts below, or whose feeds alone an integration key uses."
+        ),
     ] = None,
     name: Annotated[str, typer.Option(help="Who or what holds the key.")] = "cli",
     as_json: JsonFlag = False,

@@ -16,8 +16,8 @@ from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS, StoredCanary
 from app.planting.service import (
     feed_profile,
+    feedable_link,
     mint_canaries,
-    mintable_link,
     plant,
 )
 from app.problems import InvalidError, NotFoundError
@@ -78,7 +78,7 @@ def pull(
 ) -> tuple[uuid.UUID, list["Canary | StoredCanary"], FeedProfile]:
     """Hand out `count` canaries for the link: replacements waiting `ready` first, then fresh
     ones. They stay `pending` until the dispatch system acknowledges them."""
-    link = mintable_link(session, actor, link_id)
+    link = feedable_link(session, actor, link_id)
     batch_id = uuid.uuid4()
     waiting = list(
         session.exec(
@@ -120,7 +120,7 @@ def acknowledge(
             select(Canary).where(Canary.batch_id == batch_id, Canary.status == CanaryStatus.PENDING)
         ).all()
     )
-    if not batch:
+    if not batch or not actor.may_feed(batch[0].link_id):
         raise NotFoundError("No pending pull batch with that id.")
     wanted = set(spliced)
     unknown = wanted - {c.waybill_no for c in batch}
