@@ -156,6 +156,7 @@ def test_pull_then_acknowledge_plants_only_what_was_spliced(
     feed = bearer(make_key(Role.INTEGRATION))
     batch = client.post(f"/v1/links/{outlet.id}/feed/pull", json={"count": 5}, headers=feed)
     assert batch.status_code == 200, batch.text
+    assert batch.headers["x-batch-id"] == batch.json()["batch_id"]
     records = batch.json()["records"]
     assert len(records) == 5
     assert set(records[0]) == FEED_FIELDS
