@@ -30,7 +30,10 @@ def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
     scope: Annotated[
         str | None,
-        typer.Option(help="The link a partner key is scoped to: id, short id, ref or name."),
+        typer.Option(
+            help="The link a partner key acts below, or whose feeds alone an integration key "
+            "uses: id, short id, ref or name."
+        ),
     ] = None,
     name: Annotated[str, typer.Option(help="Who or what holds the key.")] = "cli",
     as_json: JsonFlag = False,

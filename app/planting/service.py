@@ -79,6 +79,14 @@ def set_feed_profile(
     return profile
 
 
+def feedable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
+    """The link, if the actor may use its feeds and it is live now: a key scoped to another
+    link's feeds is told no more than that the link is not found."""
+    if not actor.may_feed(link_id):
+        raise NotFoundError(f"Link {link_id} not found.")
+    return mintable_link(session, actor, link_id)
+
+
 def mintable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
     """The link, if the actor may mint for it and it is live now."""
     link = get_link(session, actor, link_id)
