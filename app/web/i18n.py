@@ -2,6 +2,26 @@
 
 Chosen by `?lang=` (remembered in the `lang` cookie), else by that cookie. A key missing in
 either language is an error, not a silent fallback: tests render every page in both.
+
+A label that counts (`n=`) may have an English plural in PLURALS, chosen as gettext's
+ngettext would (the singular is the msgid, the plural the msgid_plural; Chinese has one
+form). The catalogue is still this module, not Babel .po files (issue 18 leaves that).
+
+Glossary: one word for each thing, on the pages, in the explanations (attribution.vocabulary,
+whose GLOSSARY these agree with) and in the evidence bundle. tests/test_web_investigators.py
+scans every Chinese message and template for the words on the right.
+
+    thing                 中文          English                    never
+    canary                诱饵运单      canary                     金丝雀
+    control canary        对照运单      control canary
+    link                  环节          link
+    region (link kind)    大区          region                     区域
+    vendor (link kind)    面单软件商    printing-software vendor   软件服务商
+    call centre           客服中心      call centre                呼叫中心
+    listing (for sale)    数据交易帖    listing                    清单, 挂牌
+    leaked file           泄露文件      leaked file
+    sighting              发现          sighting
+    manifest (bundle)     manifest.json manifest                   清单
 """
 
 from collections.abc import Callable
@@ -27,6 +47,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "common.none": "无",
         "common.never": "从未",
         "common.shown_of": "显示 {shown} 条，共 {total} 条",
+        "common.list_separator": "、",
+        "common.page_next": "下一页",
+        "common.page_previous": "上一页",
         "role.admin": "管理员",
         "role.security": "安全人员",
         "role.investigator": "调查员",
@@ -44,6 +67,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.csrf": "表单已过期或并非来自本站（CSRF 校验失败）。请返回页面重新提交。",
         "error.not_found": "未找到",
         "error.not_found_detail": "所请求的记录不存在。",
+        "error.ambiguous_id": "不止一个事件以此编号开头，请多输入几位。",
         "error.back": "返回总览",
         "dashboard.title": "总览",
         "dashboard.incidents": "未结事件",
@@ -65,6 +89,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "incident.sightings": "发现次数",
         "incident.title": "事件",
         "incident.heading": "标题",
+        "incident.channels": "渠道",
+        "flag_short.control_seen": "对照",
+        "flag_short.multiple_leakers": "多个泄露者",
+        "flag_short.weak": "仅为线索",
+        "flag_short.ambiguous": "难以区分",
+        "flag_short.calls_only": "仅来电短信",
         "incident.status": "状态",
         "incident.first_seen": "首次发现",
         "incident.last_seen": "最近发现",
@@ -106,8 +136,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "incident.download": "下载",
         "incident.not_kept": "未保存（泄露文件只保留哈希）",
         "incident.bundle": "下载证据包（ZIP）",
-        "incident.bundle_hint": "含报告（HTML 和 JSON）、证据文件、清单及每个文件的 SHA-256、"
-        "证据链条目及其验证方法、诱饵运单的生成和投放记录。",
+        "incident.bundle_hint": "含报告（HTML 和 JSON）、证据文件、列出每个文件 SHA-256 的 "
+        "manifest.json、证据链条目及其验证方法、诱饵运单的生成和投放记录。",
         "incident.all": "全部事件",
         "incident.manage": "处理事件",
         "incident.close": "结案",
@@ -160,13 +190,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status.expired": "已过期",
         "status.control": "对照",
         "kind.head_office": "总部",
-        "kind.region": "区域",
+        "kind.region": "大区",
         "kind.outlet": "网点",
         "kind.courier_staff": "快递员",
         "kind.platform": "电商平台",
         "kind.merchant": "商家",
-        "kind.vendor": "软件服务商",
-        "kind.call_centre": "呼叫中心",
+        "kind.vendor": "面单软件商",
+        "kind.call_centre": "客服中心",
         "kind.system": "系统",
         "courier.sf": "顺丰",
         "courier.zto": "中通",
@@ -192,6 +222,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link.burned": "已暴露的诱饵运单",
         "link.waiting": "待投放",
         "link.sightings": "发现记录",
+        "link.shown_of": "显示 {shown} 个，共 {n} 个诱饵运单",
         "canary.record": "记录",
         "canary.plant": "投放",
         "canary.not_planted": "未投放（对照或仍待投放）。",
@@ -260,6 +291,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "common.none": "none",
         "common.never": "never",
         "common.shown_of": "showing {shown} of {total}",
+        "common.list_separator": ", ",
+        "common.page_next": "Next page",
+        "common.page_previous": "Previous page",
         "role.admin": "admin",
         "role.security": "security",
         "role.investigator": "investigator",
@@ -278,6 +312,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Go back and submit it again.",
         "error.not_found": "Not found",
         "error.not_found_detail": "The record asked for does not exist.",
+        "error.ambiguous_id": "More than one incident starts with this ID: give more of it.",
         "error.back": "Back to the dashboard",
         "dashboard.title": "Dashboard",
         "dashboard.incidents": "Open incidents",
@@ -299,6 +334,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "incident.sightings": "Sightings",
         "incident.title": "Incident",
         "incident.heading": "Title",
+        "incident.channels": "Channels",
+        "flag_short.control_seen": "control",
+        "flag_short.multiple_leakers": "several leakers",
+        "flag_short.weak": "a lead only",
+        "flag_short.ambiguous": "ambiguous",
+        "flag_short.calls_only": "calls only",
         "incident.status": "Status",
         "incident.first_seen": "First sighting",
         "incident.last_seen": "Last sighting",
@@ -326,9 +367,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "incident.tree_hint": "The candidate links, the links where the surfaced canaries "
         "were planted, and every link above them.",
         "incident.tree_candidate": "candidate {rank}, probability {p}",
-        "incident.tree_planted": "{n} of the surfaced canaries were planted here",
+        "incident.tree_planted": "{n} of the surfaced canaries was planted here",
         "incident.tree_leaker": "one of the leakers",
-        "incident.tree_hidden": "{n} other links below, not shown",
+        "incident.tree_hidden": "{n} other link below, not shown",
         "incident.timeline": "Timeline",
         "incident.timeline_hint": "Dots: when the surfaced canaries were planted; diamonds: "
         "when they were seen; shaded: the leak window.",
@@ -407,7 +448,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kind.courier_staff": "courier",
         "kind.platform": "platform",
         "kind.merchant": "merchant",
-        "kind.vendor": "vendor",
+        "kind.vendor": "printing-software vendor",
         "kind.call_centre": "call centre",
         "kind.system": "system",
         "courier.sf": "SF Express",
@@ -434,6 +475,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link.burned": "Burned canaries",
         "link.waiting": "Waiting",
         "link.sightings": "Sightings",
+        "link.shown_of": "showing {shown} of {n} canary",
         "canary.record": "Record",
         "canary.plant": "Plant",
         "canary.not_planted": "Not planted (a control, or still waiting).",
@@ -493,6 +535,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 LANGUAGES = tuple(MESSAGES)
+# English plurals (msgid_plural), by key; the singular is in MESSAGES["en"].
+PLURALS: dict[str, str] = {
+    "incident.tree_planted": "{n} of the surfaced canaries were planted here",
+    "incident.tree_hidden": "{n} other links below, not shown",
+    "link.shown_of": "showing {shown} of {n} canaries",
+}
 
 
 def requested_language(request: Request) -> str | None:
@@ -513,6 +561,8 @@ def translator(lang: str) -> Translator:
 
     def translate(key: str, **values: object) -> str:
         text = messages[key]
+        if lang == "en" and key in PLURALS and values.get("n") != 1:
+            text = PLURALS[key]
         return text.format(**values) if values else text
 
     return translate

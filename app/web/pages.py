@@ -15,10 +15,11 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.incidents.titles import Title, titles
 from app.links.service import get_link
 from app.links.tree import ancestor_ids
 from app.models.canaries import Canary, CanaryStatus, Plant
-from app.models.incidents import Incident, IncidentStatus
+from app.models.incidents import Incident, IncidentSighting, IncidentStatus
 from app.models.links import Link
 from app.models.sightings import Sighting
 from app.models.sites import Site
@@ -50,14 +51,32 @@ class CanaryRow:
 
 @dataclass(frozen=True)
 class OpenIncident:
-    """One line of the dashboard's open incidents."""
+    """One line of the dashboard's open incidents: what it is, where it surfaced, what to
+    beware of, and where it points."""
 
     id: uuid.UUID
+    title: Title
     opened_at: datetime
     sightings: int
+    channels: list[str]
+    flags: list[str]
     top_link_id: uuid.UUID | None
     top_link_name: str | None
     probability: float | None
+
+
+def incident_channels(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The sources (channels) each incident's sightings came through, sorted."""
+    rows = session.exec(
+        select(IncidentSighting.incident_id, Sighting.source)
+        .join(Sighting, col(Sighting.id) == col(IncidentSighting.sighting_id))
+        .where(col(IncidentSighting.incident_id).in_(ids))
+        .distinct()
+    ).all()
+    found: dict[uuid.UUID, set[str]] = {}
+    for incident_id, source in rows:
+        found.setdefault(incident_id, set()).add(str(source))
+    return {i: sorted(sources) for i, sources in found.items()}
 
 
 def open_incidents(session: Session, limit: int = 20) -> list[OpenIncident]:
@@ -69,16 +88,23 @@ def open_incidents(session: Session, limit: int = 20) -> list[OpenIncident]:
         .order_by(col(Incident.last_seen_at).desc(), col(Incident.id))
         .limit(limit)
     )
+    rows = session.exec(query).all()
+    shown = [incident for incident, _ in rows]
+    named = titles(session, shown)
+    channels = incident_channels(session, [i.id for i in shown])
     return [
         OpenIncident(
             id=incident.id,
+            title=named[incident.id],
             opened_at=incident.first_seen_at,
             sightings=incident.sighting_count,
+            channels=channels.get(incident.id, []),
+            flags=list(incident.flags),
             top_link_id=incident.top_link_id,
             top_link_name=name,
             probability=incident.top_probability,
         )
-        for incident, name in session.exec(query).all()
+        for incident, name in rows
     ]
 
 

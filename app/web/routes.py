@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context as JinjaContext
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
@@ -29,6 +31,7 @@ from app.db import ReadSession, WriteSession, utcnow
 from app.evidence.store import EvidenceDep
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
+from app.localtime import shown
 from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from app.settings import Settings, SettingsDep
@@ -68,8 +71,11 @@ DOWNLOAD_HEADERS = SECURITY_HEADERS | {"Content-Security-Policy": "default-src '
 _PRESESSION = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+@pass_context
+def _when(context: JinjaContext, moment: datetime) -> str:
+    """A time as people read it, in the configured zone (HONEYTRACE_TIME_ZONE)."""
+    zone: ZoneInfo = context["zone"]
+    return shown(moment, zone)
 
 
 templates = Environment(
@@ -112,6 +118,7 @@ def render(
         path=request.url.path,
         actor=actor,
         csrf=csrf,
+        zone=settings.zone,
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -330,12 +337,24 @@ def incidents_page(session: ReadSession, page: PageDep) -> HTMLResponse:
     return page.render("incidents.html", rows=incidents.incident_rows(session, page.actor))
 
 
-@router.get("/incidents/{incident_id}")
+@router.get("/incidents/{incident_ref}")
 def incident_page(
-    session: ReadSession, page: PageDep, store: EvidenceDep, incident_id: uuid.UUID
-) -> HTMLResponse:
+    session: ReadSession, page: PageDep, store: EvidenceDep, incident_ref: str
+) -> Response:
+    """An incident by its full ID or a unique prefix (the short ID the pages print); a full
+    ID is where a prefix redirects, so each incident has one address."""
     try:
-        view = incidents.incident_view(session, page.actor, store, incident_id)
+        incident_id = incidents.resolve_incident(session, incident_ref[:64])
+    except incidents.AmbiguousIdError:
+        return page.render(
+            "error.html", status=404, title="error.not_found", message="error.ambiguous_id"
+        )
+    except NotFoundError:
+        return page.not_found()
+    if incident_ref != str(incident_id):
+        return _redirect(f"/incidents/{incident_id}")
+    try:
+        view = incidents.incident_view(session, page.actor, store, incident_id, page.settings.zone)
     except NotFoundError:
         return page.not_found()
     return page.render("incident.html", view=view)
@@ -418,7 +437,9 @@ def incident_bundle(
 ) -> FileResponse | HTMLResponse:
     """The evidence bundle the API gives (app.incidents.bundle), under the page session."""
     try:
-        incident, path = incidents.bundle_file(session, page.actor, store, incident_id)
+        incident, path = incidents.bundle_file(
+            session, page.actor, store, incident_id, page.settings.zone
+        )
     except NotFoundError:
         return page.not_found()
     record_audit(session, page.actor, "incident.bundle", "incident", incident.id, {"web": True})

@@ -1,0 +1,201 @@
+"""What investigators read on the pages and in the bundle (issue 18): local times, one
+vocabulary, incidents named by what they are, honest badges and counts."""
+
+import io
+import re
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from app.incidents.titles import KINDS
+from app.models.incidents import Incident
+from app.models.keys import Role
+from app.web.i18n import MESSAGES, PLURALS, translator
+from attribution import vocabulary
+from attribution.kinds import LinkKind
+from tests.conftest import KeyFactory, bearer
+from tests.test_web import _sign_in
+from tests.test_web_incidents import (
+    EVIL_URL,
+    Leak,
+    _courier,
+    _incident,
+    _line,
+    _listing,
+    _one,
+    leak,
+)
+
+__all__ = ["leak"]  # a fixture
+
+SEEN = datetime(2026, 3, 1, 4, 5, 6, tzinfo=UTC)  # 12:05:06 in Shanghai
+
+
+def _reported_at(client: TestClient, session: Session, make_key: KeyFactory) -> Leak:
+    leak = _courier(session)
+    session.commit()
+    body = {
+        "kind": "listing",
+        "text": _listing(leak.leaked),
+        "url": "https://market.example/item/7",
+        "observed_at": SEEN.isoformat(),
+    }
+    response = client.post("/v1/sightings", json=body, headers=bearer(make_key(Role.SECURITY)))
+    assert response.status_code == 202, response.text
+    return leak
+
+
+def test_times_are_shown_in_the_configured_zone_on_the_page_and_in_the_bundle(
+    client: TestClient, session: Session, make_key: KeyFactory
+) -> None:
+    leak = _reported_at(client, session, make_key)
+    incident = _incident(session, leak)
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    soup = BeautifulSoup(client.get(f"/incidents/{incident.id}").text, "html.parser")
+    assert "2026-03-01 12:05 (UTC+08:00)" in _one(soup, "#facts").get_text()
+    assert "2026-03-01 12:05 (UTC+08:00)" in _one(soup, "#evidence td").get_text()
+    assert "UTC<" not in str(soup) and " UTC " not in soup.get_text()
+    listed = BeautifulSoup(client.get("/incidents").text, "html.parser")
+    assert "2026-03-01 12:05 (UTC+08:00)" in _one(listed, "table.incidents").get_text()
+    bundle = client.get(f"/incidents/{incident.id}/bundle")
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        report = BeautifulSoup(archive.read("report.html").decode(), "html.parser").get_text()
+    assert "2026-03-01 12:05:06 (UTC+08:00)" in report
+    assert "2026-03-01 04:05:06+00:00" not in report
+
+
+# --- one vocabulary ----------------------------------------------------------------------
+
+FORBIDDEN = {
+    "金丝雀": "诱饵运单",
+    "区域": "大区",
+    "软件服务商": "面单软件商",
+    "呼叫中心": "客服中心",
+    "清单": "数据交易帖 (a listing) or manifest.json",
+    "挂牌": "数据交易帖",
+}
+TEMPLATES = [
+    *(Path(__file__).parents[1] / "app" / "web" / "templates").glob("*.html"),
+    Path(__file__).parents[1] / "app" / "incidents" / "templates" / "report.html",
+]
+
+
+def _chinese_texts() -> dict[str, str]:
+    texts = {f"i18n {k}": v for k, v in MESSAGES["zh"].items()}
+    texts |= {f"vocabulary {k}": m.zh for k, m in vocabulary.MESSAGES.items()}
+    texts |= {f"glossary {k}": m.zh for k, m in vocabulary.GLOSSARY.items()}
+    texts |= {f"title {k}": words["zh"] for k, words in KINDS.items()}
+    texts |= {f"template {p.name}": p.read_text() for p in TEMPLATES}
+    return texts
+
+
+def test_no_chinese_message_or_template_uses_a_word_the_glossary_forbids() -> None:
+    texts = _chinese_texts()
+    assert len(TEMPLATES) > 5 and len(texts) > 300
+    slips = [
+        f"{where}: {word} (say {FORBIDDEN[word]})"
+        for where, text in texts.items()
+        for word in FORBIDDEN
+        if word in text
+    ]
+    assert slips == []
+
+
+def test_link_kinds_are_named_as_the_explanations_name_them() -> None:
+    for kind in LinkKind:
+        term = vocabulary.GLOSSARY[kind]
+        assert MESSAGES["zh"][f"kind.{kind}"] == term.zh, kind
+        assert MESSAGES["en"][f"kind.{kind}"] == term.en, kind
+
+
+def test_english_counts_take_the_plural_only_when_more_than_one() -> None:
+    english, chinese = translator("en"), translator("zh")
+    assert english("incident.tree_hidden", n=1) == "1 other link below, not shown"
+    assert english("incident.tree_hidden", n=3) == "3 other links below, not shown"
+    assert english("incident.tree_planted", n=1) == "1 of the surfaced canaries was planted here"
+    assert english("incident.tree_planted", n=2).endswith("canaries were planted here")
+    assert english("link.shown_of", shown=1, n=1) == "showing 1 of 1 canary"
+    assert chinese("incident.tree_hidden", n=1) == "另有 1 个下级环节未列出"
+    assert set(PLURALS) <= set(MESSAGES["en"])
+
+
+# --- incidents by name, not by ID --------------------------------------------------------
+
+
+def test_an_incident_is_titled_in_each_language_and_never_with_a_bilingual_string(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    incident = _incident(session, leak)
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    zh = BeautifulSoup(client.get(f"/incidents/{incident.id}").text, "html.parser")
+    en = BeautifulSoup(client.get(f"/incidents/{incident.id}?lang=en").text, "html.parser")
+    assert _one(zh, "h1").get_text().startswith(f"数据交易帖：{EVIL_URL}")
+    assert _one(en, "h1").get_text().startswith(f"Listing: {EVIL_URL}")
+    for soup in (zh, en):
+        assert " / " not in _one(soup, "h1").get_text()
+        assert "清单" not in soup.get_text()
+
+
+def test_a_leaked_file_names_its_incident_and_the_dashboard_lists_title_channels_and_flags(
+    client: TestClient, session: Session, make_key: KeyFactory
+) -> None:
+    leak = _courier(session)
+    session.commit()
+    rows = "\n".join(_line(c) for c in leak.leaked[:1]).encode()
+    upload = client.post(
+        "/v1/sightings/files",
+        files={"file": ("zto-11月-样本.txt", rows, "text/plain")},
+        headers=bearer(make_key(Role.SECURITY)),
+    )
+    assert upload.status_code == 202, upload.text
+    incident = session.exec(select(Incident)).one()
+    assert "zto-11月-样本.txt" in incident.title  # the API's title too, not the sha256
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    page = BeautifulSoup(client.get(f"/incidents/{incident.id}").text, "html.parser")
+    assert _one(page, "h1").get_text().startswith("泄露文件：zto-11月-样本.txt")
+    dashboard = BeautifulSoup(client.get("/?lang=en").text, "html.parser")
+    (row,) = dashboard.select("#incidents tbody tr")
+    cells = [td.get_text(" ", strip=True) for td in row.select("td")]
+    assert cells[0] == "Leaked file: zto-11月-样本.txt"
+    assert _one(row, "a")["href"] == f"/incidents/{incident.id}"
+    assert cells[1] == "report"
+    assert incident.flags and "a lead only" in cells[2]  # one canary: weak
+    assert not re.search(r"\b[0-9a-f]{8}\b", row.get_text())  # no bare IDs
+    listed = BeautifulSoup(client.get("/incidents?lang=en").text, "html.parser")
+    assert "Leaked file: zto-11月-样本.txt" in _one(listed, "table.incidents").get_text()
+
+
+def test_an_incident_page_takes_a_unique_short_id_and_answers_a_404_page_otherwise(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    incident = _incident(session, leak)
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    short = str(incident.id)[:8]
+    found = client.get(f"/incidents/{short}", follow_redirects=False)
+    assert found.status_code == 303
+    assert found.headers["location"] == f"/incidents/{incident.id}"
+    assert client.get(f"/incidents/{short.upper()}").status_code == 200
+    for ref in ("zzzz", "12", "0000000000", "'; drop table incidents; --", "a" * 200):
+        missing = client.get(f"/incidents/{ref}")
+        assert missing.status_code == 404, ref
+        assert missing.headers["content-type"].startswith("text/html"), ref
+        assert "未找到" in missing.text
+    # Two incidents whose IDs share a prefix: the prefix is refused, a longer one is not.
+    twin = Incident(
+        id=uuid.UUID(str(incident.id)[:8] + "-0000-4000-8000-000000000000"),
+        title="twin",
+        first_seen_at=incident.first_seen_at,
+        last_seen_at=incident.last_seen_at,
+    )
+    session.add(twin)
+    session.commit()
+    ambiguous = client.get(f"/incidents/{short}")
+    assert ambiguous.status_code == 404 and "请多输入几位" in ambiguous.text
+    longer = client.get(f"/incidents/{str(incident.id)[:13]}", follow_redirects=False)
+    assert longer.status_code == 303
