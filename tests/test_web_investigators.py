@@ -2,6 +2,7 @@
 vocabulary, incidents named by what they are, honest badges and counts."""
 
 import io
+import random
 import re
 import uuid
 import zipfile
@@ -10,19 +11,25 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from app.auth.actor import Actor
 from app.incidents.titles import KINDS
+from app.models.canaries import Canary, PlantChannel
 from app.models.incidents import Incident
 from app.models.keys import Role
+from app.planting.service import mint_canaries
 from app.web.i18n import MESSAGES, PLURALS, translator
+from app.web.incidents import TreeNode, evidence_name
+from app.web.pages import PAGE_ROWS
 from attribution import vocabulary
 from attribution.kinds import LinkKind
-from tests.conftest import KeyFactory, bearer
+from tests.conftest import KeyFactory, LinkFactory, bearer
 from tests.test_web import _sign_in
 from tests.test_web_incidents import (
     EVIL_URL,
     Leak,
+    _blob,
     _courier,
     _incident,
     _line,
@@ -199,3 +206,89 @@ def test_an_incident_page_takes_a_unique_short_id_and_answers_a_404_page_otherwi
     assert ambiguous.status_code == 404 and "请多输入几位" in ambiguous.text
     longer = client.get(f"/incidents/{str(incident.id)[:13]}", follow_redirects=False)
     assert longer.status_code == 303
+
+
+# --- honest badges, counts, names --------------------------------------------------------
+
+
+def test_a_candidate_s_badge_in_the_tree_is_coloured_by_its_probability_band(
+    client: TestClient, session: Session, make_key: KeyFactory
+) -> None:
+    leak = _courier(session)
+    assert [TreeNode(leak.leaker, 1, p).band for p in (0.92, 0.5, 0.49, 0.1, 0.09, 0.01)] == [
+        "high",
+        "high",
+        "mid",
+        "mid",
+        "low",
+        "low",
+    ]
+    assert TreeNode(leak.leaker).band == "none"
+    # Twelve of the outlet's twenty canaries surface: the outlet is near certain, the links
+    # above it (which saw them too) unlikely.
+    sold = session.exec(
+        select(Canary).where(Canary.link_id == leak.leaker.id, col(Canary.control).is_(False))
+    ).all()[:12]
+    session.commit()
+    body = {"kind": "listing", "text": "\n".join(map(_line, sold)), "url": "https://m.example/1"}
+    response = client.post("/v1/sightings", json=body, headers=bearer(make_key(Role.SECURITY)))
+    assert response.status_code == 202 and response.json()["matches"] == 12, response.text
+    incident = _incident(session, leak)
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    soup = BeautifulSoup(client.get(f"/incidents/{incident.id}?lang=en").text, "html.parser")
+    badges = soup.select("ul.link-tree .badge.rank")
+    assert len(badges) >= 2
+    bands = set()
+    for badge in badges:
+        p = float(badge.get_text().rsplit(" ", 1)[1])
+        band = "high" if p >= 0.5 else ("mid" if p >= 0.1 else "low")
+        assert f"band-{band}" in badge["class"], (p, badge["class"])
+        bands.add(band)
+    assert "band-high" in _one(soup, "li.most-likely > .node-label .badge.rank")["class"]
+    assert "low" in bands, [b.get_text() for b in badges]  # the 0.0x candidates are not red
+
+
+def test_a_link_page_says_how_many_canaries_it_shows_and_pages_through_them(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    outlet = make_link("西湖网点", LinkKind.OUTLET)
+    planted = mint_canaries(
+        session, Actor.cli(), outlet.id, 230, PlantChannel.CLI, rng=random.Random(5)
+    ).planted
+    session.commit()
+    live = [c for c in planted if not c.control]
+    assert len(live) > PAGE_ROWS
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    first = BeautifulSoup(client.get(f"/links/{outlet.id}?lang=en").text, "html.parser")
+    note = _one(first, "#paging-live")
+    assert f"showing 1–{PAGE_ROWS} of {len(live)} canaries" in note.get_text()
+    shown = {a.get_text() for a in first.select("#canaries table")[0].select("code")}
+    assert len(shown) == PAGE_ROWS
+    following = _one(note, "a[rel=next]")["href"]
+    second = BeautifulSoup(client.get(f"/links/{outlet.id}{following}&lang=en").text, "html.parser")
+    rest = {a.get_text() for a in second.select("#canaries table")[0].select("code")}
+    assert len(rest) == len(live) - PAGE_ROWS and not rest & shown
+    assert shown | rest == {c.waybill_no for c in live}
+    assert f"showing {PAGE_ROWS + 1}–{len(live)} of" in _one(second, "#paging-live").get_text()
+    assert _one(second, "#paging-live a[rel=prev]")
+    assert client.get(f"/links/{outlet.id}?live=abc&burned=-1").status_code == 200
+    chinese = BeautifulSoup(client.get(f"/links/{outlet.id}?lang=zh").text, "html.parser")
+    assert f"显示 1–{PAGE_ROWS} 个，共 {len(live)} 个诱饵运单" in chinese.get_text()
+
+
+def test_evidence_downloads_are_named_by_what_they_are_and_the_header_names_the_key(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    digest = _blob(session, _incident(session, leak))
+    blob = client.get(f"/evidence/{digest}")
+    assert blob.status_code == 200
+    disposition = blob.headers["content-disposition"]
+    assert f'filename="evidence-report-{digest[:12]}.json"' in disposition
+    assert ".bin" not in disposition
+    assert blob.headers["content-type"] == "application/octet-stream"  # never rendered
+    assert evidence_name("site", "text/html; charset=gb18030", digest).endswith(".html")
+    assert evidence_name("sms", None, digest).endswith(".bin")
+    page = BeautifulSoup(client.get("/").text, "html.parser")
+    assert _one(page, ".who .key-name").get_text() == "test investigator"
+    assert "key:" not in _one(page, ".who").get_text()

@@ -222,7 +222,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link.burned": "已暴露的诱饵运单",
         "link.waiting": "待投放",
         "link.sightings": "发现记录",
-        "link.shown_of": "显示 {shown} 个，共 {n} 个诱饵运单",
+        "link.shown_of": "显示 {shown} 个，共 {n:,} 个诱饵运单",
         "canary.record": "记录",
         "canary.plant": "投放",
         "canary.not_planted": "未投放（对照或仍待投放）。",
@@ -475,7 +475,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link.burned": "Burned canaries",
         "link.waiting": "Waiting",
         "link.sightings": "Sightings",
-        "link.shown_of": "showing {shown} of {n} canary",
+        "link.shown_of": "showing {shown} of {n:,} canary",
         "canary.record": "Record",
         "canary.plant": "Plant",
         "canary.not_planted": "Not planted (a control, or still waiting).",
@@ -539,7 +539,7 @@ LANGUAGES = tuple(MESSAGES)
 PLURALS: dict[str, str] = {
     "incident.tree_planted": "{n} of the surfaced canaries were planted here",
     "incident.tree_hidden": "{n} other links below, not shown",
-    "link.shown_of": "showing {shown} of {n} canaries",
+    "link.shown_of": "showing {shown} of {n:,} canaries",
 }
 
 

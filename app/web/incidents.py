@@ -35,6 +35,9 @@ from app.web.pages import incident_channels
 LIST_ROWS = 200
 MERGE_CHOICES = 50
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# Probability bands of a candidate's badge in the link tree.
+BAND_HIGH = 0.5
+BAND_MID = 0.1
 SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
 
 
@@ -84,6 +87,15 @@ class TreeNode:
     leaker: bool = False
     hidden: int = 0
     children: list["TreeNode"] = field(default_factory=list)
+
+    @property
+    def band(self) -> str:
+        """How strongly the tree marks a candidate: a 0.01 candidate is not a 0.92 one."""
+        if self.probability is None:
+            return "none"
+        if self.probability >= BAND_HIGH:
+            return "high"
+        return "mid" if self.probability >= BAND_MID else "low"
 
 
 @dataclass(frozen=True)
@@ -354,23 +366,52 @@ def _kept(store: EvidenceStore, sighting: Sighting) -> bool:
     return store.path(digest).is_file()
 
 
-def evidence_blob(session: Session, actor: Actor, store: EvidenceStore, digest: str) -> Path:
-    """The blob behind a sighting the actor may read; anything else is not found, so the
-    route tells nobody which blobs exist."""
+# File name extensions of the media types evidence is kept as (app.intake: a listing page,
+# a message, a report's text); anything else is .bin.
+EXTENSIONS = {
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/csv": ".csv",
+    "application/json": ".json",
+    "application/xml": ".xml",
+    "text/xml": ".xml",
+    "message/rfc822": ".eml",
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "application/zip": ".zip",
+}
+
+
+def evidence_name(source: str, media_type: object, digest: str) -> str:
+    """The download's file name: what it is, a piece of its sha256, and the extension of
+    the media type it was kept as, e.g. `evidence-site-3f2a9c01b7e4.html`."""
+    base = str(media_type or "").split(";", 1)[0].strip().lower()
+    return f"evidence-{source}-{digest[:12]}{EXTENSIONS.get(base, '.bin')}"
+
+
+def evidence_blob(
+    session: Session, actor: Actor, store: EvidenceStore, digest: str
+) -> tuple[Path, str]:
+    """The blob behind a sighting the actor may read, with the file name to download it
+    as; anything else is not found, so the route tells nobody which blobs exist."""
     if not SHA256.fullmatch(digest) or actor.scope_link_id is not None:
         raise NotFoundError("No such evidence.")
     referenced = session.exec(
-        select(Sighting.id)
+        select(Sighting.source, Sighting.location)
         .where(
             Sighting.evidence_sha256 == digest,
             col(Sighting.source) != SightingSource.DUMP,
         )
+        .order_by(col(Sighting.observed_at))
         .limit(1)
     ).first()
     path = store.path(digest)
     if referenced is None or not path.is_file():
         raise NotFoundError("No such evidence.")
-    return path
+    source, location = referenced
+    return path, evidence_name(str(source), location.get("evidence_type"), digest)
 
 
 def bundle_file(

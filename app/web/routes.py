@@ -113,6 +113,7 @@ def render(
     }
     html = templates.get_template(template).render(
         t=translator(lang),
+        key_name=getattr(request.state, "key_name", None),
         lang=lang,
         switches=switches,
         path=request.url.path,
@@ -293,10 +294,28 @@ def dashboard(session: ReadSession, page: PageDep) -> HTMLResponse:
     )
 
 
+PageNumber = Annotated[str, Query(max_length=12)]
+
+
+def _page_number(asked: str) -> int:
+    """A page number from the query; anything else is the first page, not an error page."""
+    return int(asked) if asked.isdecimal() and 0 < int(asked) < 10**9 else 1
+
+
 @router.get("/links/{link_id}")
-def link_page(session: ReadSession, page: PageDep, link_id: uuid.UUID) -> HTMLResponse:
+def link_page(
+    session: ReadSession,
+    page: PageDep,
+    link_id: uuid.UUID,
+    live: PageNumber = "1",
+    burned: PageNumber = "1",
+) -> HTMLResponse:
+    """A link, its canaries a page of pages.PAGE_ROWS at a time (`?live=` and `?burned=`
+    page each list)."""
     try:
-        view = pages.link_view(session, page.actor, link_id)
+        view = pages.link_view(
+            session, page.actor, link_id, _page_number(live), _page_number(burned)
+        )
     except NotFoundError:
         return page.not_found()
     return page.render("link.html", view=view)
@@ -457,16 +476,17 @@ def evidence_download(
     session: WriteSession, page: PageDep, store: EvidenceDep, digest: str
 ) -> FileResponse | HTMLResponse:
     """A kept evidence blob, as an attachment of no particular type: a snapshot of a
-    listing page must never run as this site's HTML."""
+    listing page must never run as this site's HTML. Its file name carries the extension of
+    the media type it was kept as, so it opens in the right program once saved."""
     try:
-        path = incidents.evidence_blob(session, page.actor, store, digest)
+        path, name = incidents.evidence_blob(session, page.actor, store, digest)
     except NotFoundError:
         return page.not_found()
     record_audit(session, page.actor, "evidence.download", "evidence", None, {"sha256": digest})
     return FileResponse(
         path,
         media_type="application/octet-stream",
-        filename=f"evidence-{digest}.bin",
+        filename=name,
         headers=DOWNLOAD_HEADERS,
     )
 
