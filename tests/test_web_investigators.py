@@ -28,6 +28,7 @@ from tests.conftest import KeyFactory, LinkFactory, bearer
 from tests.test_web import _sign_in
 from tests.test_web_incidents import (
     EVIL_URL,
+    IMG,
     Leak,
     _blob,
     _courier,
@@ -292,3 +293,34 @@ def test_evidence_downloads_are_named_by_what_they_are_and_the_header_names_the_
     page = BeautifulSoup(client.get("/").text, "html.parser")
     assert _one(page, ".who .key-name").get_text() == "test investigator"
     assert "key:" not in _one(page, ".who").get_text()
+
+
+# --- the bundle's report -----------------------------------------------------------------
+
+
+def test_the_bundle_report_lists_waybills_urls_and_excerpts_escaped(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    incident = _incident(session, leak)
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    bundle = client.get(f"/incidents/{incident.id}/bundle")
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        source = archive.read("report.html").decode()
+    assert "<script>" not in source and "<img" not in source
+    assert "&lt;script&gt;alert(&#39;listing&#39;)&lt;/script&gt;" in source
+    report = BeautifulSoup(source, "html.parser")
+    assert report.find("script") is None and report.find("img") is None
+    rows = report.select("tr.sighting")
+    assert len(rows) == 3
+    assert {_one(r, "td.waybill code").get_text() for r in rows} == {
+        c.waybill_no for c in leak.leaked
+    }
+    assert {_one(r, "td.where").get_text() for r in rows} == {EVIL_URL}
+    for row, canary in zip(
+        sorted(rows, key=lambda r: _one(r, "td.waybill").get_text()),
+        sorted(leak.leaked, key=lambda c: c.waybill_no),
+        strict=True,
+    ):
+        excerpt = _one(row, "td.excerpt").get_text()
+        assert canary.waybill_no in excerpt and IMG in excerpt

@@ -43,7 +43,7 @@ from app.models.canaries import Canary, Plant
 from app.models.evidence import EvidenceEntry
 from app.models.incidents import Incident
 from app.models.links import Link
-from app.models.sightings import SightingSource
+from app.models.sightings import Sighting, SightingSource
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -94,6 +94,49 @@ def _when(context: JinjaContext, moment: datetime | None) -> str:
 
 
 _templates.filters["when"] = _when
+
+
+@dataclass(frozen=True)
+class SightingLine:
+    """A sighting as report.html lists it: the waybill number, where it was seen (a listing's
+    URL, a file's name) and the excerpt, all escaped by the template."""
+
+    observed_at: datetime
+    source: str
+    waybill_no: str
+    control: bool
+    score: float | None
+    where: str
+    excerpt: str
+    evidence_sha256: str | None
+
+
+def _waybills(session: Session, canary_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    found: dict[uuid.UUID, str] = {}
+    for part in _chunks(canary_ids):
+        found |= dict(
+            session.exec(select(Canary.id, Canary.waybill_no).where(col(Canary.id).in_(part))).all()
+        )
+    return found
+
+
+def _lines(session: Session, sightings: list[Sighting]) -> list[SightingLine]:
+    waybills = _waybills(session, sorted({s.canary_id for s in sightings}, key=str))
+    return [
+        SightingLine(
+            observed_at=s.observed_at,
+            source=str(s.source),
+            waybill_no=waybills.get(s.canary_id, ""),
+            control=s.control,
+            score=s.score,
+            where=str(
+                s.location.get("url") or s.location.get("file") or s.location.get("source_id", "")
+            ),
+            excerpt=s.excerpt,
+            evidence_sha256=s.evidence_sha256,
+        )
+        for s in sorted(sightings, key=lambda s: (s.observed_at, str(s.id)))
+    ]
 
 
 @dataclass(frozen=True)
@@ -257,6 +300,7 @@ def write_bundle(
             document=document,
             zone=zone,
             title=titles(session, [incident])[incident.id],
+            lines=_lines(session, sightings),
         )
         writer.add("report.html", html.encode())
         manifest = {
