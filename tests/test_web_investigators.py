@@ -6,11 +6,14 @@ import random
 import re
 import uuid
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
@@ -19,17 +22,19 @@ from app.models.canaries import Canary, PlantChannel
 from app.models.incidents import Incident
 from app.models.keys import Role
 from app.planting.service import mint_canaries
+from app.web.chart import chart, per_day
 from app.web.i18n import MESSAGES, PLURALS, translator
 from app.web.incidents import TreeNode, evidence_name
 from app.web.pages import PAGE_ROWS
 from attribution import vocabulary
 from attribution.kinds import LinkKind
 from tests.conftest import KeyFactory, LinkFactory, bearer
-from tests.test_web import _sign_in
+from tests.test_web import _sign_in, _sign_in_page, artifacts, browser
 from tests.test_web_incidents import (
     EVIL_URL,
     IMG,
     Leak,
+    Served,
     _blob,
     _courier,
     _incident,
@@ -37,9 +42,10 @@ from tests.test_web_incidents import (
     _listing,
     _one,
     leak,
+    served,
 )
 
-__all__ = ["leak"]  # a fixture
+__all__ = ["artifacts", "browser", "leak", "served"]  # fixtures
 
 SEEN = datetime(2026, 3, 1, 4, 5, 6, tzinfo=UTC)  # 12:05:06 in Shanghai
 
@@ -324,3 +330,78 @@ def test_the_bundle_report_lists_waybills_urls_and_excerpts_escaped(
     ):
         excerpt = _one(row, "td.excerpt").get_text()
         assert canary.waybill_no in excerpt and IMG in excerpt
+
+
+# --- the dashboard's trend ---------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_sightings_are_counted_per_local_day_and_channel() -> None:
+    seen = [
+        (datetime(2026, 3, 1, 15, 59, tzinfo=UTC), "site"),  # 23:59 on 1 March in Shanghai
+        (datetime(2026, 3, 1, 16, 1, tzinfo=UTC), "site"),  # 00:01 on 2 March
+        (datetime(2026, 3, 1, 16, 2, tzinfo=UTC), "sms"),
+        (datetime(2026, 3, 1, 17, 0), "sms"),  # naive: UTC by the storage rule
+        (datetime(2026, 1, 1, 0, 0, tzinfo=UTC), "dump"),  # long before: left out
+        (datetime(2026, 3, 2, 16, 0, tzinfo=UTC), "dump"),  # 3 March: after today
+    ]
+    days = per_day(seen, SHANGHAI, date(2026, 3, 2), days=7)
+    assert [d.day for d in days] == [date(2026, 2, 24) + timedelta(days=i) for i in range(7)]
+    assert days[-2].counts == {"site": 1}
+    assert days[-1].counts == {"site": 1, "sms": 2}
+    assert sum(d.total for d in days) == 4 and all(d.total == 0 for d in days[:-2])
+    utc = per_day(seen, ZoneInfo("UTC"), date(2026, 3, 2), days=7)
+    assert utc[-2].counts == {"site": 2, "sms": 2}  # the zone decides the day
+
+    drawn = chart(days)
+    assert drawn.total == 4 and drawn.channels == ["site", "sms"]
+    last = [b for b in drawn.bars if b.day == date(2026, 3, 2)]
+    assert [(b.channel, b.count) for b in last] == [("site", 1), ("sms", 2)]  # stacked
+    site, sms = last
+    assert sms.height == pytest.approx(2 * site.height, abs=0.2)
+    assert site.y + site.height == pytest.approx(drawn.bottom)  # from the axis up
+    assert sms.y + sms.height == pytest.approx(site.y)  # on top of the one below
+    assert min(b.y for b in drawn.bars) >= drawn.top
+    assert drawn.ticks[0].text == "0" and int(drawn.ticks[-1].text) >= 3
+    assert chart(per_day([], SHANGHAI, date(2026, 3, 2))).bars == []
+
+
+def test_the_dashboard_draws_the_trend_from_the_sightings(
+    client: TestClient, session: Session, make_key: KeyFactory, leak: Leak
+) -> None:
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    soup = BeautifulSoup(client.get("/?lang=en").text, "html.parser")
+    svg = _one(soup, "#trend svg.trend")
+    bars = svg.select("rect.bar")
+    today = datetime.now(SHANGHAI).date().isoformat()
+    assert [(b["data-day"], b["data-channel"], b["data-count"]) for b in bars] == [
+        (today, "report", "4")  # three canaries on one listing, one control elsewhere
+    ]
+    assert "4 sightings in all" in _one(soup, "#trend").get_text()
+    assert [li.get_text() for li in soup.select("#trend ul.legend li")] == ["report"]
+
+
+def test_the_trend_is_drawn_in_a_browser_without_scripts(
+    browser: Browser, served: Served, artifacts: Path
+) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    _sign_in_page(page, served.base, served.key)
+    bar = page.locator("#trend svg.trend rect.bar")
+    assert bar.count() == 1
+    box = bar.bounding_box()
+    assert box is not None and box["height"] > 20 and box["width"] > 5
+    fill = bar.evaluate("node => getComputedStyle(node).fill")
+    assert fill == "rgb(87, 96, 106)", fill  # the stylesheet's colour for reports
+    assert page.locator("#trend ul.legend li").all_inner_texts() == ["人工上报"]
+    assert all(url.startswith(served.base) for url in requests), requests  # no CDN
+    assert errors == []
+    page.locator("#trend").screenshot(path=str(artifacts / "trend.png"))
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+    assert (artifacts / "trend.png").stat().st_size > 1000
+    context.close()

@@ -73,6 +73,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dashboard.incidents": "未结事件",
         "dashboard.incidents_none": "暂无未结事件。",
         "dashboard.sightings": "最近发现",
+        "dashboard.trend": "近 30 天每日发现（按渠道）",
+        "dashboard.trend_hint": "按本地日期统计，共 {n} 次发现。",
         "dashboard.sightings_none": "尚无发现记录。",
         "dashboard.coverage": "覆盖概况",
         "dashboard.active_links": "启用中的环节",
@@ -318,6 +320,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "dashboard.incidents": "Open incidents",
         "dashboard.incidents_none": "No open incidents.",
         "dashboard.sightings": "Recent sightings",
+        "dashboard.trend": "Sightings per day and channel, last 30 days",
+        "dashboard.trend_hint": "Counted by local day: {n} sighting in all.",
         "dashboard.sightings_none": "No sightings yet.",
         "dashboard.coverage": "Coverage",
         "dashboard.active_links": "Active links",
@@ -540,6 +544,7 @@ PLURALS: dict[str, str] = {
     "incident.tree_planted": "{n} of the surfaced canaries were planted here",
     "incident.tree_hidden": "{n} other links below, not shown",
     "link.shown_of": "showing {shown} of {n:,} canaries",
+    "dashboard.trend_hint": "Counted by local day: {n} sightings in all.",
 }
 
 

@@ -35,7 +35,7 @@ from app.localtime import shown
 from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from app.settings import Settings, SettingsDep
-from app.web import incidents, pages
+from app.web import chart, incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
 from app.web.signin import (
     PRESESSION_COOKIE,
@@ -291,6 +291,7 @@ def dashboard(session: ReadSession, page: PageDep) -> HTMLResponse:
         sightings=pages.recent_sightings(session),
         coverage=coverage_summary(session),
         burned=pages.burned_canaries(session),
+        trend=chart.chart(chart.recent_days(session, page.settings.zone, utcnow())),
     )
 
 
