@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.messages.pofile import read_po
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
@@ -23,7 +24,7 @@ from app.models.incidents import Incident
 from app.models.keys import Role
 from app.planting.service import mint_canaries
 from app.web.chart import chart, per_day
-from app.web.i18n import MESSAGES, PLURALS, translator
+from app.web.i18n import LOCALE, MESSAGES, PLURALS, translator
 from app.web.incidents import TreeNode, evidence_name
 from app.web.pages import PAGE_ROWS
 from attribution import vocabulary
@@ -137,6 +138,33 @@ def test_english_counts_take_the_plural_only_when_more_than_one() -> None:
     assert english("link.shown_of", shown=1, n=1) == "showing 1 of 1 canary"
     assert chinese("incident.tree_hidden", n=1) == "另有 1 个下级环节未列出"
     assert set(PLURALS) <= set(MESSAGES["en"])
+
+
+def test_the_labels_are_gettext_catalogues_complete_in_both_languages() -> None:
+    catalogues = {}
+    for lang in ("zh", "en"):
+        path = LOCALE / lang / "LC_MESSAGES" / "messages.po"
+        with path.open("rb") as source:
+            catalogues[lang] = read_po(source, locale=lang)
+    zh, en = catalogues["zh"], catalogues["en"]
+    assert zh.num_plurals == 1 and en.num_plurals == 2
+    ids = {lang: {m.id for m in c if m.id} for lang, c in catalogues.items()}
+    assert ids["zh"] == ids["en"] and len(ids["zh"]) > 200
+    for lang, catalog in catalogues.items():
+        for message in catalog:
+            if not message.id:
+                continue
+            string = message.string
+            forms = tuple(string) if isinstance(string, tuple | list) else (string,)
+            assert len(forms) == (catalog.num_plurals if message.pluralizable else 1), message.id
+            assert all(forms) and not message.fuzzy, (lang, message.id)
+    assert {m.id[0] for m in en if m.pluralizable} == set(PLURALS)
+    # What the pages show is what the catalogues say, through gettext.
+    plural = en["incident.tree_hidden"]
+    assert plural is not None and isinstance(plural.string, tuple)
+    assert translator("en")("incident.tree_hidden", n=2) == plural.string[1].format(n=2)
+    with pytest.raises(KeyError):
+        translator("zh")("no.such.label")
 
 
 # --- incidents by name, not by ID --------------------------------------------------------
