@@ -18,10 +18,12 @@ from playwright.sync_api import Browser
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.incidents.titles import KINDS
+from app.incidents.grouping import title_for
+from app.incidents.titles import KINDS, file_name, titles
 from app.models.canaries import Canary, PlantChannel
-from app.models.incidents import Incident
+from app.models.incidents import Incident, IncidentSighting
 from app.models.keys import Role
+from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from app.web.chart import chart, per_day
 from app.web.i18n import LOCALE, MESSAGES, PLURALS, translator
@@ -215,6 +217,48 @@ def test_a_leaked_file_names_its_incident_and_the_dashboard_lists_title_channels
     assert not re.search(r"\b[0-9a-f]{8}\b", row.get_text())  # no bare IDs
     listed = BeautifulSoup(client.get("/incidents?lang=en").text, "html.parser")
     assert "Leaked file: zto-11月-样本.txt" in _one(listed, "table.incidents").get_text()
+
+
+def test_a_scanned_dump_s_incident_is_named_by_the_file_not_its_sha256(
+    session: Session, make_link: LinkFactory
+) -> None:
+    outlet = make_link("西湖网点", LinkKind.OUTLET)
+    (canary, *_) = mint_canaries(
+        session, Actor.cli(), outlet.id, 3, PlantChannel.CLI, rng=random.Random(2)
+    ).planted
+    digest = "ab" * 32
+    dump = Sighting(
+        canary_id=canary.id,
+        link_id=outlet.id,
+        source=SightingSource.DUMP,
+        dedup_key="e" * 64,
+        score=40.0,
+        excerpt="",
+        evidence_sha256=digest,
+        location={"source_id": digest, "file": "D:\\收到\\zto 全国.csv", "rows": "9"},
+        observed_at=SEEN,
+    )
+    keys = [f"file:{digest}"]
+    incident = Incident(
+        title=title_for(keys, False, file_name(dump.location)),
+        keys=keys,
+        first_seen_at=SEEN,
+        last_seen_at=SEEN,
+    )
+    session.add_all([dump, incident])
+    session.flush()
+    session.add(IncidentSighting(sighting_id=dump.id, incident_id=incident.id))
+    session.commit()
+    assert incident.title == "文件 / File zto 全国.csv"  # the API's, stored
+    title = titles(session, [incident])[incident.id]
+    assert (title.text("zh"), title.text("en")) == (
+        "泄露文件：zto 全国.csv",
+        "Leaked file: zto 全国.csv",
+    )
+    nameless = Incident(keys=keys, title="x", first_seen_at=SEEN, last_seen_at=SEEN)
+    session.add(nameless)
+    session.commit()
+    assert titles(session, [nameless])[nameless.id].value == f"sha256 {digest[:12]}…"
 
 
 def test_an_incident_page_takes_a_unique_short_id_and_answers_a_404_page_otherwise(
