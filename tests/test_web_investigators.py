@@ -78,6 +78,7 @@ def test_times_are_shown_in_the_configured_zone_on_the_page_and_in_the_bundle(
     assert "2026-03-01 12:05 (UTC+08:00)" in _one(soup, "#evidence td").get_text()
     assert "UTC<" not in str(soup) and " UTC " not in soup.get_text()
     # The explanation (written when the attribution is computed) writes times the same way.
+    assert "时间为 Asia/Shanghai 时间" in _one(soup, "#timeline").get_text()
     explanation = _one(soup, "p.explanation").get_text()
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\)", explanation), explanation
     assert "(UTC+8)" not in soup.get_text()
