@@ -482,3 +482,14 @@ def test_the_trend_is_drawn_in_a_browser_without_scripts(
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
     assert (artifacts / "trend.png").stat().st_size > 1000
     context.close()
+
+
+def test_a_malformed_link_or_canary_id_is_a_404_page_not_json(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    assert _sign_in(client, make_key(Role.INVESTIGATOR)).status_code == 303
+    for path in ("/links/abc", "/canaries/12345678", "/links/" + "f" * 300):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "未找到" in response.text

@@ -303,17 +303,27 @@ def _page_number(asked: str) -> int:
     return int(asked) if asked.isdecimal() and 0 < int(asked) < 10**9 else 1
 
 
-@router.get("/links/{link_id}")
+def _uuid(text: str) -> uuid.UUID:
+    """An ID from a page's path; a malformed one is not found (an HTML 404 page, not a JSON
+    validation error)."""
+    try:
+        return uuid.UUID(text[:64])
+    except ValueError:
+        raise NotFoundError("No such record.") from None
+
+
+@router.get("/links/{link_ref}")
 def link_page(
     session: ReadSession,
     page: PageDep,
-    link_id: uuid.UUID,
+    link_ref: str,
     live: PageNumber = "1",
     burned: PageNumber = "1",
 ) -> HTMLResponse:
     """A link, its canaries a page of pages.PAGE_ROWS at a time (`?live=` and `?burned=`
     page each list)."""
     try:
+        link_id = _uuid(link_ref)
         view = pages.link_view(
             session, page.actor, link_id, _page_number(live), _page_number(burned)
         )
@@ -322,10 +332,10 @@ def link_page(
     return page.render("link.html", view=view)
 
 
-@router.get("/canaries/{canary_id}")
-def canary_page(session: ReadSession, page: PageDep, canary_id: uuid.UUID) -> HTMLResponse:
+@router.get("/canaries/{canary_ref}")
+def canary_page(session: ReadSession, page: PageDep, canary_ref: str) -> HTMLResponse:
     try:
-        view = pages.canary_view(session, page.actor, canary_id)
+        view = pages.canary_view(session, page.actor, _uuid(canary_ref))
     except NotFoundError:
         return page.not_found()
     return page.render("canary.html", view=view)
