@@ -174,6 +174,22 @@ def test_the_labels_are_gettext_catalogues_complete_in_both_languages() -> None:
         translator("zh")("no.such.label")
 
 
+def test_the_explanations_words_are_a_gettext_catalogue_too() -> None:
+    path = vocabulary.LOCALE / "zh" / "LC_MESSAGES" / "attribution.po"
+    with path.open("rb") as source:
+        catalog = read_po(source, locale="zh")
+    entries = [m for m in catalog if m.id]
+    assert len(entries) == len(vocabulary.GLOSSARY) + len(vocabulary.MESSAGES)
+    assert all(m.context and not m.fuzzy for m in entries)
+    untranslated = [m.context for m in entries if not all(m.string or [""])]
+    assert untranslated == ["sentence_separator"]  # Chinese sentences run on, on purpose
+    counted = vocabulary.MESSAGES["n_other_links"]
+    assert counted.template(vocabulary.Lang.EN, 1) == "{n} other link"
+    assert counted.template(vocabulary.Lang.EN, 2) == "{n} other links"
+    assert counted.template(vocabulary.Lang.ZH, 2) == "另外 {n} 个环节"
+    assert vocabulary.term(LinkKind.CALL_CENTRE, vocabulary.Lang.ZH) == "客服中心"
+
+
 # --- incidents by name, not by ID --------------------------------------------------------
 
 
