@@ -83,6 +83,7 @@ def split(
 
 @router.post("/{incident_id}/close")
 def close(session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID) -> IncidentRead:
+    """Close an incident: later sightings of its leak open a new one."""
     return IncidentRead.build(session, actor, service.close_incident(session, actor, incident_id))
 
 

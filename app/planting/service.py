@@ -8,7 +8,7 @@ feeds (pull, interleave) are for the integration role only.
 import hashlib
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,14 @@ def set_feed_profile(
     return profile
 
 
+def feedable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
+    """The link, if the actor may use its feeds and it is live now: a key scoped to another
+    link's feeds is told no more than that the link is not found."""
+    if not actor.may_feed(link_id):
+        raise NotFoundError(f"Link {link_id} not found.")
+    return mintable_link(session, actor, link_id)
+
+
 def mintable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
     """The link, if the actor may mint for it and it is live now."""
     link = get_link(session, actor, link_id)
@@ -128,15 +136,23 @@ def mint_canaries(
     rng: random.Random | None = None,
     status: CanaryStatus = CanaryStatus.PLANTED,
     batch_id: uuid.UUID | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MintResult:
     """Mint `count` canaries for the link plus its share of controls, and plant them now if a
-    channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them)."""
+    channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them).
+
+    Minting is most of the time: `on_progress(done, total)` hears of each hundred."""
     link = mintable_link(session, actor, link_id)
     minter, profile = minter_for(session, link, rng)
     controls = round(count * profile.control_share)
     try:
-        minted = [minter.mint_one() for _ in range(count)]
-        minted += [minter.mint_one(control=True) for _ in range(controls)]
+        minted: list[mint.Canary] = []
+        for control in [False] * count + [True] * controls:
+            minted.append(minter.mint_one(control=control))
+            if on_progress is not None and len(minted) % 100 == 0:
+                on_progress(len(minted), count + controls)
+        if on_progress is not None:
+            on_progress(len(minted), count + controls)
         minted = unique_against_store(session, minter, minted)
     except mint.MintError as error:
         # A number pool too small for the count: say so rather than invent a number.

@@ -52,7 +52,27 @@ class Order(BaseModel):
 
 
 class ScreenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "orders": [
+                        {
+                            "order_id": "TB20260301-0001",
+                            "name": "张伟",
+                            "mobile": "13800138000",
+                            "province": "浙江省",
+                            "city": "杭州市",
+                            "district": "西湖区",
+                            "address": "文三路90号",
+                            "placed_at": "2026-03-01T14:05:09+08:00",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
     orders: Annotated[list[Order], Field(min_length=1, max_length=MAX_BATCH)]
 
