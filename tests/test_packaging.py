@@ -32,6 +32,10 @@ def test_wheel_contains_data_and_migrations(tmp_path: Path) -> None:
         "app/main.py",
         "watchers/__init__.py",
         "attribution/model.py",
+        "app/web/locale/zh/LC_MESSAGES/messages.po",
+        "app/web/locale/en/LC_MESSAGES/messages.po",
+        "app/web/templates/dashboard.html",
+        "attribution/locale/zh/LC_MESSAGES/attribution.po",
     }
     assert expected <= names
     versions = {n for n in names if n.startswith("migrations/versions/") and n.endswith(".py")}
