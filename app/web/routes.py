@@ -136,7 +136,7 @@ def render(
 
 
 @dataclass(frozen=True)
-class Page:
+class PageContext:
     """A signed-in request, able to render a page with the sign-out form's CSRF token."""
 
     request: Request
@@ -164,11 +164,11 @@ class Page:
         )
 
 
-def _page(request: Request, settings: SettingsDep, actor: PageActor) -> Page:
-    return Page(request, settings, actor)
+def _page(request: Request, settings: SettingsDep, actor: PageActor) -> PageContext:
+    return PageContext(request, settings, actor)
 
 
-PageDep = Annotated[Page, Depends(_page)]
+PageDep = Annotated[PageContext, Depends(_page)]
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -395,7 +395,7 @@ IdList = Annotated[list[uuid.UUID], Form(max_length=MAX_IDS)]
 
 def _change_incident(
     session: Session,
-    page: Page,
+    page: PageContext,
     csrf: str,
     change: Callable[[], uuid.UUID],
 ) -> Response:
