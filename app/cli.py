@@ -1,216 +1,160 @@
-"""The `honeytrace` command. Scripts rely on these names and on the `--json` outputs."""
+"""The `honeytrace` command. Scripts rely on these names and on the `--json` outputs.
 
-import uuid
-from pathlib import Path
-from typing import Annotated
+Every command lives in its domain's `commands` module and is imported only when it runs (or
+its own `--help` is asked for): `honeytrace --help` and `--version` import Typer and nothing
+of the database or web stack (tests/test_cli_startup.py; benchmarks/cli_startup.py times it).
+"""
+
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from typer.core import TyperCommand, TyperGroup
 
-from app.audit.service import record_audit
-from app.auth import keys as key_service
-from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
-from app.db import head_revision, make_engine, upgrade
-from app.demo.commands import demo
-from app.evidence.commands import evidence_cli
-from app.incidents.commands import incidents_cli
-from app.jobs.commands import worker
-from app.jobs.watch import watch_cli
-from app.keys.routes import KeyRead
-from app.links import service as link_service
-from app.links.importer import import_links_csv
-from app.links.schemas import LinkCreate, LinkRead
-from app.models.keys import Role
-from app.planting.commands import canaries_cli, mint
-from app.problems import DomainError
-from app.scans.commands import scan
-from app.sites.commands import sites_cli
-from attribution.kinds import LinkKind
-from canaries.couriers import Courier
-
-cli = typer.Typer(help="honeytrace: canary waybills that name the link that leaked them.")
-db_cli = typer.Typer(help="The database schema.")
-keys_cli = typer.Typer(help="API keys.")
-links_cli = typer.Typer(help="Links of the data chain.")
-cli.add_typer(db_cli, name="db")
-cli.add_typer(keys_cli, name="keys")
-cli.add_typer(links_cli, name="links")
-cli.add_typer(canaries_cli, name="canaries")
-cli.add_typer(evidence_cli, name="evidence")
-cli.add_typer(incidents_cli, name="incidents")
-cli.add_typer(sites_cli, name="sites")
-cli.add_typer(watch_cli, name="watch")
-cli.command("mint")(mint)
-cli.command("scan")(scan)
-cli.command("worker")(worker)
-cli.command("demo")(demo)
+from app.console import want_progress
 
 
-@cli.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address [HONEYTRACE_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port [HONEYTRACE_PORT]")] = None,
-) -> None:
-    """Serve the API (and its docs at /docs); the embedded SQLite file is upgraded first."""
-    import uvicorn
-
-    from app.main import create_app
-    from app.ops.logs import configure_logging
-
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    database = ready_database(settings)
-    uvicorn.run(
-        create_app(settings, database),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
+@dataclass(frozen=True)
+class Entry:
+    module: str
+    attribute: str  # a Typer app (a group of commands) or a function (one command)
+    summary: str  # what `honeytrace --help` says, without importing the module
 
 
-@db_cli.command("upgrade")
-def db_upgrade() -> None:
-    """Bring the database schema to the newest migration."""
-    settings = load_settings()
-    upgrade(make_engine(settings.database_url))
-    typer.echo(f"database at {head_revision()}")
+# Alphabetical, as --help lists them. tests/test_cli_startup.py checks each summary begins
+# the command's own help.
+COMMANDS: dict[str, Entry] = {
+    "canaries": Entry(
+        "app.planting.commands", "canaries_cli", "Canaries: rotation and the realism audit."
+    ),
+    "db": Entry("app.serve", "db_cli", "The database schema."),
+    "demo": Entry(
+        "app.demo.commands",
+        "demo",
+        "Plant canaries in a small courier, stage a leak at one outlet",
+    ),
+    "evidence": Entry(
+        "app.evidence.commands",
+        "evidence_cli",
+        "The evidence log: verify the chain, export daily anchors.",
+    ),
+    "incidents": Entry(
+        "app.incidents.commands",
+        "incidents_cli",
+        "Incidents: sightings grouped by leak, with their attribution.",
+    ),
+    "keys": Entry("app.keys.commands", "keys_cli", "API keys."),
+    "links": Entry("app.links.commands", "links_cli", "Links of the data chain."),
+    "mint": Entry(
+        "app.planting.commands",
+        "mint",
+        "Mint canaries for a link and plant them there (channel `cli`); print them.",
+    ),
+    "scan": Entry(
+        "app.scans.commands",
+        "scan",
+        "Scan leaked files (CSV/TSV/text, XLSX, JSON, HTML, ZIP/GZ) for canaries.",
+    ),
+    "serve": Entry(
+        "app.serve",
+        "serve",
+        "Serve the API (and its docs at /docs); the embedded SQLite file is upgraded first.",
+    ),
+    "sites": Entry("app.sites.commands", "sites_cli", "Data-trading sites the watcher crawls."),
+    "watch": Entry("app.jobs.watch", "watch_cli", "Run the watchers from the command line."),
+    "worker": Entry(
+        "app.jobs.commands",
+        "worker",
+        "Run jobs from the PostgreSQL queue until stopped",
+    ),
+}
 
 
-@keys_cli.command("create")
-def keys_create(
-    role: Annotated[Role, typer.Option(help="What the key may do.")],
-    scope: Annotated[
-        uuid.UUID | None, typer.Option(help="The link a partner key is scoped to.")
+def load_command(name: str) -> Any:
+    """The click command behind `name`, its module imported now."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        # A group even when it holds one command (`watch run`, `db upgrade`).
+        command: Any = typer.main.get_group(target)
+    else:
+        single = typer.Typer()
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    _plain(command)
+    return command
+
+
+def _plain(command: Any) -> None:
+    """Plain help, as the top level's: rich's help panels cost more to import (about 0.3 s
+    here) than the rest of `--help` together."""
+    command.rich_markup_mode = None
+    for below in getattr(command, "commands", {}).values():
+        _plain(below)
+
+
+class LazyGroup(TyperGroup):
+    """Commands imported when run; the top-level help lists them from COMMANDS alone."""
+
+    listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            if self.listing:
+                summary = COMMANDS[cmd_name].summary
+                return TyperCommand(cmd_name, help=summary, short_help=summary)
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+
+cli = typer.Typer(
+    cls=LazyGroup,
+    help="honeytrace: canary waybills that name the link that leaked them.",
+    rich_markup_mode=None,
+)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"honeytrace {version('honeytrace')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _everywhere(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    show_progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--quiet",
+            " /-q",
+            envvar="HONEYTRACE_PROGRESS",
+            show_default=False,
+            help="Progress bars on stderr for long tasks, or none; by default only when "
+            "stderr is a terminal. stdout is the same either way.",
+        ),
     ] = None,
-    name: Annotated[str, typer.Option(help="Who or what holds the key.")] = "cli",
-    as_json: JsonFlag = False,
 ) -> None:
-    """Create an API key; the key is printed once and stored only as a hash."""
-    database = ready_database(load_settings())
-    try:
-        with database.write() as session:
-            issued = key_service.issue_key(session, role=role, name=name, scope_link_id=scope)
-            record_audit(
-                session,
-                Actor.cli(),
-                "key.create",
-                "api_key",
-                issued.record.id,
-                {"role": role.value, "prefix": issued.record.prefix, "scope": str(scope)},
-            )
-    except DomainError as error:
-        raise fail(error) from None
-    view = KeyRead.of(issued.record).model_dump(mode="json")
-    if as_json:
-        print_json({**view, "key": issued.secret})
-    else:
-        typer.echo(f"{issued.secret}\n(id {view['id']}, role {role}; shown once, store it now)")
-
-
-@keys_cli.command("list")
-def keys_list(as_json: JsonFlag = False) -> None:
-    """List API keys (never the keys themselves)."""
-    database = ready_database(load_settings())
-    with database.write() as session:
-        views = [KeyRead.of(k).model_dump(mode="json") for k in key_service.list_keys(session)]
-    if as_json:
-        print_json(views)
-        return
-    for v in views:
-        state = "revoked" if v["revoked_at"] else "live"
-        typer.echo(f"{v['id']}  ht_{v['prefix']}_…  {v['role']:<12} {state:<8} {v['name']}")
-
-
-@keys_cli.command("revoke")
-def keys_revoke(key_id: uuid.UUID) -> None:
-    """Revoke an API key; requests with it are refused from now on."""
-    database = ready_database(load_settings())
-    try:
-        with database.write() as session:
-            record = key_service.revoke_key(session, key_id)
-            record_audit(
-                session, Actor.cli(), "key.revoke", "api_key", record.id, {"prefix": record.prefix}
-            )
-    except DomainError as error:
-        raise fail(error) from None
-    typer.echo(f"revoked {key_id}")
-
-
-@links_cli.command("add")
-def links_add(
-    name: Annotated[str, typer.Option(help="The link's name.")],
-    kind: Annotated[LinkKind, typer.Option(help="What kind of party or system it is.")],
-    region: Annotated[str, typer.Option(help="GB/T 2260 division code, e.g. 330106.")],
-    courier: Annotated[Courier, typer.Option(help="Courier brand.")],
-    parent: Annotated[uuid.UUID | None, typer.Option(help="Parent link id.")] = None,
-    ref: Annotated[str | None, typer.Option(help="Your own id for the link.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Register one link."""
-    database = ready_database(load_settings())
-    try:
-        data = LinkCreate(
-            name=name, kind=kind, region=region, courier=courier, parent_id=parent, external_ref=ref
-        )
-        with database.write() as session:
-            view = LinkRead.of(link_service.create_link(session, Actor.cli(), data))
-    except ValidationError as exc:
-        for error in exc.errors():
-            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
-    except DomainError as error:
-        raise fail(error) from None
-    if as_json:
-        print_json(view.model_dump(mode="json"))
-    else:
-        typer.echo(f"{view.id}  {view.kind}  {view.region_name}  {view.name}")
-
-
-@links_cli.command("import")
-def links_import(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    as_json: JsonFlag = False,
-) -> None:
-    """Import links from a CSV file (UTF-8 or GB18030): all rows or, on any error, none."""
-    database = ready_database(load_settings())
-    try:
-        with database.write() as session:
-            report = import_links_csv(session, Actor.cli(), file.read_bytes())
-    except DomainError as error:
-        raise fail(error) from None
-    if as_json:
-        print_json(report.model_dump(mode="json"))
-    else:
-        typer.echo(f"imported {report.created} links from {file}")
-
-
-@links_cli.command("list")
-def links_list(
-    kind: Annotated[LinkKind | None, typer.Option(help="Only links of this kind.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """List registered links."""
-    database = ready_database(load_settings())
-    views: list[LinkRead] = []
-    with database.write() as session:
-        offset = 0
-        while True:
-            page, total = link_service.list_links(
-                session, Actor.cli(), kind=kind, limit=1000, offset=offset
-            )
-            views.extend(LinkRead.of(x) for x in page)
-            offset += len(page)
-            if not page or offset >= total:
-                break
-    if as_json:
-        print_json([v.model_dump(mode="json") for v in views])
-        return
-    for v in views:
-        state = "" if v.active else "  (inactive)"
-        typer.echo(f"{v.id}  {v.kind:<13} {v.region}  {v.name}{state}")
+    want_progress(show_progress)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
@@ -76,7 +77,8 @@ def create_app(
     and routes that need a queue (scans) answer 503.
     """
     settings = settings or get_settings()
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package's own copies, not a CDN.
+    app = FastAPIOffline(
         title="honeytrace",
         version="0.1.0",
         summary="Canary waybills that name the link that leaked them.",

@@ -15,11 +15,11 @@ from attribution.tree import KIND_WEIGHT, LOOKBACK_DAYS, LOOKBACK_RANGE, Exposur
 
 DAY = 86_400.0
 # When the leak happened, as shares of the time from the newest surfaced canary's plant to
-# the first sighting: the starts of the intervals weighed (see Evidence.ends). Canaries
+# the first sighting: the starts of the intervals weighed (see Likelihoods.ends). Canaries
 # planted in between that did not surface count against a link only if it leaked after.
 LEAK_TIMES = (0.0, 1 / 64, 1 / 16, 1 / 4, 1 / 2)
 BATCH_HOURS = 2.0
-# The look-back starting at a link's oldest credited canary never weighs less (Evidence.windows).
+# The look-back starting at a link's oldest credited canary never weighs less (Likelihoods.windows).
 TIGHT_FLOOR = 0.02
 # A window whose best conceivable likelihood is this far below another's is not weighed.
 PRUNE_NATS = 25.0
@@ -65,7 +65,7 @@ class _Seen:
         return bisect_left(self.times, window.start), bisect_right(self.times, window.end)
 
 
-class Evidence:
+class Likelihoods:
     """The surfaced canaries indexed by the links that saw them, and the likelihoods."""
 
     def __init__(

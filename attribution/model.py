@@ -87,7 +87,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from attribution.evidence import Evidence, LinkFit, Surfaced
+from attribution.evidence import Likelihoods, LinkFit, Surfaced
 from attribution.explain import (
     IncidentFacts,
     Named,
@@ -255,7 +255,7 @@ def _unrelated(tree: ExposureTree, a: uuid.UUID, b: uuid.UUID) -> bool:
     return not tree.reads(a, b) and not tree.reads(b, a)
 
 
-def _hypotheses(incident: Evidence) -> tuple[list[_Hypothesis], list[_Hypothesis]]:
+def _hypotheses(incident: Likelihoods) -> tuple[list[_Hypothesis], list[_Hypothesis]]:
     """Single leakers weighed in full, and pairs: each likely link with the links likeliest
     to have leaked what it leaves unexplained."""
     tree = incident.tree
@@ -355,7 +355,7 @@ def attribute(
     sizes = [s.rows or leaked_records or ROWS_UNKNOWN for s in sightings if s.score is not None]
     chance = min(1.0, chance_per_row * max(sizes)) if sizes else 1.0
     by_phone = all(s.channel in PHONE_CHANNELS for s in planted)
-    incident = Evidence(tree, surfaced, leaked_records, chance, by_phone)
+    incident = Likelihoods(tree, surfaced, leaked_records, chance, by_phone)
     singles, pairs = _hypotheses(incident)
     # The windows are dated by the canaries the likeliest single leaker saw: a strong chance
     # match elsewhere, planted later, must not move every link's window past the leak.
@@ -368,7 +368,7 @@ def attribute(
 
 
 def _conclude(
-    incident: Evidence,
+    incident: Likelihoods,
     singles: list[_Hypothesis],
     pairs: list[_Hypothesis],
     controls: Sequence[CanarySighting],

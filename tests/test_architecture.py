@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.db", "app.queueing"),  # sessions and units of work; job queues
     ("app.console",),  # what every CLI command shares
     ("app.models",),  # the schema
-    ("app.auth",),  # keys, actors, permission guards
+    ("app.auth", "app.identifiers"),  # keys, actors, permission guards; ids as typed in the CLI
     ("app.evidence",),  # the evidence chain, which the audit log is appended to
     ("app.audit", "app.ops", "app.ratelimit", "app.sightings", "app.coverage"),
     ("app.links", "app.keys", "app.alerts"),
@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.jobs", "app.openapi"),  # the job table, naming every domain's jobs; the API document
     ("app.main",),
     ("app.demo",),
-    ("app.cli",),
+    ("app.cli", "app.serve"),  # the command registry; serve and db upgrade
 )
 
 

@@ -1,15 +1,29 @@
 """The `honeytrace` commands scripts rely on, with their --json outputs."""
 
+import csv
+import io
 import json
+import os
+import pty
 import random
+import re
+import select
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.console import width
+from app.db import make_engine
+from app.models.links import Link
+from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database
@@ -125,13 +139,23 @@ def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]
     assert all(r["link_id"] == link["id"] and r["waybill_no"].startswith("YT") for r in records)
     assert all(r["district"] == "南山区" for r in records)
     table = run(cli_env, "mint", "--link", link["id"], "--count", "3", "--format", "csv")
-    assert table.splitlines()[0].startswith("id,link_id,courier,waybill_no,name,mobile")
-    assert len(table.splitlines()) == 4
+    assert table.startswith("\ufeffid,link_id,courier,waybill_no,name,mobile"), "a BOM for Excel"
+    rows = list(csv.DictReader(io.StringIO(table.removeprefix("\ufeff"))))
+    assert len(rows) == 3
+    assert {r["control"] for r in rows} == {"false"}
+    both = CliRunner().invoke(
+        cli,
+        ["mint", "--link", link["id"], "--count", "1", "--format", "csv", "--json"],
+        env=cli_env,
+    )
+    assert both.exit_code == 2
+    assert "--json" in both.stderr and "--format csv" in both.stderr
+    assert both.stdout == ""
     missing = CliRunner().invoke(
         cli, ["mint", "--link", str(uuid.uuid4()), "--count", "1"], env=cli_env
     )
-    assert missing.exit_code == 1
-    assert "not found" in missing.stderr
+    assert missing.exit_code == 2
+    assert "no link has the id" in missing.stderr
 
 
 def test_canaries_audit_prints_the_figures_and_the_auc(
@@ -167,3 +191,222 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
     assert audited["classifier"]["auc"] <= 0.6
     text = run(cli_env, "canaries", "audit", "--reference", str(reference))
     assert "classifier_auc" in text
+    # For a person: labelled lines, shares as percentages, no Python dicts or 16-digit floats.
+    assert re.search(r"^division consistency +100\.0%$", text, re.MULTILINE)
+    assert re.search(r"^canaries audited +630$", text, re.MULTILINE)
+    assert not re.search(r"[{}]|\[\(|\d\.\d{4,}", text), text
+
+
+def test_version_is_printed_without_a_database() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--version"],
+        env={"HONEYTRACE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"honeytrace {version('honeytrace')}\n"
+
+
+def _links(env: dict[str, str], tmp_path: Path) -> dict[str, dict[str, str]]:
+    """总部 above 平台 above 店铺 (imported with ref m1), and 网点 on its own."""
+    if "postgresql" in env["HONEYTRACE_DATABASE_URL"]:
+        run(env, "db", "upgrade")
+    head = json.loads(
+        run(env, "links", "add", "--name", "总部", "--kind", "head_office", "--region", "110000",
+            "--courier", "sf", "--json")
+    )  # fmt: skip
+    platform = json.loads(
+        run(env, "links", "add", "--name", "平台", "--kind", "platform", "--region", "330106",
+            "--courier", "sf", "--parent", "总部", "--json")
+    )  # fmt: skip
+    outlet = json.loads(
+        run(env, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+            "--courier", "yto", "--json")
+    )  # fmt: skip
+    csv_file = tmp_path / "links.csv"
+    csv_file.write_text(
+        f"ref,name,kind,region,courier,parent\nm1,店铺,merchant,440305,sf,{platform['id']}\n"
+    )
+    run(env, "links", "import", str(csv_file))
+    shop = next(x for x in json.loads(run(env, "links", "list", "--json")) if x["name"] == "店铺")
+    return {"总部": head, "平台": platform, "网点": outlet, "店铺": shop}
+
+
+def _mint_one(env: dict[str, str], link: str) -> dict[str, str]:
+    result = CliRunner().invoke(cli, ["mint", "--link", link, "--count", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    record: dict[str, str] = json.loads(result.stdout)
+    return record
+
+
+def test_a_link_is_named_by_full_id_short_id_ref_or_name(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    assert links["平台"]["parent_id"] == links["总部"]["id"], "--parent took a name"
+    shop = links["店铺"]["id"]
+    for typed in (shop, shop.replace("-", ""), shop[:8], shop[:6], shop[:13].upper(), "m1", "店铺"):
+        assert _mint_one(cli_env, typed)["link_id"] == shop, typed
+
+    refused = CliRunner().invoke(cli, ["mint", "--link", shop[:5], "--count", "1"], env=cli_env)
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1 and "no link matches" in refused.stderr
+
+
+def test_a_name_or_short_id_that_fits_several_links_is_refused_naming_them(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    twin = uuid.UUID("abcdef01-0000-4000-8000-000000000001")
+    other = uuid.UUID("abcdef02-0000-4000-8000-000000000002")
+    engine = make_engine(cli_env["HONEYTRACE_DATABASE_URL"])
+    with Session(engine) as session:
+        for link_id in (twin, other):
+            session.add(Link(id=link_id, name="网点", kind=LinkKind.OUTLET,
+                             region_code="440305", courier=Courier.YTO))  # fmt: skip
+        session.commit()
+    engine.dispose()
+    for typed, named in (("abcdef", "网点 (id abcdef01"), ("网点", links["网点"]["id"][:8])):
+        refused = CliRunner().invoke(cli, ["mint", "--link", typed, "--count", "1"], env=cli_env)
+        assert refused.exit_code == 2
+        assert refused.stderr.count("\n") == 1
+        assert "matches more than one link" in refused.stderr and named in refused.stderr
+        assert refused.stdout == ""
+    assert _mint_one(cli_env, "abcdef02")["link_id"] == str(other)
+    assert _mint_one(cli_env, "abcdef01-0000")["link_id"] == str(twin)
+
+
+def test_links_list_is_a_tree_with_a_header_parent_and_ref(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    links = _links(cli_env, tmp_path)
+    lines = run(cli_env, "links", "list").splitlines()
+    assert lines[0].split() == ["ID", "NAME", "KIND", "REGION", "REF", "PARENT", "STATE"]
+    names = [line.split()[1] for line in lines[1:]]
+    assert names == ["总部", "平台", "店铺", "网点"]  # by hierarchy, then by name
+    shop = next(line for line in lines if "店铺" in line)
+    assert shop.startswith(links["店铺"]["id"][:8])
+    assert "    店铺" in shop, "a grandchild is indented twice"
+    assert shop.split()[4:6] == ["m1", "平台"]
+    # Columns line up under the header though the names are Chinese.
+    assert width(shop[: shop.index(" m1 ") + 1]) == lines[0].index("REF")
+    outlets = run(cli_env, "links", "list", "--kind", "outlet").splitlines()
+    assert [line.split()[1] for line in outlets[1:]] == ["网点"]
+
+
+def test_keys_are_revoked_by_name_and_scoped_by_ref(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _links(cli_env, tmp_path)
+    partner = json.loads(
+        run(cli_env, "keys", "create", "--role", "partner", "--scope", "m1", "--name", "店铺系统",
+            "--json")
+    )  # fmt: skip
+    assert partner["scope_link_id"] is not None
+    table = run(cli_env, "keys", "list").splitlines()
+    assert table[0].split() == ["ID", "KEY", "ROLE", "STATE", "LAST", "USED", "SCOPE", "NAME"]
+    assert table[1].split()[-2:] == ["店铺", "店铺系统"], "the scope is named"
+    revoked = run(cli_env, "keys", "revoke", "店铺系统")
+    assert partner["id"] in revoked and "店铺系统" in revoked
+    listed = json.loads(run(cli_env, "keys", "list", "--json"))
+    assert listed[0]["revoked_at"] is not None
+
+
+def test_scan_names_the_waybill_and_the_link(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _links(cli_env, tmp_path)
+    record = _mint_one(cli_env, "m1")
+    leak = tmp_path / "leak.csv"
+    leak.write_text(
+        "收件人,电话,地址,运单号\n"
+        f"{record['name']},{record['mobile']},"
+        f"{record['province']}{record['city']}{record['district']}{record['address']},"
+        f"{record['waybill_no']}\n",
+        "utf-8",
+    )
+    text = run(cli_env, "scan", str(leak))
+    assert f"waybill {record['waybill_no']} of link 店铺" in text
+    assert record["id"] not in text
+    (match,) = json.loads(run(cli_env, "scan", str(leak), "--json"))["matches"]
+    assert (match["waybill_no"], match["link_name"]) == (record["waybill_no"], "店铺")
+
+
+def test_progress_is_on_stderr_when_asked_and_stdout_is_unchanged(tmp_path: Path) -> None:
+    env = {"HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'progress.db'}"}
+    links = _links(env, tmp_path)
+    runner = CliRunner()
+
+    quiet = runner.invoke(cli, ["mint", "--link", "m1", "--count", "150"], env=env)
+    assert quiet.exit_code == 0 and quiet.stderr == "", "no bar when stderr is not a terminal"
+    for asked, extra_env in ((["--progress"], {}), ([], {"HONEYTRACE_PROGRESS": "1"})):
+        shown = runner.invoke(
+            cli, [*asked, "mint", "--link", "m1", "--count", "150"], env={**env, **extra_env}
+        )
+        assert shown.exit_code == 0, shown.output
+        records = [json.loads(line) for line in shown.stdout.splitlines()]
+        assert len(records) == 150 and {r["link_id"] for r in records} == {links["店铺"]["id"]}
+        assert re.search(r"minted .* 158/158", shown.stderr), shown.stderr  # 150 and 8 controls
+    silenced = runner.invoke(
+        cli, ["-q", "mint", "--link", "m1", "--count", "5"], env={**env, "HONEYTRACE_PROGRESS": "1"}
+    )
+    assert silenced.exit_code == 0 and silenced.stderr == ""
+
+    record = _mint_one(env, "m1")
+    leak = tmp_path / "leak.csv"
+    leak.write_text(
+        f"收件人,电话,运单号\n{record['name']},{record['mobile']},{record['waybill_no']}\n", "utf-8"
+    )
+    plain, shown = (
+        runner.invoke(cli, [*asked, "scan", str(leak), "--json"], env=env)
+        for asked in ([], ["--progress"])
+    )
+    assert plain.stderr == "" and "leak.csv: 1 rows, 1 matches" in shown.stderr
+    assert _without_timing(plain.stdout) == _without_timing(shown.stdout)
+
+    audited = runner.invoke(cli, ["--progress", "canaries", "audit"], env=env)
+    assert audited.exit_code == 0, audited.output
+    assert re.search(r"read the canaries .* 480/480", audited.stderr), audited.stderr
+    assert "audited 480 canaries" in audited.stderr  # 456 planted and 24 controls
+    assert "auditing" not in audited.stdout
+
+    more = tmp_path / "more.csv"
+    more.write_text("ref,name,kind,region,courier,parent\nm2,二店,merchant,440305,sf,m1\n")
+    imported = runner.invoke(cli, ["--progress", "links", "import", str(more)], env=env)
+    assert imported.stdout == f"imported 1 links from {more}\n"
+    assert "imported more.csv" in imported.stderr
+
+
+def _without_timing(stdout: str) -> dict[str, object]:
+    report: dict[str, object] = json.loads(stdout)
+    report.pop("seconds")
+    return report
+
+
+def test_a_terminal_on_stderr_gets_the_bar_and_stdout_only_the_records(tmp_path: Path) -> None:
+    """Stderr a real terminal (a pty), stdout a pipe, as in `honeytrace mint … > file`."""
+    env = {**os.environ, "HONEYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}"}
+    env.pop("HONEYTRACE_PROGRESS", None)
+    command = [sys.executable, "-m", "app.cli"]
+    subprocess.run(
+        [*command, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+         "--courier", "yto"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    terminal, pty_end = pty.openpty()
+    done = subprocess.run(
+        [*command, "mint", "--link", "网点", "--count", "120"],
+        env=env, stdout=subprocess.PIPE, stderr=pty_end, check=True,
+    )  # fmt: skip
+    os.close(pty_end)
+    drawn = b""
+    while select.select([terminal], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(terminal)
+    records = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert len(records) == 120
+    assert b"minted" in drawn and b"126/126" in drawn  # 120 and 6 controls

@@ -165,4 +165,4 @@ def test_the_csv_download_needs_a_session_and_is_the_report(
     assert text.startswith("\ufeff")  # so spreadsheet programs read the names as UTF-8
     rows = {row["link_id"]: row for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
     assert rows[str(link.id)]["name"] == "'=1+1"
-    assert rows[str(link.id)]["never_tested"] == "True"
+    assert rows[str(link.id)]["never_tested"] == "true"

@@ -62,7 +62,7 @@ class World:
     other: Link
     vendor: Link
     planted: list[StoredCanary]  # at the outlet
-    sightings: list[Sighting]  # of planted[0] and planted[1], each in an incident of its own
+    sightings: list[Sighting]  # of planted[0] and one of the other outlet's, two incidents
     store: EvidenceStore
 
 
@@ -82,17 +82,19 @@ def _dump_sighting(canary: StoredCanary, file: bytes, row: int) -> Sighting:
 
 @pytest.fixture
 def world(session: Session, make_link: LinkFactory, tmp_path: Path) -> World:
-    """A region with two outlets, a vendor reading one of them, canaries planted at both,
-    and two leaked files each showing one canary (each burned, and replaced)."""
+    """A region with an outlet, an outlet apart, a vendor reading the first, canaries at both,
+    and two leaked files each showing one canary of one outlet (each burned, and replaced)."""
     region = make_link("浙江大区", LinkKind.REGION, region="330000")
     outlet = make_link("西湖网点", parent=region)
-    other = make_link("滨江网点", parent=region, region="330108")
+    # Under no region: two canaries of two outlets of one region could be one leak of the
+    # region's, and are grouped as one incident (attribution.grouping); these must be two.
+    other = make_link("滨江网点", region="330108")
     vendor = make_link("面单软件", LinkKind.VENDOR)
     add_reader(session, Actor.cli(), outlet.id, vendor.id)
     rng = random.Random(7)
     planted = mint_canaries(session, Actor.cli(), outlet.id, 4, PlantChannel.CLI, rng=rng).planted
-    mint_canaries(session, Actor.cli(), other.id, 2, PlantChannel.CLI, rng=rng)
-    seen = [_dump_sighting(planted[0], b"leak one", 3), _dump_sighting(planted[1], b"leak two", 9)]
+    others = mint_canaries(session, Actor.cli(), other.id, 2, PlantChannel.CLI, rng=rng).planted
+    seen = [_dump_sighting(planted[0], b"leak one", 3), _dump_sighting(others[0], b"leak two", 9)]
     assert add_sightings(session, seen) == seen
     session.commit()
     return World(region, outlet, other, vendor, planted, seen, EvidenceStore(tmp_path / "ev"))

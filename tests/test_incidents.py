@@ -520,10 +520,17 @@ def test_incidents_commands(backend: str, tmp_path: Path) -> None:
         shown = CliRunner().invoke(cli, ["incidents", "show", item["id"], "--json"], env=env)
         assert shown.exit_code == 0, shown.output
         assert json.loads(shown.stdout)["candidates"][0]["link_id"] == str(head.id)
-        text = CliRunner().invoke(cli, ["incidents", "show", item["id"]], env=env)
+        text = CliRunner().invoke(cli, ["incidents", "show", item["id"][:8]], env=env)
+        assert text.exit_code == 0, text.output
         assert "总部" in text.stdout
+        assert all(c.waybill_no in text.stdout for c in result.planted[:2])
+        table = CliRunner().invoke(cli, ["incidents", "list"], env=env).stdout.splitlines()
+        assert table[0].startswith("ID") and "MOST LIKELY LEAKER" in table[0]
+        assert item["id"][:8] in table[1] and "总部 (" in table[1]
+        assert "(UTC+08:00)" in table[1], "times are shown in Asia/Shanghai, the default zone"
         missing = CliRunner().invoke(cli, ["incidents", "show", str(uuid.uuid4())], env=env)
-        assert missing.exit_code == 1
+        assert missing.exit_code == 2
+        assert "no incident has the id" in missing.stderr
 
 
 def test_the_dashboard_lists_open_incidents_and_coverage_counts_them(

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import random
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,3 +215,28 @@ def test_a_feed_with_names_it_cannot_place_is_refused_and_nothing_planted(
     assert response.status_code == 422
     assert "buyerNick" in response.json()["detail"]
     assert _planted(tmp_path) == []
+
+
+def test_a_key_scoped_to_the_link_interleaves_its_feed(
+    server: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    """An outlet's dispatch system, with an integration key scoped to its own link, splices
+    its feed (another link's feed answers 404: tests/test_scoped_keys.py)."""
+    base, link_id, _, _ = server
+    engine = make_engine(f"sqlite:///{tmp_path / 'interleave.db'}")
+    with session_scope(engine) as session:
+        scoped = issue_key(
+            session, role=Role.INTEGRATION, name="南山 dispatch", scope_link_id=uuid.UUID(link_id)
+        ).secret
+    answer = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "csv", "rate": 0.2},
+        content=(HEADER + "".join(_feed_lines(200))).encode("gb18030"),
+        headers={"Authorization": f"Bearer {scoped}", "Content-Type": "text/csv"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    with Session(engine) as session:
+        plants = session.exec(select(Plant)).all()
+    engine.dispose()
+    assert plants and {str(p.link_id) for p in plants} == {link_id}

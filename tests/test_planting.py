@@ -156,6 +156,7 @@ def test_pull_then_acknowledge_plants_only_what_was_spliced(
     feed = bearer(make_key(Role.INTEGRATION))
     batch = client.post(f"/v1/links/{outlet.id}/feed/pull", json={"count": 5}, headers=feed)
     assert batch.status_code == 200, batch.text
+    assert batch.headers["x-batch-id"] == batch.json()["batch_id"]
     records = batch.json()["records"]
     assert len(records) == 5
     assert set(records[0]) == FEED_FIELDS
@@ -176,6 +177,39 @@ def test_pull_then_acknowledge_plants_only_what_was_spliced(
     assert {p.channel for p in plants} == {PlantChannel.PULL}
     again = client.post(f"/v1/feed/batches/{batch_id}/ack", json={"spliced": spliced}, headers=feed)
     assert again.status_code == 404
+
+
+def test_an_ack_with_unknown_waybills_names_them(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    outlet = _tree(make_link)["outlet"]
+    feed = bearer(make_key(Role.INTEGRATION))
+    batch = client.post(f"/v1/links/{outlet.id}/feed/pull", json={"count": 2}, headers=feed)
+    batch_id = batch.json()["batch_id"]
+    known = batch.json()["records"][0]["waybill_no"]
+    url = f"/v1/feed/batches/{batch_id}/ack"
+
+    one = client.post(url, json={"spliced": [known, "SF0000000000000"]}, headers=feed)
+    assert one.status_code == 404
+    assert one.headers["content-type"] == "application/problem+json"
+    assert one.json()["detail"] == (
+        "1 acknowledged waybill number is not in the batch: SF0000000000000."
+    )
+    assert one.json()["errors"] == [
+        {"field": "spliced.1", "message": "SF0000000000000 is not in the batch"}
+    ]
+
+    many = [f"SF{n:013d}" for n in range(25)]
+    bounded = client.post(url, json={"spliced": [*many, many[0], known]}, headers=feed)
+    detail = bounded.json()["detail"]
+    assert detail.startswith("25 acknowledged waybill numbers are not in the batch: ")
+    assert detail.endswith(f"{many[9]} and 15 more.")
+    assert all(waybill in detail for waybill in many[:10])
+    assert not any(waybill in detail for waybill in many[10:])
+    assert len(bounded.json()["errors"]) == 10
+    # Nothing was planted or expired by the refused acks.
+    pending = session.exec(select(Canary).where(Canary.status == CanaryStatus.PENDING)).all()
+    assert len(pending) == 2
 
 
 def test_pull_in_the_links_own_csv_shape(

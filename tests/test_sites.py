@@ -270,8 +270,11 @@ def test_the_cli_adds_lists_and_polls_a_site(
     polled = runner.invoke(cli, ["sites", "poll", "命令行市场", "--json"], env=env)
     assert polled.exit_code == 0, polled.output
     assert json.loads(polled.stdout)["sightings_added"] == 2
+    table = runner.invoke(cli, ["sites", "list"], env=env).stdout.splitlines()
+    assert table[0].split() == ["ID", "NAME", "STATE", "EVERY", "LAST", "POLLED"]
+    assert "命令行市场" in table[1] and table[1].endswith("(UTC+08:00)")
     unknown = runner.invoke(cli, ["sites", "poll", "没有这个"], env=env)
-    assert unknown.exit_code == 1 and "No site" in unknown.stderr
+    assert unknown.exit_code == 2 and "no site matches" in unknown.stderr
     definition.write_text("{not json", "utf-8")
     assert runner.invoke(cli, ["sites", "add", str(definition)], env=env).exit_code == 2
 
@@ -314,3 +317,8 @@ def test_watch_run_once_polls_the_sites_that_are_due(
     assert summary["sightings_added"] == 2 and summary["listings_changed"] == 4
     again = CliRunner().invoke(cli, ["watch", "run", "--once", "--json"], env=env)
     assert again.exit_code == 0 and again.stdout == ""  # polled a moment ago: not due
+    said = CliRunner().invoke(cli, ["--progress", "watch", "run", "--once"], env=env)
+    assert said.exit_code == 0, said.output
+    assert said.stdout.endswith(": 0 of 1 sites due a poll; Twilio not configured\n")
+    assert "(UTC+08:00)" in said.stdout
+    assert "polling sites" in said.stderr

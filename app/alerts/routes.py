@@ -28,6 +28,8 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 def create_subscription(
     session: WriteSession, actor: AlertManager, settings: SettingsDep, body: SubscriptionCreate
 ) -> SubscriptionRead:
+    """Subscribe a webhook to incident events; its URL must resolve to a public address unless
+    private ones are allowed."""
     # The unit of work begins at its first statement: the URL's host is resolved (the SSRF
     # check) before anything is written, so SQLite's one write lock never waits on DNS.
     subscription = service.create_subscription(
@@ -52,6 +54,7 @@ def list_subscriptions(
 def get_subscription(
     session: ReadSession, actor: AlertManager, subscription_id: uuid.UUID
 ) -> SubscriptionRead:
+    """One alert subscription."""
     return SubscriptionRead.of(service.get_subscription(session, subscription_id))
 
 
@@ -63,6 +66,7 @@ def update_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionUpdate,
 ) -> SubscriptionRead:
+    """Change the fields sent (name, URL, secret, events, throttle), or pause it."""
     subscription = service.update_subscription(
         session, actor, subscription_id, body, allow_private=settings.alert_private_addresses
     )
@@ -73,6 +77,7 @@ def update_subscription(
 def delete_subscription(
     session: WriteSession, actor: AlertManager, subscription_id: uuid.UUID
 ) -> None:
+    """Delete a subscription; nothing more is sent to it."""
     service.delete_subscription(session, actor, subscription_id)
 
 

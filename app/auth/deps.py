@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.actor import Actor
 from app.auth.keys import authenticate, touch_key
-from app.auth.permissions import ROLE_PERMISSIONS, Permission
+from app.auth.permissions import Permission, granted
 from app.db import DatabaseDep
 from app.problems import ForbiddenError, UnauthorizedError
 
@@ -40,7 +40,11 @@ class PermissionGuard:
         self.permission = permission
 
     def __call__(self, actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-        if self.permission not in ROLE_PERMISSIONS[actor.role]:
+        if self.permission not in granted(actor.role, feed_scoped=actor.feed_link_id is not None):
+            if self.permission in granted(actor.role):
+                raise ForbiddenError(
+                    f"A key scoped to one link's feeds may not do this ({self.permission})."
+                )
             raise ForbiddenError(f"The {actor.role} role may not do this ({self.permission}).")
         return actor
 

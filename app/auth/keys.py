@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.models.keys import ApiKey, Role
+from app.models.keys import SCOPED_ROLES, ApiKey, Role
 from app.models.links import Link
 from app.problems import (
     ConflictError,
@@ -58,9 +58,9 @@ def issue_key(
             "A partner key needs a scope link.",
             errors=[field_error("scope_link_id", "required for the partner role")],
         )
-    if role is not Role.PARTNER and scope_link_id is not None:
+    if role not in SCOPED_ROLES and scope_link_id is not None:
         raise InvalidError(
-            "Only partner keys are scoped to a link.",
+            "Only partner and integration keys are scoped to a link.",
             errors=[field_error("scope_link_id", f"not allowed for the {role} role")],
         )
     if scope_link_id is not None and session.get(Link, scope_link_id) is None:

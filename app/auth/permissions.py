@@ -78,5 +78,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+# An integration key scoped to a link (app.auth.actor) uses that link's feeds and nothing
+# else: not the screening of every order, nor the service's metrics.
+FEED_SCOPED_PERMISSIONS = frozenset({Permission.FEEDS})
+
+
+def granted(role: Role, *, feed_scoped: bool = False) -> frozenset[Permission]:
+    """What a key of `role` may do; `feed_scoped` for an integration key scoped to a link."""
+    permissions = ROLE_PERMISSIONS[role]
+    return permissions & FEED_SCOPED_PERMISSIONS if feed_scoped else permissions
+
+
 def roles_with(permission: Permission) -> frozenset[Role]:
     return frozenset(role for role, granted in ROLE_PERMISSIONS.items() if permission in granted)

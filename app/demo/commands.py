@@ -2,12 +2,15 @@
 
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
 from app.demo.story import LEAKER, DemoResult, demo_service, run_story
+from app.localtime import shown
 
 
 def demo(
@@ -30,7 +33,7 @@ def demo(
     typer.echo(f"honeytrace demo in {workdir}")
     with demo_service(workdir, port) as (settings, database, base):
         result = run_story(settings, database, base, say=typer.echo)
-        show_attribution(result)
+        show_attribution(result, settings.zone)
         if exit_after:
             return
         typer.echo("Serving until Ctrl-C.")
@@ -41,11 +44,11 @@ def demo(
             return
 
 
-def show_attribution(result: DemoResult) -> None:
+def show_attribution(result: DemoResult, zone: ZoneInfo) -> None:
     typer.echo("")
     typer.echo("6. 归因结果 (attribution):")
     for incident in result.incidents:
-        _show_incident(incident, result.base_url)
+        _show_incident(incident, result.base_url, zone)
     typer.echo("")
     typer.echo(f"The leak was staged at {LEAKER} ({result.leaker_id}).")
     typer.echo(f"API docs: {result.base_url}/docs")
@@ -53,7 +56,7 @@ def show_attribution(result: DemoResult) -> None:
     typer.echo(f"Investigator key (demo only, shown once): {result.investigator_key}")
 
 
-def _show_incident(incident: dict[str, Any], base_url: str) -> None:
+def _show_incident(incident: dict[str, Any], base_url: str, zone: ZoneInfo) -> None:
     sightings = incident.get("sightings", [])
     sources = sorted({s["source"] for s in sightings})
     typer.echo(
@@ -69,8 +72,13 @@ def _show_incident(incident: dict[str, Any], base_url: str) -> None:
             typer.echo(f"       {candidate['explanation']['en']}")
     if incident.get("window_start") and incident.get("window_end"):
         typer.echo(
-            f"    泄露时间窗 leak window: {incident['window_start']} .. {incident['window_end']}"
+            f"    泄露时间窗 leak window: {_shown(incident['window_start'], zone)} .. "
+            f"{_shown(incident['window_end'], zone)}"
         )
     for digest in sorted({s["evidence_sha256"] or "" for s in sightings}):
         typer.echo(f"    证据 evidence sha256: {digest or '(only the leaked file hash, rule 5)'}")
     typer.echo(f"    页面 page: {base_url}/incidents/{incident['id']}")
+
+
+def _shown(iso: str, zone: ZoneInfo) -> str:
+    return shown(datetime.fromisoformat(iso), zone)

@@ -25,8 +25,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from zipfile import ZIP_DEFLATED, ZipFile
+from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context as JinjaContext
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
@@ -35,11 +37,13 @@ from app.evidence.log import GENESIS, MINT_FIELDS, entry_hash
 from app.evidence.store import EvidenceStore
 from app.incidents.grouping import incident_sightings
 from app.incidents.schemas import IncidentRead
+from app.incidents.titles import titles
+from app.localtime import shown
 from app.models.canaries import Canary, Plant
 from app.models.evidence import EvidenceEntry
 from app.models.incidents import Incident
 from app.models.links import Link
-from app.models.sightings import SightingSource
+from app.models.sightings import Sighting, SightingSource
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -79,6 +83,60 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+@pass_context
+def _when(context: JinjaContext, moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    zone: ZoneInfo = context["zone"]
+    return shown(moment, zone, seconds=True)
+
+
+_templates.filters["when"] = _when
+
+
+@dataclass(frozen=True)
+class SightingLine:
+    """A sighting as report.html lists it: the waybill number, where it was seen (a listing's
+    URL, a file's name) and the excerpt, all escaped by the template."""
+
+    observed_at: datetime
+    source: str
+    waybill_no: str
+    control: bool
+    score: float | None
+    where: str
+    excerpt: str
+    evidence_sha256: str | None
+
+
+def _waybills(session: Session, canary_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    found: dict[uuid.UUID, str] = {}
+    for part in _chunks(canary_ids):
+        found |= dict(
+            session.exec(select(Canary.id, Canary.waybill_no).where(col(Canary.id).in_(part))).all()
+        )
+    return found
+
+
+def _lines(session: Session, sightings: list[Sighting]) -> list[SightingLine]:
+    waybills = _waybills(session, sorted({s.canary_id for s in sightings}, key=str))
+    return [
+        SightingLine(
+            observed_at=s.observed_at,
+            source=str(s.source),
+            waybill_no=waybills.get(s.canary_id, ""),
+            control=s.control,
+            score=s.score,
+            where=str(
+                s.location.get("url") or s.location.get("file") or s.location.get("source_id", "")
+            ),
+            excerpt=s.excerpt,
+            evidence_sha256=s.evidence_sha256,
+        )
+        for s in sorted(sightings, key=lambda s: (s.observed_at, str(s.id)))
+    ]
 
 
 @dataclass(frozen=True)
@@ -181,11 +239,17 @@ def _log_head(session: Session) -> dict[str, Any] | None:
 
 
 def write_bundle(
-    session: Session, store: EvidenceStore, actor: Actor, incident: Incident, out: IO[bytes]
+    session: Session,
+    store: EvidenceStore,
+    actor: Actor,
+    incident: Incident,
+    out: IO[bytes],
+    zone: ZoneInfo,
 ) -> list[ManifestFile]:
     """Write the incident's bundle as a ZIP to `out`; the files it lists in its manifest.
     Only the incident's own entries and blobs are checked (the whole log is for
-    `honeytrace evidence verify`: it takes seconds per hundred thousand entries)."""
+    `honeytrace evidence verify`: it takes seconds per hundred thousand entries). The JSON
+    files keep UTC; report.html shows times in `zone`, with their offset."""
     sightings = incident_sightings(session, incident.id)
     canary_ids = sorted({s.canary_id for s in sightings}, key=str)
     report = IncidentRead.build(session, actor, incident)
@@ -231,7 +295,13 @@ def write_bundle(
             "generated_by": actor.name,
         }
         writer.add("report.json", _json(document))
-        html = _templates.get_template("report.html").render(incident=report, document=document)
+        html = _templates.get_template("report.html").render(
+            incident=report,
+            document=document,
+            zone=zone,
+            title=titles(session, [incident])[incident.id],
+            lines=_lines(session, sightings),
+        )
         writer.add("report.html", html.encode())
         manifest = {
             "incident_id": str(incident.id),
@@ -245,7 +315,7 @@ def write_bundle(
 
 
 def bundle_file(
-    session: Session, store: EvidenceStore, actor: Actor, incident: Incident
+    session: Session, store: EvidenceStore, actor: Actor, incident: Incident, zone: ZoneInfo
 ) -> tuple[Path, list[ManifestFile]]:
     """The bundle written to a temporary file (bounded memory), which the caller removes
     once it is sent; the API and the investigator pages both serve it."""
@@ -253,7 +323,7 @@ def bundle_file(
     path = Path(name)
     try:
         with os.fdopen(handle, "wb") as out:
-            files = write_bundle(session, store, actor, incident, out)
+            files = write_bundle(session, store, actor, incident, out, zone)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

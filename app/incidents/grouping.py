@@ -33,6 +33,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from app.db import utcnow
+from app.incidents.titles import file_name
 from app.models.canaries import Canary
 from app.models.incidents import Incident, IncidentKey, IncidentSighting, IncidentStatus
 from app.models.sightings import Sighting, SightingSource
@@ -56,7 +57,7 @@ _NOT_CJK = re.compile(r"[^\u3400-\u9fff]+")
 _NOT_DIGIT = re.compile(r"\D+")
 
 TITLES = {
-    "url": "清单 / Listing",
+    "url": "数据交易帖 / Listing",
     "file": "文件 / File",
     "phone": "来电短信 / Calls and SMS from",
     "line": "诱饵号码 / Calls and SMS to",
@@ -125,8 +126,12 @@ def key_sha256(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def title_for(keys: list[str], control: bool) -> str:
+def title_for(keys: list[str], control: bool, name: str | None = None) -> str:
+    """The stored title (the API's and the CLI's; the pages render theirs per language from
+    the parts, app.incidents.titles). A leaked file is named by its file name when known."""
     kind, _, value = keys[0].removeprefix(PARTNER_KEYS).partition(":")
+    if kind == "file" and name:
+        value = name
     title = f"{TITLES[kind]} {value}"
     if control:
         title = f"对照 / Control: {title}"
@@ -250,7 +255,7 @@ def rebuild_profile(
 def open_incident(sighting: Sighting, keys: list[str]) -> Incident:
     now = utcnow()
     return Incident(
-        title=title_for(keys, sighting.control),
+        title=title_for(keys, sighting.control, file_name(sighting.location)),
         first_seen_at=sighting.observed_at,
         last_seen_at=sighting.observed_at,
         created_at=now,

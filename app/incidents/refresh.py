@@ -23,6 +23,7 @@ from app.db import Database, utcnow
 from app.incidents.announce import Standing, announce
 from app.incidents.exposures import canary_sightings, exposure_tree, leaked_records
 from app.incidents.grouping import incident_sightings
+from app.localtime import shown
 from app.models.incidents import Incident, IncidentCandidate
 from app.models.sightings import Sighting
 from app.queueing.jobs import JobQueue
@@ -35,7 +36,8 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def shanghai_text(moment: datetime) -> str:
-    return f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M} (UTC+8)"
+    """As every time people read is written (app.localtime), offset included."""
+    return shown(moment, BEIJING)
 
 
 @dataclass(frozen=True, slots=True)

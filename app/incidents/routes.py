@@ -23,6 +23,7 @@ from app.incidents.schemas import (
 from app.models.incidents import IncidentStatus
 from app.paging import Offset, Page, limit_query
 from app.problems import ForbiddenError
+from app.settings import SettingsDep
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -82,6 +83,7 @@ def split(
 
 @router.post("/{incident_id}/close")
 def close(session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID) -> IncidentRead:
+    """Close an incident: later sightings of its leak open a new one."""
     return IncidentRead.build(session, actor, service.close_incident(session, actor, incident_id))
 
 
@@ -91,14 +93,18 @@ def close(session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID)
     responses={200: {"content": {"application/zip": {}}, "description": "The bundle (ZIP)."}},
 )
 def bundle(
-    session: WriteSession, actor: IncidentReader, store: EvidenceDep, incident_id: uuid.UUID
+    session: WriteSession,
+    actor: IncidentReader,
+    store: EvidenceDep,
+    settings: SettingsDep,
+    incident_id: uuid.UUID,
 ) -> FileResponse:
     """The evidence bundle as a ZIP (README, Incidents). Not for partners: it holds the
     canaries' records."""
     if actor.scope_link_id is not None:
         raise ForbiddenError("The evidence bundle holds canary records: not for partner keys.")
     incident = service.get_incident(session, actor, incident_id)
-    path, files = bundle_file(session, store, actor, incident)
+    path, files = bundle_file(session, store, actor, incident, settings.zone)
     record_audit(session, actor, "incident.bundle", "incident", incident.id, {"files": len(files)})
     return FileResponse(
         path,

@@ -36,6 +36,7 @@ from app.incidents.grouping import (
     title_for,
 )
 from app.incidents.refresh import refresh_attribution, touched
+from app.incidents.titles import file_name
 from app.links.tree import subtree_ids
 from app.models.incidents import Incident, IncidentCandidate, IncidentSighting, IncidentStatus
 from app.models.sightings import Sighting
@@ -334,7 +335,7 @@ def split_incident(
     first = moving[0]
     keys = source_keys(first, canary_names(session, [first]).get(first.canary_id))
     split = Incident(
-        title=title_for(keys, first.control),
+        title=title_for(keys, first.control, file_name(first.location)),
         first_seen_at=first.observed_at,
         last_seen_at=first.observed_at,
         created_at=now,

@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from app.console import JsonFlag, load_settings, print_json, ready_database
+from app.console import JsonFlag, load_settings, print_json, progress, ready_database
 from app.db import utcnow
 from app.intake.pipeline import Intake
+from app.localtime import shown
 from app.sites.commands import show_summary
 from app.sites.crawling import CrawlLoop
 from app.sites.schemas import PollSummary
-from app.sites.service import due_sites, poll_site
+from app.sites.service import due_sites, list_sites, poll_site
 from app.telephony.reconcile import reconcile_job
 
 watch_cli = typer.Typer(help="Run the watchers from the command line.")
@@ -43,9 +44,19 @@ def run(
     try:
         while True:
             with database.read() as session:
-                due = due_sites(session, utcnow())
-            for site_id in due:
-                show_summary(_poll(crawls, intake, site_id), as_json)
+                now = utcnow()
+                due = due_sites(session, now)
+                names = {site.id: site.name for site in list_sites(session)}
+            if not as_json:
+                twilio_said = "reconciling Twilio" if twilio else "Twilio not configured"
+                typer.echo(
+                    f"{shown(now, settings.zone, seconds=True)}: {len(due)} of {len(names)} sites "
+                    f"due a poll; {twilio_said}"
+                )
+            with progress("polling sites", len(due)) as bar:
+                for site_id in due:
+                    show_summary(_poll(crawls, intake, site_id), as_json, names.get(site_id))
+                    bar.advance()
             if twilio:
                 report = reconcile_job(intake, settings)
                 if as_json:

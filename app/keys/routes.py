@@ -19,7 +19,19 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"role": "integration", "name": "西湖网点 dispatch"},
+                {
+                    "role": "integration",
+                    "name": "西湖网点 dispatch, its own feeds only",
+                    "scope_link_id": "0369b2b4-5d7e-4c1a-9f0e-2b8c6d4a1e57",
+                },
+            ]
+        },
+    )
 
     role: Role
     name: Annotated[Label, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -79,6 +91,7 @@ def create_key(session: WriteSession, actor: KeyAdmin, body: KeyCreate) -> KeyIs
 
 @router.post("/{key_id}/revoke")
 def revoke_key(session: WriteSession, actor: KeyAdmin, key_id: uuid.UUID) -> KeyRead:
+    """Revoke a key at once; a key cannot revoke itself."""
     record = keys.revoke_key(session, key_id, by=actor.key_id)
     record_audit(session, actor, "key.revoke", "api_key", record.id, {"prefix": record.prefix})
     return KeyRead.of(record)

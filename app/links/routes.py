@@ -30,6 +30,8 @@ def list_links(
     limit: Annotated[int, limit_query(1000)] = 100,
     offset: Offset = 0,
 ) -> Page[LinkRead]:
+    """The links the caller may see (a partner: its own and those below it), filtered by kind,
+    parent or whether they are active, one page at a time."""
     links, total = service.list_links(
         session, actor, kind=kind, parent_id=parent_id, active=active, limit=limit, offset=offset
     )
@@ -40,6 +42,8 @@ def list_links(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_link(session: WriteSession, actor: LinkWriter, body: LinkCreate) -> LinkRead:
+    """Register a link (an outlet, region, vendor, merchant, ...) under its parent; a partner
+    creates links only below its own."""
     return LinkRead.of(service.create_link(session, actor, body))
 
 
@@ -56,6 +60,7 @@ def import_links(
 
 @router.get("/{link_id}")
 def get_link(session: ReadSession, actor: LinkReader, link_id: uuid.UUID) -> LinkRead:
+    """One link; a link outside the caller's scope answers 404 as if it did not exist."""
     return LinkRead.of(service.get_link(session, actor, link_id))
 
 
@@ -63,21 +68,27 @@ def get_link(session: ReadSession, actor: LinkReader, link_id: uuid.UUID) -> Lin
 def update_link(
     session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, body: LinkUpdate
 ) -> LinkRead:
+    """Change the fields sent (name, kind, region, courier, parent, reference, volume, validity);
+    the tree stays a tree (a link never moves below itself)."""
     return LinkRead.of(service.update_link(session, actor, link_id, body))
 
 
 @router.post("/{link_id}/deactivate")
 def deactivate_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+    """Stop minting and feeding canaries for the link; those already planted are still matched."""
     return LinkRead.of(service.deactivate_link(session, actor, link_id))
 
 
 @router.post("/{link_id}/reactivate")
 def reactivate_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> LinkRead:
+    """Let a deactivated link receive canaries again."""
     return LinkRead.of(service.reactivate_link(session, actor, link_id))
 
 
 @router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_link(session: WriteSession, actor: LinkWriter, link_id: uuid.UUID) -> None:
+    """Delete a link entered by mistake: refused (409) while links sit below it, it has canaries,
+    keys are scoped to it or history names it; deactivate it instead."""
     service.delete_link(session, actor, link_id)
 
 
@@ -98,6 +109,8 @@ def list_readers(session: ReadSession, actor: LinkReader, link_id: uuid.UUID) ->
 def add_reader(
     session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, body: ReaderAdd
 ) -> LinkRead:
+    """Record that another link reads this one's data (a printing-software vendor reads its
+    clients'): this link's canaries join that reader's exposure."""
     return LinkRead.of(service.add_reader(session, actor, link_id, body.reader_id))
 
 
@@ -105,4 +118,5 @@ def add_reader(
 def remove_reader(
     session: WriteSession, actor: LinkWriter, link_id: uuid.UUID, reader_id: uuid.UUID
 ) -> None:
+    """Stop counting a link as a reader of this one's data."""
     service.remove_reader(session, actor, link_id, reader_id)

@@ -29,7 +29,21 @@ RecordsPerDay = Annotated[
 
 
 class LinkCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "杭州西湖网点",
+                    "kind": "outlet",
+                    "region": "330106",
+                    "courier": "zto",
+                    "external_ref": "HZ-XH-001",
+                    "records_per_day": 1200,
+                }
+            ]
+        },
+    )
 
     name: LinkName
     kind: LinkKind

@@ -22,8 +22,18 @@ class Role(StrEnum):
     PARTNER = "partner"
 
 
+# A partner key acts inside the sub-tree below its link (it must have one); an integration
+# key may be scoped to the one link whose feeds it uses; no other key has a scope.
+SCOPED_ROLES = frozenset({Role.PARTNER, Role.INTEGRATION})
+SCOPE_RULE = (
+    "(role IN ('partner', 'integration') OR scope_link_id IS NULL)"
+    " AND (role <> 'partner' OR scope_link_id IS NOT NULL)"
+)
+
+
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
+    __table_args__ = (sa.CheckConstraint(SCOPE_RULE, name="scope_role"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     prefix: str = Field(sa_type=sa.String(16), unique=True, index=True)

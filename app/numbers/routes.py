@@ -110,4 +110,6 @@ def assign(
 
 @router.post("/{number_id}/release")
 def release(session: WriteSession, actor: NumberManager, number_id: uuid.UUID) -> NumberRead:
+    """Take the number back from its link (the assignment's history is kept); releasing a
+    free number changes nothing."""
     return NumberRead.of(service.release_number(session, actor, number_id))

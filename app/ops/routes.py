@@ -46,4 +46,6 @@ def metrics(
     registry: Annotated[CollectorRegistry, Depends(resource(CollectorRegistry))],
     _actor: MetricsReader,
 ) -> Response:
+    """The service's Prometheus metrics (requests, latencies, intake and job counters) in the text
+    exposition format."""
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,6 @@ import dataclasses
 import json
 import random
 import sys
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,9 +12,18 @@ from typing import Annotated, Literal
 import typer
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
-from app.csvsafe import spreadsheet_safe
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    progress,
+    ready_database,
+    refuse,
+)
+from app.csvsafe import UTF8_BOM, spreadsheet_safe
 from app.db import utcnow
+from app.identifiers import UnidentifiedError, resolve_link
 from app.models.canaries import PlantChannel
 from app.planting.feeds import columns_by_content
 from app.planting.rotation import rotate
@@ -28,6 +36,7 @@ from canaries.realism import (
     BUYER_VISIBLE,
     AucReport,
     AuditSampleError,
+    RealismStats,
     classifier_auc,
     realism_stats,
 )
@@ -37,7 +46,10 @@ canaries_cli = typer.Typer(help="Canaries: rotation and the realism audit.")
 
 
 def mint(
-    link: Annotated[uuid.UUID, typer.Option(help="The link to mint for and plant at.")],
+    link: Annotated[
+        str,
+        typer.Option(help="The link to mint for and plant at: its id, short id, ref or name."),
+    ],
     count: Annotated[int, typer.Option(min=1, max=100_000, help="How many canaries.")],
     output_format: Annotated[
         Literal["jsonl", "csv"], typer.Option("--format", help="jsonl: one JSON object a line.")
@@ -46,17 +58,37 @@ def mint(
 ) -> None:
     """Mint canaries for a link and plant them there (channel `cli`); print them.
 
-    `--json` prints one JSON array instead of JSON lines."""
+    `--json` prints one JSON array instead of JSON lines; `--format csv` a table for Excel
+    (UTF-8 with a byte-order mark)."""
+    if as_json and output_format == "csv":
+        raise typer.BadParameter(
+            "prints JSON, so it cannot be combined with --format csv; give one of them",
+            param_hint="'--json'",
+        )
     database = ready_database(load_settings())
     try:
-        result = mint_apart(database, Actor.cli(), link, count, PlantChannel.CLI)
+        with database.read() as session:
+            link_id = resolve_link(session, link)
+        with progress("minting", count) as bar:
+            result = mint_apart(
+                database,
+                Actor.cli(),
+                link_id,
+                count,
+                PlantChannel.CLI,
+                on_progress=lambda done, total: bar.update(completed=done, total=total),
+            )
+            bar.update(description="minted")
         records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
     if as_json:
         print_json(records)
         return
     if output_format == "csv":
+        sys.stdout.write(UTF8_BOM)
         writer = csv.DictWriter(sys.stdout, fieldnames=CANARY_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: spreadsheet_safe(v) for k, v in r.items()} for r in records)
@@ -90,7 +122,9 @@ def audit_command(
             help="A CSV sample of real records: read once, never stored.",
         ),
     ] = None,
-    link: Annotated[uuid.UUID | None, typer.Option(help="Only this link's canaries.")] = None,
+    link: Annotated[
+        str | None, typer.Option(help="Only this link's canaries (id, short id, ref or name).")
+    ] = None,
     limit: Annotated[
         int, typer.Option(min=100, help="How many stored canaries to audit.")
     ] = 20_000,
@@ -118,30 +152,79 @@ def audit_command(
     --max-address-auc (0.55)."""
     database = ready_database(load_settings())
     with database.read() as session:
-        sample = audit_sample(session, link, limit)
+        try:
+            link_id = None if link is None else resolve_link(session, link)
+        except UnidentifiedError as error:
+            raise refuse(str(error)) from None
+        with progress("reading the canaries", None) as bar:
+            sample = audit_sample(session, link_id, limit)
+            bar.update(completed=len(sample), total=len(sample), description="read the canaries")
     if not sample:
         typer.echo("error: no canaries stored yet; mint some first", err=True)
         raise typer.Exit(1)
-    stats = dict(realism_stats(sample))
-    auc: AucReport | None = None
-    if reference is not None:
-        try:
-            columns = columns_by_content(reference)
-            rows = _reservoir(read_reference(reference, columns), reference_limit)
-            auc = classifier_auc(sample, rows)
-        except (ReferenceSampleError, AuditSampleError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+    steps = ["the figures"] + ([] if reference is None else ["the reference", "the classifier"])
+    with progress(f"auditing {len(sample):,} canaries", len(steps)) as bar:
+        bar.update(description=f"auditing: {steps[0]}")
+        stats = realism_stats(sample)
+        bar.advance()
+        auc: AucReport | None = None
+        if reference is not None:
+            try:
+                bar.update(description=f"auditing: {steps[1]}")
+                columns = columns_by_content(reference)
+                rows = _reservoir(read_reference(reference, columns), reference_limit)
+                bar.advance()
+                bar.update(description=f"auditing: {steps[2]}")
+                auc = classifier_auc(sample, rows)
+                bar.advance()
+            except (ReferenceSampleError, AuditSampleError) as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+        bar.update(description=f"audited {len(sample):,} canaries")
     failed = auc is not None and auc.over_goal(max_auc, max_address_auc)
     if as_json:
         print_json({**stats, "classifier": None if auc is None else dataclasses.asdict(auc)})
     else:
-        for key, value in stats.items():
-            typer.echo(f"{key:<34} {value}")
+        for label, shown in _realism_lines(stats):
+            typer.echo(f"{label:<34} {shown}")
         if auc is not None:
             _print_auc(auc, max_auc, max_address_auc)
     if failed:
         raise typer.Exit(2)
+
+
+def _realism_lines(stats: RealismStats) -> list[tuple[str, str]]:
+    """The figures as a person reads them: shares as percentages, the longest lists cut."""
+
+    def share(value: float) -> str:
+        return f"{value:.1%}"
+
+    lengths = ", ".join(
+        f"{n} characters {share(s)}" for n, s in stats["name_length_shares"].items()
+    )
+    surnames = ", ".join(f"{name} {share(s)}" for name, s in stats["surname_top10"])
+    prefixes = list(stats["mobile_prefix_shares"].items())
+    shown_prefixes = ", ".join(f"{p} {share(s)}" for p, s in prefixes[:10])
+    if len(prefixes) > 10:
+        shown_prefixes += f" and {len(prefixes) - 10} more"
+    return [
+        ("canaries audited", f"{stats['count']:,}"),
+        ("name lengths", lengths or "-"),
+        ("top surnames", surnames or "-"),
+        ("top-5 surname share", share(stats["surname_top5_share"])),
+        ("division consistency", share(stats["division_consistency_rate"])),
+        ("mobiles checked", f"{stats['mobile_checked_count']:,}"),
+        ("mobiles placed by the geocoder", f"{stats['mobile_placed_count']:,}"),
+        ("mobile province agreement", share(stats["mobile_province_agreement_rate"])),
+        ("mobile city agreement", share(stats["mobile_city_agreement_rate"])),
+        ("mobile carrier agreement", share(stats["mobile_carrier_agreement_rate"])),
+        ("mobile prefixes", shown_prefixes or "-"),
+        ("waybill validity", share(stats["waybill_validity_rate"])),
+        ("duplicate waybills", f"{stats['duplicate_waybills']:,}"),
+        ("duplicate name+address", f"{stats['duplicate_name_addresses']:,}"),
+        ("duplicate name+mobile", f"{stats['duplicate_name_mobiles']:,}"),
+        ("control share", share(stats["control_share"])),
+    ]
 
 
 def _print_auc(auc: AucReport, max_auc: float, max_address_auc: float) -> None:

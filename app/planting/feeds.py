@@ -16,11 +16,11 @@ from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS, StoredCanary
 from app.planting.service import (
     feed_profile,
+    feedable_link,
     mint_canaries,
-    mintable_link,
     plant,
 )
-from app.problems import InvalidError, NotFoundError
+from app.problems import InvalidError, NotFoundError, field_error
 from canaries.items import CHINA_STANDARD_TIME
 from canaries.reference import ReferenceSampleError, Source, header_rows, style_of
 from canaries.style import StyleProfile, address_line
@@ -78,7 +78,7 @@ def pull(
 ) -> tuple[uuid.UUID, list["Canary | StoredCanary"], FeedProfile]:
     """Hand out `count` canaries for the link: replacements waiting `ready` first, then fresh
     ones. They stay `pending` until the dispatch system acknowledges them."""
-    link = mintable_link(session, actor, link_id)
+    link = feedable_link(session, actor, link_id)
     batch_id = uuid.uuid4()
     waiting = list(
         session.exec(
@@ -111,6 +111,25 @@ def pull(
     return batch_id, canaries, feed_profile(session, link.id)
 
 
+# An ack that names waybills not in its batch is told the first few of them, and how many.
+UNKNOWN_NAMED = 10
+
+
+def _unknown_waybills(spliced: Sequence[str], in_batch: set[str]) -> NotFoundError:
+    unknown: dict[str, int] = {}
+    for index, waybill in enumerate(spliced):
+        if waybill not in in_batch:
+            unknown.setdefault(waybill, index)
+    named = list(unknown.items())[:UNKNOWN_NAMED]
+    listed = ", ".join(waybill for waybill, _ in named)
+    more = len(unknown) - len(named)
+    noun = "number is" if len(unknown) == 1 else "numbers are"
+    detail = f"{len(unknown)} acknowledged waybill {noun} not in the batch: {listed}"
+    detail += f" and {more} more." if more else "."
+    errors = [field_error(f"spliced.{i}", f"{waybill} is not in the batch") for waybill, i in named]
+    return NotFoundError(detail, errors=errors)
+
+
 def acknowledge(
     session: Session, actor: Actor, batch_id: uuid.UUID, spliced: Sequence[str]
 ) -> tuple[int, int]:
@@ -120,12 +139,12 @@ def acknowledge(
             select(Canary).where(Canary.batch_id == batch_id, Canary.status == CanaryStatus.PENDING)
         ).all()
     )
-    if not batch:
+    if not batch or not actor.may_feed(batch[0].link_id):
         raise NotFoundError("No pending pull batch with that id.")
     wanted = set(spliced)
-    unknown = wanted - {c.waybill_no for c in batch}
-    if unknown:
-        raise NotFoundError(f"{len(unknown)} acknowledged waybill number(s) are not in the batch.")
+    in_batch = {c.waybill_no for c in batch}
+    if wanted - in_batch:
+        raise _unknown_waybills(spliced, in_batch)
     taken = [c for c in batch if c.waybill_no in wanted]
     left = [c for c in batch if c.waybill_no not in wanted]
     for canary in left:

@@ -23,7 +23,7 @@ from app.models.canaries import CanaryStatus, PlantChannel
 from app.models.links import Link
 from app.planting.service import (
     feed_profile,
-    mintable_link,
+    feedable_link,
     minter_for,
     plant,
     store_canaries,
@@ -123,7 +123,7 @@ class FeedSplice:
 def prepare(
     session: Session, database: Database, actor: Actor, link_id: uuid.UUID, rate: float | None
 ) -> FeedSplice:
-    link = mintable_link(session, actor, link_id)
+    link = feedable_link(session, actor, link_id)
     profile = feed_profile(session, link.id)
     rate = rate if rate is not None else profile.interleave_rate
     return FeedSplice(session, database, actor, link, rate)

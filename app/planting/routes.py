@@ -48,6 +48,8 @@ def list_canaries(
     limit: Annotated[int, limit_query(1000)] = 100,
     offset: Offset = 0,
 ) -> Page[CanaryRead]:
+    """The link's canaries, oldest first, one page at a time; a partner sees only those its own
+    keys minted below its link."""
     rows, total = service.list_canaries(session, actor, link_id, limit=limit, offset=offset)
     return Page[CanaryRead](
         items=[CanaryRead.of(c) for c in rows], total=total, limit=limit, offset=offset
@@ -56,6 +58,7 @@ def list_canaries(
 
 @router.get("/v1/canaries/{canary_id}")
 def get_canary(session: ReadSession, actor: CanaryReader, canary_id: uuid.UUID) -> CanaryDetail:
+    """One canary: its record, status, where it was planted and the links exposed to it."""
     return _detail(session, actor, canary_id)
 
 
@@ -80,6 +83,8 @@ def burn_canary(session: WriteSession, actor: ProfileWriter, canary_id: uuid.UUI
 def get_feed_profile(
     session: ReadSession, actor: ProfileWriter, link_id: uuid.UUID
 ) -> FeedProfileBody:
+    """The link's feed profile: the shape its dispatch system expects (format, encoding, columns)
+    and its interleave rate."""
     return FeedProfileBody.of(service.visible_feed_profile(session, actor, link_id))
 
 
@@ -87,6 +92,7 @@ def get_feed_profile(
 def put_feed_profile(
     session: WriteSession, actor: ProfileWriter, link_id: uuid.UUID, body: FeedProfileBody
 ) -> FeedProfileBody:
+    """Replace the link's feed profile; pulls and interleaves are shaped by it from now on."""
     return FeedProfileBody.of(service.set_feed_profile(session, actor, link_id, body))
 
 
@@ -137,15 +143,55 @@ def get_style(session: ReadSession, actor: ProfileWriter, link_id: uuid.UUID) ->
     return StyleRead.of(default_style(), learned=False)
 
 
-@router.post("/v1/links/{link_id}/feed/pull", response_model=None)
+BATCH_HEADER = {
+    "X-Batch-Id": {
+        "description": "The batch's id, to acknowledge it by (`POST /v1/feed/batches/{id}/ack`).",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+}
+FEED_BODY = {
+    "required": True,
+    "description": "The link's outbound feed as its dispatch system writes it, any size: CSV "
+    "(with a header row) or NDJSON, UTF-8 (with or without BOM) or GB18030.",
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "运单号,收件人,联系电话,收货地址\r\n"
+            "ZT1234567890123,张伟,13800138000,浙江省杭州市西湖区文三路90号\r\n",
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string"},
+            "example": '{"waybill_no": "ZT1234567890123", "name": "张伟"}\n',
+        },
+    },
+}
+
+
+@router.post(
+    "/v1/links/{link_id}/feed/pull",
+    response_model=None,
+    responses={
+        200: {
+            "model": PullBatch,
+            "description": "The batch: JSON (`records` keyed by the profile's columns), or "
+            "CSV in the profile's columns and encoding.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": BATCH_HEADER,
+        }
+    },
+)
 def pull_feed(
     session: WriteSession,
     actor: FeedClient,
+    response: Response,
     link_id: uuid.UUID,
     body: PullRequest,
     format: Literal["json", "csv"] | None = None,
 ) -> PullBatch | Response:
-    """Canaries for the link in its feed's shape; planted when the batch is acknowledged."""
+    """Canaries for the link in its feed's shape (the profile's format unless `format` says
+    otherwise); they are planted when the batch is acknowledged, and expire if not. A key
+    scoped to a link pulls that link's canaries only."""
     batch_id, canaries, profile = feeds.pull(session, actor, link_id, body.count)
     columns = feeds.feed_columns(profile)
     style = StyleProfile.from_json(profile.style) if profile.style else None
@@ -157,13 +203,24 @@ def pull_feed(
             media_type=f"text/csv; charset={profile.feed_encoding}",
             headers={"X-Batch-Id": str(batch_id)},
         )
+    response.headers["X-Batch-Id"] = str(batch_id)
     return PullBatch(batch_id=batch_id, link_id=link_id, records=records)
 
 
 @router.post(
     "/v1/links/{link_id}/feed/interleave",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    responses={
+        200: {
+            "description": "The feed as it streams back, canaries spliced in, in the feed's own "
+            "format and charset.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+    openapi_extra={"requestBody": FEED_BODY},
 )
 async def interleave_feed(
     request: Request,
@@ -187,5 +244,8 @@ async def interleave_feed(
 def acknowledge_batch(
     session: WriteSession, actor: FeedClient, batch_id: uuid.UUID, body: AckRequest
 ) -> AckReport:
+    """Tell which canaries of a pulled batch were spliced into the feed: those are planted, the
+    rest of the batch expires. Waybill numbers not in the batch refuse the whole ack (404),
+    naming the first few."""
     planted, expired = feeds.acknowledge(session, actor, batch_id, body.spliced)
     return AckReport(planted=planted, expired=expired)

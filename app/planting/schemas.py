@@ -75,7 +75,7 @@ class CanaryRead(BaseModel):
 
 
 class MintRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 20}]})
 
     count: Annotated[int, Field(ge=1, le=10_000)]
 
@@ -153,7 +153,7 @@ class StyleRead(BaseModel):
 
 
 class PullRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 5}]})
 
     count: Annotated[int, Field(ge=1, le=1000)]
 
@@ -167,7 +167,10 @@ class PullBatch(BaseModel):
 class AckRequest(BaseModel):
     """The waybill numbers of the batch that were spliced into the feed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"spliced": ["ZT1234567890123", "ZT1234567890456"]}]},
+    )
 
     spliced: Annotated[
         list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=1000)

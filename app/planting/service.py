@@ -8,7 +8,7 @@ feeds (pull, interleave) are for the integration role only.
 import hashlib
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,14 @@ def set_feed_profile(
     return profile
 
 
+def feedable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
+    """The link, if the actor may use its feeds and it is live now: a key scoped to another
+    link's feeds is told no more than that the link is not found."""
+    if not actor.may_feed(link_id):
+        raise NotFoundError(f"Link {link_id} not found.")
+    return mintable_link(session, actor, link_id)
+
+
 def mintable_link(session: Session, actor: Actor, link_id: uuid.UUID) -> Link:
     """The link, if the actor may mint for it and it is live now."""
     link = get_link(session, actor, link_id)
@@ -133,14 +141,21 @@ class MintPlan:
         be read and taken inside the unit of work that stores them."""
         return self.minter.profile.pool is not None
 
-    def records(self) -> list[mint.Canary]:
-        """The records (CPU only, no database): `count` canaries and the controls."""
-        minter = self.minter
+    def records(self, on_progress: Callable[[int, int], None] | None = None) -> list[mint.Canary]:
+        """The records (CPU only, no database): `count` canaries and the controls;
+        `on_progress(done, total)` hears of each hundred."""
+        minter, total = self.minter, self.count + self.controls
+        minted: list[mint.Canary] = []
         try:
-            minted = [minter.mint_one() for _ in range(self.count)]
-            return minted + [minter.mint_one(control=True) for _ in range(self.controls)]
+            for control in [False] * self.count + [True] * self.controls:
+                minted.append(minter.mint_one(control=control))
+                if on_progress is not None and len(minted) % 100 == 0:
+                    on_progress(len(minted), total)
         except mint.MintError as error:
             raise self.refusal(error) from None
+        if on_progress is not None:
+            on_progress(len(minted), total)
+        return minted
 
     def refusal(self, error: mint.MintError) -> ConflictError:
         # A number pool too small for the count: say so rather than invent a number.
@@ -170,15 +185,25 @@ def mint_canaries(
     rng: random.Random | None = None,
     status: CanaryStatus = CanaryStatus.PLANTED,
     batch_id: uuid.UUID | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MintResult:
     """Mint `count` canaries for the link plus its share of controls, and plant them now if a
-    channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them)."""
+    channel is given (otherwise they wait, `ready` or `pending`, for a feed to take them).
+
+    Minting is most of the time: `on_progress(done, total)` hears of each hundred."""
     plan = plan_mint(session, actor, link_id, count, rng=rng)
-    return store_minted(session, actor, plan, plan.records(), channel, status, batch_id)
+    minted = plan.records(on_progress)
+    return store_minted(session, actor, plan, minted, channel, status, batch_id)
 
 
 def mint_apart(
-    database: Database, actor: Actor, link_id: uuid.UUID, count: int, channel: PlantChannel
+    database: Database,
+    actor: Actor,
+    link_id: uuid.UUID,
+    count: int,
+    channel: PlantChannel,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MintResult:
     """`mint_canaries` for a command or a request: the records are minted before the unit
     of work opens (seconds for a big mint, the first in a process building its tables),
@@ -188,8 +213,8 @@ def mint_apart(
         plan = plan_mint(session, actor, link_id, count)
     if plan.pooled:
         with database.write() as session:
-            return mint_canaries(session, actor, link_id, count, channel)
-    minted = plan.records()
+            return mint_canaries(session, actor, link_id, count, channel, on_progress=on_progress)
+    minted = plan.records(on_progress)
     with database.write() as session:
         mintable_link(session, actor, link_id)  # still live now
         return store_minted(session, actor, plan, minted, channel)

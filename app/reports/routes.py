@@ -36,7 +36,20 @@ Text = Annotated[FreeText, StringConstraints(min_length=1, max_length=1_000_000)
 
 
 class ReportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "listing",
+                    "text": "出售快递数据 浙江 新鲜 张伟 13800138000 浙江省杭州市西湖区文三路90号",
+                    "url": "https://forum.example/thread/123",
+                    "observed_at": "2026-03-01T14:05:09+08:00",
+                    "reference": "forum-123",
+                }
+            ]
+        },
+    )
 
     kind: Literal["listing", "sms", "call_note"] = Field(
         description="A listing's text, an SMS as received, or a note of what a caller said."

@@ -1,37 +1,20 @@
 """`honeytrace scan FILE...`: look for canaries in leaked files."""
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, load_settings, print_json, ready_engine
+from app.console import JsonFlag, Ticker, load_settings, print_json, progress, ready_engine
 from app.db import Database
+from app.identifiers import link_names, waybills
 from app.intake.pipeline import Intake
+from app.scans.schemas import ScanMatch
 from app.scans.service import close_scan, create_scan, match_views
 from watchers.scan import ScanProgress, ScanResult
-
-
-class _ProgressLine:
-    """Rows, MB/s and matches so far, redrawn in place on a terminal's stderr."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.shown = False
-
-    def __call__(self, p: ScanProgress) -> None:
-        sys.stderr.write(
-            f"\r{self.name}: {p.rows:,} rows, {p.bytes_read / 1e6:,.1f} MB "
-            f"at {p.megabytes_per_second:,.1f} MB/s, {p.matches} matches "
-        )
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
 
 
 def scan(
@@ -56,13 +39,13 @@ def scan(
     intake = Intake.standalone(database, settings)
     incomplete = False
     for path in files:
-        progress = _ProgressLine(path.name) if sys.stderr.isatty() and not as_json else None
-        with path.open("rb") as stream:
-            result = intake.scan(stream, path.name, on_progress=progress)
-        if progress is not None:
-            progress.close()
+        with progress(path.name, path.stat().st_size, in_bytes=True) as bar:
+            with path.open("rb") as stream:
+                result = intake.scan(stream, path.name, on_progress=_reporter(bar, path.name))
+            done = _so_far(path.name, result.report.rows, len(result.matches))
+            bar.update(completed=result.size, description=done)
         with database.write() as session:
-            views = [v.model_dump(mode="json") for v in match_views(session, result.matches)]
+            views = _named(session, match_views(session, result.matches))
             if record:
                 scan_row = create_scan(session, Actor.cli(), path.name)
                 close_scan(session, intake, Actor.cli(), scan_row, result)
@@ -73,6 +56,31 @@ def scan(
             _print_text(path, result, views, record)
     if incomplete:
         raise typer.Exit(1)
+
+
+def _reporter(bar: Ticker, name: str) -> Callable[[ScanProgress], None]:
+    def report(p: ScanProgress) -> None:
+        bar.update(completed=p.bytes_read, description=_so_far(name, p.rows, p.matches))
+
+    return report
+
+
+def _so_far(name: str, rows: int, matches: int) -> str:
+    return f"{name}: {rows:,} rows, {matches} matches"
+
+
+def _named(session: Session, matches: list[ScanMatch]) -> list[dict[str, Any]]:
+    """The matches as --json prints them, with the waybill and the link's name beside the ids."""
+    numbers = waybills(session, {m.canary_id for m in matches})
+    names = link_names(session, {m.link_id for m in matches if m.link_id is not None})
+    return [
+        {
+            **m.model_dump(mode="json"),
+            "waybill_no": numbers.get(m.canary_id),
+            "link_name": None if m.link_id is None else names.get(m.link_id),
+        }
+        for m in matches
+    ]
 
 
 def _as_json(path: Path, result: ScanResult, views: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,8 +111,9 @@ def _print_text(path: Path, result: ScanResult, views: list[dict[str, Any]], rec
         )
         where = f"{view['member']} row {view['row']}" if view["member"] else f"row {view['row']}"
         control = " (CONTROL canary: noise or a leak inside honeytrace)" if view["control"] else ""
+        link = view["link_name"] or "an unknown link"
         typer.echo(
-            f"  {where}: canary {view['canary_id']} of link {view['link_id']}, "
+            f"  {where}: waybill {view['waybill_no']} of link {link}, "
             f"score {view['score']:.1f} bits ({fields}){control}"
         )
     if record and views:

@@ -121,6 +121,7 @@ def list_scans(
     limit: Annotated[int, limit_query(200)] = 50,
     offset: Offset = 0,
 ) -> Page[ScanRead]:
+    """The scans of leaked files, newest first, with their state and what they found."""
     _fail_stale(database)
     scans, total = service.list_scans(session, limit, offset)
     return Page[ScanRead](

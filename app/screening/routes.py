@@ -23,8 +23,7 @@ from app.intake.record import Recorded
 from app.intake.sightings import Seen
 from app.ratelimit import RATE_LIMITED_RESPONSES, RateLimited
 from app.text import FreeText, SafeText
-from watchers.orders import ORDER_FIELDS
-from watchers.orders import Order as ScreenedOrder
+from watchers.orders import ORDER_FIELDS, Order
 
 router = APIRouter(prefix="/v1/screen", tags=["screening"])
 MAX_BATCH = 10_000
@@ -35,7 +34,7 @@ Short = Annotated[FreeText, StringConstraints(max_length=64)]
 Long = Annotated[FreeText, StringConstraints(max_length=200)]
 
 
-class Order(BaseModel):
+class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: Annotated[SafeText, StringConstraints(min_length=1, max_length=64)]
@@ -52,9 +51,29 @@ class Order(BaseModel):
 
 
 class ScreenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "orders": [
+                        {
+                            "order_id": "TB20260301-0001",
+                            "name": "张伟",
+                            "mobile": "13800138000",
+                            "province": "浙江省",
+                            "city": "杭州市",
+                            "district": "西湖区",
+                            "address": "文三路90号",
+                            "placed_at": "2026-03-01T14:05:09+08:00",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
-    orders: Annotated[list[Order], Field(min_length=1, max_length=MAX_BATCH)]
+    orders: Annotated[list[OrderIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class Hit(BaseModel):
@@ -70,8 +89,8 @@ class ScreenResult(BaseModel):
     hits: list[Hit]
 
 
-def _order(order: Order) -> ScreenedOrder:
-    return ScreenedOrder(
+def _order(order: OrderIn) -> Order:
+    return Order(
         order_id=order.order_id,
         fields={f: v for f in ORDER_FIELDS if (v := getattr(order, f))},
         placed_at=order.placed_at or utcnow(),

@@ -7,12 +7,21 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.console import JsonFlag, fail, load_settings, print_json, ready_database
+from app.console import (
+    JsonFlag,
+    fail,
+    load_settings,
+    print_json,
+    print_table,
+    ready_database,
+    refuse,
+)
+from app.identifiers import UnidentifiedError, resolve_site, short_id
 from app.intake.pipeline import Intake
-from app.problems import DomainError, NotFoundError
+from app.localtime import shown
+from app.problems import DomainError
 from app.settings import Settings
 from app.sites import service
 from app.sites.crawling import CrawlLoop
@@ -52,29 +61,29 @@ def add(
 @sites_cli.command("list")
 def list_sites(as_json: JsonFlag = False) -> None:
     """Every site, with its last poll."""
-    database = ready_database(load_settings())
+    settings = load_settings()
+    database = ready_database(settings)
     with database.write() as session:
         sites = [SiteRead.of(s) for s in service.list_sites(session)]
     if as_json:
         print_json([s.model_dump(mode="json") for s in sites])
         return
-    for s in sites:
-        last = s.last_polled_at.isoformat() if s.last_polled_at else "never polled"
-        state = "on" if s.enabled else "off"
-        typer.echo(f"{s.id}  {s.name}  {state}  every {s.poll_interval_seconds}s  {last}")
-
-
-def _find_site(session: Session, site: str) -> uuid.UUID:
-    """A site by name, or by id."""
-    for known in service.list_sites(session):
-        if known.name == site or str(known.id) == site:
-            return known.id
-    raise NotFoundError(f"No site named or numbered {site!r}.")
+    rows = [
+        [
+            short_id(s.id),
+            s.name,
+            "on" if s.enabled else "off",
+            f"{s.poll_interval_seconds}s",
+            shown(s.last_polled_at, settings.zone) if s.last_polled_at else "never",
+        ]
+        for s in sites
+    ]
+    print_table(["ID", "NAME", "STATE", "EVERY", "LAST POLLED"], rows)
 
 
 @sites_cli.command("poll")
 def poll(
-    site: Annotated[str, typer.Argument(help="The site's name or id.")],
+    site: Annotated[str, typer.Argument(help="The site's name, id or short id.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Poll one site now, whatever its schedule, and print what it came to."""
@@ -82,11 +91,14 @@ def poll(
     database = ready_database(settings)
     try:
         with database.read() as session:
-            site_id = _find_site(session, site)
+            site_id = resolve_site(session, site)
+            site_name = service.get_site(session, site_id).name
         summary = _poll(Intake.standalone(database, settings), settings, site_id)
+    except UnidentifiedError as error:
+        raise refuse(str(error)) from None
     except DomainError as error:
         raise fail(error) from None
-    show_summary(summary, as_json)
+    show_summary(summary, as_json, site_name)
 
 
 def _poll(intake: Intake, settings: Settings, site_id: uuid.UUID) -> PollSummary:
@@ -97,12 +109,13 @@ def _poll(intake: Intake, settings: Settings, site_id: uuid.UUID) -> PollSummary
         crawls.close()
 
 
-def show_summary(summary: PollSummary, as_json: bool) -> None:
+def show_summary(summary: PollSummary, as_json: bool, site_name: str | None = None) -> None:
     if as_json:
         print_json(summary.model_dump(mode="json"))
         return
     typer.echo(
-        f"{summary.site_id}: {summary.pages_fetched} pages, {summary.listings_seen} listings "
+        f"{site_name or summary.site_id}: {summary.pages_fetched} pages, "
+        f"{summary.listings_seen} listings "
         f"({summary.listings_changed} new or changed), {summary.attachments_scanned} sample "
         f"files, {summary.sightings_added} sightings added, {len(summary.errors)} errors"
     )

@@ -31,11 +31,14 @@ def list_sites(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_site(session: WriteSession, actor: SiteManager, body: SiteCreate) -> SiteRead:
+    """Register a site to watch (a listings page and how to read it); it is polled on its
+    interval."""
     return SiteRead.of(service.create_site(session, actor, body))
 
 
 @router.get("/{site_id}")
 def get_site(session: ReadSession, actor: SiteReader, site_id: uuid.UUID) -> SiteRead:
+    """One watched site with how its last poll went."""
     return SiteRead.of(service.get_site(session, site_id))
 
 
@@ -43,11 +46,13 @@ def get_site(session: ReadSession, actor: SiteReader, site_id: uuid.UUID) -> Sit
 def update_site(
     session: WriteSession, actor: SiteManager, site_id: uuid.UUID, body: SiteUpdate
 ) -> SiteRead:
+    """Change how a site is watched (its definition, its poll interval), or pause it."""
     return SiteRead.of(service.update_site(session, actor, site_id, body))
 
 
 @router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_site(session: WriteSession, actor: SiteManager, site_id: uuid.UUID) -> None:
+    """Stop watching a site and forget its settings."""
     service.delete_site(session, actor, site_id)
 
 

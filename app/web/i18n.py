@@ -2,10 +2,38 @@
 
 Chosen by `?lang=` (remembered in the `lang` cookie), else by that cookie. A key missing in
 either language is an error, not a silent fallback: tests render every page in both.
+
+The labels are gettext catalogues, app/web/locale/<lang>/LC_MESSAGES/messages.po, read and
+compiled by Babel. Their msgids are the labels' keys (`incident.tree_hidden`), as the
+templates call them (`t('incident.tree_hidden', n=3)`); a label that counts has a
+msgid_plural and takes ngettext's plural form for its `n` (Chinese has one form, English
+two). Edit the .po files (or `pybabel` them), not this module.
+
+Glossary: one word for each thing, on the pages, in the explanations (attribution.vocabulary,
+whose GLOSSARY these agree with) and in the evidence bundle. tests/test_web_investigators.py
+scans every Chinese message and template for the words on the right.
+
+    thing                 中文          English                    never
+    canary                诱饵运单      canary                     金丝雀
+    control canary        对照运单      control canary
+    link                  环节          link
+    region (link kind)    大区          region                     区域
+    vendor (link kind)    面单软件商    printing-software vendor   软件服务商
+    call centre           客服中心      call centre                呼叫中心
+    listing (for sale)    数据交易帖    listing                    清单, 挂牌
+    leaked file           泄露文件      leaked file
+    sighting              发现          sighting
+    manifest (bundle)     manifest.json manifest                   清单
 """
 
+import gettext
+import io
 from collections.abc import Callable
+from pathlib import Path
 
+from babel.messages.catalog import Catalog, Message
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from fastapi import Request
 
 DEFAULT_LANGUAGE = "zh"
@@ -13,485 +41,39 @@ LANG_COOKIE = "lang"
 
 Translator = Callable[..., str]
 
+LOCALE = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+
+
+def _compiled(lang: str) -> tuple[Catalog, gettext.GNUTranslations]:
+    """The language's .po catalogue, read and compiled to .mo by Babel in memory (a few
+    milliseconds at start-up: no compiled file to fall out of date with its source)."""
+    with (LOCALE / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as source:
+        catalog = read_po(source, locale=lang, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return catalog, gettext.GNUTranslations(compiled)
+
+
+_CATALOGUES = {lang: _compiled(lang) for lang in (DEFAULT_LANGUAGE, "en")}
+_TRANSLATIONS = {lang: compiled for lang, (_, compiled) in _CATALOGUES.items()}
+
+
+def _singular(message: Message) -> str:
+    text = message.string
+    return text[0] if isinstance(text, tuple | list) else str(text)
+
+
+# Every label by language (its singular form), as the catalogues hold them.
 MESSAGES: dict[str, dict[str, str]] = {
-    "zh": {
-        "app.tagline": "诱饵运单：找出泄露数据的环节",
-        "lang.label": "语言",
-        "nav.dashboard": "总览",
-        "nav.coverage": "覆盖报告",
-        "nav.watchers": "监测状态",
-        "nav.signout": "退出登录",
-        "nav.signed_in_as": "当前身份",
-        "common.yes": "是",
-        "common.no": "否",
-        "common.none": "无",
-        "common.never": "从未",
-        "common.shown_of": "显示 {shown} 条，共 {total} 条",
-        "role.admin": "管理员",
-        "role.security": "安全人员",
-        "role.investigator": "调查员",
-        "role.integration": "系统集成",
-        "role.partner": "合作方",
-        "signin.title": "登录",
-        "signin.hint": "请使用调查员、安全人员或管理员角色的 API 密钥登录。"
-        "密钥不会保存在浏览器中。",
-        "signin.key": "API 密钥",
-        "signin.submit": "登录",
-        "signin.invalid": "密钥无效或已吊销。",
-        "signin.refused_role": "“{role}”角色的密钥不能登录网页，"
-        "请使用调查员、安全人员或管理员的密钥。",
-        "error.forbidden": "请求被拒绝",
-        "error.csrf": "表单已过期或并非来自本站（CSRF 校验失败）。请返回页面重新提交。",
-        "error.not_found": "未找到",
-        "error.not_found_detail": "所请求的记录不存在。",
-        "error.back": "返回总览",
-        "dashboard.title": "总览",
-        "dashboard.incidents": "未结事件",
-        "dashboard.incidents_none": "暂无未结事件。",
-        "dashboard.sightings": "最近发现",
-        "dashboard.sightings_none": "尚无发现记录。",
-        "dashboard.coverage": "覆盖概况",
-        "dashboard.active_links": "启用中的环节",
-        "dashboard.watched": "有在用诱饵运单的环节",
-        "dashboard.unwatched": "没有在用诱饵运单的环节",
-        "dashboard.all_watched": "每个启用中的环节都有在用的诱饵运单。",
-        "dashboard.more": "另有 {n} 个",
-        "dashboard.burned": "已暴露的诱饵运单",
-        "dashboard.burned_none": "没有已暴露的诱饵运单。",
-        "incident.id": "事件",
-        "incident.opened_at": "开始时间",
-        "incident.top_link": "最可能的泄露环节",
-        "incident.probability": "概率",
-        "incident.sightings": "发现次数",
-        "incident.title": "事件",
-        "incident.heading": "标题",
-        "incident.status": "状态",
-        "incident.first_seen": "首次发现",
-        "incident.last_seen": "最近发现",
-        "incident.window": "泄露时间窗",
-        "incident.window_value": "{start} 至 {end}",
-        "incident.window_none": "无法确定（没有已投放的诱饵运单浮现）",
-        "incident.volume": "泄露规模估计",
-        "incident.volume_value": "约 {n} 条记录（最可能环节在时间窗内可见的记录数）",
-        "incident.leaked_records": "泄露文件或样本中的行数",
-        "incident.surfaced": "浮现的已投放诱饵运单",
-        "incident.noise": "全部为偶然匹配的概率",
-        "incident.flags": "提示",
-        "incident.flags_none": "无特别提示。",
-        "incident.merged_into": "已并入事件",
-        "incident.keys": "归组依据",
-        "incident.summary": "结论",
-        "incident.summary_withheld": "结论涉及你无权查看的环节，不予显示。",
-        "incident.candidates": "候选泄露环节（按可能性排序）",
-        "incident.candidates_none": "没有候选环节。",
-        "incident.rank": "排名",
-        "incident.explanation": "说明",
-        "incident.leakers": "不止一个泄露者：覆盖全部发现的最小环节集合",
-        "incident.tree": "环节树",
-        "incident.tree_hint": "候选环节、浮现的诱饵运单投放所在环节，以及它们的全部上级。",
-        "incident.tree_candidate": "候选第 {rank} 名，概率 {p}",
-        "incident.tree_planted": "浮现的诱饵运单中有 {n} 个投放在此",
-        "incident.tree_leaker": "泄露者之一",
-        "incident.tree_hidden": "另有 {n} 个下级环节未列出",
-        "incident.timeline": "时间线",
-        "incident.timeline_hint": "圆点为浮现的诱饵运单的投放时间，菱形为发现时间，"
-        "阴影为泄露时间窗。",
-        "incident.timeline_plants": "投放",
-        "incident.timeline_sightings": "发现",
-        "incident.timeline_window": "泄露时间窗",
-        "incident.timeline_none": "没有可绘制的时间。",
-        "incident.timeline_label": "投放与发现时间线",
-        "incident.evidence": "证据",
-        "incident.excerpt": "原文摘录",
-        "incident.download": "下载",
-        "incident.not_kept": "未保存（泄露文件只保留哈希）",
-        "incident.bundle": "下载证据包（ZIP）",
-        "incident.bundle_hint": "含报告（HTML 和 JSON）、证据文件、清单及每个文件的 SHA-256、"
-        "证据链条目及其验证方法、诱饵运单的生成和投放记录。",
-        "incident.all": "全部事件",
-        "incident.manage": "处理事件",
-        "incident.close": "结案",
-        "incident.close_hint": "结案后，同一来源的新发现会开启新事件。",
-        "incident.merge": "并入本事件",
-        "incident.merge_hint": "所选事件的全部发现移入本事件，它们随之结案；归因重新计算。",
-        "incident.merge_none": "没有其他未结事件可并入。",
-        "incident.split": "移到新事件",
-        "incident.split_hint": "在下方证据表中勾选要移出的发现（至少留下一条），"
-        "它们将组成一个新事件，两边的归因都会重新计算。",
-        "incident.split_pick": "移出",
-        "incident.manage_refused": "你的角色不能合并、拆分或结案事件。",
-        "incident.change_failed": "无法完成这一更改：事件可能已结案或已被合并，"
-        "或所选发现不属于本事件，或一条也不会留下。",
-        "incidents.title": "事件",
-        "incidents.none": "暂无事件。",
-        "incident_status.open": "未结",
-        "incident_status.closed": "已结",
-        "flag.control_seen": "有对照诱饵运单浮现：对照运单从未投放，"
-        "这说明是偶然匹配或 honeytrace 内部泄露，与任何环节无关。",
-        "flag.multiple_leakers": "没有单一环节能解释全部发现：可能不止一个泄露者。",
-        "flag.weak": "强匹配的诱饵运单少于两个：这只是线索，不能据此认定泄露环节。",
-        "flag.ambiguous": "证据充分，但不足以锁定单一环节。",
-        "flag.calls_only": "只有打到诱饵号码上、没有内容的来电或短信：按该号码平时的骚扰频率衡量，"
-        "泄露与噪声之比达到 99 比 1 之前不发告警。",
-        "col.observed_at": "发现时间",
-        "col.source": "来源",
-        "col.canary": "诱饵运单",
-        "col.link": "环节",
-        "col.score": "匹配分（比特）",
-        "score.bare": "无内容",
-        "incident.pending": "有新发现到达，归因正在重新计算，下面是上一次的结果；请稍后刷新。",
-        "col.evidence": "证据 SHA-256",
-        "col.where": "位置",
-        "col.control": "对照",
-        "col.status": "状态",
-        "col.retired_at": "退役时间",
-        "col.planted_at": "投放时间",
-        "col.minted_at": "生成时间",
-        "source.dump": "泄露文件",
-        "source.site": "交易网站",
-        "source.sms": "短信",
-        "source.call": "电话",
-        "source.order": "刷单订单",
-        "source.report": "人工上报",
-        "status.ready": "待投放",
-        "status.pending": "已下发待确认",
-        "status.planted": "在用",
-        "status.burned": "已暴露",
-        "status.expired": "已过期",
-        "status.control": "对照",
-        "kind.head_office": "总部",
-        "kind.region": "区域",
-        "kind.outlet": "网点",
-        "kind.courier_staff": "快递员",
-        "kind.platform": "电商平台",
-        "kind.merchant": "商家",
-        "kind.vendor": "软件服务商",
-        "kind.call_centre": "呼叫中心",
-        "kind.system": "系统",
-        "courier.sf": "顺丰",
-        "courier.zto": "中通",
-        "courier.yto": "圆通",
-        "courier.sto": "申通",
-        "courier.yunda": "韵达",
-        "courier.jd": "京东物流",
-        "courier.jt": "极兔",
-        "courier.ems": "中国邮政 EMS",
-        "courier.deppon": "德邦",
-        "channel.api": "接口",
-        "channel.cli": "命令行",
-        "channel.pull": "拉取",
-        "channel.interleave": "流式插入",
-        "link.kind": "类型",
-        "link.region": "行政区划代码",
-        "link.courier": "快递品牌",
-        "link.active": "启用",
-        "link.deactivated": "已停用",
-        "link.ancestors": "上级环节（都能读取它的数据）",
-        "link.children": "下级环节",
-        "link.live": "在用的诱饵运单",
-        "link.burned": "已暴露的诱饵运单",
-        "link.waiting": "待投放",
-        "link.sightings": "发现记录",
-        "canary.record": "记录",
-        "canary.plant": "投放",
-        "canary.not_planted": "未投放（对照或仍待投放）。",
-        "canary.channel": "方式",
-        "canary.actor": "操作者",
-        "canary.exposure": "暴露集合：可能泄露它的环节（投放环节及其所有上级）",
-        "canary.sightings": "发现记录",
-        "field.waybill_no": "运单号",
-        "field.courier": "快递",
-        "field.name": "收件人",
-        "field.mobile": "手机",
-        "field.address": "地址",
-        "field.item": "物品",
-        "field.weight_kg": "重量（千克）",
-        "field.record_created_at": "下单时间",
-        "watchers.title": "监测状态",
-        "watchers.sites": "交易网站",
-        "watchers.sites_none": "尚未配置交易网站。",
-        "watchers.site": "网站",
-        "watchers.enabled": "启用",
-        "watchers.interval": "轮询间隔（秒）",
-        "watchers.last_poll": "上次轮询",
-        "watchers.pages": "抓取页数",
-        "watchers.listings_changed": "新增或变化的商品",
-        "watchers.sightings_added": "新增发现",
-        "watchers.errors": "错误",
-        "watchers.numbers": "号码池",
-        "watchers.numbers_none": "尚未登记号码。",
-        "watchers.number": "号码",
-        "watchers.provider": "服务商",
-        "watchers.background": "背景来电率（次/天，30 天）",
-        "watchers.contacts_week": "近 7 天来电和短信",
-        "watchers.contacts_day": "最近 24 小时的来电和短信：{n}",
-        "watchers.contacts_total_week": "最近 7 天的来电和短信：{n}",
-        "coverage.title": "覆盖报告",
-        "coverage.intro": "监管要求逐一检查收集用户信息的每个环节。"
-        "下表列出每个环节现在是否有诱饵运单在监测、覆盖了多少天、最近一次投放，"
-        "以及从未测试过的环节。",
-        "coverage.download": "下载 CSV",
-        "coverage.never_tested": "从未测试",
-        "coverage.never_tested_count": "从未测试的环节：{n} 个",
-        "coverage.live": "在用",
-        "coverage.live_below": "下级环节在用",
-        "coverage.waiting": "待投放",
-        "coverage.burned": "已暴露",
-        "coverage.owed": "待补充",
-        "coverage.owed_hint": (
-            "已暴露的诱饵运单尚未补充：该环节的号码池已用完，轮换会在有空闲号码时补上"
-        ),
-        "coverage.days": "覆盖天数",
-        "coverage.last_plant": "最近投放",
-        "coverage.last_mint": "最近生成（含轮换）",
-        "coverage.sightings": "发现",
-        "coverage.incidents": "事件",
-    },
-    "en": {
-        "app.tagline": "Canary waybills that name the link that leaked them",
-        "lang.label": "Language",
-        "nav.dashboard": "Dashboard",
-        "nav.coverage": "Coverage",
-        "nav.watchers": "Watchers",
-        "nav.signout": "Sign out",
-        "nav.signed_in_as": "Signed in as",
-        "common.yes": "yes",
-        "common.no": "no",
-        "common.none": "none",
-        "common.never": "never",
-        "common.shown_of": "showing {shown} of {total}",
-        "role.admin": "admin",
-        "role.security": "security",
-        "role.investigator": "investigator",
-        "role.integration": "integration",
-        "role.partner": "partner",
-        "signin.title": "Sign in",
-        "signin.hint": "Sign in with an investigator, security or admin API key. "
-        "The key is not kept in your browser.",
-        "signin.key": "API key",
-        "signin.submit": "Sign in",
-        "signin.invalid": "The key is invalid or revoked.",
-        "signin.refused_role": "A {role} key cannot sign in to the pages; use an investigator, "
-        "security or admin key.",
-        "error.forbidden": "Request refused",
-        "error.csrf": "The form expired or did not come from this site (CSRF check failed). "
-        "Go back and submit it again.",
-        "error.not_found": "Not found",
-        "error.not_found_detail": "The record asked for does not exist.",
-        "error.back": "Back to the dashboard",
-        "dashboard.title": "Dashboard",
-        "dashboard.incidents": "Open incidents",
-        "dashboard.incidents_none": "No open incidents.",
-        "dashboard.sightings": "Recent sightings",
-        "dashboard.sightings_none": "No sightings yet.",
-        "dashboard.coverage": "Coverage",
-        "dashboard.active_links": "Active links",
-        "dashboard.watched": "Links with live canaries",
-        "dashboard.unwatched": "Links with none",
-        "dashboard.all_watched": "Every active link has live canaries.",
-        "dashboard.more": "and {n} more",
-        "dashboard.burned": "Burned canaries",
-        "dashboard.burned_none": "No burned canaries.",
-        "incident.id": "Incident",
-        "incident.opened_at": "Opened",
-        "incident.top_link": "Most likely link",
-        "incident.probability": "Probability",
-        "incident.sightings": "Sightings",
-        "incident.title": "Incident",
-        "incident.heading": "Title",
-        "incident.status": "Status",
-        "incident.first_seen": "First sighting",
-        "incident.last_seen": "Last sighting",
-        "incident.window": "Leak window",
-        "incident.window_value": "{start} to {end}",
-        "incident.window_none": "unknown (no planted canary surfaced)",
-        "incident.volume": "Estimated volume",
-        "incident.volume_value": "about {n} records (what the most likely link saw in the window)",
-        "incident.leaked_records": "Rows in the leaked file or sample",
-        "incident.surfaced": "Planted canaries surfaced",
-        "incident.noise": "Chance that every sighting is a chance match",
-        "incident.flags": "Warnings",
-        "incident.flags_none": "Nothing to warn about.",
-        "incident.merged_into": "Merged into incident",
-        "incident.keys": "Grouped by",
-        "incident.summary": "Finding",
-        "incident.summary_withheld": "The finding names links you may not see.",
-        "incident.candidates": "Candidate links, most likely first",
-        "incident.candidates_none": "No candidate links.",
-        "incident.rank": "Rank",
-        "incident.explanation": "Why",
-        "incident.leakers": "More than one leaker: the smallest set of links that saw every "
-        "sighting",
-        "incident.tree": "Link tree",
-        "incident.tree_hint": "The candidate links, the links where the surfaced canaries "
-        "were planted, and every link above them.",
-        "incident.tree_candidate": "candidate {rank}, probability {p}",
-        "incident.tree_planted": "{n} of the surfaced canaries were planted here",
-        "incident.tree_leaker": "one of the leakers",
-        "incident.tree_hidden": "{n} other links below, not shown",
-        "incident.timeline": "Timeline",
-        "incident.timeline_hint": "Dots: when the surfaced canaries were planted; diamonds: "
-        "when they were seen; shaded: the leak window.",
-        "incident.timeline_plants": "Planted",
-        "incident.timeline_sightings": "Seen",
-        "incident.timeline_window": "Leak window",
-        "incident.timeline_none": "Nothing to draw.",
-        "incident.timeline_label": "Timeline of plants and sightings",
-        "incident.evidence": "Evidence",
-        "incident.excerpt": "Excerpt",
-        "incident.download": "Download",
-        "incident.not_kept": "not kept (a leaked file keeps only its hash)",
-        "incident.bundle": "Download the evidence bundle (ZIP)",
-        "incident.bundle_hint": "The report (HTML and JSON), the evidence blobs, a manifest "
-        "with every file's SHA-256, the evidence-log entries with how to verify them, and the "
-        "canaries' mint and plant records.",
-        "incident.all": "All incidents",
-        "incident.manage": "Work on this incident",
-        "incident.close": "Close",
-        "incident.close_hint": "Once closed, new sightings from the same source open a new "
-        "incident.",
-        "incident.merge": "Merge into this one",
-        "incident.merge_hint": "Every sighting of the chosen incidents moves here and they are "
-        "closed; the attribution is recomputed.",
-        "incident.merge_none": "No other open incident to merge.",
-        "incident.split": "Move to a new incident",
-        "incident.split_hint": "Tick the sightings to move in the evidence table below (leave "
-        "at least one): they become a new incident, and both attributions are recomputed.",
-        "incident.split_pick": "Move",
-        "incident.manage_refused": "Your role may not merge, split or close incidents.",
-        "incident.change_failed": "This change could not be made: the incident may be closed or "
-        "merged already, or the sightings chosen are not in it, or none would be left.",
-        "incidents.title": "Incidents",
-        "incidents.none": "No incidents yet.",
-        "incident_status.open": "open",
-        "incident_status.closed": "closed",
-        "flag.control_seen": "A control canary surfaced: control canaries are never planted, "
-        "so this points at a chance match or a leak inside honeytrace itself, never at a link.",
-        "flag.multiple_leakers": "No single link explains every sighting: more than one leaker.",
-        "flag.ambiguous": "Strong evidence, but it does not single out one link.",
-        "flag.weak": "Fewer than two canaries surfaced with a strong match: a lead, not an "
-        "attribution.",
-        "flag.calls_only": "Only calls or messages without content reached canary numbers: "
-        "weighed against how often each number is called anyway, and no alert is sent until a "
-        "leak is 99 to 1 against noise.",
-        "col.observed_at": "Seen at",
-        "col.source": "Source",
-        "col.canary": "Canary",
-        "col.link": "Link",
-        "col.score": "Score (bits)",
-        "score.bare": "no content",
-        "incident.pending": "New sightings arrived and the attribution is being recomputed; "
-        "below is the previous answer. Reload in a moment.",
-        "col.evidence": "Evidence SHA-256",
-        "col.where": "Where",
-        "col.control": "Control",
-        "col.status": "Status",
-        "col.retired_at": "Retired",
-        "col.planted_at": "Planted",
-        "col.minted_at": "Minted",
-        "source.dump": "leaked file",
-        "source.site": "trading site",
-        "source.sms": "SMS",
-        "source.call": "call",
-        "source.order": "brushing order",
-        "source.report": "report",
-        "status.ready": "ready",
-        "status.pending": "pending",
-        "status.planted": "live",
-        "status.burned": "burned",
-        "status.expired": "expired",
-        "status.control": "control",
-        "kind.head_office": "head office",
-        "kind.region": "region",
-        "kind.outlet": "outlet",
-        "kind.courier_staff": "courier",
-        "kind.platform": "platform",
-        "kind.merchant": "merchant",
-        "kind.vendor": "vendor",
-        "kind.call_centre": "call centre",
-        "kind.system": "system",
-        "courier.sf": "SF Express",
-        "courier.zto": "ZTO Express",
-        "courier.yto": "YTO Express",
-        "courier.sto": "STO Express",
-        "courier.yunda": "Yunda Express",
-        "courier.jd": "JD Logistics",
-        "courier.jt": "J&T Express",
-        "courier.ems": "China Post EMS",
-        "courier.deppon": "Deppon",
-        "channel.api": "API",
-        "channel.cli": "CLI",
-        "channel.pull": "pull",
-        "channel.interleave": "interleave",
-        "link.kind": "Kind",
-        "link.region": "Division code",
-        "link.courier": "Courier",
-        "link.active": "active",
-        "link.deactivated": "deactivated",
-        "link.ancestors": "Above it (each can read its data)",
-        "link.children": "Below it",
-        "link.live": "Live canaries",
-        "link.burned": "Burned canaries",
-        "link.waiting": "Waiting",
-        "link.sightings": "Sightings",
-        "canary.record": "Record",
-        "canary.plant": "Plant",
-        "canary.not_planted": "Not planted (a control, or still waiting).",
-        "canary.channel": "Channel",
-        "canary.actor": "By",
-        "canary.exposure": "Exposure set: the links that could have leaked it "
-        "(where it was planted and every link above)",
-        "canary.sightings": "Sightings",
-        "field.waybill_no": "Waybill no.",
-        "field.courier": "Courier",
-        "field.name": "Recipient",
-        "field.mobile": "Mobile",
-        "field.address": "Address",
-        "field.item": "Item",
-        "field.weight_kg": "Weight (kg)",
-        "field.record_created_at": "Ordered at",
-        "watchers.title": "Watcher status",
-        "watchers.sites": "Trading sites",
-        "watchers.sites_none": "No trading sites defined yet.",
-        "watchers.site": "Site",
-        "watchers.enabled": "Enabled",
-        "watchers.interval": "Poll every (s)",
-        "watchers.last_poll": "Last poll",
-        "watchers.pages": "Pages",
-        "watchers.listings_changed": "New or changed listings",
-        "watchers.sightings_added": "New sightings",
-        "watchers.errors": "Errors",
-        "watchers.numbers": "Number pool",
-        "watchers.numbers_none": "No numbers registered yet.",
-        "watchers.number": "Number",
-        "watchers.provider": "Provider",
-        "watchers.background": "Background rate (per day, 30 days)",
-        "watchers.contacts_week": "Calls and SMS, 7 days",
-        "watchers.contacts_day": "Calls and SMS in the last 24 hours: {n}",
-        "watchers.contacts_total_week": "Calls and SMS in the last 7 days: {n}",
-        "coverage.title": "Coverage report",
-        "coverage.intro": "Regulators ask couriers to check every link where user information "
-        "is collected. For each link: whether canaries watch it now, for how many days they "
-        "have, the last plant, and the links never tested.",
-        "coverage.download": "Download CSV",
-        "coverage.never_tested": "never tested",
-        "coverage.never_tested_count": "Links never tested: {n}",
-        "coverage.live": "Live",
-        "coverage.live_below": "Live below",
-        "coverage.waiting": "Waiting",
-        "coverage.burned": "Burned",
-        "coverage.owed": "Owed",
-        "coverage.owed_hint": (
-            "Burned canaries not replaced yet: the link's number pool is used up; rotation "
-            "replaces them once a number is free"
-        ),
-        "coverage.days": "Days covered",
-        "coverage.last_plant": "Last plant",
-        "coverage.last_mint": "Last mint (rotation)",
-        "coverage.sightings": "Sightings",
-        "coverage.incidents": "Incidents",
-    },
+    lang: {str(m.id[0] if m.pluralizable else m.id): _singular(m) for m in catalog if m.id}
+    for lang, (catalog, _) in _CATALOGUES.items()
 }
+# The labels that count (`n=`), which take ngettext's plural forms.
+PLURALS: frozenset[str] = frozenset(
+    str(m.id[0]) for m in _CATALOGUES["en"][0] if m.id and m.pluralizable
+)
 LANGUAGES = tuple(MESSAGES)
 
 
@@ -509,10 +91,16 @@ def language(request: Request) -> str:
 
 
 def translator(lang: str) -> Translator:
-    messages = MESSAGES[lang]
+    messages, translations = MESSAGES[lang], _TRANSLATIONS[lang]
 
     def translate(key: str, **values: object) -> str:
-        text = messages[key]
+        if key not in messages:  # never the key itself, as gettext would give
+            raise KeyError(f"no label {key!r} in {lang}")
+        count = values.get("n")
+        if key in PLURALS and isinstance(count, int):
+            text = translations.ngettext(key, key, count)
+        else:
+            text = translations.gettext(key)
         return text.format(**values) if values else text
 
     return translate

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
@@ -21,16 +22,23 @@ from app.incidents import service
 from app.incidents.bundle import bundle_file as write_bundle_file
 from app.incidents.grouping import incident_sightings
 from app.incidents.schemas import CandidateRead, IncidentRead
+from app.incidents.titles import Title, titles
 from app.links.tree import ancestor_ids
+from app.localtime import local, shown
 from app.models.canaries import Canary, Plant
 from app.models.incidents import Incident, IncidentStatus
 from app.models.links import Link
 from app.models.sightings import Sighting, SightingSource
 from app.problems import NotFoundError
+from app.web.pages import incident_channels
 
 LIST_ROWS = 200
 MERGE_CHOICES = 50
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# Probability bands of a candidate's badge in the link tree.
+BAND_HIGH = 0.5
+BAND_MID = 0.1
+SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class IncidentRow:
     """One line of the incident list."""
 
     incident: Incident
+    title: Title
+    channels: list[str]
     top_link_name: str | None
 
 
@@ -52,7 +62,17 @@ def incident_rows(session: Session, actor: Actor, limit: int = LIST_ROWS) -> lis
     tops = {i.top_link_id for i in shown if i.top_link_id is not None}
     visible = service.visible_links(session, actor, tops)
     names = dict(session.exec(select(Link.id, Link.name).where(col(Link.id).in_(visible))).all())
-    return [IncidentRow(i, names.get(i.top_link_id) if i.top_link_id else None) for i in shown]
+    named = titles(session, shown)
+    channels = incident_channels(session, [i.id for i in shown])
+    return [
+        IncidentRow(
+            i,
+            named[i.id],
+            channels.get(i.id, []),
+            names.get(i.top_link_id) if i.top_link_id else None,
+        )
+        for i in shown
+    ]
 
 
 @dataclass
@@ -67,6 +87,15 @@ class TreeNode:
     leaker: bool = False
     hidden: int = 0
     children: list["TreeNode"] = field(default_factory=list)
+
+    @property
+    def band(self) -> str:
+        """How strongly the tree marks a candidate: a 0.01 candidate is not a 0.92 one."""
+        if self.probability is None:
+            return "none"
+        if self.probability >= BAND_HIGH:
+            return "high"
+        return "mid" if self.probability >= BAND_MID else "low"
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,7 @@ class EvidenceRow:
 @dataclass(frozen=True)
 class IncidentView:
     incident: Incident
+    title: Title
     report: IncidentRead
     top: CandidateRead | None
     leakers: list[Link]
@@ -124,6 +154,7 @@ class IncidentView:
     evidence: list[EvidenceRow]
     manageable: bool  # open, not merged away, and the actor may merge, split and close it
     others: list[Incident]  # the other open incidents it could take in
+    titles: dict[uuid.UUID, Title]  # of it and of the others
 
 
 def _tree(
@@ -170,6 +201,7 @@ def _timeline(
     plants: list[tuple[datetime, str]],
     sightings: list[tuple[datetime, str, bool]],
     window: tuple[datetime, datetime] | None,
+    zone: ZoneInfo,
 ) -> Timeline | None:
     width, left, right = 960, 120, 940
     plant_y, sighting_y, axis_y = 70, 130, 160
@@ -195,7 +227,10 @@ def _timeline(
     ]
     layout = "%Y-%m-%d %H:%M" if end - start < timedelta(days=3) else "%Y-%m-%d"
     ticks = [
-        Tick(round(left + (right - left) * i / 4, 1), f"{start + (end - start) * i / 4:{layout}}")
+        Tick(
+            round(left + (right - left) * i / 4, 1),
+            f"{local(start + (end - start) * i / 4, zone):{layout}}",
+        )
         for i in range(5)
     ]
     return Timeline(
@@ -213,12 +248,12 @@ def _timeline(
     )
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
 def incident_view(
-    session: Session, actor: Actor, store: EvidenceStore, incident_id: uuid.UUID
+    session: Session,
+    actor: Actor,
+    store: EvidenceStore,
+    incident_id: uuid.UUID,
+    zone: ZoneInfo,
 ) -> IncidentView:
     incident = service.get_incident(session, actor, incident_id)
     report = IncidentRead.build(session, actor, incident)
@@ -245,12 +280,13 @@ def incident_view(
         else None
     )
     timeline = _timeline(
-        [(p.planted_at, f"{waybills[p.canary_id]} · {_when(p.planted_at)}") for p in plants],
+        [(p.planted_at, f"{waybills[p.canary_id]} · {shown(p.planted_at, zone)}") for p in plants],
         [
-            (s.observed_at, f"{waybills[s.canary_id]} · {_when(s.observed_at)}", s.control)
+            (s.observed_at, f"{waybills[s.canary_id]} · {shown(s.observed_at, zone)}", s.control)
             for s in sightings
         ],
         window,
+        zone,
     )
     evidence = [
         EvidenceRow(
@@ -273,8 +309,10 @@ def incident_view(
             session, actor, status=IncidentStatus.OPEN, limit=MERGE_CHOICES + 1
         )
         others = [i for i in open_now if i.id != incident.id][:MERGE_CHOICES]
+    named = titles(session, [incident, *others])
     return IncidentView(
         incident=incident,
+        title=named[incident.id],
         report=report,
         top=report.candidates[0] if report.candidates else None,
         leakers=list(leakers),
@@ -283,7 +321,37 @@ def incident_view(
         evidence=evidence,
         manageable=manageable,
         others=others,
+        titles=named,
     )
+
+
+class AmbiguousIdError(NotFoundError):
+    """A short ID that more than one incident starts with."""
+
+
+def resolve_incident(session: Session, ref: str) -> uuid.UUID:
+    """An incident's ID from its full UUID or a unique prefix of it (at least 4 hex digits,
+    dashes ignored), as the pages print it. UUIDs sort as their hex digits on both databases,
+    so a prefix is a range."""
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        pass
+    prefix = ref.strip().lower().replace("-", "")
+    if not SHORT_ID.fullmatch(prefix):
+        raise NotFoundError("No such incident.")
+    low, high = uuid.UUID(prefix.ljust(32, "0")), uuid.UUID(prefix.ljust(32, "f"))
+    found = session.exec(
+        select(Incident.id)
+        .where(col(Incident.id) >= low, col(Incident.id) <= high)
+        .order_by(col(Incident.id))
+        .limit(2)
+    ).all()
+    if not found:
+        raise NotFoundError("No such incident.")
+    if len(found) > 1:
+        raise AmbiguousIdError("More than one incident starts with this.")
+    return found[0]
 
 
 def may_manage(actor: Actor) -> bool:
@@ -298,30 +366,59 @@ def _kept(store: EvidenceStore, sighting: Sighting) -> bool:
     return store.path(digest).is_file()
 
 
-def evidence_blob(session: Session, actor: Actor, store: EvidenceStore, digest: str) -> Path:
-    """The blob behind a sighting the actor may read; anything else is not found, so the
-    route tells nobody which blobs exist."""
+# File name extensions of the media types evidence is kept as (app.intake: a listing page,
+# a message, a report's text); anything else is .bin.
+EXTENSIONS = {
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/csv": ".csv",
+    "application/json": ".json",
+    "application/xml": ".xml",
+    "text/xml": ".xml",
+    "message/rfc822": ".eml",
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "application/zip": ".zip",
+}
+
+
+def evidence_name(source: str, media_type: object, digest: str) -> str:
+    """The download's file name: what it is, a piece of its sha256, and the extension of
+    the media type it was kept as, e.g. `evidence-site-3f2a9c01b7e4.html`."""
+    base = str(media_type or "").split(";", 1)[0].strip().lower()
+    return f"evidence-{source}-{digest[:12]}{EXTENSIONS.get(base, '.bin')}"
+
+
+def evidence_blob(
+    session: Session, actor: Actor, store: EvidenceStore, digest: str
+) -> tuple[Path, str]:
+    """The blob behind a sighting the actor may read, with the file name to download it
+    as; anything else is not found, so the route tells nobody which blobs exist."""
     if not SHA256.fullmatch(digest) or actor.scope_link_id is not None:
         raise NotFoundError("No such evidence.")
     referenced = session.exec(
-        select(Sighting.id)
+        select(Sighting.source, Sighting.location)
         .where(
             Sighting.evidence_sha256 == digest,
             col(Sighting.source) != SightingSource.DUMP,
         )
+        .order_by(col(Sighting.observed_at))
         .limit(1)
     ).first()
     path = store.path(digest)
     if referenced is None or not path.is_file():
         raise NotFoundError("No such evidence.")
-    return path
+    source, location = referenced
+    return path, evidence_name(str(source), location.get("evidence_type"), digest)
 
 
 def bundle_file(
-    session: Session, actor: Actor, store: EvidenceStore, incident_id: uuid.UUID
+    session: Session, actor: Actor, store: EvidenceStore, incident_id: uuid.UUID, zone: ZoneInfo
 ) -> tuple[Incident, Path]:
     """The incident's evidence bundle (app.incidents.bundle) in a temporary file, which the
     caller removes once it is sent."""
     incident = service.get_incident(session, actor, incident_id)
-    path, _files = write_bundle_file(session, store, actor, incident)
+    path, _files = write_bundle_file(session, store, actor, incident, zone)
     return incident, path

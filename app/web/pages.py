@@ -15,10 +15,11 @@ from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.db import utcnow
+from app.incidents.titles import Title, titles
 from app.links.service import get_link
 from app.links.tree import ancestor_ids
 from app.models.canaries import Canary, CanaryStatus, Plant
-from app.models.incidents import Incident, IncidentStatus
+from app.models.incidents import Incident, IncidentSighting, IncidentStatus
 from app.models.links import Link
 from app.models.sightings import Sighting
 from app.models.sites import Site
@@ -50,14 +51,32 @@ class CanaryRow:
 
 @dataclass(frozen=True)
 class OpenIncident:
-    """One line of the dashboard's open incidents."""
+    """One line of the dashboard's open incidents: what it is, where it surfaced, what to
+    beware of, and where it points."""
 
     id: uuid.UUID
+    title: Title
     opened_at: datetime
     sightings: int
+    channels: list[str]
+    flags: list[str]
     top_link_id: uuid.UUID | None
     top_link_name: str | None
     probability: float | None
+
+
+def incident_channels(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The sources (channels) each incident's sightings came through, sorted."""
+    rows = session.exec(
+        select(IncidentSighting.incident_id, Sighting.source)
+        .join(Sighting, col(Sighting.id) == col(IncidentSighting.sighting_id))
+        .where(col(IncidentSighting.incident_id).in_(ids))
+        .distinct()
+    ).all()
+    found: dict[uuid.UUID, set[str]] = {}
+    for incident_id, source in rows:
+        found.setdefault(incident_id, set()).add(str(source))
+    return {i: sorted(sources) for i, sources in found.items()}
 
 
 def open_incidents(session: Session, limit: int = 20) -> list[OpenIncident]:
@@ -69,16 +88,23 @@ def open_incidents(session: Session, limit: int = 20) -> list[OpenIncident]:
         .order_by(col(Incident.last_seen_at).desc(), col(Incident.id))
         .limit(limit)
     )
+    rows = session.exec(query).all()
+    shown = [incident for incident, _ in rows]
+    named = titles(session, shown)
+    channels = incident_channels(session, [i.id for i in shown])
     return [
         OpenIncident(
             id=incident.id,
+            title=named[incident.id],
             opened_at=incident.first_seen_at,
             sightings=incident.sighting_count,
+            channels=channels.get(incident.id, []),
+            flags=list(incident.flags),
             top_link_id=incident.top_link_id,
             top_link_name=name,
             probability=incident.top_probability,
         )
-        for incident, name in session.exec(query).all()
+        for incident, name in rows
     ]
 
 
@@ -115,31 +141,53 @@ def burned_canaries(session: Session, limit: int = 20) -> list[CanaryRow]:
 
 
 @dataclass(frozen=True)
+class CanaryPage:
+    """One page of a link's canaries of one status, and where it stands among all of them."""
+
+    rows: list[Canary]
+    total: int
+    page: int  # from 1
+    pages: int
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * PAGE_ROWS + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * PAGE_ROWS + len(self.rows)
+
+
+@dataclass(frozen=True)
 class LinkView:
     link: Link
     ancestors: list[Link]  # the root first, the parent last
     children: list[Link]
     counts: dict[str, int]  # canaries by status, controls left out
-    live: list[Canary]
-    burned: list[Canary]
+    live: CanaryPage
+    burned: CanaryPage
     sightings: list[SightingRow]
     sightings_total: int
 
 
-def _canaries(session: Session, link_id: uuid.UUID, status: CanaryStatus) -> list[Canary]:
-    return list(
-        session.exec(
-            select(Canary)
-            .where(
-                Canary.link_id == link_id, Canary.status == status, col(Canary.control).is_(False)
-            )
-            .order_by(col(Canary.minted_at).desc(), col(Canary.id))
-            .limit(PAGE_ROWS)
-        ).all()
-    )
+def _canaries(
+    session: Session, link_id: uuid.UUID, status: CanaryStatus, total: int, page: int
+) -> CanaryPage:
+    pages = max(1, -(-total // PAGE_ROWS))
+    page = min(max(page, 1), pages)
+    rows = session.exec(
+        select(Canary)
+        .where(Canary.link_id == link_id, Canary.status == status, col(Canary.control).is_(False))
+        .order_by(col(Canary.minted_at).desc(), col(Canary.id))
+        .offset((page - 1) * PAGE_ROWS)
+        .limit(PAGE_ROWS)
+    ).all()
+    return CanaryPage(list(rows), total, page, pages)
 
 
-def link_view(session: Session, actor: Actor, link_id: uuid.UUID) -> LinkView:
+def link_view(
+    session: Session, actor: Actor, link_id: uuid.UUID, live_page: int = 1, burned_page: int = 1
+) -> LinkView:
     link = get_link(session, actor, link_id)
     above = ancestor_ids(session, link.id)[1:]
     by_id = {x.id: x for x in session.exec(select(Link).where(col(Link.id).in_(above))).all()}
@@ -160,8 +208,12 @@ def link_view(session: Session, actor: Actor, link_id: uuid.UUID) -> LinkView:
         ancestors=[by_id[i] for i in reversed(above) if i in by_id],
         children=list(children),
         counts={str(status): count for status, count in counts.items()},
-        live=_canaries(session, link.id, CanaryStatus.PLANTED),
-        burned=_canaries(session, link.id, CanaryStatus.BURNED),
+        live=_canaries(
+            session, link.id, CanaryStatus.PLANTED, counts.get(CanaryStatus.PLANTED, 0), live_page
+        ),
+        burned=_canaries(
+            session, link.id, CanaryStatus.BURNED, counts.get(CanaryStatus.BURNED, 0), burned_page
+        ),
         sightings=_sighting_rows(session, mine, PAGE_ROWS),
         sightings_total=total,
     )

@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context as JinjaContext
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
@@ -29,10 +31,11 @@ from app.db import ReadSession, WriteSession, utcnow
 from app.evidence.store import EvidenceDep
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
+from app.localtime import shown
 from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
 from app.settings import Settings, SettingsDep
-from app.web import incidents, pages
+from app.web import chart, incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
 from app.web.signin import (
     PRESESSION_COOKIE,
@@ -68,8 +71,11 @@ DOWNLOAD_HEADERS = SECURITY_HEADERS | {"Content-Security-Policy": "default-src '
 _PRESESSION = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+@pass_context
+def _when(context: JinjaContext, moment: datetime) -> str:
+    """A time as people read it, in the configured zone (HONEYTRACE_TIME_ZONE)."""
+    zone: ZoneInfo = context["zone"]
+    return shown(moment, zone)
 
 
 templates = Environment(
@@ -107,11 +113,13 @@ def render(
     }
     html = templates.get_template(template).render(
         t=translator(lang),
+        key_name=getattr(request.state, "key_name", None),
         lang=lang,
         switches=switches,
         path=request.url.path,
         actor=actor,
         csrf=csrf,
+        zone=settings.zone,
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -128,7 +136,7 @@ def render(
 
 
 @dataclass(frozen=True)
-class Page:
+class PageContext:
     """A signed-in request, able to render a page with the sign-out form's CSRF token."""
 
     request: Request
@@ -156,11 +164,11 @@ class Page:
         )
 
 
-def _page(request: Request, settings: SettingsDep, actor: PageActor) -> Page:
-    return Page(request, settings, actor)
+def _page(request: Request, settings: SettingsDep, actor: PageActor) -> PageContext:
+    return PageContext(request, settings, actor)
 
 
-PageDep = Annotated[Page, Depends(_page)]
+PageDep = Annotated[PageContext, Depends(_page)]
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -283,22 +291,51 @@ def dashboard(session: ReadSession, page: PageDep) -> HTMLResponse:
         sightings=pages.recent_sightings(session),
         coverage=coverage_summary(session),
         burned=pages.burned_canaries(session),
+        trend=chart.chart(chart.recent_days(session, page.settings.zone, utcnow())),
     )
 
 
-@router.get("/links/{link_id}")
-def link_page(session: ReadSession, page: PageDep, link_id: uuid.UUID) -> HTMLResponse:
+PageNumber = Annotated[str, Query(max_length=12)]
+
+
+def _page_number(asked: str) -> int:
+    """A page number from the query; anything else is the first page, not an error page."""
+    return int(asked) if asked.isdecimal() and 0 < int(asked) < 10**9 else 1
+
+
+def _uuid(text: str) -> uuid.UUID:
+    """An ID from a page's path; a malformed one is not found (an HTML 404 page, not a JSON
+    validation error)."""
     try:
-        view = pages.link_view(session, page.actor, link_id)
+        return uuid.UUID(text[:64])
+    except ValueError:
+        raise NotFoundError("No such record.") from None
+
+
+@router.get("/links/{link_ref}")
+def link_page(
+    session: ReadSession,
+    page: PageDep,
+    link_ref: str,
+    live: PageNumber = "1",
+    burned: PageNumber = "1",
+) -> HTMLResponse:
+    """A link, its canaries a page of pages.PAGE_ROWS at a time (`?live=` and `?burned=`
+    page each list)."""
+    try:
+        link_id = _uuid(link_ref)
+        view = pages.link_view(
+            session, page.actor, link_id, _page_number(live), _page_number(burned)
+        )
     except NotFoundError:
         return page.not_found()
     return page.render("link.html", view=view)
 
 
-@router.get("/canaries/{canary_id}")
-def canary_page(session: ReadSession, page: PageDep, canary_id: uuid.UUID) -> HTMLResponse:
+@router.get("/canaries/{canary_ref}")
+def canary_page(session: ReadSession, page: PageDep, canary_ref: str) -> HTMLResponse:
     try:
-        view = pages.canary_view(session, page.actor, canary_id)
+        view = pages.canary_view(session, page.actor, _uuid(canary_ref))
     except NotFoundError:
         return page.not_found()
     return page.render("canary.html", view=view)
@@ -330,12 +367,24 @@ def incidents_page(session: ReadSession, page: PageDep) -> HTMLResponse:
     return page.render("incidents.html", rows=incidents.incident_rows(session, page.actor))
 
 
-@router.get("/incidents/{incident_id}")
+@router.get("/incidents/{incident_ref}")
 def incident_page(
-    session: ReadSession, page: PageDep, store: EvidenceDep, incident_id: uuid.UUID
-) -> HTMLResponse:
+    session: ReadSession, page: PageDep, store: EvidenceDep, incident_ref: str
+) -> Response:
+    """An incident by its full ID or a unique prefix (the short ID the pages print); a full
+    ID is where a prefix redirects, so each incident has one address."""
     try:
-        view = incidents.incident_view(session, page.actor, store, incident_id)
+        incident_id = incidents.resolve_incident(session, incident_ref[:64])
+    except incidents.AmbiguousIdError:
+        return page.render(
+            "error.html", status=404, title="error.not_found", message="error.ambiguous_id"
+        )
+    except NotFoundError:
+        return page.not_found()
+    if incident_ref != str(incident_id):
+        return _redirect(f"/incidents/{incident_id}")
+    try:
+        view = incidents.incident_view(session, page.actor, store, incident_id, page.settings.zone)
     except NotFoundError:
         return page.not_found()
     return page.render("incident.html", view=view)
@@ -346,7 +395,7 @@ IdList = Annotated[list[uuid.UUID], Form(max_length=MAX_IDS)]
 
 def _change_incident(
     session: Session,
-    page: Page,
+    page: PageContext,
     csrf: str,
     change: Callable[[], uuid.UUID],
 ) -> Response:
@@ -418,7 +467,9 @@ def incident_bundle(
 ) -> FileResponse | HTMLResponse:
     """The evidence bundle the API gives (app.incidents.bundle), under the page session."""
     try:
-        incident, path = incidents.bundle_file(session, page.actor, store, incident_id)
+        incident, path = incidents.bundle_file(
+            session, page.actor, store, incident_id, page.settings.zone
+        )
     except NotFoundError:
         return page.not_found()
     record_audit(session, page.actor, "incident.bundle", "incident", incident.id, {"web": True})
@@ -436,16 +487,17 @@ def evidence_download(
     session: WriteSession, page: PageDep, store: EvidenceDep, digest: str
 ) -> FileResponse | HTMLResponse:
     """A kept evidence blob, as an attachment of no particular type: a snapshot of a
-    listing page must never run as this site's HTML."""
+    listing page must never run as this site's HTML. Its file name carries the extension of
+    the media type it was kept as, so it opens in the right program once saved."""
     try:
-        path = incidents.evidence_blob(session, page.actor, store, digest)
+        path, name = incidents.evidence_blob(session, page.actor, store, digest)
     except NotFoundError:
         return page.not_found()
     record_audit(session, page.actor, "evidence.download", "evidence", None, {"sha256": digest})
     return FileResponse(
         path,
         media_type="application/octet-stream",
-        filename=f"evidence-{digest}.bin",
+        filename=name,
         headers=DOWNLOAD_HEADERS,
     )
 

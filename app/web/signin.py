@@ -147,6 +147,7 @@ def page_actor(request: Request, database: DatabaseDep, settings: SettingsDep) -
     if key is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequiredError(target)
+    request.state.key_name = key.name  # the header names the key, not its prefix
     return Actor.from_key(key)
 
 

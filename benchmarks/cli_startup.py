@@ -1,0 +1,107 @@
+"""How long `honeytrace --help` takes to start, beside `python -c pass` in the same run
+(goal: under 0.3 s). Commands are imported only when they run (app/cli.py), so --help pays
+for Python, Typer and rich; `honeytrace links --help` is shown too, as a command that loads
+the database stack.
+
+Each line is the median of `--runs` fresh processes, wall-clock, run in turn so a busy
+machine slows them alike.
+
+With `--scan-canaries N` it also times `honeytrace scan` of a one-row file against a fresh
+SQLite database holding N minted canaries (issue 17's goal: under 1 s at 30,000, under 2 s at
+1,000,000), the key table already written by the mints, as a scan after minting finds it.
+
+Run: python benchmarks/cli_startup.py [--runs N] [--scan-canaries N ...]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_SECONDS = 0.3
+
+CASES = {
+    "python -c pass (yardstick)": ["-c", "pass"],
+    "honeytrace --help": ["-m", "app.cli", "--help"],
+    "honeytrace --version": ["-m", "app.cli", "--version"],
+    "honeytrace links --help": ["-m", "app.cli", "links", "--help"],
+}
+
+
+MINT_CHUNK = 100_000  # the most `honeytrace mint` takes at once
+
+
+def _seconds(args: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, *args], cwd=ROOT, check=True, capture_output=True, env=env)
+    return time.perf_counter() - started
+
+
+def _scan_world(folder: Path, canaries: int) -> tuple[dict[str, str], Path]:
+    """A SQLite database with `canaries` minted at one outlet, and a one-row leaked file."""
+    env = os.environ | {
+        "HONEYTRACE_ENVIRONMENT": "development",
+        "HONEYTRACE_DATABASE_URL": f"sqlite:///{folder / 'honeytrace.db'}",
+        "HONEYTRACE_EVIDENCE_DIR": str(folder / "evidence"),
+    }
+    cli = [sys.executable, "-m", "app.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "links", "add", "--name", "基准网点", "--kind", "outlet", "--region", "330106",
+         "--courier", "zto"], env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    left = canaries
+    while left:
+        count = min(left, MINT_CHUNK)
+        subprocess.run(
+            [*cli, "mint", "--link", "基准网点", "--count", str(count)],
+            env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        left -= count
+    leaked = folder / "one-row.csv"
+    leaked.write_text("运单号,收件人,电话,地址\nZT0000000000001,王*,138****0000,浙江省杭州市\n")
+    return env, leaked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--scan-canaries", type=int, nargs="*", default=[])
+    arguments = parser.parse_args()
+    runs = arguments.runs
+    times: dict[str, list[float]] = {name: [] for name in CASES}
+    for _ in range(runs):
+        for name, args in CASES.items():
+            times[name].append(_seconds(args))
+    yardstick = statistics.median(times["python -c pass (yardstick)"])
+    for name, measured in times.items():
+        median = statistics.median(measured)
+        print(f"{name:<28} {median * 1000:7.0f} ms  ({median / yardstick:5.1f}x python -c pass)")
+    helped = statistics.median(times["honeytrace --help"])
+    verdict = "meets" if helped < GOAL_SECONDS else "misses"
+    print(f"honeytrace --help {verdict} the {GOAL_SECONDS * 1000:.0f} ms goal")
+    for canaries in arguments.scan_canaries:
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            env, leaked = _scan_world(Path(folder), canaries)
+            minted = time.perf_counter() - started
+            scans = [
+                _seconds(["-m", "app.cli", "scan", str(leaked)], env)
+                for _ in range(max(3, runs // 3))
+            ]
+            pause = [_seconds(["-c", "pass"]) for _ in range(3)]
+        median = statistics.median(scans)
+        print(
+            f"honeytrace scan, one row, {canaries:,} canaries stored: {median * 1000:7.0f} ms "
+            f"({median / statistics.median(pause):5.1f}x python -c pass; minting them took "
+            f"{minted:.0f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

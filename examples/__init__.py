@@ -1,0 +1,1 @@
+"""Examples of calling honeytrace's API from a partner's own code."""
