@@ -38,7 +38,7 @@ from canaries.couriers import Courier
 from canaries.index import CanaryIndex, IndexEntry, entry_of
 from canaries.keytable import KeyTable
 from canaries.matching import Matcher
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from watchers.dumps import DumpLimits
 from watchers.scan import scan_stream
 
@@ -48,8 +48,8 @@ PLANTED = 300
 TEXT_PLANTED = 100
 
 
-def _mint(seed: int, count: int) -> list[Canary]:
-    canaries: list[Canary] = []
+def _mint(seed: int, count: int) -> list[MintedCanary]:
+    canaries: list[MintedCanary] = []
     for n, courier in enumerate((Courier.ZTO, Courier.YTO, Courier.SF, Courier.JD)):
         profile = LinkProfile(courier, window=WINDOW)
         minter = Minter(profile, random.Random(seed * 10 + n), control_share=0)
@@ -57,7 +57,13 @@ def _mint(seed: int, count: int) -> list[Canary]:
     return canaries
 
 
-def _csv_row(rng: random.Random, name: Canary, mobile: Canary, place: Canary, bill: Canary) -> str:
+def _csv_row(
+    rng: random.Random,
+    name: MintedCanary,
+    mobile: MintedCanary,
+    place: MintedCanary,
+    bill: MintedCanary,
+) -> str:
     masked = name.name[0] + "*" + name.name[-1] if len(name.name) > 2 else name.name[0] + "*"
     street = place.address[: rng.randint(4, 9)] + "***"
     return (
@@ -66,7 +72,7 @@ def _csv_row(rng: random.Random, name: Canary, mobile: Canary, place: Canary, bi
     )
 
 
-def _text_row(rng: random.Random, person: Canary) -> str:
+def _text_row(rng: random.Random, person: MintedCanary) -> str:
     return (
         f"收件人 {person.name} 电话{person.mobile} 地址 {person.province}{person.city}"
         f"{person.district}{person.address} 单号{person.waybill_no} 售价0.{rng.randint(1, 9)}元\n"
@@ -74,7 +80,7 @@ def _text_row(rng: random.Random, person: Canary) -> str:
 
 
 def write_files(
-    directory: Path, rows: int, text_rows: int, canaries: list[Canary]
+    directory: Path, rows: int, text_rows: int, canaries: list[MintedCanary]
 ) -> tuple[Path, Path, dict[int, int], dict[int, int]]:
     """The CSV and text files, and which row of each holds which canary (by position)."""
     rng = random.Random(5)
@@ -142,7 +148,7 @@ def recall(found: dict[int, int], planted: dict[int, int]) -> str:
     return f"{hits}/{len(planted)} planted found, {false} false matches"
 
 
-def _entries(canaries: list[Canary], count: int) -> list[IndexEntry]:
+def _entries(canaries: list[MintedCanary], count: int) -> list[IndexEntry]:
     """`count` entries cycling through the minted canaries, with unique ids, waybill
     numbers and minting times (records of the real size, without minting a million)."""
     start = datetime(2026, 10, 1, tzinfo=UTC)
@@ -155,7 +161,7 @@ def _entries(canaries: list[Canary], count: int) -> list[IndexEntry]:
     return entries
 
 
-def key_table_figures(directory: Path, canaries: list[Canary], count: int) -> None:
+def key_table_figures(directory: Path, canaries: list[MintedCanary], count: int) -> None:
     entries = _entries(canaries, count)
     path = directory / f"keys-{count}.bin"
     start = time.perf_counter()

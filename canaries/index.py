@@ -34,7 +34,7 @@ from canaries.scoring import IndexedCanary, Observed
 from canaries.waybills import normalise_waybill
 
 if TYPE_CHECKING:
-    from canaries.mint import Canary as MintedCanary
+    from canaries.mint import MintedCanary
 
 _SEP = "\x1f"
 _MERGE_AT = 65_536

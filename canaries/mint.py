@@ -40,7 +40,7 @@ class MintError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Canary:
+class MintedCanary:
     waybill_no: str
     courier: Courier
     name: str
@@ -115,7 +115,7 @@ class AvoidList:
     hashes: Collection[str]
 
     def __contains__(self, canary: object) -> bool:
-        if not isinstance(canary, Canary):
+        if not isinstance(canary, MintedCanary):
             return False
         return customer_hash(self.salt, canary.name, canary.mobile_number) in self.hashes
 
@@ -135,7 +135,7 @@ class Minter:
         *,
         control_share: float = DEFAULT_CONTROL_SHARE,
         avoid: AvoidList | None = None,
-        taken: Callable[[Canary], bool] | None = None,
+        taken: Callable[[MintedCanary], bool] | None = None,
         waybill_source: WaybillSource | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -163,12 +163,12 @@ class Minter:
         self._seen_waybills: set[str] = set()
         self._seen_name_addresses: set[tuple[str, str, str, str, str]] = set()
 
-    def mint(self, count: int) -> list[Canary]:
+    def mint(self, count: int) -> list[MintedCanary]:
         """`count` canaries, of which round(count * control_share) are controls."""
         controls = set(self.rng.sample(range(count), round(count * self.control_share)))
         return [self.mint_one(control=i in controls) for i in range(count)]
 
-    def mint_one(self, control: bool = False) -> Canary:
+    def mint_one(self, control: bool = False) -> MintedCanary:
         for _ in range(MAX_ATTEMPTS):
             canary, mobile = self._candidate(control)
             if self._acceptable(canary):
@@ -185,7 +185,7 @@ class Minter:
             return start, min(end, today)
         return today - timedelta(days=6), today
 
-    def _candidate(self, control: bool) -> tuple[Canary, Mobile]:
+    def _candidate(self, control: bool) -> tuple[MintedCanary, Mobile]:
         rng = self.rng
         address = self._addresses.address(rng)
         place = address.place
@@ -203,7 +203,7 @@ class Minter:
         weight_kg = item.weight_kg
         if self._weights is not None:
             weight_kg = _weight_in_bin(rng, self._weights.draw(rng))
-        canary = Canary(
+        canary = MintedCanary(
             waybill_no=self._waybills.mint(rng, self.profile.courier, created_at.date()),
             courier=self.profile.courier,
             name=mint_name(rng).full,
@@ -255,7 +255,7 @@ class Minter:
         elif mobile.form is MobileForm.PRIVACY:
             pool.used_extensions.discard(f"{mobile.number}转{mobile.display[12:]}")
 
-    def _acceptable(self, canary: Canary) -> bool:
+    def _acceptable(self, canary: MintedCanary) -> bool:
         if canary.waybill_no in self._seen_waybills:
             return False
         if canary.name_address_key in self._seen_name_addresses:

@@ -19,7 +19,7 @@ import phonenumbers
 from phonenumbers import carrier
 
 from canaries.divisions import Level, division_table
-from canaries.mint import Canary
+from canaries.mint import MintedCanary
 from canaries.mobiles import CARRIER_BY_PREFIX, MobileForm, placeable_home
 from canaries.names import split_name
 from canaries.reference import MASK, ReferenceRecord, reference_from_canary
@@ -50,7 +50,7 @@ class RealismStats(TypedDict):
     control_share: float
 
 
-def division_consistent(canary: Canary) -> bool:
+def division_consistent(canary: MintedCanary) -> bool:
     """Province, city and district name the canary's division code and its ancestors."""
     table = division_table()
     if canary.district_code not in table:
@@ -75,7 +75,7 @@ def _share(hits: int, total: int) -> float:
     return hits / total if total else 0.0
 
 
-def realism_stats(canaries: Iterable[Canary]) -> RealismStats:
+def realism_stats(canaries: Iterable[MintedCanary]) -> RealismStats:
     rows = list(canaries)
     total = len(rows)
     lengths = Counter(len(c.name) for c in rows)
@@ -251,7 +251,7 @@ def rank_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
 
 
 def classifier_auc(
-    canaries: Sequence[Canary],
+    canaries: Sequence[MintedCanary],
     reference: Sequence[ReferenceRecord],
     *,
     folds: int = 5,
@@ -307,7 +307,7 @@ def _shape(name: str) -> str:
 
 
 def audit_features(
-    canaries: Sequence[Canary], reference: Sequence[ReferenceRecord], size: int, seed: int = 0
+    canaries: Sequence[MintedCanary], reference: Sequence[ReferenceRecord], size: int, seed: int = 0
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """`size` canaries masked as the reference is and `size` reference records, as the
     features a buyer sees: what any classifier of the audit is trained on."""

@@ -24,7 +24,7 @@ from canaries.addresses import area_class
 from canaries.couriers import Courier
 from canaries.divisions import Level, division_table
 from canaries.items import CHINA_STANDARD_TIME
-from canaries.mint import Canary
+from canaries.mint import MintedCanary
 from canaries.mobiles import normalise_mobile
 from canaries.names import normalise_name
 from canaries.places import parse_address
@@ -100,7 +100,7 @@ class ReferenceRecord:
     courier: Courier | None = None
 
 
-def reference_from_canary(canary: Canary) -> ReferenceRecord:
+def reference_from_canary(canary: MintedCanary) -> ReferenceRecord:
     """A canary as a buyer sees it: the display mobile, never the hidden middle."""
     return ReferenceRecord(
         name=canary.name,

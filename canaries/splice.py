@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any, Literal
 
 from canaries.items import CHINA_STANDARD_TIME
-from canaries.mint import Canary
+from canaries.mint import MintedCanary
 from canaries.names import COMPOUND_SURNAMES, surname_shares
 from canaries.style import StyleProfile, address_line, mask_like
 from canaries.waybills import couriers_for, normalise_waybill
@@ -81,7 +81,7 @@ _HEADER_NOISE = re.compile(r"[\s_\-\ufeff\"'：:]|[(（\[【].*?[)）\]】]")
 IDENTIFYING = frozenset({"waybill_no", "name", "mobile", "address", "full_address"})
 
 
-def splice_fields(canary: Canary, style: StyleProfile | None = None) -> dict[str, object]:
+def splice_fields(canary: MintedCanary, style: StyleProfile | None = None) -> dict[str, object]:
     """What the splicer needs of a minted canary; `address_line` is its address column as
     the link's style writes it beside separate division columns (repeating them or not)."""
     return {

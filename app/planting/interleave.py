@@ -58,9 +58,9 @@ class FeedSplice:
         # The link's own header -> field pairs reach the splicer ahead of the synonyms.
         self.column_map = {header: field for header, field in profile.feed_columns or ()}
         self.encoding = "utf-8"
-        self._stock: list[mint.Canary] = []
-        self._emitted: dict[str, mint.Canary] = {}
-        self._out: list[mint.Canary] = []
+        self._stock: list[mint.MintedCanary] = []
+        self._emitted: dict[str, mint.MintedCanary] = {}
+        self._out: list[mint.MintedCanary] = []
         self.planted = 0
 
     def next_canary(self) -> Mapping[str, object]:

@@ -37,7 +37,7 @@ from canaries.style import StyleProfile
 LOCAL_KINDS = frozenset({LinkKind.REGION, LinkKind.OUTLET, LinkKind.COURIER_STAFF})
 
 
-def identity_key(canary: mint.Canary) -> str:
+def identity_key(canary: mint.MintedCanary) -> str:
     """A stored digest of name + address: no two canaries may share one."""
     return hashlib.sha256("|".join(canary.name_address_key).encode()).hexdigest()
 
@@ -141,11 +141,13 @@ class MintPlan:
         be read and taken inside the unit of work that stores them."""
         return self.minter.profile.pool is not None
 
-    def records(self, on_progress: Callable[[int, int], None] | None = None) -> list[mint.Canary]:
+    def records(
+        self, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[mint.MintedCanary]:
         """The records (CPU only, no database): `count` canaries and the controls;
         `on_progress(done, total)` hears of each hundred."""
         minter, total = self.minter, self.count + self.controls
-        minted: list[mint.Canary] = []
+        minted: list[mint.MintedCanary] = []
         try:
             for control in [False] * self.count + [True] * self.controls:
                 minted.append(minter.mint_one(control=control))
@@ -224,7 +226,7 @@ def store_minted(
     session: Session,
     actor: Actor,
     plan: MintPlan,
-    minted: list[mint.Canary],
+    minted: list[mint.MintedCanary],
     channel: PlantChannel | None,
     status: CanaryStatus = CanaryStatus.PLANTED,
     batch_id: uuid.UUID | None = None,
@@ -257,8 +259,8 @@ def store_minted(
 
 
 def unique_against_store(
-    session: Session, minter: mint.Minter, minted: list[mint.Canary]
-) -> list[mint.Canary]:
+    session: Session, minter: mint.Minter, minted: list[mint.MintedCanary]
+) -> list[mint.MintedCanary]:
     """Replace any canary whose waybill number or name + address is already stored."""
     while True:
         waybills = [c.waybill_no for c in minted]
@@ -283,7 +285,7 @@ def store_canaries(
     session: Session,
     actor: Actor,
     link_id: uuid.UUID,
-    minted: Sequence[mint.Canary],
+    minted: Sequence[mint.MintedCanary],
     status: CanaryStatus,
     batch_id: uuid.UUID | None = None,
 ) -> list[StoredCanary]:
@@ -469,7 +471,9 @@ def replace_canary(
     return fresh, None
 
 
-def audit_sample(session: Session, link_id: uuid.UUID | None, limit: int) -> list[mint.Canary]:
+def audit_sample(
+    session: Session, link_id: uuid.UUID | None, limit: int
+) -> list[mint.MintedCanary]:
     """The most recently minted canaries (controls included: they must look the same), as the
     pure library's records, hidden mobile middles and all, for the realism audit."""
     query = select(Canary)
@@ -477,7 +481,7 @@ def audit_sample(session: Session, link_id: uuid.UUID | None, limit: int) -> lis
         query = query.where(Canary.link_id == link_id)
     rows = session.exec(query.order_by(col(Canary.minted_at).desc()).limit(limit)).all()
     return [
-        mint.Canary(
+        mint.MintedCanary(
             waybill_no=row.waybill_no,
             courier=Courier(row.courier),
             name=row.name,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from canaries.couriers import Courier
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from canaries.realism import AUC_GOAL, AuditSampleError, classifier_auc, rank_auc
 from canaries.reference import ReferenceRecord, reference_from_canary
 
@@ -22,16 +22,16 @@ SIZE = 2_000
 FAKER_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂英华玉萍红桂兰"
 
 
-def _batch(seed: int, courier: Courier = Courier.ZTO, count: int = SIZE) -> list[Canary]:
+def _batch(seed: int, courier: Courier = Courier.ZTO, count: int = SIZE) -> list[MintedCanary]:
     return Minter(LinkProfile(courier, window=WINDOW), random.Random(seed)).mint(count)
 
 
-def _reference(canaries: list[Canary]) -> list[ReferenceRecord]:
+def _reference(canaries: list[MintedCanary]) -> list[ReferenceRecord]:
     return [reference_from_canary(c) for c in canaries]
 
 
 @pytest.fixture(scope="module")
-def canaries() -> list[Canary]:
+def canaries() -> list[MintedCanary]:
     return _batch(1)
 
 
@@ -41,7 +41,7 @@ def other_batch() -> list[ReferenceRecord]:
 
 
 def test_canaries_cannot_be_told_from_another_batch_of_canaries(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     report = classifier_auc(canaries, other_batch)
     assert 0.4 <= report.auc <= AUC_GOAL
@@ -55,8 +55,8 @@ def test_canaries_cannot_be_told_from_another_batch_of_canaries(
     assert expected <= set(report.feature_aucs)
 
 
-def _faker_like(rng: random.Random) -> Callable[[Canary], Canary]:
-    def spoil(canary: Canary) -> Canary:
+def _faker_like(rng: random.Random) -> Callable[[MintedCanary], MintedCanary]:
+    def spoil(canary: MintedCanary) -> MintedCanary:
         building = rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ")
         postcode = rng.randrange(100_000, 999_999)
         return dataclasses.replace(
@@ -69,7 +69,7 @@ def _faker_like(rng: random.Random) -> Callable[[Canary], Canary]:
 
 
 def test_a_faker_like_generator_is_caught_and_its_features_named(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     spoilt = list(map(_faker_like(random.Random(3)), canaries))
     report = classifier_auc(spoilt, other_batch)
@@ -79,7 +79,7 @@ def test_a_faker_like_generator_is_caught_and_its_features_named(
 
 
 def test_a_fixed_mobile_prefix_is_caught_and_named(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     fixed = [dataclasses.replace(c, mobile="138" + c.mobile[3:]) for c in canaries]
     report = classifier_auc(fixed, other_batch)
@@ -89,7 +89,7 @@ def test_a_fixed_mobile_prefix_is_caught_and_named(
 
 
 def test_business_hours_that_differ_are_named(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     night = [
         dataclasses.replace(c, created_at=c.created_at.replace(hour=(c.created_at.hour + 12) % 24))
@@ -101,7 +101,7 @@ def test_business_hours_that_differ_are_named(
 
 
 def test_masked_reference_names_are_not_mistaken_for_a_difference(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     masked = [
         dataclasses.replace(r, name=r.name[0] + "*" + r.name[2:] if len(r.name) > 2 else r.name)
@@ -114,7 +114,7 @@ def test_masked_reference_names_are_not_mistaken_for_a_difference(
 
 
 def test_features_only_one_side_carries_are_skipped(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     bare = [dataclasses.replace(r, item=None, weight_kg=None, district=None) for r in other_batch]
     report = classifier_auc(canaries, bare)
@@ -123,14 +123,14 @@ def test_features_only_one_side_carries_are_skipped(
     assert report.auc <= AUC_GOAL
 
 
-def test_waybill_prefixes_are_compared_per_courier(canaries: list[Canary]) -> None:
+def test_waybill_prefixes_are_compared_per_courier(canaries: list[MintedCanary]) -> None:
     report = classifier_auc(canaries, _reference(_batch(4, Courier.SF)))
     assert "waybill_prefix[zto]" in report.features_skipped
     assert "waybill_prefix[sf]" in report.features_skipped
 
 
 def test_the_samples_are_balanced_and_the_result_reproducible(
-    canaries: list[Canary], other_batch: list[ReferenceRecord]
+    canaries: list[MintedCanary], other_batch: list[ReferenceRecord]
 ) -> None:
     first = classifier_auc(canaries, other_batch[:500], folds=4, seed=7)
     again = classifier_auc(canaries, other_batch[:500], folds=4, seed=7)
@@ -138,7 +138,7 @@ def test_the_samples_are_balanced_and_the_result_reproducible(
     assert first.sample_size == 500
 
 
-def test_too_small_a_sample_is_refused(canaries: list[Canary]) -> None:
+def test_too_small_a_sample_is_refused(canaries: list[MintedCanary]) -> None:
     with pytest.raises(AuditSampleError):
         classifier_auc(canaries, _reference(canaries[:3]), folds=5)
 

@@ -14,7 +14,7 @@ import pytest
 
 from canaries.couriers import Courier
 from canaries.items import CHINA_STANDARD_TIME
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from canaries.realism import AUC_GOAL, classifier_auc, record_features
 from canaries.reference import ReferenceRecord, ReferenceSampleError, read_reference
 
@@ -34,12 +34,12 @@ CHINESE_HEADERS = [
 ]
 
 
-def _batch(seed: int, count: int) -> list[Canary]:
+def _batch(seed: int, count: int) -> list[MintedCanary]:
     profile = LinkProfile(Courier.YTO, window=WINDOW)
     return Minter(profile, random.Random(seed)).mint(count)
 
 
-def _chinese_csv(canaries: list[Canary], encoding: str) -> bytes:
+def _chinese_csv(canaries: list[MintedCanary], encoding: str) -> bytes:
     """An export as a courier's system writes it: the full address repeats the divisions."""
     text = io.StringIO()
     writer = csv.writer(text)
@@ -63,7 +63,7 @@ def _chinese_csv(canaries: list[Canary], encoding: str) -> bytes:
     return text.getvalue().encode(encoding)
 
 
-def _same_as_canary(record: ReferenceRecord, canary: Canary) -> None:
+def _same_as_canary(record: ReferenceRecord, canary: MintedCanary) -> None:
     assert record.name == canary.name
     assert record.mobile == canary.mobile
     assert (record.province, record.city, record.district) == (

@@ -17,14 +17,14 @@ from canaries.couriers import Courier
 from canaries.index import IndexEntry, entry_of
 from canaries.keytable import MAGIC, KeyTable, KeyTableError
 from canaries.matching import Matcher
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from canaries.scoring import Observed
 
 WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
 
-def _canaries(seed: int, count: int) -> list[Canary]:
+def _canaries(seed: int, count: int) -> list[MintedCanary]:
     return Minter(
         LinkProfile(Courier.ZTO, window=WINDOW), random.Random(seed), control_share=0
     ).mint(count)

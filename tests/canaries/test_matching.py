@@ -17,7 +17,7 @@ import pytest
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher, RowMatch
-from canaries.mint import Canary, LinkProfile, Minter, MobilePool
+from canaries.mint import LinkProfile, MintedCanary, Minter, MobilePool
 from canaries.mobiles import MobileAgreement, MobileForm, compare_mobiles, normalise_mobile
 from canaries.names import NameAgreement, compare_names, name_pattern
 from canaries.places import parse_address, place_agreement
@@ -45,12 +45,12 @@ class Block:
 FREE = Layout(None, ())
 
 
-def _mint(seed: int, count: int, courier: Courier = Courier.ZTO) -> list[Canary]:
+def _mint(seed: int, count: int, courier: Courier = Courier.ZTO) -> list[MintedCanary]:
     profile = LinkProfile(courier, window=WINDOW)
     return Minter(profile, random.Random(seed), control_share=0).mint(count)
 
 
-def _index(canaries: list[Canary]) -> tuple[CanaryIndex, dict[bytes, Canary]]:
+def _index(canaries: list[MintedCanary]) -> tuple[CanaryIndex, dict[bytes, MintedCanary]]:
     index = CanaryIndex()
     ids = [uuid.UUID(int=random.Random(i).getrandbits(128)) for i in range(len(canaries))]
     index.add(entry_of(c, i) for c, i in zip(canaries, ids, strict=True))
@@ -164,7 +164,7 @@ def _masked_name(rng: random.Random, name: str) -> str:
     return rng.choice([name[0] + "*", name])
 
 
-def _address(rng: random.Random, c: Canary, cut: bool) -> str:
+def _address(rng: random.Random, c: MintedCanary, cut: bool) -> str:
     head = rng.choice([c.province + c.city + c.district, c.city + c.district])
     if not cut:
         return head + c.address
@@ -172,7 +172,7 @@ def _address(rng: random.Random, c: Canary, cut: bool) -> str:
     return head + c.address[:keep] + "***"
 
 
-def _rows(rng: random.Random, c: Canary) -> list[tuple[str, Layout, str]]:
+def _rows(rng: random.Random, c: MintedCanary) -> list[tuple[str, Layout, str]]:
     """(text, layout, how) for each way a list shows this canary with 2+ identifying fields."""
     mobile = c.mobile
     name = c.name
@@ -335,7 +335,7 @@ def test_a_million_strangers_make_no_match() -> None:
 # -- brushing orders -------------------------------------------------------------------------
 
 
-def _order(c: Canary, mobile: str, address: str | None = None) -> dict[str, str]:
+def _order(c: MintedCanary, mobile: str, address: str | None = None) -> dict[str, str]:
     return {
         "name": c.name,
         "address": c.province + c.city + c.district + (address or c.address),
@@ -408,7 +408,7 @@ def test_control_and_bidi_characters_inside_a_row_do_not_stop_its_match(rows: in
     rng = random.Random(37)
     layout = Layout(",", ("name", "mobile", "address", "waybill_no"))
     lines: list[str] = []
-    planted: dict[int, Canary] = {}
+    planted: dict[int, MintedCanary] = {}
     for n in range(rows):
         c = canaries[n % len(canaries)] if n % 50 == 0 else rng.choice(decoys)
         cells = [

@@ -16,8 +16,8 @@ from canaries.couriers import Courier
 from canaries.divisions import division_table
 from canaries.mint import (
     AvoidList,
-    Canary,
     LinkProfile,
+    MintedCanary,
     Minter,
     MintError,
     MobilePool,
@@ -80,7 +80,7 @@ def test_the_taken_predicate_excludes_stored_canaries() -> None:
     stored_waybills = {c.waybill_no for c in stored}
     stored_keys = {c.name_address_key for c in stored}
 
-    def taken(canary: Canary) -> bool:
+    def taken(canary: MintedCanary) -> bool:
         return canary.waybill_no in stored_waybills or canary.name_address_key in stored_keys
 
     again = Minter(_profile(), random.Random(8), taken=taken).mint(100)

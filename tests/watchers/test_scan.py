@@ -21,7 +21,7 @@ import pytest
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from watchers.dumps import DumpLimits
 from watchers.scan import scan_stream
 
@@ -29,15 +29,15 @@ WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 Record = dict[str, str]
 
 
-def _records(canaries: list[Canary], strangers: list[Canary], rng: random.Random) -> tuple[
-    list[Record], dict[int, Canary]
-]:  # fmt: skip
+def _records(
+    canaries: list[MintedCanary], strangers: list[MintedCanary], rng: random.Random
+) -> tuple[list[Record], dict[int, MintedCanary]]:
     """Rows in order (1-based data rows) and which row holds which canary."""
-    people: list[tuple[Canary, bool]] = [(s, False) for s in strangers]
+    people: list[tuple[MintedCanary, bool]] = [(s, False) for s in strangers]
     people += [(c, True) for c in canaries]
     rng.shuffle(people)
     rows: list[Record] = []
-    planted: dict[int, Canary] = {}
+    planted: dict[int, MintedCanary] = {}
     for number, (person, is_canary) in enumerate(people, start=1):
         name = person.name
         masked = name[0] + "*" + name[-1] if len(name) > 2 else name[0] + "*"

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from tests.fakesite import (
     FakeListing,
     Record,
@@ -56,7 +56,9 @@ LOOPBACK_ONLY = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
 @cache
-def _canaries() -> tuple[list[Canary], list[Canary], CanaryIndex, dict[bytes, Canary]]:
+def _canaries() -> tuple[
+    list[MintedCanary], list[MintedCanary], CanaryIndex, dict[bytes, MintedCanary]
+]:
     """Three hundred indexed canaries, and strangers minted alike but never indexed."""
     profile = LinkProfile(Courier.ZTO, window=WINDOW)
     canaries = Minter(profile, random.Random(7), control_share=0).mint(300)
@@ -68,7 +70,7 @@ def _canaries() -> tuple[list[Canary], list[Canary], CanaryIndex, dict[bytes, Ca
     return canaries, strangers, index, {i.bytes: c for c, i in zip(canaries, ids, strict=True)}
 
 
-def _record(person: Canary) -> Record:
+def _record(person: MintedCanary) -> Record:
     return {
         "name": person.name,
         "mobile": person.mobile,

@@ -14,7 +14,7 @@ import pytest
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher
-from canaries.mint import Canary, LinkProfile, Minter
+from canaries.mint import LinkProfile, MintedCanary, Minter
 from watchers.dumps import DumpLimits, DumpReport, read_dump
 from watchers.scan import ScanResult, scan_stream
 
@@ -24,7 +24,7 @@ HEADER = ["收货人姓名", "联系手机", "收货地址", "物流单号"]
 SMALL = DumpLimits(block_bytes=4096, max_line_bytes=2048)
 
 
-def _mint(seed: int, count: int) -> list[Canary]:
+def _mint(seed: int, count: int) -> list[MintedCanary]:
     return Minter(
         LinkProfile(Courier.ZTO, window=WINDOW), random.Random(seed), control_share=0
     ).mint(count)
@@ -34,20 +34,20 @@ CANARIES = _mint(1, 20)
 STRANGERS = _mint(2, 600)
 
 
-def _index() -> tuple[CanaryIndex, dict[bytes, Canary]]:
+def _index() -> tuple[CanaryIndex, dict[bytes, MintedCanary]]:
     index = CanaryIndex()
     ids = [uuid.UUID(int=n + 1) for n in range(len(CANARIES))]
     index.add(entry_of(c, i) for c, i in zip(CANARIES, ids, strict=True))
     return index, {i.bytes: c for c, i in zip(CANARIES, ids, strict=True)}
 
 
-def _cells(person: Canary) -> list[str]:
+def _cells(person: MintedCanary) -> list[str]:
     name = person.name[0] + "*" + person.name[-1] if len(person.name) > 2 else person.name
     address = person.province + person.city + person.district + person.address[:8] + "***"
     return [name, person.mobile, address, person.waybill_no]
 
 
-def _table(rng: random.Random) -> tuple[list[list[str]], dict[int, Canary]]:
+def _table(rng: random.Random) -> tuple[list[list[str]], dict[int, MintedCanary]]:
     people = [(s, False) for s in STRANGERS] + [(c, True) for c in CANARIES]
     rng.shuffle(people)
     rows = [_cells(person) for person, _ in people]
@@ -60,7 +60,7 @@ def _scan(data: bytes, name: str = "leak.csv", limits: DumpLimits = SMALL) -> Sc
     return scan_stream(io.BytesIO(data), name, Matcher(index), limits)
 
 
-def _found(result: ScanResult) -> dict[int, Canary]:
+def _found(result: ScanResult) -> dict[int, MintedCanary]:
     _, by_id = _index()
     return {m.row: by_id[m.match.canary.id] for m in result.matches}
 
@@ -119,7 +119,7 @@ def test_over_long_lines_are_skipped_and_counted_and_the_rest_read() -> None:
     rows, planted = _table(random.Random(6))
     lines = [",".join(HEADER)]
     long_lines = 0
-    shifted: dict[int, Canary] = {}
+    shifted: dict[int, MintedCanary] = {}
     for n, row in enumerate(rows, 1):
         if n % 97 == 0:
             lines.append("x" * (SMALL.max_line_bytes + 1 + 500 * (n % 3)))
