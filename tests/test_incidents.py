@@ -238,6 +238,14 @@ def test_a_leak_story_groups_attributes_merges_splits_and_respects_scope(
     assert client.post(f"/v1/incidents/{item['id']}/close", headers=partner).status_code == 403
     region_partner = bearer(make_key(Role.PARTNER, courier.region))
     assert {i["id"] for i in incidents(client, region_partner)} == {item["id"], dump_id}
+    # The dump's incident is titled by its file name for staff; a partner gets its digest.
+    assert "b.csv" in dumped["title"]
+    for shown_to_partner in (
+        detail(client, region_partner, dump_id),
+        next(i for i in incidents(client, region_partner) if i["id"] == dump_id),
+    ):
+        assert "b.csv" not in shown_to_partner["title"]
+        assert shown_to_partner["title"].startswith(dumped["title"].split(" b.csv")[0])
     assert incidents(client, investigator, link_id=str(b.id))[0]["id"] == dump_id
 
     # Merge the dump into the listing: A's and B's canaries together point above them.

@@ -47,7 +47,10 @@ def list_incidents(
     visible = service.visible_links(session, actor, {i.top_link_id for i in items if i.top_link_id})
     return Page[IncidentSummary](
         items=[
-            IncidentSummary.of(i, i.top_link_id is None or i.top_link_id in visible) for i in items
+            IncidentSummary.of(
+                i, i.top_link_id is None or i.top_link_id in visible, actor.scope_link_id is None
+            )
+            for i in items
         ],
         total=total,
         limit=limit,

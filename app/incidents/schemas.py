@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.incidents.grouping import incident_sightings
+from app.incidents.grouping import incident_sightings, title_for
 from app.incidents.service import candidates, visible_links
 from app.models.incidents import Incident, IncidentStatus
 from app.models.links import Link
@@ -68,11 +68,17 @@ class IncidentSummary(BaseModel):
     )
 
     @classmethod
-    def of(cls, incident: Incident, top_visible: bool = True) -> "IncidentSummary":
+    def of(
+        cls, incident: Incident, top_visible: bool = True, staff: bool = True
+    ) -> "IncidentSummary":
+        """`staff` false for a partner: a leaked file's title keeps its digest, not the name
+        of the file an investigator scanned (where it came from is not the partner's)."""
         return cls(
             id=incident.id,
             status=incident.status,
-            title=incident.title,
+            title=incident.title
+            if staff or not incident.keys
+            else title_for(list(incident.keys), incident.control),
             control=incident.control,
             sighting_count=incident.sighting_count,
             surfaced=incident.surfaced,
@@ -120,7 +126,7 @@ class IncidentRead(IncidentSummary):
         top_visible = incident.top_link_id is None or incident.top_link_id in visible
         explained = top_visible and set(leakers) <= visible
         staff = actor.scope_link_id is None
-        summary = IncidentSummary.of(incident, top_visible)
+        summary = IncidentSummary.of(incident, top_visible, staff)
         return cls(
             **summary.model_dump(),
             keys=list(incident.keys) if staff else [],
