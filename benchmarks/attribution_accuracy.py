@@ -2,6 +2,7 @@
 targets, with the reliability table of the probabilities.
 
     python -m benchmarks.attribution_accuracy [--scenarios 600] [--per-world 100] [--seed 1]
+        [--show-misses]
 
 Every scenario's sightings are grouped into incidents by attribution.grouping (as the app
 groups them as they arrive) and each incident is attributed. A new world (courier, partners,
