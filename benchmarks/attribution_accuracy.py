@@ -2,6 +2,7 @@
 targets, with the reliability table of the probabilities.
 
     python -m benchmarks.attribution_accuracy [--scenarios 600] [--per-world 100] [--seed 1]
+        [--show-misses]
 
 Every scenario's sightings are grouped into incidents by attribution.grouping (as the app
 groups them as they arrive) and each incident is attributed. A new world (courier, partners,
@@ -20,12 +21,22 @@ import argparse
 import random
 import statistics
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from attribution.grouping import IncidentProfile, group
 from attribution.model import Attribution, ExposureTree, Flag, attribute
-from benchmarks.scenarios import Scenario, Shape, Staged, World, build_world, stage_any
+from benchmarks.scenarios import (
+    Leak,
+    Scenario,
+    Shape,
+    Staged,
+    World,
+    build_world,
+    stage_any,
+)
 
 BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
@@ -71,6 +82,7 @@ class Tally:
     first: int = 0
     second: int = 0  # the true link first or second
     misses: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # each miss in full (--show-misses)
     innocent_max: float = 0.0
     innocent_high: int = 0
     unguarded_max: float = 0.0
@@ -106,6 +118,53 @@ def leaked_records(staged: list[Staged]) -> int | None:
             return None
         rows[s.source] = s.file_rows
     return sum(rows.values()) or None
+
+
+def _relation(tree: ExposureTree, link_id: uuid.UUID, truth: tuple[uuid.UUID, ...]) -> str:
+    if link_id in truth:
+        return "TRUE"
+    for t in truth:
+        if tree.reads(link_id, t):
+            return "reads a leaker"
+        if tree.reads(t, link_id):
+            return "read by a leaker"
+    return "unrelated"
+
+
+def describe_miss(
+    tree: ExposureTree, scenario: Scenario, leak: Leak, staged: list[Staged], result: Attribution
+) -> str:
+    """One miss in full: the leak, what the incident holds, and how the model ranked it."""
+
+    def name(link_id: uuid.UUID) -> str:
+        link = tree.links[link_id]
+        return f"{link.name} ({link.kind}, {link.records_per_day:.0f}/day)"
+
+    truth = leak.leakers
+    lines = [
+        f"  MISS {scenario.shape}: leaker(s) "
+        + ", ".join(f"{name(t)} with {len(leak.surfaced[t])} surfaced" for t in truth)
+        + f"; leaked {leak.leaked_at:%m-%d %H:%M}; flags {sorted(result.flags)}; "
+        f"leakers named {[name(i) for i in result.leakers]}; noise {result.noise_probability:.3g}"
+    ]
+    for c in result.candidates[:5]:
+        lines.append(
+            f"    cand {name(c.link_id)} p={c.probability:.3f} unguarded={c.unguarded:.3f} "
+            f"prior={c.prior:.2g} surfaced={len(c.surfaced)} visible={c.visible} "
+            f"volume={c.leaked_volume} [{_relation(tree, c.link_id, truth)}]"
+        )
+    for s in sorted(staged, key=lambda s: s.sighting.observed_at):
+        sighting = s.sighting
+        plant = tree.plants.get(sighting.canary_id)
+        where = "control" if plant is None else name(plant[0])
+        rel = "" if plant is None else _relation(tree, plant[0], truth)
+        planted = "" if plant is None else f"planted {datetime.fromtimestamp(plant[1], UTC):%m-%d}"
+        lines.append(
+            f"    row {sighting.channel} seen {sighting.observed_at:%m-%d %H:%M} "
+            f"score={sighting.score if sighting.score is None else round(sighting.score, 1)} "
+            f"rows={s.file_rows} leak={s.leak} at {where} [{rel}] {planted}"
+        )
+    return "\n".join(lines)
 
 
 def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) -> None:
@@ -159,6 +218,7 @@ def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) ->
             tally.multichannel += 1
             tally.multichannel_one += len(holding) == 1
         _, main = max(holding, key=lambda h: h[0])
+        main_staged = next(st for _, st, result in results if result is main)
         if len(leak.leakers) == 1:
             (leaker,) = leak.leakers
             if len(leak.surfaced[leaker]) >= 2:
@@ -171,11 +231,13 @@ def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) ->
                         f"{scenario.shape}: {kinds[leaker]} with {len(leak.surfaced[leaker])} "
                         f"canaries, first {kinds[top] if top else None}"
                     )
+                    tally.details.append(describe_miss(tree, scenario, leak, main_staged, main))
         elif all(len(leak.surfaced[link]) >= 2 for link in leak.leakers):
             tally.pairs_eligible += 1
-            tally.pairs_named += Flag.MULTIPLE_LEAKERS in main.flags and set(main.leakers) == set(
-                leak.leakers
-            )
+            named = Flag.MULTIPLE_LEAKERS in main.flags and set(main.leakers) == set(leak.leakers)
+            tally.pairs_named += named
+            if not named:
+                tally.details.append(describe_miss(tree, scenario, leak, main_staged, main))
     if scenario.shape is Shape.TWO_LEAKS and len(scenario.leaks) == 2:
         tally.two_leaks += 1
         tally.two_leaks_apart += not any(
@@ -200,7 +262,7 @@ def share(part: int, whole: int) -> str:
     return f"{part / whole:.2%} ({part}/{whole})" if whole else "n/a"
 
 
-def report(tally: Tally) -> list[str]:
+def report(tally: Tally, show_misses: bool = False) -> list[str]:
     shapes = ", ".join(f"{shape} {n}" for shape, n in sorted(tally.shapes.items()))
     seconds = sorted(tally.attribute_seconds)
     lines = [
@@ -227,6 +289,8 @@ def report(tally: Tally) -> list[str]:
     ]
     if tally.misses:
         lines.append("misses: " + "; ".join(tally.misses[:20]))
+    if show_misses:
+        lines.extend(tally.details)
     return lines
 
 
@@ -235,8 +299,13 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=600)
     parser.add_argument("--per-world", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--show-misses",
+        action="store_true",
+        help="print each first-place and two-leaker miss in full (candidates, sightings)",
+    )
     args = parser.parse_args()
-    print("\n".join(report(run(args.seed, args.scenarios, args.per_world))))
+    print("\n".join(report(run(args.seed, args.scenarios, args.per_world), args.show_misses)))
 
 
 if __name__ == "__main__":
