@@ -50,7 +50,7 @@ def detect_encoding(head: bytes, label: str) -> Encoding:
         if even * 8 >= pairs and odd * 8 <= even:
             return Encoding("utf-16-be", "utf-16-be", 0)
         # A few NULs inside text are damage or mischief (removed before matching); many are
-        # binary data, as watchers.textdump.without_padding judges further on.
+        # binary data, as watchers.dumpbase.without_padding judges further on.
         nuls = head.rstrip(b"\x00").count(0)
         if nuls > 8 and nuls * 1000 > len(head):
             raise NotTextError(f"{label} holds binary data (NUL bytes), not text")

@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING
 
 from canaries.columnar import NotColumnarError, parse_lines, parse_table
 from watchers.decoding import decode_records
-from watchers.dumpbase import Block, Context, Layout, Readable, read_full, size_text
-from watchers.textdump import join_quoted, without_padding
+from watchers.dumpbase import (
+    Block,
+    Context,
+    Layout,
+    Readable,
+    join_quoted,
+    read_full,
+    size_text,
+    without_padding,
+)
 
 if TYPE_CHECKING:
     import polars as pl

@@ -18,12 +18,13 @@ from watchers.dumpbase import (
     SNIFF_BYTES,
     Block,
     Context,
-    DumpError,
     Layout,
     Peeked,
     Readable,
+    join_quoted,
     read_full,
     size_text,
+    without_padding,
 )
 
 if TYPE_CHECKING:
@@ -184,43 +185,3 @@ def record_batches(
     held.extend(emit([*records, *pending], tail))
     if held:
         yield held
-
-
-def without_padding(data: bytes, label: str, context: Context) -> bytes:
-    """Data with trailing NUL padding (disk images, recovered files) dropped and counted;
-    NULs in the middle of text mean it turned into binary data."""
-    body = data.rstrip(b"\x00")
-    context.skip("NUL padding bytes", len(data) - len(body))
-    nuls = body.count(b"\x00")
-    if nuls > 8 and nuls * 1000 > len(body):
-        raise DumpError(f"{label} turns into binary data (NUL bytes) partway through")
-    return body
-
-
-def join_quoted(lines: list[bytes], quoting: bool, limit: int) -> tuple[list[bytes], list[bytes]]:
-    """Records from lines, and the lines of a last record whose quote is still open.
-
-    A quote left open for more than `limit` bytes was a stray quote, not a cell: its lines
-    go out as they are.
-    """
-    if not quoting:
-        return lines, []
-    records: list[bytes] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        odd = line.count(b'"') & 1
-        if current:
-            current.append(line)
-            size += len(line) + 1
-            if odd:
-                records.append(b" ".join(part.rstrip(b"\r") for part in current))
-                current = []
-            elif size > limit:
-                records.extend(current)
-                current = []
-        elif odd:
-            current, size = [line], len(line)
-        else:
-            records.append(line)
-    return records, current
