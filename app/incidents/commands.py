@@ -33,7 +33,7 @@ def list_incidents(
     """Incidents, the most recently seen first."""
     settings = load_settings()
     database = ready_database(settings)
-    with database.write() as session:
+    with database.read() as session:
         items, _ = service.list_incidents(session, Actor.cli(), status=status, limit=limit)
         summaries = [IncidentSummary.of(i) for i in items]
         names = link_names(session, {i.top_link_id for i in summaries if i.top_link_id})
@@ -67,7 +67,7 @@ def show(
     settings = load_settings()
     database = ready_database(settings)
     try:
-        with database.write() as session:
+        with database.read() as session:
             actor = Actor.cli()
             incident_id = resolve_incident(session, incident)
             read = IncidentRead.build(

@@ -68,7 +68,7 @@ def keys_list(as_json: JsonFlag = False) -> None:
     """List API keys (never the keys themselves), with the link a key is scoped to."""
     settings = load_settings()
     database = ready_database(settings)
-    with database.write() as session:
+    with database.read() as session:
         keys = [KeyRead.of(k) for k in key_service.list_keys(session)]
         scopes = link_names(session, {k.scope_link_id for k in keys if k.scope_link_id})
     if as_json:

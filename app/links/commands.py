@@ -96,7 +96,7 @@ def links_list(
     """List registered links as a tree: each under its parent, by name."""
     database = ready_database(load_settings())
     views: list[LinkRead] = []
-    with database.write() as session:
+    with database.read() as session:
         offset = 0
         while True:
             page, total = link_service.list_links(session, Actor.cli(), limit=1000, offset=offset)

@@ -63,7 +63,7 @@ def list_sites(as_json: JsonFlag = False) -> None:
     """Every site, with its last poll."""
     settings = load_settings()
     database = ready_database(settings)
-    with database.write() as session:
+    with database.read() as session:
         sites = [SiteRead.of(s) for s in service.list_sites(session)]
     if as_json:
         print_json([s.model_dump(mode="json") for s in sites])
