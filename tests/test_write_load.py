@@ -2,6 +2,7 @@
 for a lock (issue 17; the rates are measured by benchmarks/write_rate.py, not here)."""
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,6 +43,20 @@ TOKEN = "write-load-token"
 CLIENTS = 8
 
 
+def _outlet(url: str) -> tuple[Database, uuid.UUID]:
+    """A migrated database at `url` holding one outlet."""
+    engine = make_engine(url)
+    upgrade(engine)
+    database = Database(engine)
+    with database.write() as session:
+        link = create_link(
+            session,
+            Actor.cli(),
+            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+        )
+        return database, link.id
+
+
 def _listing(canary: StoredCanary) -> str:
     return (
         f"出售快递单 {canary.waybill_no} 收件人{canary.name} 电话{canary.mobile} "
@@ -53,17 +68,10 @@ def _listing(canary: StoredCanary) -> str:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_reports_and_webhooks_at_once_are_all_recorded(backend: str, tmp_path: Path) -> None:
     with fresh_database(backend, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        database = Database(engine)
+        database, link_id = _outlet(url)
         with database.write() as session:
-            link = create_link(
-                session,
-                Actor.cli(),
-                LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
-            )
             key = issue_key(session, role=Role.SECURITY, name="load").secret
-            minted = mint_canaries(session, Actor.cli(), link.id, 24, PlantChannel.CLI)
+            minted = mint_canaries(session, Actor.cli(), link_id, 24, PlantChannel.CLI)
         canaries = [c for c in minted.planted if not c.control][:24]
         reported, texted = canaries[:12], canaries[12:]
         port = free_port()
@@ -123,7 +131,7 @@ def test_reports_and_webhooks_at_once_are_all_recorded(backend: str, tmp_path: P
             assert audits == 24  # the hits and the misses, each once
             assert session.exec(select(func.count()).select_from(PhoneContact)).one() == 12
             assert verify_chain(session, EvidenceStore(settings.evidence_path)).ok
-        engine.dispose()
+        database.engine.dispose()
 
 
 def test_units_of_work_of_one_process_take_turns_past_the_busy_timeout(tmp_path: Path) -> None:
@@ -168,7 +176,7 @@ def test_units_of_work_of_one_process_take_turns_past_the_busy_timeout(tmp_path:
             .order_by(col(AuditEntry.id))
         ).all()
     assert actions == ["turn.first", "turn.second"]
-    engine.dispose()
+    database.engine.dispose()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -178,18 +186,10 @@ def test_a_mint_made_before_its_unit_of_work_stores_the_same_rows(
     """`mint_apart` (the CLI's and the API's mint) mints before it opens the unit of work:
     it stores, plants, chains and audits what `mint_canaries` does in one unit."""
     with fresh_database(backend, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        database = Database(engine)
+        database, link_id = _outlet(url)
+        apart = mint_apart(database, Actor.cli(), link_id, 40, PlantChannel.CLI)
         with database.write() as session:
-            link = create_link(
-                session,
-                Actor.cli(),
-                LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
-            )
-        apart = mint_apart(database, Actor.cli(), link.id, 40, PlantChannel.CLI)
-        with database.write() as session:
-            whole = mint_canaries(session, Actor.cli(), link.id, 40, PlantChannel.CLI)
+            whole = mint_canaries(session, Actor.cli(), link_id, 40, PlantChannel.CLI)
         assert len(apart.planted) == len(whole.planted) == 40
         assert apart.controls == whole.controls > 0
         with database.read() as session:
@@ -221,33 +221,26 @@ def test_a_mint_made_before_its_unit_of_work_stores_the_same_rows(
             ).all()
             assert [d["count"] for d in mints] == [40, 40]
             assert verify_evidence(session, EvidenceStore(tmp_path / "evidence")).ok
-        engine.dispose()
+        database.engine.dispose()
 
 
 def test_a_mint_from_a_number_pool_takes_its_numbers_inside_the_unit(tmp_path: Path) -> None:
     """A pool's free numbers are read where they are taken: a one-number pool gives one
     canary, then refuses (409), however the mint is made."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'pool.db'}")
-    upgrade(engine)
-    database = Database(engine)
+    database, link_id = _outlet(f"sqlite:///{tmp_path / 'pool.db'}")
     with database.write() as session:
-        link = create_link(
-            session,
-            Actor.cli(),
-            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
-        )
         number = register_number(
             session, Actor.cli(), "17000000001", "twilio", ["sms"], None, False, False
         )
-        assign_number(session, Actor.cli(), number.id, link.id)
+        assign_number(session, Actor.cli(), number.id, link_id)
         set_feed_profile(
             session,
             Actor.cli(),
-            link.id,
+            link_id,
             FeedProfileBody(mobile_form="full", control_share=0),
         )
-    first = mint_apart(database, Actor.cli(), link.id, 1, PlantChannel.API)
+    first = mint_apart(database, Actor.cli(), link_id, 1, PlantChannel.API)
     assert [c.mobile for c in first.planted] == ["17000000001"]
     with pytest.raises(ConflictError):
-        mint_apart(database, Actor.cli(), link.id, 1, PlantChannel.API)
-    engine.dispose()
+        mint_apart(database, Actor.cli(), link_id, 1, PlantChannel.API)
+    database.engine.dispose()
