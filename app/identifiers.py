@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
@@ -32,6 +32,10 @@ Row = TypeVar("Row", bound=SQLModel)
 
 class UnidentifiedError(Exception):
     """Nothing, or more than one record, answers to what was typed; the message says which."""
+
+
+class AmbiguousError(UnidentifiedError):
+    """More than one record answers to what was typed."""
 
 
 def short_id(record_id: uuid.UUID) -> str:
@@ -116,9 +120,10 @@ def _resolve(
     ways = list(other_ways)
     digits = _id_digits(text)
     if digits is not None:
-        # SQLite keeps ids as 32 hex digits, PostgreSQL writes them with dashes: compare both
-        # without dashes, so a longer short id copied from either form still matches.
-        ways.append(func.replace(cast(identity, String), "-", "").like(digits + "%"))
+        # Ids sort as their hex digits on both databases (SQLite keeps 32 hex digits,
+        # PostgreSQL a uuid): a short id is a range of the primary key, read from its index.
+        low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+        ways.append(and_(identity >= low, identity <= high))
     tried = f"id, short id ({SHORT_ID_DIGITS}+ hex digits)" + (
         f", {other_names}" if other_names else ""
     )
@@ -131,7 +136,7 @@ def _resolve(
         raise UnidentifiedError(f"no {what} matches {text!r} (tried its {tried})")
     named = "; ".join(label(row) for row in found[:_LISTED])
     more = ", and more" if len(found) > _LISTED else ""
-    raise UnidentifiedError(
+    raise AmbiguousError(
         f"{text!r} matches more than one {what}: {named}{more}; give the full or a longer id"
     )
 

@@ -38,7 +38,6 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 # Probability bands of a candidate's badge in the link tree.
 BAND_HIGH = 0.5
 BAND_MID = 0.1
-SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
 
 
 @dataclass(frozen=True)
@@ -323,35 +322,6 @@ def incident_view(
         others=others,
         titles=named,
     )
-
-
-class AmbiguousIdError(NotFoundError):
-    """A short ID that more than one incident starts with."""
-
-
-def resolve_incident(session: Session, ref: str) -> uuid.UUID:
-    """An incident's ID from its full UUID or a unique prefix of it (at least 4 hex digits,
-    dashes ignored), as the pages print it. UUIDs sort as their hex digits on both databases,
-    so a prefix is a range."""
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        pass
-    prefix = ref.strip().lower().replace("-", "")
-    if not SHORT_ID.fullmatch(prefix):
-        raise NotFoundError("No such incident.")
-    low, high = uuid.UUID(prefix.ljust(32, "0")), uuid.UUID(prefix.ljust(32, "f"))
-    found = session.exec(
-        select(Incident.id)
-        .where(col(Incident.id) >= low, col(Incident.id) <= high)
-        .order_by(col(Incident.id))
-        .limit(2)
-    ).all()
-    if not found:
-        raise NotFoundError("No such incident.")
-    if len(found) > 1:
-        raise AmbiguousIdError("More than one incident starts with this.")
-    return found[0]
 
 
 def may_manage(actor: Actor) -> bool:

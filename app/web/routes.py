@@ -29,6 +29,7 @@ from app.auth.keys import authenticate
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
 from app.db import ReadSession, WriteSession, utcnow
 from app.evidence.store import EvidenceDep
+from app.identifiers import AmbiguousError, UnidentifiedError, resolve_incident
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
 from app.localtime import shown
@@ -374,12 +375,12 @@ def incident_page(
     """An incident by its full ID or a unique prefix (the short ID the pages print); a full
     ID is where a prefix redirects, so each incident has one address."""
     try:
-        incident_id = incidents.resolve_incident(session, incident_ref[:64])
-    except incidents.AmbiguousIdError:
+        incident_id = resolve_incident(session, incident_ref[:64])
+    except AmbiguousError:
         return page.render(
             "error.html", status=404, title="error.not_found", message="error.ambiguous_id"
         )
-    except NotFoundError:
+    except UnidentifiedError:
         return page.not_found()
     if incident_ref != str(incident_id):
         return _redirect(f"/incidents/{incident_id}")
