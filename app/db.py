@@ -7,6 +7,7 @@ its block ends (rolls back if it raises) and is opened only around writes. Servi
 the CLI command that opened the session decides where the transaction ends.
 """
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,13 +46,15 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
     if url.startswith("sqlite"):
         args = {"check_same_thread": False, "timeout": busy_timeout}
         engine = create_engine(url, connect_args=args)
-        writer = threading.RLock()
+        writer = threading.Lock()
+        wait = max(busy_timeout, WRITER_WAIT_SECONDS)
 
         def begin(connection: Connection) -> None:
-            _sqlite_begin(writer, connection)
+            _sqlite_begin(writer, wait, connection)
 
         def checkin(_dbapi_connection: Any, record: Any) -> None:
-            _sqlite_checkin(writer, record)
+            if record.info.pop(_WRITER, False):
+                writer.release()
 
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", begin)
@@ -71,27 +74,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(writer: threading.RLock, connection: Connection) -> None:
+def _sqlite_begin(writer: threading.Lock, wait: float, connection: Connection) -> None:
     mode = connection.get_execution_options().get(_BEGIN, "")
     if mode != "IMMEDIATE":
         connection.exec_driver_sql(f"BEGIN {mode}")
         return
-    writer.acquire()  # see _WRITER
+    # The lock is the connection's, not a thread's: FastAPI may open a request's unit of
+    # work, run the route and commit it on three different threads. Held until check-in.
+    taken = not connection.info.get(_WRITER)
+    if taken:
+        if not writer.acquire(timeout=wait):
+            raise sqlite3.OperationalError(
+                f"database is locked (waited {wait:.0f} s for this process's other writers)"
+            )
+        connection.info[_WRITER] = True
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
-        writer.release()
-        raise
-    connection.info[_WRITER] = connection.info.get(_WRITER, 0) + 1
-
-
-def _sqlite_checkin(writer: threading.RLock, record: Any) -> None:
-    """The connection is back in the pool, its transaction over: the next may write."""
-    for _ in range(record.info.pop(_WRITER, 0)):
-        try:
+        if taken:
+            connection.info.pop(_WRITER, None)
             writer.release()
-        except RuntimeError:  # checked in by another thread: its owner never will be back
-            break
+        raise
 
 
 # Units of work (a request, a job) begin IMMEDIATE on SQLite: they take the write lock at
@@ -112,8 +115,9 @@ def unit_of_work(engine: Engine) -> Engine:
 # sleeps of up to 100 ms and lets a newcomer take the lock ahead of a waiter: under 8
 # concurrent reports that put the unluckiest request seconds behind (p99 14.6 s in
 # benchmarks/write_rate.py). Other processes (a CLI command, a worker) still meet the busy
-# timeout. Reentrant: a second unit of work opened inside one in the same thread meets
-# SQLite's own lock, as it did before.
+# timeout. A unit waits for the others at most WRITER_WAIT_SECONDS (or the busy timeout if
+# longer), then fails as SQLite would: "database is locked".
+WRITER_WAIT_SECONDS = 120.0
 _WRITER = "honeytrace_sqlite_writer"
 
 

@@ -27,6 +27,7 @@ from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
 from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.keys import Role
+from app.models.links import Link
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact
 from app.numbers.service import assign_number, register_number
@@ -176,6 +177,35 @@ def test_units_of_work_of_one_process_take_turns_past_the_busy_timeout(tmp_path:
             .order_by(col(AuditEntry.id))
         ).all()
     assert actions == ["turn.first", "turn.second"]
+    database.engine.dispose()
+
+
+def test_request_units_of_work_on_many_threads_never_wedge_the_writers(tmp_path: Path) -> None:
+    """FastAPI opens a request's unit of work, runs its route and commits it on threads of
+    its own choosing: the writers' turn is the connection's, so one committed on another
+    thread than it began on frees the next (a thread-owned lock left them waiting for ever)."""
+    url = f"sqlite:///{tmp_path / 'threads.db'}"
+    database, _link_id = _outlet(url)
+    with database.write() as session:
+        key = issue_key(session, role=Role.ADMIN, name="threads").secret
+    settings = Settings(
+        database_url=url,
+        rotation_interval_seconds=0,
+        evidence_dir=str(tmp_path / "evidence"),
+        requests_per_second=10_000,
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def create(i: int) -> int:
+        with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+            body = {"name": f"网点{i}", "kind": "outlet", "region": "330106", "courier": "zto"}
+            return client.post("/v1/links", json=body).status_code
+
+    with serving(create_app(settings)) as base, ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(create, range(160)))
+    assert codes == [201] * 160
+    with database.read() as session:
+        assert session.exec(select(func.count()).select_from(Link)).one() == 161
     database.engine.dispose()
 
 
