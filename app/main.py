@@ -94,7 +94,7 @@ def create_app(
         resources.provide(Database, database)
         if not jobs:
             resources.provide(JobQueue, NoQueue())
-            resources.provide(Intake, Intake(database, index, evidence))
+            resources.provide(Intake, Intake(database, index, evidence, settings.zone))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,7 +110,7 @@ def create_app(
         try:
             if not jobs:
                 resources.provide(JobQueue, NoQueue())
-                resources.provide(Intake, Intake(db, index, evidence))
+                resources.provide(Intake, Intake(db, index, evidence, settings.zone))
                 yield
                 return
             async with serve_jobs(settings, db, index, evidence, crawls) as runtime:

@@ -1,7 +1,7 @@
 """The plain-language side of an attribution, in English and Chinese, for investigators and
 for whoever they hand the case to. Words come from attribution.vocabulary only; times stay
 in UTC in the model and are written by the `clock` the caller passes (the app writes them
-in Asia/Shanghai)."""
+in the deployment's HONEYTRACE_TIME_ZONE, Asia/Shanghai by default)."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session
@@ -35,6 +36,8 @@ from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _timed_appends() -> list[float]:
@@ -90,7 +93,13 @@ def build(url: str, count: int, batch: int) -> None:
         with database.write() as session:
             part = canaries[start : start + batch]
             found = [_sighting(c, link_id, start + i, batch) for i, c in enumerate(part)]
-            keep_sightings(session, Actor.cli(), [(s, None) for s in found], jobs=None)
+            keep_sightings(
+                session,
+                Actor.cli(),
+                [(s, None) for s in found],
+                jobs=None,
+                zone=SHANGHAI,
+            )
     elapsed = time.perf_counter() - started
     print(f"  {count:,} sightings stored, grouped and chained in {elapsed:.1f} s,")
     print(f"    of which appends (sighting, membership) {spent[0]:.1f} s", end="")

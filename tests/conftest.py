@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -39,6 +40,8 @@ POSTGRES_URL = os.environ.get(
     "HONEYTRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 POSTGRES_REQUIRED = os.environ.get("HONEYTRACE_REQUIRE_POSTGRES") == "1"
+# Where the tests' incident explanations write their times (the setting's default).
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -174,7 +177,7 @@ def add_sightings(
     pending = [
         (s, None if s.source == SightingSource.DUMP else s.evidence_sha256) for s in sightings
     ]
-    return keep_sightings(session, Actor.cli(), pending, jobs=jobs).added
+    return keep_sightings(session, Actor.cli(), pending, jobs=jobs, zone=SHANGHAI).added
 
 
 class RecordingQueue(JobQueue):

@@ -61,7 +61,7 @@ from app.sites.crawling import CrawlLoop
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.alert_receiver import AlertReceiver
-from tests.conftest import BACKENDS, RecordingQueue, bearer, fresh_database, session_scope
+from tests.conftest import BACKENDS, SHANGHAI, RecordingQueue, bearer, fresh_database, session_scope
 from tests.loopback import serving
 
 PUBLIC = "https://honeytrace.example"
@@ -639,7 +639,11 @@ def test_a_control_sighting_raises_an_alert_the_sweep_sends(
             for row, canary_id in enumerate([control.id, control.id, minted.planted[0].id])
         ]
         assert (
-            len(keep_sightings(session, Actor.cli(), [(s, None) for s in seen], jobs=None).added)
+            len(
+                keep_sightings(
+                    session, Actor.cli(), [(s, None) for s in seen], jobs=None, zone=SHANGHAI
+                ).added
+            )
             == 3
         )
     with Session(db) as session:

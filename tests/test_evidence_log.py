@@ -43,6 +43,7 @@ from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import (
     BACKENDS,
+    SHANGHAI,
     LinkFactory,
     add_sightings,
     scratch_postgres_database,
@@ -112,7 +113,7 @@ def story(session: Session, make_link: LinkFactory, tmp_path: Path) -> Story:
         context={"url": "http://shop.example/listing/1"},
     )
     seen = match_observations(holder.matcher(session), [observation])
-    observed = record(session, Actor.cli(), seen, evidence=store, jobs=None)
+    observed = record(session, Actor.cli(), seen, evidence=store, jobs=None, zone=SHANGHAI)
     assert [s.canary_id for s in observed.added] == [minted.planted[0].id]
     session.flush()
     sighting = session.exec(

@@ -33,7 +33,7 @@ from app.planting.schemas import StoredCanary
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, LinkFactory, add_sightings, scratch_postgres_database
+from tests.conftest import BACKENDS, SHANGHAI, LinkFactory, add_sightings, scratch_postgres_database
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -144,8 +144,8 @@ def test_real_merges_splits_link_edits_and_imports_still_verify(
     actor = Actor.cli()
     first, second = world.sightings
     into, other = _incident_of(session, first), _incident_of(session, second)
-    merge_incidents(session, actor, into, [other])
-    split = split_incident(session, actor, into, [second.id]).others[0]
+    merge_incidents(session, actor, into, [other], SHANGHAI)
+    split = split_incident(session, actor, into, [second.id], SHANGHAI).others[0]
     close_incident(session, actor, split.id)
     assert _incident_of(session, second) == split.id
 

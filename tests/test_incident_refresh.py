@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -30,7 +31,14 @@ from app.settings import Settings
 from app.sites.crawling import CrawlLoop
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, RecordingQueue, add_sightings, migrated_database, session_scope
+from tests.conftest import (
+    BACKENDS,
+    SHANGHAI,
+    RecordingQueue,
+    add_sightings,
+    migrated_database,
+    session_scope,
+)
 
 URL = "http://market.example/listing/77"
 
@@ -96,12 +104,13 @@ def test_sightings_leave_the_attribution_to_the_job_and_it_catches_up(
     with Session(engine) as session:
         assert pending_refreshes(session) == [incident.id]
 
-    assert refresh_incident(Database(engine), incident.id)
+    assert refresh_incident(Database(engine), incident.id, SHANGHAI)
     incident, ranked = _incident(engine)
     assert not incident.attribution_pending and incident.announced
     assert str(ranked[0].link_id) == str(canaries[0].link_id)  # the outlet, not its region
     assert incident.surfaced == 2
-    assert not refresh_incident(Database(engine), incident.id)  # nothing new: nothing done
+    # Nothing new: nothing done.
+    assert not refresh_incident(Database(engine), incident.id, SHANGHAI)
 
     # Without a job queue (the CLI), the writing transaction recomputes it itself.
     _store(engine, canaries[2:4], None)
@@ -120,8 +129,10 @@ def test_sightings_stored_while_the_job_computes_leave_the_incident_pending(
     compute = refresh.compute
     writes: list[threading.Thread] = []
 
-    def compute_then_write(session: Session, sightings: list[Sighting]) -> refresh.Computed:
-        computed = compute(session, sightings)
+    def compute_then_write(
+        session: Session, sightings: list[Sighting], zone: ZoneInfo
+    ) -> refresh.Computed:
+        computed = compute(session, sightings, zone)
         if not writes:  # once: a concurrent writer commits between the read and the write
             writes.append(threading.Thread(target=_store, args=(engine, canaries[2:5], later)))
             writes[0].start()
@@ -130,12 +141,12 @@ def test_sightings_stored_while_the_job_computes_leave_the_incident_pending(
 
     monkeypatch.setattr(refresh, "compute", compute_then_write)
     (incident_id,) = {uuid.UUID(arguments["incident_id"]) for _, arguments in later.deferred}
-    assert refresh_incident(Database(engine), incident_id)
+    assert refresh_incident(Database(engine), incident_id, SHANGHAI)
     incident, _ = _incident(engine)
     assert (incident.attributed_revision, incident.revision) == (1, 2)
     assert incident.attribution_pending and incident.surfaced == 2
     monkeypatch.setattr(refresh, "compute", compute)
-    assert refresh_incident(Database(engine), incident_id)
+    assert refresh_incident(Database(engine), incident_id, SHANGHAI)
     incident, _ = _incident(engine)
     assert not incident.attribution_pending and incident.surfaced == 5
 
@@ -163,3 +174,28 @@ def test_the_sweep_refreshes_incidents_whose_job_was_lost(
         queue.shutdown()
     incident, ranked = _incident(engine)
     assert not incident.attribution_pending and incident.surfaced == 3 and ranked
+
+
+def test_explanations_write_their_times_in_the_configured_zone(
+    world: tuple[Engine, list[StoredCanary]],
+) -> None:
+    """HONEYTRACE_TIME_ZONE is where every time people read is written, the explanation's
+    included: the same incident refreshed for a UTC deployment and a Beijing one differs
+    only by the times, each with its offset written out."""
+    engine, canaries = world
+    later = RecordingQueue()
+    _store(engine, canaries[:3], later)
+    incident, _ = _incident(engine)
+    texts = {}
+    for zone in ("UTC", "Asia/Shanghai"):
+        with Session(engine) as session:
+            incident.revision += 1
+            session.merge(incident)
+            session.commit()
+        assert refresh_incident(Database(engine), incident.id, ZoneInfo(zone))
+        incident, ranked = _incident(engine)
+        texts[zone] = (incident.explanation_en, ranked[0].explanation_en)
+    for text in texts["UTC"]:
+        assert "(UTC+00:00)" in text and "UTC+08:00" not in text
+    for text in texts["Asia/Shanghai"]:
+        assert "(UTC+08:00)" in text and "UTC+00:00" not in text

@@ -50,6 +50,7 @@ from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from tests.conftest import (
     BACKENDS,
+    SHANGHAI,
     KeyFactory,
     LinkFactory,
     bearer,
@@ -432,7 +433,7 @@ def _world(
             session, cli, "+8617000000001", "twilio", ["voice"], None, False, False
         )
         assign_number(session, cli, phone.id, outlet.id)
-        intake = Intake(Database(engine), LiveIndex(), EvidenceStore(evidence))
+        intake = Intake(Database(engine), LiveIndex(), EvidenceStore(evidence), SHANGHAI)
         for i in range(3):  # bare calls: the background every number gets
             call = Contact(
                 provider="twilio",

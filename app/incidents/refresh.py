@@ -30,14 +30,6 @@ from app.queueing.jobs import JobQueue
 from attribution.model import Attribution, attribute
 
 SWEEP_BATCH = 1000
-# Explanations are read by people in China: their times are written in Beijing time (the
-# stored times stay UTC).
-BEIJING = ZoneInfo("Asia/Shanghai")
-
-
-def shanghai_text(moment: datetime) -> str:
-    """As every time people read is written (app.localtime), offset included."""
-    return shown(moment, BEIJING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +41,19 @@ class Computed:
     leaked_records: int | None
 
 
-def compute(session: Session, sightings: list[Sighting]) -> Computed:
-    """Read the attribution's inputs and run it; writes nothing."""
+def compute(session: Session, sightings: list[Sighting], zone: ZoneInfo) -> Computed:
+    """Read the attribution's inputs and run it; writes nothing. The explanations write
+    their times in `zone` (the deployment's HONEYTRACE_TIME_ZONE), offset included."""
+
+    def clock(moment: datetime) -> str:
+        return shown(moment, zone)
+
     rows = leaked_records(session, sightings)
     result = attribute(
         exposure_tree(session, sightings),
         canary_sightings(session, sightings),
         leaked_records=rows,
-        clock=shanghai_text,
+        clock=clock,
     )
     surfaced = len({s.canary_id for s in sightings if not s.control})
     return Computed(result, surfaced, rows)
@@ -98,15 +95,17 @@ def store(session: Session, incident: Incident, computed: Computed, revision: in
 
 
 def refresh_attribution(
-    session: Session, incident: Incident, sightings: list[Sighting] | None = None
+    session: Session, incident: Incident, zone: ZoneInfo, sightings: list[Sighting] | None = None
 ) -> None:
     """Run the attribution over the incident's sightings and cache its answer, here."""
     if sightings is None:
         sightings = incident_sightings(session, incident.id)
-    store(session, incident, compute(session, sightings), incident.revision)
+    store(session, incident, compute(session, sightings, zone), incident.revision)
 
 
-def touched(session: Session, incidents: list[Incident], jobs: JobQueue | None) -> None:
+def touched(
+    session: Session, incidents: list[Incident], jobs: JobQueue | None, zone: ZoneInfo
+) -> None:
     """The incidents' sightings changed: refresh their attribution and raise their alerts,
     in a job when there is a queue, here otherwise."""
     for incident in incidents:
@@ -118,12 +117,12 @@ def touched(session: Session, incidents: list[Incident], jobs: JobQueue | None) 
             jobs.defer(session, "incident_refresh", incident_id=str(incident.id))
             continue
         before = Standing.of(incident)
-        refresh_attribution(session, incident)
+        refresh_attribution(session, incident, zone)
         announce(session, incident, before)
 
 
 def refresh_incident(
-    database: Database, incident_id: uuid.UUID, jobs: JobQueue | None = None
+    database: Database, incident_id: uuid.UUID, zone: ZoneInfo, jobs: JobQueue | None = None
 ) -> bool:
     """The `incident_refresh` job: bring one incident's attribution up to date. Its inputs
     are read in a plain read (no write lock on SQLite, a snapshot there), the answer
@@ -133,7 +132,7 @@ def refresh_incident(
         if incident is None or not incident.attribution_pending:
             return False
         revision = incident.revision
-        computed = compute(session, incident_sightings(session, incident_id))
+        computed = compute(session, incident_sightings(session, incident_id), zone)
     with database.write() as session:
         incident = session.get(Incident, incident_id, with_for_update=True)
         if incident is None or incident.attributed_revision >= revision:

@@ -68,19 +68,27 @@ def get_incident(
 
 @router.post("/{incident_id}/merge")
 def merge(
-    session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID, body: MergeRequest
+    session: WriteSession,
+    settings: SettingsDep,
+    actor: IncidentManager,
+    incident_id: uuid.UUID,
+    body: MergeRequest,
 ) -> IncidentRead:
     """Merge other incidents into this one (they are closed, pointing at it)."""
-    change = service.merge_incidents(session, actor, incident_id, body.incident_ids)
+    change = service.merge_incidents(session, actor, incident_id, body.incident_ids, settings.zone)
     return IncidentRead.build(session, actor, change.incident)
 
 
 @router.post("/{incident_id}/split")
 def split(
-    session: WriteSession, actor: IncidentManager, incident_id: uuid.UUID, body: SplitRequest
+    session: WriteSession,
+    settings: SettingsDep,
+    actor: IncidentManager,
+    incident_id: uuid.UUID,
+    body: SplitRequest,
 ) -> IncidentRead:
     """Move these sightings to a new incident; answers with the new incident."""
-    change = service.split_incident(session, actor, incident_id, body.sighting_ids)
+    change = service.split_incident(session, actor, incident_id, body.sighting_ids, settings.zone)
     return IncidentRead.build(session, actor, change.others[0])
 
 

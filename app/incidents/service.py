@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, or_, text
 from sqlmodel import Session, col, func, select
@@ -51,7 +52,7 @@ LOCK_KEY = 0x6874696E
 
 
 def assign_sightings(
-    session: Session, sightings: Sequence[Sighting], jobs: JobQueue | None
+    session: Session, sightings: Sequence[Sighting], jobs: JobQueue | None, zone: ZoneInfo
 ) -> list[Incident]:
     """Put sightings just stored into incidents (app.incidents.grouping: one leak, one
     incident) and have the attribution of each incident they touched recomputed, with its
@@ -98,7 +99,7 @@ def assign_sightings(
         touched_ids[incident.id] = incident
     log_memberships(session, joined, Grouping.GROUPED)
     incidents = list(touched_ids.values())
-    touched(session, incidents, jobs)
+    touched(session, incidents, jobs, zone)
     return incidents
 
 
@@ -258,9 +259,11 @@ def merge_incidents(
     actor: Actor,
     incident_id: uuid.UUID,
     other_ids: Sequence[uuid.UUID],
+    zone: ZoneInfo,
 ) -> Change:
     """Move every sighting of the others into this incident; the others are closed as
-    merged into it. Its attribution is recomputed (and may escalate it)."""
+    merged into it. Its attribution is recomputed (and may escalate it), its explanation
+    written in `zone`."""
     _lock_grouping(session)
     target = _managed(session, incident_id)
     if target.status != IncidentStatus.OPEN:
@@ -286,14 +289,14 @@ def merge_incidents(
     for other in others:
         regroup(session, other)
         other.revision += 1
-        refresh_attribution(session, other, [])
+        refresh_attribution(session, other, zone, [])
         other.status = IncidentStatus.CLOSED
         other.closed_at = other.closed_at or now
         other.merged_into_id = target.id
         session.add(other)
     sightings = regroup(session, target)
     target.revision += 1
-    refresh_attribution(session, target, sightings)
+    refresh_attribution(session, target, zone, sightings)
     announce(session, target, before)
     record_audit(
         session,
@@ -307,7 +310,11 @@ def merge_incidents(
 
 
 def split_incident(
-    session: Session, actor: Actor, incident_id: uuid.UUID, sighting_ids: Sequence[uuid.UUID]
+    session: Session,
+    actor: Actor,
+    incident_id: uuid.UUID,
+    sighting_ids: Sequence[uuid.UUID],
+    zone: ZoneInfo,
 ) -> Change:
     """Move these sightings into a new open incident; both are regrouped and recomputed.
     An investigator's split opens no alert: they are the one who made it."""
@@ -358,7 +365,7 @@ def split_incident(
     for incident in (source, split):
         sightings = regroup(session, incident)
         incident.revision += 1
-        refresh_attribution(session, incident, sightings)
+        refresh_attribution(session, incident, zone, sightings)
     record_audit(
         session,
         actor,

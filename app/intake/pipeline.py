@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, BinaryIO
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends
 from sqlmodel import Session
@@ -26,18 +27,21 @@ from watchers.scan import ScanProgress, ScanResult, scan_stream
 class Intake:
     """Matches observations with no transaction open, and records what they named inside
     the caller's unit of work. `jobs`: where incident refreshes and alert deliveries are
-    deferred to; without a queue (a CLI command) incidents are attributed in the unit."""
+    deferred to; without a queue (a CLI command) incidents are attributed in the unit.
+    `zone`: the time zone incident explanations write their times in."""
 
     def __init__(
         self,
         database: Database,
         index: LiveIndex,
         evidence: EvidenceStore,
+        zone: ZoneInfo,
         jobs: JobQueue | None = None,
     ) -> None:
         self.database = database
         self.index = index
         self.evidence = evidence
+        self.zone = zone
         self.jobs = jobs
 
     @classmethod
@@ -45,7 +49,7 @@ class Intake:
         """An intake for a one-off command: its own index, no job queue (incidents are
         attributed in the unit of work, alerts left to the sweep)."""
         index = LiveIndex(key_table_path(settings))
-        return cls(database, index, EvidenceStore(settings.evidence_path))
+        return cls(database, index, EvidenceStore(settings.evidence_path), settings.zone)
 
     def matcher(self) -> Matcher:
         """A matcher over every canary stored (the index topped up in a plain read)."""
@@ -73,7 +77,7 @@ class Intake:
 
     def record(self, session: Session, actor: Actor, seen: Sequence[Seen]) -> Recorded:
         """Inside the caller's unit of work: store the sightings and hand them off."""
-        return record(session, actor, seen, evidence=self.evidence, jobs=self.jobs)
+        return record(session, actor, seen, evidence=self.evidence, jobs=self.jobs, zone=self.zone)
 
     def take(
         self,

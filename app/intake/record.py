@@ -10,6 +10,7 @@ reported as a coverage problem (app.planting.service.burn_canary).
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -43,6 +44,7 @@ def record(
     *,
     evidence: EvidenceStore,
     jobs: JobQueue | None,
+    zone: ZoneInfo,
 ) -> Recorded:
     """Store what the observations named, each (observation, canary, part) once, with the
     evidence of the observations that named something (nothing of the others is kept:
@@ -68,7 +70,7 @@ def record(
             for f in s.found
             if f.canary_id in links
         ]
-    return keep_sightings(session, actor, pending, jobs=jobs)
+    return keep_sightings(session, actor, pending, jobs=jobs, zone=zone)
 
 
 def keep_sightings(
@@ -77,6 +79,7 @@ def keep_sightings(
     pending: Sequence[tuple[Sighting, str | None]],
     *,
     jobs: JobQueue | None,
+    zone: ZoneInfo,
 ) -> Recorded:
     """Store the sightings not stored before (by dedup key: a retried, repeated or
     concurrent delivery adds each once; `str` is the evidence blob a sighting chains, if
@@ -101,7 +104,7 @@ def keep_sightings(
     sightings = [s for s, _ in added]
     log_sightings(session, added)
     alert_control_sightings(session, sightings, jobs)
-    assign_sightings(session, sightings, jobs)
+    assign_sightings(session, sightings, jobs, zone)
     _burn_surfaced(session, actor, sightings)
     session.flush()
     return Recorded(sightings)

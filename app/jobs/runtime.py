@@ -41,6 +41,7 @@ class Runtime:
             database,
             index or LiveIndex(key_table_path(settings)),
             evidence or EvidenceStore(settings.evidence_path),
+            settings.zone,
             jobs,
         )
         return cls(database, settings, intake, jobs, crawls)

@@ -114,7 +114,7 @@ def alert_sweep(runtime: Runtime, *, timestamp: int) -> None:
 def incident_refresh(runtime: Runtime, *, incident_id: str) -> None:
     """Recompute one incident's attribution after new sightings and raise its alerts
     (app.incidents.refresh.refresh_incident); one at a time per incident."""
-    refresh_incident(runtime.database, uuid.UUID(incident_id), runtime.jobs)
+    refresh_incident(runtime.database, uuid.UUID(incident_id), runtime.settings.zone, runtime.jobs)
 
 
 @jobs.job(

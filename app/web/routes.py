@@ -443,7 +443,8 @@ def incident_merge(
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
 ) -> Response:
     def merge() -> uuid.UUID:
-        return merge_incidents(session, page.actor, incident_id, incident_ids).incident.id
+        zone = page.settings.zone
+        return merge_incidents(session, page.actor, incident_id, incident_ids, zone).incident.id
 
     return _change_incident(session, page, csrf, merge)
 
@@ -457,7 +458,8 @@ def incident_split(
     csrf: Annotated[str, Form(alias="csrf_token")] = "",
 ) -> Response:
     def split() -> uuid.UUID:
-        return split_incident(session, page.actor, incident_id, sighting_ids).others[0].id
+        zone = page.settings.zone
+        return split_incident(session, page.actor, incident_id, sighting_ids, zone).others[0].id
 
     return _change_incident(session, page, csrf, split)
 
