@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     time_zone: str = Field(
         "Asia/Shanghai",
         description="IANA time zone times are shown in to people (pages, CLI, evidence "
-        "bundles); storage and the API stay in UTC.",
+        "bundles, incident explanations); storage and the API stay in UTC.",
     )
     rotation_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         3600,
