@@ -290,3 +290,17 @@ def attributed(engine: Engine, seconds: float = 30.0) -> None:
                 return
         assert time.monotonic() < deadline, "the incident refresh jobs did not run"
         time.sleep(0.05)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database (no tables), on each backend, for migration tests."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with scratch_postgres_database() as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()

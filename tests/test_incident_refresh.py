@@ -7,8 +7,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine

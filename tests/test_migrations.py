@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import Engine, MetaData, Table, func, insert, inspect, select, t
 from sqlmodel import Session, col
 
 from app.auth.actor import Actor
-from app.db import current_revision, downgrade, head_revision, make_engine, upgrade, utcnow
+from app.db import current_revision, downgrade, head_revision, upgrade, utcnow
 from app.evidence.log import log_sightings
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
@@ -27,7 +26,7 @@ from app.models.sightings import Sighting, SightingSource
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, add_sightings, scratch_postgres_database, session_scope
+from tests.conftest import add_sightings, session_scope
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -36,19 +35,6 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
     assert diff == []
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with scratch_postgres_database() as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def test_upgrade_downgrade_upgrade(empty_engine: Engine) -> None:

@@ -2,8 +2,6 @@
 acknowledges its own outlet's canaries and no other link's, and does nothing else."""
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,14 +11,14 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
-from app.db import downgrade, make_engine, upgrade
+from app.db import downgrade, upgrade
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import Canary, CanaryStatus
 from app.models.keys import ApiKey, Role
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, KeyFactory, LinkFactory, bearer, scratch_postgres_database
+from tests.conftest import KeyFactory, LinkFactory, bearer
 
 
 def _two_outlets(make_link: LinkFactory) -> tuple[uuid.UUID, uuid.UUID]:
@@ -132,19 +130,6 @@ def test_actor_round_trips_through_a_job_with_its_feed_scope() -> None:
     actor = Actor.scoped(uuid.uuid4(), "key:x", Role.INTEGRATION, link)
     assert actor.feed_link_id == link and actor.scope_link_id is None
     assert Actor.from_json(actor.to_json()) == actor
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with scratch_postgres_database() as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def test_going_back_before_0018_revokes_scoped_integration_keys(empty_engine: Engine) -> None:
