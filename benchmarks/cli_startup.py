@@ -11,7 +11,7 @@ project's modules again (about 0.1 s of a scan).
 
 With `--scan-canaries N` it also times `honeytrace scan` of a one-row file against a fresh
 SQLite database holding N minted canaries (issue 17's goal: under 1 s at 30,000, under 2 s at
-1,000,000), the key table already written by the mints, as a scan after minting finds it,
+1,000,000), the key table already written (by the mints, or else by one unmeasured scan),
 beside what no scan can start without: importing the libraries it runs on (SQLModel and
 SQLAlchemy, Polars, Typer, pydantic-settings) in a bare process.
 
