@@ -194,6 +194,8 @@ def head_revision() -> str | None:
         revision = found.get("revision")
         if len(lines) != 2 or revision is None or "down_revision" not in found:
             return _alembic_head()
+        if revision in down_of:  # two files claim one revision
+            return _alembic_head()
         down_of[revision] = found["down_revision"]
     downs = list(down_of.values())
     heads = set(down_of) - set(downs)
