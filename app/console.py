@@ -51,23 +51,25 @@ def ready_database(settings: "Settings") -> "Database":
 
 
 def ready_engine(settings: "Settings") -> "Engine":
-    """An engine on a current schema: the embedded SQLite file is upgraded in place."""
+    """An engine on a current schema: the embedded SQLite file is upgraded in place. The
+    schema's revision is read in plain SQL; Alembic is imported only to migrate."""
     from app.db import current_revision, head_revision, make_engine, upgrade
 
     engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    head = head_revision()
+    if current == head:
+        return engine
     if settings.is_sqlite:
         upgrade(engine)
         return engine
-    with engine.connect() as connection:
-        current = current_revision(connection)
-    if current != head_revision():
-        typer.echo(
-            f"error: the database schema is at {current}, not {head_revision()}; "
-            "run `honeytrace db upgrade` first",
-            err=True,
-        )
-        raise typer.Exit(1)
-    return engine
+    typer.echo(
+        f"error: the database schema is at {current}, not {head}; "
+        "run `honeytrace db upgrade` first",
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 def print_json(value: Any) -> None:

@@ -3,30 +3,29 @@
 Transactions are explicit. A `Database` hands out two kinds of session: `read()`, a plain
 read that never takes SQLite's write lock, and `write()`, a unit of work that commits when
 its block ends (rolls back if it raises) and is opened only around writes. Services take a
-`Session` and never commit; the route (through `ReadSession` / `WriteSession`), the job or
-the CLI command that opened the session decides where the transaction ends.
+`Session` and never commit; the route (through app.resources' `ReadSession` /
+`WriteSession`), the job or the CLI command that opened the session decides where the
+transaction ends.
 """
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from fastapi import Depends
-from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 import migrations
-from app.resources import resource
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -121,7 +120,14 @@ WRITER_WAIT_SECONDS = 120.0
 _WRITER = "honeytrace_sqlite_writer"
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+# Alembic is imported only to migrate (or where the migration files are not one line of
+# history): every CLI command checks the schema, and importing Alembic takes longer (about a
+# third of a second) than the rest of a one-row scan's start-up together.
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> "Config":
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -133,12 +139,16 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate up to `revision` (see _migrating)."""
+    from alembic import command
+
     with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate down to `revision` (see _migrating)."""
+    from alembic import command
+
     with _migrating(engine) as connection:
         command.downgrade(alembic_config(connection), revision)
 
@@ -166,12 +176,49 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 driver.execute("PRAGMA foreign_keys=ON")
 
 
+# A migration file's own `revision = "0018"` and `down_revision = "0017"` lines.
+_REVISION_LINE = re.compile(
+    r"""^(revision|down_revision)\b[^=\n]*=\s*(?:"([^"\n]+)"|'([^'\n]+)'|(None))\s*$""",
+    re.MULTILINE,
+)
+
+
 def head_revision() -> str | None:
+    """The newest migration, as Alembic names it. Read from the migration files' revision
+    lines when they make one line of history, as ours do; Alembic's ScriptDirectory decides
+    anything else (a branch, a merge, a line this reading does not understand)."""
+    down_of: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        lines = _REVISION_LINE.findall(path.read_text("utf-8"))
+        found = {name: None if none else double or single for name, double, single, none in lines}
+        revision = found.get("revision")
+        if len(lines) != 2 or revision is None or "down_revision" not in found:
+            return _alembic_head()
+        if revision in down_of:  # two files claim one revision
+            return _alembic_head()
+        down_of[revision] = found["down_revision"]
+    downs = list(down_of.values())
+    heads = set(down_of) - set(downs)
+    if len(heads) != 1 or len(set(downs)) != len(downs) or None not in downs:
+        return _alembic_head()
+    return heads.pop()
+
+
+def _alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database's alembic_version table holds (None: never migrated), read
+    as Alembic's MigrationContext reads it, without importing Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    if len(versions) > 1:
+        raise RuntimeError(f"the database records more than one head: {', '.join(versions)}")
+    return versions[0] if versions else None
 
 
 class Database:
@@ -201,26 +248,6 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
-
-
-DatabaseDep = Annotated[Database, Depends(resource(Database))]
-
-
-def read_session(database: DatabaseDep) -> Iterator[Session]:
-    with database.read() as session:
-        yield session
-
-
-def write_session(database: DatabaseDep) -> Iterator[Session]:
-    with database.write() as session:
-        yield session
-
-
-# A route's signature says whether it writes: `ReadSession` reads and never commits;
-# `WriteSession` is the request's unit of work, committed when the route returns (before
-# the response is sent) and rolled back if it raises.
-ReadSession = Annotated[Session, Depends(read_session, scope="function")]
-WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

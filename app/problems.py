@@ -1,16 +1,21 @@
-"""Domain errors and their one translation into RFC 9457 problem details."""
+"""Domain errors and their one translation into RFC 9457 problem details.
+
+Services and CLI commands raise these errors without importing FastAPI: the translation
+imports it when it runs (in the service, which has it loaded already).
+"""
 
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any, cast
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing import TYPE_CHECKING, Any, cast
 
 from app.request_context import current_request_id
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("honeytrace.http")
@@ -75,7 +80,9 @@ def problem_response(
     detail: str,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> "JSONResponse":
+    from fastapi.responses import JSONResponse
+
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -102,7 +109,7 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return [field_error(_field_name(e.get("loc", ())), str(e.get("msg", ""))) for e in errors]
 
 
-async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(_request: "Request", exc: Exception) -> "JSONResponse":
     exc = cast(DomainError, exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
     if isinstance(exc, TooManyRequestsError):
@@ -110,8 +117,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.detail, exc.extra, headers)
 
 
-async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
-    exc = cast(RequestValidationError, exc)
+async def _request_validation(_request: "Request", exc: Exception) -> "JSONResponse":
+    exc = cast("RequestValidationError", exc)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.")
@@ -122,13 +129,13 @@ async def _request_validation(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
-async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
-    exc = cast(StarletteHTTPException, exc)
+async def _http_exception(_request: "Request", exc: Exception) -> "JSONResponse":
+    exc = cast("StarletteHTTPException", exc)
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(_request: "Request", exc: Exception) -> "JSONResponse":
     """A bug: logged with its traceback, answered as a problem that names only the request."""
     log.error("unhandled error", exc_info=exc)
     return problem_response(
@@ -137,7 +144,10 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: "FastAPI") -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -3,17 +3,26 @@ queue, the crawler) and how routes receive it: as typed dependencies, never by r
 app's state.
 
 The FastAPI lifespan fills one `Resources` per app; a route names what it needs by type
-(`DatabaseDep`, `IntakeDep`, each defined beside its class as
-`Annotated[X, Depends(resource(X))]`). Jobs and CLI commands are handed the same objects
-directly. This module is the only one that reads `app.state`.
+(`DatabaseDep`, `IntakeDep`: `Annotated[X, Depends(resource(X))]`). Jobs and CLI commands are
+handed the same objects directly. This module is the only one that reads `app.state`.
+
+The aliases live where only routes import them: here for the database, its sessions, the
+settings and the job queue, and in a package's `deps` module for what the package makes
+(app.evidence.deps, app.intake.deps, app.sites.deps). The modules that define the classes
+never import FastAPI, so a CLI command that uses them does not pay for it
+(tests/test_cli_startup.py).
 """
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from sqlmodel import Session
 
+from app.db import Database
 from app.problems import ServiceUnavailableError
+from app.queueing.jobs import JobQueue
+from app.settings import Settings
 
 T = TypeVar("T")
 
@@ -66,3 +75,25 @@ def resource(kind: type[T]) -> Callable[[Request], T]:
         get.__name__ = f"{kind.__name__.lower()}_resource"
         getter = _getters[kind] = get
     return cast(Callable[[Request], T], getter)
+
+
+DatabaseDep = Annotated[Database, Depends(resource(Database))]
+SettingsDep = Annotated[Settings, Depends(resource(Settings))]
+JobsDep = Annotated[JobQueue, Depends(resource(JobQueue))]
+
+
+def read_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.read() as session:
+        yield session
+
+
+def write_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.write() as session:
+        yield session
+
+
+# A route's signature says whether it writes: `ReadSession` reads and never commits;
+# `WriteSession` is the request's unit of work, committed when the route returns (before
+# the response is sent) and rolled back if it raises.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]

@@ -9,11 +9,8 @@ from pathlib import Path
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import Depends
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from app.resources import resource
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 (a known placeholder)
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", DEVELOPMENT_SECRET})
@@ -215,6 +212,3 @@ class Settings(BaseSettings):
 @cache
 def get_settings() -> Settings:
     return Settings()
-
-
-SettingsDep = Annotated[Settings, Depends(resource(Settings))]

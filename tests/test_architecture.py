@@ -22,9 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("watchers",),  # pure: the outside world as observations
     ("app.request_context", "app.csvsafe", "app.text", "app.localtime"),
     ("app.problems", "app.paging"),  # errors as problem documents; the paging envelope
-    ("app.resources",),  # typed lifespan resources for routes
     ("app.settings",),
     ("app.db", "app.queueing"),  # sessions and units of work; job queues
+    ("app.resources",),  # typed lifespan resources for routes, and their aliases
     ("app.console",),  # what every CLI command shares
     ("app.models",),  # the schema
     ("app.auth", "app.identifiers"),  # keys, actors, permission guards; ids as typed in the CLI

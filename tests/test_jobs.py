@@ -24,7 +24,6 @@ import pytest
 import sqlalchemy as sa
 import typer
 from fastapi.testclient import TestClient
-from procrastinate import RetryStrategy
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -39,7 +38,7 @@ from app.main import create_app
 from app.models.canaries import Canary, CanaryStatus, FeedProfile
 from app.models.links import Link
 from app.queueing.inprocess import InProcessQueue
-from app.queueing.jobs import JobRegistry, UnschedulableError, cron_every
+from app.queueing.jobs import Backoff, JobRegistry, UnschedulableError, cron_every
 from app.queueing.postgres import SCHEMA, PostgresQueue, StalledJobs, retry_stalled_jobs, work
 from app.settings import Settings
 from attribution.kinds import LinkKind
@@ -102,7 +101,7 @@ def settle(runtime: Traced, *, ledger: str) -> None:
     _run(runtime, f"settle-{ledger}")
 
 
-@traced.job(retry=RetryStrategy(max_attempts=3, exponential_wait=2))
+@traced.job(retry=Backoff(max_attempts=3, exponential_wait=2))
 def flaky(runtime: Traced, *, key: str, failures: int) -> None:
     if _run(runtime, key) <= failures:
         raise RuntimeError("failing on purpose")

@@ -8,11 +8,19 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, Table, func, insert, inspect, select, table
 from sqlmodel import Session, col
 
 from app.auth.actor import Actor
-from app.db import current_revision, downgrade, head_revision, upgrade, utcnow
+from app.db import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+    utcnow,
+)
 from app.evidence.log import log_sightings
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
@@ -35,6 +43,25 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def test_revisions_are_read_as_alembic_reads_them(empty_engine: Engine) -> None:
+    """app.db reads the head from the migration files' lines and the database's revision in
+    plain SQL, so that commands start without importing Alembic: the same answers."""
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    def both() -> tuple[str | None, str | None]:
+        with empty_engine.connect() as connection:
+            alembic = MigrationContext.configure(connection).get_current_revision()
+            return current_revision(connection), alembic
+
+    assert both() == (None, None), "never migrated: no alembic_version table"
+    upgrade(empty_engine, "0001")
+    assert both() == ("0001", "0001")
+    upgrade(empty_engine)
+    assert both() == (head_revision(), head_revision())
+    downgrade(empty_engine, "base")
+    assert both() == (None, None), "an empty alembic_version table"
 
 
 def test_upgrade_downgrade_upgrade(empty_engine: Engine) -> None:

@@ -15,11 +15,10 @@ from app.alerts.schemas import (
     SubscriptionUpdate,
 )
 from app.auth.deps import AlertManager
-from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.alerts import DeliveryStatus
 from app.paging import Offset, Page, limit_query, page_of
 from app.problems import NotFoundError
-from app.settings import SettingsDep
+from app.resources import DatabaseDep, ReadSession, SettingsDep, WriteSession
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from app.audit.service import list_audit
 from app.auth.deps import AuditReader
-from app.db import ReadSession
 from app.paging import MAX_OFFSET, Offset, Page, limit_query
+from app.resources import ReadSession
 from app.text import SafeText
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

@@ -13,8 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.auth.actor import Actor
 from app.auth.keys import authenticate, touch_key
 from app.auth.permissions import Permission, granted
-from app.db import DatabaseDep
 from app.problems import ForbiddenError, UnauthorizedError
+from app.resources import DatabaseDep
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
 

@@ -8,11 +8,7 @@ either whole or absent, and storing the same bytes twice stores them once.
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends
-
-from app.resources import resource
 from watchers.observations import Evidence
 
 
@@ -45,6 +41,3 @@ class EvidenceStore:
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
-
-
-EvidenceDep = Annotated[EvidenceStore, Depends(resource(EvidenceStore))]

@@ -10,8 +10,7 @@ from starlette.background import BackgroundTask
 
 from app.audit.service import record_audit
 from app.auth.deps import IncidentManager, IncidentReader
-from app.db import ReadSession, WriteSession
-from app.evidence.store import EvidenceDep
+from app.evidence.deps import EvidenceDep
 from app.incidents import service
 from app.incidents.bundle import bundle_file
 from app.incidents.schemas import (
@@ -23,7 +22,7 @@ from app.incidents.schemas import (
 from app.models.incidents import IncidentStatus
 from app.paging import Offset, Page, limit_query
 from app.problems import ForbiddenError
-from app.settings import SettingsDep
+from app.resources import ReadSession, SettingsDep, WriteSession
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 

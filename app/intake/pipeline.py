@@ -1,10 +1,9 @@
 """`Intake`: the process's one way in (see app.intake), made once with what it needs."""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends
 from sqlmodel import Session
 
 from app.auth.actor import Actor
@@ -12,16 +11,17 @@ from app.db import Database
 from app.evidence.store import EvidenceStore
 from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.matching import match_observations
-from app.intake.record import Recorded, record
 from app.intake.sightings import Seen
 from app.queueing.jobs import JobQueue
-from app.resources import resource
 from app.settings import Settings
 from canaries.matching import Matcher
 from canaries.mint import load_tables
 from watchers.dumps import DumpLimits
 from watchers.observations import Observation
 from watchers.scan import ScanProgress, ScanResult, scan_stream
+
+if TYPE_CHECKING:
+    from app.intake.record import Recorded
 
 
 class Intake:
@@ -75,16 +75,20 @@ class Intake:
             load_tables()  # as in `match`
         return result
 
-    def record(self, session: Session, actor: Actor, seen: Sequence[Seen]) -> Recorded:
-        """Inside the caller's unit of work: store the sightings and hand them off."""
+    def record(self, session: Session, actor: Actor, seen: Sequence[Seen]) -> "Recorded":
+        """Inside the caller's unit of work: store the sightings and hand them off. What
+        they are handed to (evidence, alerts, incidents, burns) is imported here, when first
+        recorded: a scan that only reports its matches starts without it."""
+        from app.intake.record import record
+
         return record(session, actor, seen, evidence=self.evidence, jobs=self.jobs, zone=self.zone)
 
     def take(
         self,
         actor: Actor,
         observations: Iterable[Observation],
-        then: Callable[[Session, Sequence[Seen], Recorded], None] | None = None,
-    ) -> tuple[list[Seen], Recorded]:
+        then: Callable[[Session, Sequence[Seen], "Recorded"], None] | None = None,
+    ) -> tuple[list[Seen], "Recorded"]:
         """Match, then record in a unit of work of its own; `then` adds the source's own
         writes (its audit entry) to that unit."""
         seen = self.match(observations)
@@ -93,6 +97,3 @@ class Intake:
             if then is not None:
                 then(session, seen, recorded)
         return seen, recorded
-
-
-IntakeDep = Annotated[Intake, Depends(resource(Intake))]

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from app.audit.service import record_audit
 from app.auth import keys
 from app.auth.deps import KeyAdmin
-from app.db import ReadSession, WriteSession
 from app.models.keys import ApiKey, Role
 from app.paging import Offset, Page, limit_query, page_of
+from app.resources import ReadSession, WriteSession
 from app.text import Label
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

@@ -7,13 +7,12 @@ from fastapi import APIRouter, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import LinkReader, LinkWriter
-from app.db import ReadSession, WriteSession
 from app.links import service
 from app.links.importer import ImportReport, import_links_csv
 from app.links.schemas import LinkCreate, LinkRead, LinkUpdate
 from app.paging import Offset, Page, limit_query
 from app.problems import PayloadTooLargeError
-from app.settings import SettingsDep
+from app.resources import ReadSession, SettingsDep, WriteSession
 from attribution.kinds import LinkKind
 
 router = APIRouter(prefix="/v1/links", tags=["links"])

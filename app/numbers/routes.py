@@ -8,11 +8,11 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.deps import NumberManager
-from app.db import ReadSession, WriteSession
 from app.models.telephony import PhoneNumber
 from app.numbers import service
 from app.numbers.background import background_rates
 from app.paging import Offset, Page, limit_query, page_of
+from app.resources import ReadSession, WriteSession
 from app.text import SafeText
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])

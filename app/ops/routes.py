@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.deps import MetricsReader
-from app.db import DatabaseDep, current_revision, head_revision
+from app.db import current_revision, head_revision
 from app.problems import problem_response
-from app.resources import resource
+from app.resources import DatabaseDep, resource
 
 router = APIRouter(tags=["ops"])
 

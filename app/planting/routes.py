@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.auth.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter
-from app.db import DatabaseDep, ReadSession, WriteSession
 from app.models.canaries import PlantChannel
 from app.paging import Offset, Page, limit_query
 from app.planting import feeds, interleave, service
@@ -26,6 +25,7 @@ from app.planting.schemas import (
     PullRequest,
     StyleRead,
 )
+from app.resources import DatabaseDep, ReadSession, WriteSession
 from canaries.style import StyleProfile, default_style
 
 router = APIRouter(tags=["canaries"])

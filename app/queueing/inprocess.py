@@ -174,7 +174,9 @@ class InProcessQueue(JobQueue, Generic[R]):
             attempts=attempts,
         )
         decision = (
-            None if job.retry is None else job.retry.get_retry_decision(exception=error, job=queued)
+            None
+            if job.retry is None
+            else job.retry.strategy().get_retry_decision(exception=error, job=queued)
         )
         if decision is None:
             log.exception("job failed", extra={"job": job.name, "attempts": attempts + 1})

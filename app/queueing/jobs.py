@@ -15,16 +15,16 @@ so no domain imports the jobs that run it.
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
-from fastapi import Depends
-from procrastinate import BaseRetryStrategy, RetryStrategy
-from procrastinate.types import JSONValue
 from sqlmodel import Session
 
 from app.problems import ServiceUnavailableError
-from app.resources import resource
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from procrastinate import RetryStrategy
+    from procrastinate.types import JSONValue
 
 P = ParamSpec("P")
 
@@ -42,9 +42,25 @@ class JobRuntime(Protocol):
 
 R = TypeVar("R", bound=JobRuntime)
 
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a failed job is retried: procrastinate's RetryStrategy, made by the queue that
+    runs the job (`strategy`), so that code which only names or defers jobs (a CLI command
+    recording sightings) does not import procrastinate."""
+
+    max_attempts: int
+    exponential_wait: int
+
+    def strategy(self) -> "RetryStrategy":
+        from procrastinate import RetryStrategy
+
+        return RetryStrategy(max_attempts=self.max_attempts, exponential_wait=self.exponential_wait)
+
+
 # Waits of 4, 16, 64, 256 s: a dependency that is down for minutes (a webhook receiver, a
 # trading site) is caught up with; one that is down for good gives up in about six minutes.
-BACKOFF = RetryStrategy(max_attempts=4, exponential_wait=4)
+BACKOFF = Backoff(max_attempts=4, exponential_wait=4)
 
 
 class JobQueue:
@@ -64,9 +80,6 @@ class NoQueue(JobQueue):
         )
 
 
-JobsDep = Annotated[JobQueue, Depends(resource(JobQueue))]
-
-
 @dataclass(frozen=True)
 class Job(Generic[R]):
     """A registered job. `lock` and `queueing_lock` are templates over the job's arguments
@@ -75,7 +88,7 @@ class Job(Generic[R]):
 
     name: str
     func: Callable[..., None]  # (runtime, **arguments)
-    retry: BaseRetryStrategy | None
+    retry: Backoff | None
     lock: str | None
     queueing_lock: str | None
     # Seconds between runs from the settings (0: off); None: the job is never periodic. A
@@ -83,7 +96,7 @@ class Job(Generic[R]):
     # passes it: the same tick on every worker, and each tick is run once.
     every: Callable[[Settings], int] | None
 
-    def locks(self, kwargs: Mapping[str, JSONValue]) -> tuple[str | None, str | None]:
+    def locks(self, kwargs: Mapping[str, "JSONValue"]) -> tuple[str | None, str | None]:
         return (
             None if self.lock is None else self.lock.format(**kwargs),
             None if self.queueing_lock is None else self.queueing_lock.format(**kwargs),
@@ -126,7 +139,7 @@ class JobRegistry(Generic[R]):
     def job(
         self,
         *,
-        retry: BaseRetryStrategy | None = BACKOFF,
+        retry: Backoff | None = BACKOFF,
         lock: str | None = None,
         queueing_lock: str | None = None,
         every: Callable[[Settings], int] | None = None,

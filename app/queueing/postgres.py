@@ -88,7 +88,9 @@ def procrastinate_app(
     """A procrastinate app with a task per job; with a runtime, the periodic ones too."""
     app = procrastinate.App(connector=connector)
     for job in registry.jobs.values():
-        task = app.task(name=job.name, pass_context=True, retry=job.retry or False)(_body(job))
+        task = app.task(
+            name=job.name, pass_context=True, retry=job.retry.strategy() if job.retry else False
+        )(_body(job))
         cron = None if runtime is None else job.cron(runtime.settings)
         if cron is not None:
             lock, queueing_lock = job.locks({})

@@ -15,16 +15,16 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.deps import SightingReporter
-from app.db import ReadSession, utcnow
+from app.db import utcnow
+from app.intake.deps import IntakeDep
 from app.intake.matching import seen_in_file
-from app.intake.pipeline import IntakeDep
 from app.intake.record import Recorded
 from app.intake.sightings import Seen
 from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.problems import InvalidError, field_error
 from app.ratelimit import RATE_LIMITED_RESPONSES, RateLimited
-from app.settings import SettingsDep
+from app.resources import ReadSession, SettingsDep
 from app.sightings.schemas import SightingRead
 from app.text import FreeText, SafeText
 from watchers.reports import FileReport, PastedReport

@@ -44,7 +44,8 @@ def scan(
                 result = intake.scan(stream, path.name, on_progress=_reporter(bar, path.name))
             done = _so_far(path.name, result.report.rows, len(result.matches))
             bar.update(completed=result.size, description=done)
-        with database.write() as session:
+        # A scan that only reports reads; one that records is a unit of work.
+        with database.write() if record else database.read() as session:
             views = _named(session, match_views(session, result.matches))
             if record:
                 scan_row = create_scan(session, Actor.cli(), path.name)

@@ -17,13 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.auth.deps import Scanner
-from app.db import Database, DatabaseDep, ReadSession
+from app.db import Database
 from app.paging import Offset, Page, limit_query
 from app.problems import InvalidError, PayloadTooLargeError, TooManyRequestsError
-from app.queueing.jobs import JobQueue, JobsDep
+from app.queueing.jobs import JobQueue
+from app.resources import DatabaseDep, JobsDep, ReadSession, SettingsDep
 from app.scans import service
 from app.scans.schemas import ScanRead
-from app.settings import Settings, SettingsDep
+from app.settings import Settings
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 SCANS_PATH = "/v1/scans"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
@@ -20,7 +21,6 @@ from app.auth.actor import Actor
 from app.db import utcnow
 from app.intake.matching import seen_in_file
 from app.intake.pipeline import Intake
-from app.intake.record import Recorded
 from app.models.canaries import Canary
 from app.models.sightings import Scan, ScanStatus
 from app.problems import NotFoundError
@@ -29,6 +29,9 @@ from canaries.matching import RowMatch
 from watchers.dumps import DumpLimits
 from watchers.leaked_files import dump_observation
 from watchers.scan import ScanProgress, ScanResult
+
+if TYPE_CHECKING:
+    from app.intake.record import Recorded
 
 log = logging.getLogger("honeytrace.scans")
 PROGRESS_EVERY_SECONDS = 1.0
@@ -66,7 +69,7 @@ def match_views(session: Session, matches: list[RowMatch]) -> list[ScanMatch]:
 
 def close_scan(
     session: Session, intake: Intake, actor: Actor, scan: Scan, result: ScanResult
-) -> Recorded:
+) -> "Recorded":
     """Finish the scan with its result, store each matched row as a sighting (once: a
     repeated scan of the same file adds none; the planted canaries that surfaced are burned
     so their links get fresh ones) and audit it: the API's job and the CLI's --record."""

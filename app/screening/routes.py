@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.audit.service import record_audit
 from app.auth.deps import OrderScreener
 from app.db import utcnow
-from app.intake.pipeline import IntakeDep
+from app.intake.deps import IntakeDep
 from app.intake.record import Recorded
 from app.intake.sightings import Seen
 from app.ratelimit import RATE_LIMITED_RESPONSES, RateLimited

@@ -9,9 +9,9 @@ from pydantic import AwareDatetime
 from sqlmodel import col, func, select
 
 from app.auth.deps import SightingReader
-from app.db import ReadSession
 from app.models.sightings import Sighting, SightingSource
 from app.paging import Offset, Page, limit_query
+from app.resources import ReadSession
 from app.sightings.schemas import SightingRead
 
 router = APIRouter(prefix="/v1/sightings", tags=["sightings"])

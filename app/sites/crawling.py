@@ -10,12 +10,10 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import httpx
-from fastapi import Depends
 
-from app.resources import resource
 from watchers.sites import SiteCrawler
 
 T = TypeVar("T")
@@ -73,6 +71,3 @@ class CrawlLoop:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-CrawlsDep = Annotated[CrawlLoop, Depends(resource(CrawlLoop))]

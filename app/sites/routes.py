@@ -8,11 +8,11 @@ from fastapi import APIRouter, status
 
 from app.audit.service import record_audit
 from app.auth.deps import SiteManager, SiteReader
-from app.db import DatabaseDep, ReadSession, WriteSession
-from app.intake.pipeline import IntakeDep
+from app.intake.deps import IntakeDep
 from app.paging import Offset, Page, limit_query, page_of
+from app.resources import DatabaseDep, ReadSession, WriteSession
 from app.sites import service
-from app.sites.crawling import CrawlsDep
+from app.sites.deps import CrawlsDep
 from app.sites.schemas import ListingRead, PollSummary, SiteCreate, SiteRead, SiteUpdate
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])

@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import DatabaseDep, utcnow
-from app.intake.pipeline import IntakeDep
+from app.db import utcnow
+from app.intake.deps import IntakeDep
 from app.problems import ForbiddenError, InvalidError
-from app.settings import Settings, SettingsDep
+from app.resources import DatabaseDep, SettingsDep
+from app.settings import Settings
 from app.telephony.contacts import record_contacts
 from app.text import FreeText, SafeText
 from watchers.observations import SourceKind

@@ -20,10 +20,10 @@ from twilio.request_validator import RequestValidator
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import Database, DatabaseDep, utcnow
-from app.intake.pipeline import IntakeDep
+from app.db import Database, utcnow
+from app.intake.deps import IntakeDep
 from app.problems import ForbiddenError, InvalidError, ServiceUnavailableError, field_error
-from app.settings import SettingsDep
+from app.resources import DatabaseDep, SettingsDep
 from app.telephony.contacts import contact_by_sid, record_contacts
 from watchers.observations import SourceKind
 from watchers.telephony import TWILIO as PROVIDER

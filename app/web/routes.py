@@ -27,15 +27,16 @@ from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.auth.keys import authenticate
 from app.coverage.report import coverage_csv, coverage_report, coverage_summary
-from app.db import ReadSession, WriteSession, utcnow
-from app.evidence.store import EvidenceDep
+from app.db import utcnow
+from app.evidence.deps import EvidenceDep
 from app.identifiers import AmbiguousError, UnidentifiedError, resolve_incident
 from app.incidents.schemas import MAX_IDS
 from app.incidents.service import close_incident, merge_incidents, split_incident
 from app.localtime import shown
 from app.models.keys import ApiKey, Role
 from app.problems import ConflictError, InvalidError, NotFoundError, UnauthorizedError
-from app.settings import Settings, SettingsDep
+from app.resources import ReadSession, SettingsDep, WriteSession
+from app.settings import Settings
 from app.web import chart, incidents, pages
 from app.web.i18n import LANG_COOKIE, LANGUAGES, language, requested_language, translator
 from app.web.signin import (

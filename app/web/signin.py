@@ -22,10 +22,11 @@ from sqlmodel import Session, col, delete
 
 from app.auth.actor import Actor
 from app.auth.permissions import Permission, roles_with
-from app.db import DatabaseDep, utcnow
+from app.db import utcnow
 from app.models.keys import ApiKey, Role
 from app.models.web import WebSession
-from app.settings import Settings, SettingsDep
+from app.resources import DatabaseDep, SettingsDep
+from app.settings import Settings
 
 SESSION_COOKIE = "ht_session"
 PRESESSION_COOKIE = "ht_presign"
