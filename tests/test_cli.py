@@ -7,9 +7,9 @@ import os
 import pty
 import random
 import re
-import select
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -392,21 +392,31 @@ def test_a_terminal_on_stderr_gets_the_bar_and_stdout_only_the_records(tmp_path:
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     terminal, pty_end = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        """Read the terminal while the command draws on it: a full pty buffer would block
+        a slow mint's bar (and the test) for ever. Ends at EOF or EIO, once it has exited
+        and our end of it is closed."""
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     done = subprocess.run(
         [*command, "mint", "--link", "网点", "--count", "120"],
         env=env, stdout=subprocess.PIPE, stderr=pty_end, check=True,
     )  # fmt: skip
     os.close(pty_end)
-    drawn = b""
-    while select.select([terminal], [], [], 0.5)[0]:
-        try:
-            chunk = os.read(terminal, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        drawn += chunk
+    reader.join(timeout=60)
     os.close(terminal)
+    drawn = b"".join(chunks)
     records = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert len(records) == 120
     assert b"minted" in drawn and b"126/126" in drawn  # 120 and 6 controls
