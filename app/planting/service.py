@@ -241,7 +241,7 @@ def store_minted(
     rows = store_canaries(session, actor, plan.link_id, minted, status, batch_id)
     live = [row for row in rows if not row.control]
     if channel is not None:
-        plant(session, actor, [row.id for row in live], plan.link_id, channel)
+        record_plants(session, actor, [row.id for row in live], plan.link_id, channel)
     record_audit(
         session,
         actor,
@@ -344,14 +344,33 @@ def plant(
     ).one()
     if controls:
         raise ValueError("a control canary is never planted")
-    now = utcnow()
-    connection = session.connection()
-    connection.execute(
+    session.connection().execute(
         update(Canary)
         .where(col(Canary.id).in_(ids))
         .values(status=CanaryStatus.PLANTED.value, batch_id=None)
     )
-    connection.execute(
+    record_plants(session, actor, ids, link_id, channel)
+    # ORM copies loaded earlier in this session must not keep showing the old status.
+    planted = set(ids)
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Canary) and loaded.id in planted:
+            session.expire(loaded)
+    return len(ids)
+
+
+def record_plants(
+    session: Session,
+    actor: Actor,
+    canary_ids: Sequence[uuid.UUID],
+    link_id: uuid.UUID,
+    channel: PlantChannel,
+) -> None:
+    """The plants and their evidence entries of canaries stored `planted` (not controls),
+    such as a mint's just inserted: `plant` for those that waited for a feed."""
+    if not canary_ids:
+        return
+    now = utcnow()
+    session.connection().execute(
         insert(Plant),
         [
             {
@@ -361,16 +380,10 @@ def plant(
                 "channel": channel.value,
                 "actor": actor.name,
             }
-            for canary_id in ids
+            for canary_id in canary_ids
         ],
     )
-    log_planted(session, ids, link_id, now, channel.value, actor.name)
-    # ORM copies loaded earlier in this session must not keep showing the old status.
-    planted = set(ids)
-    for loaded in list(session.identity_map.values()):
-        if isinstance(loaded, Canary) and loaded.id in planted:
-            session.expire(loaded)
-    return len(ids)
+    log_planted(session, canary_ids, link_id, now, channel.value, actor.name)
 
 
 def _visible_canary(session: Session, actor: Actor, canary: Canary | None) -> Canary:
