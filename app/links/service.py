@@ -22,7 +22,7 @@ from app.evidence.facts import LinkChange
 from app.evidence.log import log_links
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
-from app.models.canaries import Canary, FeedProfile
+from app.models.canaries import Canary, FeedProfile, MintJob
 from app.models.keys import ApiKey
 from app.models.links import Link, LinkReader
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
@@ -186,6 +186,8 @@ def delete_link(session: Session, actor: Actor, link_id: uuid.UUID) -> None:
     # Its own configuration goes with it: its feed profile, and who reads its data. The
     # links it read lose a reader: their new state is chained too.
     session.exec(delete(FeedProfile).where(col(FeedProfile.link_id) == link_id))
+    # Mint jobs that stored nothing (a link with canaries is never deleted) go with it too.
+    session.exec(delete(MintJob).where(col(MintJob.link_id) == link_id))
     read = session.exec(select(LinkReader.link_id).where(LinkReader.reader_id == link_id)).all()
     readers = or_(col(LinkReader.link_id) == link_id, col(LinkReader.reader_id) == link_id)
     session.exec(delete(LinkReader).where(readers))
