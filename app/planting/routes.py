@@ -40,12 +40,14 @@ MINTS_PATH = "/v1/mints"
     status_code=status.HTTP_201_CREATED,
     response_model=list[CanaryRead],
     responses={
+        201: {"description": "Up to 1,000 asked for: the canaries, minted and planted."},
         202: {
             "model": MintJobRead,
             "description": "More than 1,000 asked for: a mint job, queued. Poll "
             "`GET /v1/mints/{id}` (also in `Location`) for its progress; once `done`, page "
             "through its canaries at `GET /v1/mints/{id}/canaries`.",
-        }
+            "headers": {"Location": {"description": "The mint job.", "schema": {"type": "string"}}},
+        },
     },
 )
 def mint_canaries(
