@@ -22,13 +22,14 @@ from app.db import Database, make_engine, upgrade
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
 from app.links.schemas import LinkCreate
-from app.links.service import create_link, deactivate_link
+from app.links.service import create_link, deactivate_link, delete_link
 from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, MintJob, MintJobStatus, Plant
 from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.keys import Role
 from app.planting import mint_jobs
+from app.problems import ConflictError
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -217,6 +218,8 @@ def test_a_mint_whose_link_goes_inactive_fails_saying_why_and_a_restart_orphans_
 
     with database.write() as session:
         waiting = mint_jobs.create_mint_job(session, Actor.cli(), world.merchant, 2000).id
+    with pytest.raises(ConflictError, match="mint"), database.write() as session:
+        delete_link(session, Actor.cli(), world.merchant)  # its canaries are on their way
     restarted = create_app(Settings(database_url=world.url, rotation_interval_seconds=0))
     with serving(restarted), database.read() as session:
         status = session.get(MintJob, waiting)
