@@ -28,8 +28,9 @@ log = logging.getLogger("honeytrace.mints")
 # Up to this many canaries a request mints them itself (201); more go through a job (202).
 SYNCHRONOUS_MINT_MAX = 1_000
 MINT_MAX = 100_000
-# Canaries stored per unit of work: about a second of SQLite's write lock.
-CHUNK = 5_000
+# Canaries stored per unit of work: a few hundred ms of SQLite's write lock (and of the
+# evidence log's lock on PostgreSQL), which every other writer waits for.
+CHUNK = 1_000
 INTERRUPTED = "interrupted: the service stopped before the mint finished; mint the rest again"
 # A running mint reports progress every chunk (seconds); one silent this long died with
 # its process (a restart, a crash), whichever replica looks.
