@@ -1,7 +1,6 @@
-"""Write rates of the service: reports, Twilio SMS webhooks and mints, each beside a
-yardstick measured in the same run on the same database (goals, issue 17: p99 under 100 ms
-at 8 clients on SQLite and 32 on PostgreSQL; 5,000 canaries/s minted through the CLI and
-the API).
+"""Write rates of the service: reports and Twilio SMS webhooks, each beside a yardstick
+measured in the same run on the same database (goals, issue 17: p99 under 100 ms at 8
+clients on SQLite and 32 on PostgreSQL). Minting has its own: benchmarks/mint_store.py.
 
 A real `honeytrace serve` on loopback (its own process; the clients run here) on a fresh
 SQLite file and on a scratch PostgreSQL database. With `--canaries` canaries stored:
@@ -10,12 +9,9 @@ SQLite file and on a scratch PostgreSQL database. With `--canaries` canaries sto
   an incident, a burn and a replacement canary) and texts that name none (an audit entry);
 - `POST /v1/webhooks/twilio/sms`: messages naming a canary, signed with twilio's
   RequestValidator;
-- yardstick: `GET /healthz` under the same concurrency (the framework's floor);
-- minting `--mint` canaries through `honeytrace mint` (a process of its own, start-up
-  included) and `POST /v1/links/{id}/canaries` (several requests of at most 10,000); the
-  yardstick inserts as many plain rows of the same width in one transaction, same engine.
+- yardstick: `GET /healthz` under the same concurrency (the framework's floor).
 
-Run: python benchmarks/write_rate.py [--requests 400] [--canaries 3000] [--mint 10000]
+Run: python benchmarks/write_rate.py [--requests 400] [--canaries 3000]
                                       [--postgres URL | --no-postgres]
 """
 
@@ -55,7 +51,6 @@ from canaries.couriers import Courier
 BIN = Path(sys.executable).parent
 TOKEN = "bench-twilio-token"  # noqa: S105 (a scratch server's)
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-API_MINT_MAX = 10_000
 
 
 @dataclass
@@ -95,7 +90,8 @@ def listing(canary: Canary) -> str:
 
 
 @contextmanager
-def served(url: str, tmp: Path) -> Iterator[str]:
+def served(url: str, tmp: Path, **settings: str) -> Iterator[str]:
+    """A `honeytrace serve` on loopback; `settings` are more HONEYTRACE_ variables."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -107,6 +103,7 @@ def served(url: str, tmp: Path) -> Iterator[str]:
         "HONEYTRACE_REQUESTS_PER_SECOND": "100000",
         "HONEYTRACE_EVIDENCE_DIR": str(tmp / "evidence"),
         "HONEYTRACE_ROTATION_INTERVAL_SECONDS": "0",
+        **{f"HONEYTRACE_{name.upper()}": value for name, value in settings.items()},
     }
     server = subprocess.Popen(
         [str(BIN / "honeytrace"), "serve", "--port", str(port)], env=env, cwd=tmp
@@ -205,36 +202,6 @@ def requests_run(url: str, tmp: Path, stored: Stored, clients: int, count: int) 
     print(f"  sightings stored: {sightings} (expected {2 * count + 1})")
 
 
-def mint_run(url: str, tmp: Path, stored: Stored, count: int) -> None:
-    env = {**os.environ, "HONEYTRACE_DATABASE_URL": url, "HONEYTRACE_LOG_LEVEL": "WARNING"}
-    command = [str(BIN / "honeytrace"), "mint", "--link", str(stored.link_id)]
-    started = time.perf_counter()
-    subprocess.run([*command, "--count", "1"], env=env, cwd=tmp, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    one = time.perf_counter() - started
-    started = time.perf_counter()
-    subprocess.run([*command, "--count", str(count)], env=env, cwd=tmp, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    cli = time.perf_counter() - started
-    print(f"  {'honeytrace mint --count 1 (start-up)':44} {one:8.2f} s")
-    print(f"  {f'honeytrace mint --count {count:,}':44} {cli:8.2f} s = {count / cli:8,.0f}/s")
-    with served(url, tmp) as base:
-        headers = {"Authorization": f"Bearer {stored.key}"}
-        endpoint = f"{base}/v1/links/{stored.link_id}/canaries"
-        httpx.post(endpoint, json={"count": 1}, headers=headers, timeout=60).raise_for_status()
-        started = time.perf_counter()
-        left = count
-        while left:
-            size = min(left, API_MINT_MAX)
-            response = httpx.post(endpoint, json={"count": size}, headers=headers, timeout=600)
-            response.raise_for_status()
-            left -= size
-        api = time.perf_counter() - started
-    label = f"POST .../canaries, {count:,} in {-(-count // API_MINT_MAX)} request(s)"
-    print(f"  {label:44} {api:8.2f} s = {count / api:8,.0f}/s")
-    print(f"  {'yardstick: ' + f'{count:,} plain rows, one insert':44} {plain_rows(url, count)}")
-
-
 def plain_rows(url: str, count: int) -> str:
     """As many rows of a canary's width as plain strings, one executemany, one commit."""
     engine = make_engine(url)
@@ -276,14 +243,12 @@ def backend(label: str, url: str, args: argparse.Namespace, clients: int) -> Non
         tmp = Path(directory)
         stored = prepare(url, max(args.canaries, 2 * args.requests + 100))
         requests_run(url, tmp, stored, clients, args.requests)
-        mint_run(url, tmp, stored, args.mint)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400, help="requests a case")
     parser.add_argument("--canaries", type=int, default=3000, help="canaries stored first")
-    parser.add_argument("--mint", type=int, default=10_000, help="canaries a mint run")
     parser.add_argument("--sqlite-clients", type=int, default=8)
     parser.add_argument("--postgres-clients", type=int, default=32)
     parser.add_argument("--postgres", default=POSTGRES, help="a server to make a scratch db on")

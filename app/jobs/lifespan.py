@@ -13,6 +13,7 @@ from app.evidence.store import EvidenceStore
 from app.intake.canary_index import LiveIndex
 from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
+from app.planting.mint_jobs import fail_mint_jobs, orphaned_mint_jobs
 from app.queueing.inprocess import InProcessQueue
 from app.queueing.postgres import PostgresQueue, work
 from app.scans.service import fail_orphaned_scans, orphaned_scans
@@ -22,20 +23,24 @@ from app.sites.crawling import CrawlLoop
 log = logging.getLogger("honeytrace.jobs")
 
 
-def _fail_orphaned_scans(database: Database) -> None:
-    """Scans the previous `serve` left queued or running on SQLite will never run: say so.
-    A plain read first, so a start with none takes no write lock; a database that is not
-    there or not migrated is for readiness to report, not a reason to refuse to start."""
+def _fail_orphaned_jobs(database: Database) -> None:
+    """Scans and mints the previous `serve` left queued or running on SQLite will never run:
+    say so. A plain read first, so a start with none takes no write lock; a database that
+    is not there or not migrated is for readiness to report, not a reason to refuse to start."""
     try:
         with database.read() as session:
-            if not orphaned_scans(session):
+            if not orphaned_scans(session) and not orphaned_mint_jobs(session):
                 return
         with database.write() as session:
-            failed = fail_orphaned_scans(session)
+            scans = fail_orphaned_scans(session)
+            mints = fail_mint_jobs(session, orphaned_mint_jobs(session))
     except SQLAlchemyError as error:
-        log.warning("orphaned scans not checked", extra={"error": type(error).__name__})
+        log.warning("orphaned jobs not checked", extra={"error": type(error).__name__})
         return
-    log.warning("scans left by the previous process failed", extra={"scans": failed})
+    log.warning(
+        "scans and mints left by the previous process failed",
+        extra={"scans": scans, "mints": mints},
+    )
 
 
 @asynccontextmanager
@@ -50,7 +55,7 @@ async def serve_jobs(
     here; on PostgreSQL they go to the queue, which this process also works when
     HONEYTRACE_JOBS_IN_PROCESS is set."""
     if settings.is_sqlite:
-        await run_in_threadpool(_fail_orphaned_scans, database)
+        await run_in_threadpool(_fail_orphaned_jobs, database)
         local = InProcessQueue(jobs, settings.job_concurrency)
         runtime = Runtime.assemble(database, settings, local, crawls, index, evidence)
         local.start(runtime)

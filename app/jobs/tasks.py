@@ -15,6 +15,8 @@ from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
 from app.incidents.refresh import pending_refreshes, refresh_incident
 from app.jobs.runtime import Runtime
+from app.models.canaries import PlantChannel
+from app.planting.mint_jobs import run_mint_job
 from app.planting.rotation import rotate
 from app.queueing.jobs import JobRegistry
 from app.queueing.postgres import retry_stalled_jobs
@@ -89,6 +91,21 @@ def scan(runtime: Runtime, *, scan_id: str, path: str, actor: ActorJson) -> None
         Actor.from_json(actor),
         uuid.UUID(scan_id),
         Path(path),
+        stop=runtime.stop,
+    )
+
+
+# A mint records its own failure on its row and keeps what it stored: a retry would find
+# the job no longer queued and do nothing, so there is none.
+@jobs.job(retry=None)
+def mint(runtime: Runtime, *, mint_id: str, actor: ActorJson) -> None:
+    """Mint, store and plant a big mint's canaries a chunk at a time
+    (app.planting.mint_jobs.run_mint_job)."""
+    run_mint_job(
+        runtime.database,
+        Actor.from_json(actor),
+        uuid.UUID(mint_id),
+        PlantChannel.API,
         stop=runtime.stop,
     )
 

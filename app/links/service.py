@@ -22,7 +22,7 @@ from app.evidence.facts import LinkChange
 from app.evidence.log import log_links
 from app.links.schemas import LinkCreate, LinkUpdate
 from app.links.tree import ancestor_ids, exposure_ids, subtree_ids
-from app.models.canaries import Canary, FeedProfile
+from app.models.canaries import Canary, FeedProfile, MintJob, MintJobStatus
 from app.models.keys import ApiKey
 from app.models.links import Link, LinkReader
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
@@ -182,10 +182,15 @@ def delete_link(session: Session, actor: Actor, link_id: uuid.UUID) -> None:
         raise ConflictError("The link has canaries; deactivate it instead of deleting it.")
     if session.exec(select(ApiKey.id).where(ApiKey.scope_link_id == link_id).limit(1)).first():
         raise ConflictError("API keys are scoped to this link; revoke them or deactivate it.")
+    minting = col(MintJob.status).in_([MintJobStatus.QUEUED, MintJobStatus.RUNNING])
+    if session.exec(select(MintJob.id).where(MintJob.link_id == link_id, minting)).first():
+        raise ConflictError("A mint for this link is queued or running; let it finish first.")
     log_links(session, [link.id], LinkChange.DELETED)  # its last state, before it goes
     # Its own configuration goes with it: its feed profile, and who reads its data. The
     # links it read lose a reader: their new state is chained too.
     session.exec(delete(FeedProfile).where(col(FeedProfile.link_id) == link_id))
+    # Its finished mint jobs, which stored nothing (it has no canaries), go with it too.
+    session.exec(delete(MintJob).where(col(MintJob.link_id) == link_id))
     read = session.exec(select(LinkReader.link_id).where(LinkReader.reader_id == link_id)).all()
     readers = or_(col(LinkReader.link_id) == link_id, col(LinkReader.reader_id) == link_id)
     session.exec(delete(LinkReader).where(readers))

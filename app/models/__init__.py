@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from app.models.alerts import AlertDelivery, AlertSubscription, AlertThrottle
 from app.models.audit import AuditEntry
-from app.models.canaries import Canary, FeedProfile, Plant
+from app.models.canaries import Canary, FeedProfile, MintJob, Plant
 from app.models.evidence import EvidenceEntry
 from app.models.incidents import Incident, IncidentCandidate, IncidentKey, IncidentSighting
 from app.models.keys import ApiKey
@@ -38,6 +38,7 @@ __all__ = [
     "IncidentSighting",
     "Link",
     "LinkReader",
+    "MintJob",
     "PhoneAssignment",
     "PhoneContact",
     "PhoneNumber",

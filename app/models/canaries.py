@@ -55,10 +55,42 @@ class Canary(SQLModel, table=True):
     # Partners see only the canaries their own keys minted (rule 3: a link never learns its own).
     minted_by: uuid.UUID | None = Field(default=None, index=True)
     batch_id: uuid.UUID | None = Field(default=None, index=True)
+    # The mint job that made it (a big mint through the API), whose result lists it.
+    mint_id: uuid.UUID | None = Field(default=None, foreign_key="mint_jobs.id", index=True)
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Burned, and its link's replacement could not be minted yet (its number pool used up):
     # rotation mints it once it can; the coverage report shows the link short meanwhile.
     replacement_owed: bool = Field(default=False, index=True)
+
+
+class MintJobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # stopped early: `error` says why, `minted` how many are stored
+
+
+class MintJob(SQLModel, table=True):
+    """A big mint run as a job: its progress, then its result (the canaries whose
+    `mint_id` is this job's)."""
+
+    __tablename__ = "mint_jobs"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    link_id: uuid.UUID = Field(foreign_key="links.id", index=True)
+    count: int
+    status: MintJobStatus = Field(sa_type=sa.String(16), index=True)
+    minted: int = 0  # stored and planted so far (controls apart)
+    controls: int = 0
+    error: str | None = Field(default=None, sa_type=sa.String(500))
+    actor: str = Field(sa_type=sa.String(64))
+    # The key that asked: a partner reads only its own keys' jobs, as with canaries.
+    minted_by: uuid.UUID | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Touched as a running mint reports progress: a stale one died with its process.
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Plant(SQLModel, table=True):

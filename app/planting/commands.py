@@ -70,13 +70,14 @@ def mint(
         with database.read() as session:
             link_id = resolve_link(session, link)
         with progress("minting", count) as bar:
+
+            def minted(done: int, total: int) -> None:
+                # The records are most of the time; storing them follows in one unit of work.
+                storing = "storing and planting" if done == total else "minting"
+                bar.update(completed=done, total=total, description=storing)
+
             result = mint_apart(
-                database,
-                Actor.cli(),
-                link_id,
-                count,
-                PlantChannel.CLI,
-                on_progress=lambda done, total: bar.update(completed=done, total=total),
+                database, Actor.cli(), link_id, count, PlantChannel.CLI, on_progress=minted
             )
             bar.update(description="minted")
         records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]

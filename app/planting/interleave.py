@@ -25,7 +25,7 @@ from app.planting.service import (
     feed_profile,
     feedable_link,
     minter_for,
-    plant,
+    record_plants,
     store_canaries,
     unique_against_store,
 )
@@ -89,7 +89,7 @@ class FeedSplice:
             rows = store_canaries(
                 session, self.actor, self.link_id, going + controls, CanaryStatus.PLANTED
             )
-            plant(
+            record_plants(
                 session,
                 self.actor,
                 [r.id for r in rows if not r.control],

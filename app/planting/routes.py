@@ -5,39 +5,105 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.auth.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter
+from app.db import Database
 from app.models.canaries import PlantChannel
 from app.paging import Offset, Page, limit_query
-from app.planting import feeds, interleave, service
+from app.planting import feeds, interleave, mint_jobs, service
 from app.planting.schemas import (
     AckReport,
     AckRequest,
     CanaryDetail,
     CanaryRead,
     FeedProfileBody,
+    MintJobRead,
     MintRequest,
     PlantRead,
     PullBatch,
     PullRequest,
     StyleRead,
 )
-from app.resources import DatabaseDep, ReadSession, WriteSession
+from app.resources import DatabaseDep, JobsDep, ReadSession, WriteSession
 from canaries.style import StyleProfile, default_style
 
 router = APIRouter(tags=["canaries"])
+MINTS_PATH = "/v1/mints"
 
 
-@router.post("/v1/links/{link_id}/canaries", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/v1/links/{link_id}/canaries",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[CanaryRead],
+    responses={
+        201: {"description": "Up to 1,000 asked for: the canaries, minted and planted."},
+        202: {
+            "model": MintJobRead,
+            "description": "More than 1,000 asked for: a mint job, queued. Poll "
+            "`GET /v1/mints/{id}` (also in `Location`) for its progress; once `done`, page "
+            "through its canaries at `GET /v1/mints/{id}/canaries`.",
+            "headers": {"Location": {"description": "The mint job.", "schema": {"type": "string"}}},
+        },
+    },
+)
 def mint_canaries(
-    database: DatabaseDep, actor: CanaryMinter, link_id: uuid.UUID, body: MintRequest
-) -> list[CanaryRead]:
-    """Mint canaries for the link and plant them there now (channel `api`)."""
+    database: DatabaseDep,
+    jobs: JobsDep,
+    actor: CanaryMinter,
+    link_id: uuid.UUID,
+    body: MintRequest,
+) -> list[CanaryRead] | JSONResponse:
+    """Mint canaries for the link and plant them there (channel `api`): up to 1,000 now,
+    answered with the canaries (201); more by a job, answered at once with the job (202)."""
+    if body.count > mint_jobs.SYNCHRONOUS_MINT_MAX:
+        with database.write() as session:
+            job = MintJobRead.of(mint_jobs.create_mint_job(session, actor, link_id, body.count))
+            jobs.defer(session, "mint", mint_id=str(job.id), actor=actor.to_json())
+        return JSONResponse(
+            job.model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"{MINTS_PATH}/{job.id}"},
+        )
     result = service.mint_apart(database, actor, link_id, body.count, PlantChannel.API)
     return [CanaryRead.of(c) for c in result.planted]
+
+
+def _fail_stale_mints(database: Database) -> None:
+    """Running mints that stopped reporting progress died with their process: say so (a
+    write only when there are some)."""
+    with database.read() as session:
+        if not mint_jobs.stale_mint_jobs(session):
+            return
+    with database.write() as session:
+        mint_jobs.fail_mint_jobs(session, mint_jobs.stale_mint_jobs(session))
+
+
+@router.get(f"{MINTS_PATH}/{{mint_id}}")
+def get_mint(database: DatabaseDep, actor: CanaryReader, mint_id: uuid.UUID) -> MintJobRead:
+    """A big mint's status and progress; a partner sees only its own keys' mints."""
+    _fail_stale_mints(database)
+    with database.read() as session:
+        return MintJobRead.of(mint_jobs.visible_mint_job(session, actor, mint_id))
+
+
+@router.get(f"{MINTS_PATH}/{{mint_id}}/canaries")
+def list_mint_canaries(
+    session: ReadSession,
+    actor: CanaryReader,
+    mint_id: uuid.UUID,
+    limit: Annotated[int, limit_query(1000)] = 100,
+    offset: Offset = 0,
+) -> Page[CanaryRead]:
+    """The canaries a mint stored so far (all of them once it is `done`), oldest first, one
+    page at a time."""
+    rows, total = mint_jobs.mint_job_canaries(session, actor, mint_id, limit=limit, offset=offset)
+    return Page[CanaryRead](
+        items=[CanaryRead.of(c) for c in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/v1/links/{link_id}/canaries")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.models.canaries import Canary, FeedProfile, Plant
+from app.models.canaries import Canary, FeedProfile, MintJob, MintJobStatus, Plant
 from canaries.style import StyleProfile
 
 # The JSONL/CSV fields of a minted canary, in order (the CLI's and the API's shape).
@@ -77,7 +77,47 @@ class CanaryRead(BaseModel):
 class MintRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"count": 20}]})
 
-    count: Annotated[int, Field(ge=1, le=10_000)]
+    count: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="How many canaries (controls come on top). Up to 1,000 are minted "
+            "in the request (201, the canaries); more are minted by a job (202, the job).",
+        ),
+    ]
+
+
+class MintJobRead(BaseModel):
+    """A big mint's progress and, once `done`, where its canaries are."""
+
+    id: uuid.UUID
+    link_id: uuid.UUID
+    status: MintJobStatus
+    count: int = Field(description="How many canaries were asked for.")
+    minted: int = Field(description="How many are stored and planted so far (controls apart).")
+    controls: int = Field(description="Control canaries stored so far (never listed).")
+    error: str | None = Field(description="Why a `failed` mint stopped; what it stored stays.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    canaries: str = Field(description="The canaries stored so far, a page at a time.")
+
+    @classmethod
+    def of(cls, job: MintJob) -> "MintJobRead":
+        return cls(
+            id=job.id,
+            link_id=job.link_id,
+            status=job.status,
+            count=job.count,
+            minted=job.minted,
+            controls=job.controls,
+            error=job.error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            canaries=f"/v1/mints/{job.id}/canaries",
+        )
 
 
 class PlantRead(BaseModel):

@@ -230,18 +230,19 @@ def store_minted(
     channel: PlantChannel | None,
     status: CanaryStatus = CanaryStatus.PLANTED,
     batch_id: uuid.UUID | None = None,
+    mint_id: uuid.UUID | None = None,
 ) -> MintResult:
     """Store minted records (any now taken replaced), plant them if a channel is given, and
-    audit the mint, in the caller's unit of work."""
+    audit the mint, in the caller's unit of work; `mint_id` names the mint job storing them."""
     try:
         minted = unique_against_store(session, plan.minter, minted)
     except mint.MintError as error:
         raise plan.refusal(error) from None
     status = status if channel is None else CanaryStatus.PLANTED
-    rows = store_canaries(session, actor, plan.link_id, minted, status, batch_id)
+    rows = store_canaries(session, actor, plan.link_id, minted, status, batch_id, mint_id)
     live = [row for row in rows if not row.control]
     if channel is not None:
-        plant(session, actor, [row.id for row in live], plan.link_id, channel)
+        record_plants(session, actor, [row.id for row in live], plan.link_id, channel)
     record_audit(
         session,
         actor,
@@ -253,6 +254,7 @@ def store_minted(
             "controls": plan.controls,
             "channel": channel,
             "batch_id": str(batch_id),
+            **({} if mint_id is None else {"mint_id": str(mint_id)}),
         },
     )
     return MintResult(live, plan.controls)
@@ -288,6 +290,7 @@ def store_canaries(
     minted: Sequence[mint.MintedCanary],
     status: CanaryStatus,
     batch_id: uuid.UUID | None = None,
+    mint_id: uuid.UUID | None = None,
 ) -> list[StoredCanary]:
     """Insert in bulk (Core executemany: building ORM objects would cost most of the time)."""
     now = utcnow()
@@ -316,6 +319,8 @@ def store_canaries(
             "minted_by": actor.key_id,
             "batch_id": None if c.control else batch_id,
             "retired_at": None,
+            # Left to its default (none) unless a mint job stores them, as replacement_owed.
+            **({} if mint_id is None else {"mint_id": mint_id}),
         }
         for c in minted
     ]
@@ -344,14 +349,33 @@ def plant(
     ).one()
     if controls:
         raise ValueError("a control canary is never planted")
-    now = utcnow()
-    connection = session.connection()
-    connection.execute(
+    session.connection().execute(
         update(Canary)
         .where(col(Canary.id).in_(ids))
         .values(status=CanaryStatus.PLANTED.value, batch_id=None)
     )
-    connection.execute(
+    record_plants(session, actor, ids, link_id, channel)
+    # ORM copies loaded earlier in this session must not keep showing the old status.
+    planted = set(ids)
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Canary) and loaded.id in planted:
+            session.expire(loaded)
+    return len(ids)
+
+
+def record_plants(
+    session: Session,
+    actor: Actor,
+    canary_ids: Sequence[uuid.UUID],
+    link_id: uuid.UUID,
+    channel: PlantChannel,
+) -> None:
+    """The plants and their evidence entries of canaries stored `planted` (not controls),
+    such as a mint's just inserted: `plant` for those that waited for a feed."""
+    if not canary_ids:
+        return
+    now = utcnow()
+    session.connection().execute(
         insert(Plant),
         [
             {
@@ -361,16 +385,10 @@ def plant(
                 "channel": channel.value,
                 "actor": actor.name,
             }
-            for canary_id in ids
+            for canary_id in canary_ids
         ],
     )
-    log_planted(session, ids, link_id, now, channel.value, actor.name)
-    # ORM copies loaded earlier in this session must not keep showing the old status.
-    planted = set(ids)
-    for loaded in list(session.identity_map.values()):
-        if isinstance(loaded, Canary) and loaded.id in planted:
-            session.expire(loaded)
-    return len(ids)
+    log_planted(session, canary_ids, link_id, now, channel.value, actor.name)
 
 
 def _visible_canary(session: Session, actor: Actor, canary: Canary | None) -> Canary:

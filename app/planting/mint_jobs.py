@@ -1,0 +1,185 @@
+"""Big mints as jobs: accepted at once, minted and stored a chunk at a time, polled for
+progress and then for the canaries they made.
+
+A request that mints thousands of canaries would hold its connection for as many seconds
+and, stored in one unit of work, SQLite's write lock too. A job stores each chunk in its own
+short unit of work (its canaries, plants, evidence entries and audit entry, and the job's
+progress), so other writers take their turns between chunks; the caller polls
+`GET /v1/mints/{id}` and pages through `GET /v1/mints/{id}/canaries`.
+"""
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlmodel import Session, col, func, select
+
+from app.auth.actor import Actor
+from app.db import Database, utcnow
+from app.models.canaries import Canary, MintJob, MintJobStatus, PlantChannel
+from app.planting.service import MintPlan, mintable_link, plan_mint, store_minted
+from app.problems import DomainError, NotFoundError
+
+log = logging.getLogger("honeytrace.mints")
+
+# Up to this many canaries a request mints them itself (201); more go through a job (202).
+SYNCHRONOUS_MINT_MAX = 1_000
+MINT_MAX = 100_000
+# Canaries stored per unit of work: a few hundred ms of SQLite's write lock (and of the
+# evidence log's lock on PostgreSQL), which every other writer waits for.
+CHUNK = 1_000
+INTERRUPTED = "interrupted: the service stopped before the mint finished; mint the rest again"
+# A running mint reports progress every chunk (seconds); one silent this long died with
+# its process (a restart, a crash), whichever replica looks.
+STALE_AFTER = timedelta(minutes=10)
+
+
+class MintInterruptedError(Exception):
+    """The service is shutting down: the mint ends as interrupted."""
+
+
+def create_mint_job(session: Session, actor: Actor, link_id: uuid.UUID, count: int) -> MintJob:
+    """The job's row, queued; refused now (not found, inactive link) as a mint would be."""
+    link = mintable_link(session, actor, link_id)
+    job = MintJob(
+        link_id=link.id,
+        count=count,
+        status=MintJobStatus.QUEUED,
+        actor=actor.name,
+        minted_by=actor.key_id,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def run_mint_job(
+    database: Database,
+    actor: Actor,
+    mint_id: uuid.UUID,
+    channel: PlantChannel = PlantChannel.API,
+    stop: threading.Event | None = None,
+) -> None:
+    """Mint, store and plant the job's canaries a chunk at a time, recording progress with
+    each chunk; a refusal (the link gone inactive, its number pool used up) or a stop ends
+    the job failed, saying why and keeping what was stored."""
+    try:
+        with database.write() as session:
+            job = session.get(MintJob, mint_id)
+            if job is None or job.status != MintJobStatus.QUEUED:
+                return
+            job.status = MintJobStatus.RUNNING
+            job.started_at = job.updated_at = utcnow()
+            link_id, count = job.link_id, job.count
+        with database.read() as session:
+            plan = plan_mint(session, actor, link_id, count)
+        stored = 0
+        while stored < count:
+            if stop is not None and stop.is_set():
+                raise MintInterruptedError
+            size = min(CHUNK, count - stored)
+            _mint_chunk(database, actor, plan, mint_id, stored, size, channel)
+            stored += size
+        with database.write() as session:
+            job = session.get(MintJob, mint_id)
+            if job is not None:
+                job.status = MintJobStatus.DONE
+                job.finished_at = job.updated_at = utcnow()
+        log.info("mint finished", extra={"mint_id": str(mint_id), "count": count})
+    except Exception as error:
+        if isinstance(error, MintInterruptedError):
+            reason = INTERRUPTED
+        elif isinstance(error, DomainError):
+            reason = str(error)[:500]
+        else:
+            log.exception("mint failed", extra={"mint_id": str(mint_id)})
+            reason = f"internal error ({type(error).__name__}); see the service log"
+        with database.write() as session:
+            job = session.get(MintJob, mint_id)
+            if job is not None:
+                job.status = MintJobStatus.FAILED
+                job.error = reason
+                job.finished_at = job.updated_at = utcnow()
+
+
+def _mint_chunk(
+    database: Database,
+    actor: Actor,
+    plan: MintPlan,
+    mint_id: uuid.UUID,
+    before: int,
+    size: int,
+    channel: PlantChannel,
+) -> None:
+    """Canaries `before` to `before + size` of the plan and their share of its controls
+    (the shares add up to the plan's), stored with the job's progress in one unit."""
+    controls = plan.controls * (before + size) // plan.count - plan.controls * before // plan.count
+    chunk = dataclasses.replace(plan, count=size, controls=controls)
+    # A number pool's free numbers are read and taken inside the unit that stores them.
+    minted = None if chunk.pooled else chunk.records()
+    with database.write() as session:
+        mintable_link(session, actor, plan.link_id)  # still live now
+        if minted is None:
+            fresh = plan_mint(session, actor, plan.link_id, size)
+            chunk = dataclasses.replace(fresh, controls=controls)
+            minted = chunk.records()
+        result = store_minted(session, actor, chunk, minted, channel, mint_id=mint_id)
+        job = session.get(MintJob, mint_id)
+        if job is not None:
+            job.minted += len(result.planted)
+            job.controls += result.controls
+            job.updated_at = utcnow()
+
+
+def visible_mint_job(session: Session, actor: Actor, mint_id: uuid.UUID) -> MintJob:
+    """The job, if the actor may see it: a partner sees only its own keys' jobs."""
+    job = session.get(MintJob, mint_id)
+    if job is None or (actor.scope_link_id is not None and job.minted_by != actor.key_id):
+        raise NotFoundError(f"Mint {mint_id} not found.")
+    return job
+
+
+def mint_job_canaries(
+    session: Session, actor: Actor, mint_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[list[Canary], int]:
+    """The canaries the job stored so far (never its controls), oldest first."""
+    visible_mint_job(session, actor, mint_id)
+    query = select(Canary).where(Canary.mint_id == mint_id, col(Canary.control).is_(False))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        query.order_by(col(Canary.minted_at), col(Canary.id)).limit(limit).offset(offset)
+    ).all()
+    return list(page), total
+
+
+def stale_mint_jobs(session: Session) -> Sequence[MintJob]:
+    """Running mints that stopped reporting progress: they died with their process."""
+    return session.exec(
+        select(MintJob).where(
+            MintJob.status == MintJobStatus.RUNNING,
+            col(MintJob.updated_at) < utcnow() - STALE_AFTER,
+        )
+    ).all()
+
+
+def orphaned_mint_jobs(session: Session) -> Sequence[MintJob]:
+    """On SQLite the queue lives in the `serve` process: at its start, mints still queued
+    or running were left by the previous one and will never run."""
+    return session.exec(
+        select(MintJob).where(
+            col(MintJob.status).in_([MintJobStatus.QUEUED, MintJobStatus.RUNNING])
+        )
+    ).all()
+
+
+def fail_mint_jobs(session: Session, jobs: Sequence[MintJob]) -> int:
+    """Say of these jobs that they were interrupted (what they stored stays)."""
+    for job in jobs:
+        job.status = MintJobStatus.FAILED
+        job.error = INTERRUPTED
+        job.finished_at = job.updated_at = utcnow()
+        session.add(job)
+    return len(jobs)
