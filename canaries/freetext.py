@@ -155,30 +155,48 @@ def text_candidates(data: bytes, columns: CanaryColumns, automaton: TextAutomato
         lines = readable_lines(found.lines)
         found = _search(lines.str.join("\n").cast(pl.Binary).item(), automaton)
     lines = found.lines
-    words = found.words.filter(hashed_in(pl.col("word").str.to_uppercase(), columns.waybills))
-    candidates = set(words.get_column("at").to_list())
     canaries = columns.canaries
-    line = pl.col("line")
-    # What _TEXT_MOBILE lets through is digits, masks, spaces, dashes and a +86 or 0086
-    # before the number: its last eleven characters are the number.
-    digits = pl.col("mobile").str.replace_all(r"[^0-9*xX×•●]", "")
-    mobiles = (
-        found.mobiles.select("at", (digits.str.slice(-11, 3) + digits.str.slice(-4)).alias("key"))
+    words = found.words.filter(hashed_in(pl.col("word").str.to_uppercase(), columns.waybills))
+    by_mobile = (
+        _mobile_keys(found.mobiles)
         .filter(hashed_in(pl.col("key"), columns.mobile_keys))
-        .unique()
         .join(canaries, left_on="key", right_on="mobile_key")
+        .select("at", "first", "last", "street_start", pl.lit(True).alias("mobile"))
     )
-    mobiles = mobiles.with_columns(lines.gather(mobiles.get_column("at")).alias("line"))
+    by_name = (
+        _name_hits(found.hits.filter(pl.col("pattern") < names), lines, automaton.names)
+        .join(canaries, on="name")
+        .select("at", "first", "last", "street_start", pl.lit(False).alias("mobile"))
+    )
+    pairs = pl.concat([by_mobile, by_name]).unique()
+    # A mobile key with the name's first and last characters or the street's start; a full
+    # name with the street's start. Each line is cleaned once, however many pairs it has.
+    at = pairs.get_column("at").unique()
+    shown = pl.DataFrame({"at": at, "line": lines.gather(at)})
+    line = pl.col("line")
+    shown = shown.with_columns(line.str.replace_all(TEXT_CLEAN, "").alias("clean"))
     shows_name = line.str.contains(pl.col("first"), literal=True) & line.str.contains(
         pl.col("last"), literal=True
     )
-    street = line.str.replace_all(TEXT_CLEAN, "").str.contains(pl.col("street_start"), literal=True)
-    candidates.update(mobiles.filter(shows_name | street).get_column("at").to_list())
-    by_name = _name_hits(found.hits.filter(pl.col("pattern") < names), lines, automaton.names)
-    by_name = by_name.join(canaries.select("name", "street_start"), on="name")
-    by_name = by_name.with_columns(lines.gather(by_name.get_column("at")).alias("line"))
-    candidates.update(by_name.filter(street).get_column("at").to_list())
-    return lines, sorted(candidates)
+    street = pl.col("clean").str.contains(pl.col("street_start"), literal=True)
+    paired = pairs.join(shown, on="at").filter(street | (pl.col("mobile") & shows_name))
+    return lines, sorted({*words.get_column("at").to_list(), *paired.get_column("at").to_list()})
+
+
+def _mobile_keys(mobiles: pl.DataFrame) -> pl.DataFrame:
+    """(at, key): the first three and last four digits of each mobile. What _TEXT_MOBILE
+    lets through is a +86 or 0086, digits, masks, spaces and dashes: less the spaces and
+    dashes, its last eleven characters are the number. Most are the number alone, eleven
+    bytes, and are sliced without a rewrite."""
+    mobile = pl.col("mobile")
+    plain = mobile.str.len_bytes() == 11
+    number = mobile.str.replace_many([" ", "-"], ["", ""])
+    return pl.concat(
+        [
+            mobiles.filter(plain).select("at", mobile.str.slice(0, 3) + mobile.str.slice(7)),
+            mobiles.filter(~plain).select("at", number.str.slice(-11, 3) + number.str.slice(-4)),
+        ]
+    ).rename({"mobile": "key"})
 
 
 def _name_hits(hits: pl.DataFrame, lines: pl.Series, names: pl.Series) -> pl.DataFrame:

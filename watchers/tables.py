@@ -13,7 +13,7 @@ bounded by the run size, whatever the size of the file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,25 +72,26 @@ def read_table(
     watchers.decoding.line_source), in runs of columns; free text (a layout without a
     delimiter) in runs of UTF-8 lines.
 
-    A run is transcoded in a second thread while the one before it is parsed and matched:
-    Python's GB18030 codec holds the interpreter, but Polars lets go of it.
+    A run is read (hashed, cut, checked) and transcoded in a second thread while the one
+    before it is parsed and matched: Python's GB18030 codec holds the interpreter, but
+    hashing, Polars and the free-text automaton let go of it.
     """
     label = member or "the file"
     row = 1
-    with ThreadPoolExecutor(max_workers=1) as transcoder:
-        ahead: Future[bytes | None] | None = None
-        previous = b""
-        for run in _runs(stream, context, label, quoting, skip_header):
-            transcoding = transcoder.submit(_utf8, run, codec, mixed)
-            if ahead is not None:
-                for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
-                                       member, row, context):  # fmt: skip
-                    row += _count(block, context)
-                    yield block
-            ahead, previous = transcoding, run
-        if ahead is not None:
-            for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
-                                   member, row, context):  # fmt: skip
+    runs = _runs(stream, context, label, quoting, skip_header)
+    free_text = layout.delimiter is None
+
+    def next_run() -> tuple[bytes, bytes | None] | None:
+        run = next(runs, None)
+        return None if run is None else (run, _utf8(run, codec, mixed, free_text))
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(next_run)
+        while (current := ahead.result()) is not None:
+            ahead = reader.submit(next_run)
+            run, data = current
+            for block in _read_run(run, data, codec, mixed, layout, quoting, member, row,
+                                   context):  # fmt: skip
                 row += _count(block, context)
                 yield block
 
@@ -106,10 +107,13 @@ def _count(block: TableBlock | TextRun | Block, context: Context) -> int:
     return rows
 
 
-def _utf8(run: bytes, codec: str, mixed: bool) -> bytes | None:
-    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings)."""
-    if codec == "utf-8" or run.isascii():
+def _utf8(run: bytes, codec: str, mixed: bool, free_text: bool) -> bytes | None:
+    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings, and
+    free text in bytes that are not UTF-8 throughout, which Polars checks for a table)."""
+    if run.isascii():
         return run
+    if codec == "utf-8":
+        return run if not free_text or is_utf8(run) else None
     if mixed:
         return None
     try:
@@ -129,7 +133,7 @@ def _read_run(
     row: int,
     context: Context,
 ) -> Iterator[TableBlock | TextRun | Block]:
-    if data is not None and layout.delimiter is None and is_utf8(data):
+    if data is not None and layout.delimiter is None:
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         yield TextRun(member, row, data[:-1], data.count(b"\n"))
