@@ -10,8 +10,8 @@ line is a candidate when it shows a canary's waybill number, its mobile key with
 first and last characters or the street's start, or its full name with the street's start:
 two identifying fragments. canaries.matching then reads and scores the candidates only.
 
-Polars and the automaton are imported here and in canaries.columnar only, so a process
-that never scans a block never loads them.
+The automaton is imported here only, and Polars here and in canaries.columnar, so a
+process that never scans a block never loads them.
 """
 
 from __future__ import annotations
