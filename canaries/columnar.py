@@ -2,18 +2,16 @@
 whole blocks and joined against the canaries' keys, so Python only looks at the few rows
 they return (see canaries.matching, which scores those rows in full).
 
-Polars is imported here and nowhere else in canaries/: a process that never scans a block
+Polars is imported here and in canaries.freetext only: a process that never scans a block
 (one answering `--help`, or screening orders) never loads it.
 
-Tables: a row is a candidate when it shows a canary's waybill number, its mobile key (the
-first three and last four digits) together with the name's first and last characters (or
-the surname and a mask, or no name at all), a canary's full name in a table that has no
-waybill or mobile column, or a canary's full name with its street's first characters in the
-address (a brusher's row, with a phone of its own). Free text: a line is a candidate when
-it shows a waybill number, a mobile key with the name's first and last characters or the
-street's start, or a full name with the street's start: two identifying fragments.
-Every candidate is then normalised and scored by the Python code as before, so these
-kernels need only be generous, never exact.
+A row is a candidate when it shows a canary's waybill number, its mobile key (the first
+three and last four digits) together with the name's first and last characters (or the
+surname and a mask, or no name at all), a canary's full name in a table that has no waybill
+or mobile column, or a canary's full name with its street's first characters in the address
+(a brusher's row, with a phone of its own); free text has a kernel of its own
+(canaries.freetext). Every candidate is then normalised and scored by the Python code as
+before, so these kernels need only be generous, never exact.
 """
 
 from __future__ import annotations
@@ -30,18 +28,14 @@ _CJK = "\u3400-\u9fff"
 _NAME_CELL = rf"^[{_CJK}*]+$"
 _NAME_NOISE = r"[\s\u3000·•・.]"
 _NAME_MASKS = r"[＊×●•○?？]"
-_FULL_WIDTH = [chr(c) for c in range(0xFF10, 0xFF1A)] + [chr(c) for c in range(0xFF21, 0xFF3B)]
-_HALF_WIDTH = [chr(c) for c in range(0x30, 0x3A)] + [chr(c) for c in range(0x41, 0x5B)]
+FULL_WIDTH = [chr(c) for c in range(0xFF10, 0xFF1A)] + [chr(c) for c in range(0xFF21, 0xFF3B)]
+HALF_WIDTH = [chr(c) for c in range(0x30, 0x3A)] + [chr(c) for c in range(0x41, 0x5B)]
 _MOBILE_NOISE = r"[\s\-()（）]"
 _MOBILE_MASKS = r"[＊xX×•●]"
 _WAYBILL_NOISE = r"[\s\-_/]"
 _WAYBILL_ODD = [" ", "-", "_", "/", *map(chr, range(32)), "\x7f"]
 _JD_PARCEL_SUFFIX = r"-\d{1,3}-\d{1,3}-?$"
-# Looser than canaries.matching's (Rust's regex has no look-around): more candidates, never
-# fewer; the Python stage applies the exact pattern.
-_TEXT_MOBILE = r"(?:(?:00|\+)?86[ -]?)?1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
-_TEXT_WORD = r"[0-9A-Za-z]{8,30}"
-_TEXT_CLEAN = r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]"
+TEXT_CLEAN = r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]"
 _STREET_START = 4
 
 
@@ -56,13 +50,13 @@ def _hashes(values: pl.Series) -> pl.Series:
     return values.hash(seed=_SEED).unique()
 
 
-def _member(cell: pl.Expr, hashes: pl.Series) -> pl.Expr:
+def hashed_in(cell: pl.Expr, hashes: pl.Series) -> pl.Expr:
     return cell.hash(seed=_SEED).is_in(hashes.implode())
 
 
 @dataclass(frozen=True)
 class CanaryColumns:
-    """The index's canaries as columns, and its anchors as hash sets (see `_member`)."""
+    """The index's canaries as columns, and its anchors as hash sets (see `hashed_in`)."""
 
     canaries: pl.DataFrame  # row, name, mobile_key, first, last, street_start
     waybills: pl.Series
@@ -71,7 +65,7 @@ class CanaryColumns:
     composites: pl.Series  # name_mobiles, surname_mobiles and bare mobile keys
     mobile_keys: pl.Series
     names: pl.Series
-    name_list: list[str]  # for the Aho-Corasick automaton over free text
+    name_list: list[str]  # for the automaton over free text (canaries.freetext)
 
 
 _CACHE: weakref.WeakKeyDictionary[CanaryIndex, tuple[int, CanaryColumns]] = (
@@ -147,7 +141,7 @@ def _mobile_key(cell: pl.Expr) -> pl.Expr:
     number = (
         cell.str.replace_all(HOSTILE, "")
         .str.strip_chars()
-        .str.replace_many(_FULL_WIDTH[:10], _HALF_WIDTH[:10])
+        .str.replace_many(FULL_WIDTH[:10], HALF_WIDTH[:10])
         .str.replace_all(_MOBILE_NOISE, "")
         .str.replace_all(_MOBILE_MASKS, "*")
         .str.replace(r"^(?:\+86|0086)", "")
@@ -160,7 +154,7 @@ def _waybill(cell: pl.Expr) -> pl.Expr:
     return (
         cell.str.replace_all(HOSTILE, "")
         .str.strip_chars()
-        .str.replace_many(_FULL_WIDTH, _HALF_WIDTH)
+        .str.replace_many(FULL_WIDTH, HALF_WIDTH)
         .str.replace(_JD_PARCEL_SUFFIX, "")
         .str.replace_all(_WAYBILL_NOISE, "")
         .str.to_uppercase()
@@ -194,19 +188,19 @@ def table_candidates(
     address = pl.col(named["address"]) if "address" in named else None
     tests: dict[str, pl.Expr] = {}
     if waybill is not None:
-        tests["waybill"] = _member(waybill, columns.waybill_forms)
+        tests["waybill"] = hashed_in(waybill, columns.waybill_forms)
         tests["odd_waybill"] = (
             waybill.str.len_chars() != waybill.str.len_bytes()
         ) | waybill.str.contains_any(_WAYBILL_ODD)
     if mobile is not None:
-        tests["mobile"] = _member(mobile, columns.mobile_forms) | (mobile.str.len_bytes() != 11)
+        tests["mobile"] = hashed_in(mobile, columns.mobile_forms) | (mobile.str.len_bytes() != 11)
     # A full name (no mask) that is a canary's, or that is odd and might be one cleaned.
     full_name = None
     if name is not None:
         odd_name = (name.str.len_bytes() != name.str.len_chars() * 3) & ~name.str.contains(
             "*", literal=True
         )
-        full_name = _member(name, columns.names) | odd_name
+        full_name = hashed_in(name, columns.names) | odd_name
     if full_name is not None and mobile is None and waybill is None:
         tests["name"] = full_name
     if full_name is not None and address is not None:
@@ -225,7 +219,7 @@ def table_candidates(
             rows.update(part.filter(test.fill_null(False)).get_column("at").to_list())
 
     if waybill is not None:
-        subset("odd_waybill", [waybill], _member(_waybill(waybill), columns.waybills))
+        subset("odd_waybill", [waybill], hashed_in(_waybill(waybill), columns.waybills))
     if mobile is not None:
         key = _mobile_key(mobile)
         if name is not None:
@@ -233,12 +227,12 @@ def table_candidates(
             initials = pl.when(clean_name.str.contains(_NAME_CELL)).then(
                 clean_name.str.slice(0, 1) + clean_name.str.slice(-1, 1)
             )
-            hit = _member(initials.otherwise(pl.lit("")) + key, columns.composites)
+            hit = hashed_in(initials.otherwise(pl.lit("")) + key, columns.composites)
             subset("mobile", [name, mobile], hit)
         else:
-            subset("mobile", [mobile], _member(key, columns.mobile_keys))
+            subset("mobile", [mobile], hashed_in(key, columns.mobile_keys))
     if name is not None:
-        subset("name", [name], _member(_name(name), columns.names))
+        subset("name", [name], hashed_in(_name(name), columns.names))
     if name is not None and address is not None and passed.get("name_street"):
         at = passed["name_street"]
         part = frame.select(name, address)[at].with_columns(pl.Series("at", at))
@@ -252,90 +246,9 @@ def _name_street_rows(
     """Rows showing a canary's full name and its street's start in the address column."""
     named = part.select("at", name.alias("name"), address.fill_null("").alias("address"))
     joined = named.join(columns.canaries.select("name", "street_start"), on="name")
-    address_text = pl.col("address").str.replace_all(_TEXT_CLEAN, "")
+    address_text = pl.col("address").str.replace_all(TEXT_CLEAN, "")
     hits = joined.filter(address_text.str.contains(pl.col("street_start"), literal=True))
     return hits.get_column("at").unique().to_list()
-
-
-def text_lines(text: str) -> pl.Series:
-    return pl.Series("line", [text], dtype=pl.String).str.split("\n").explode()
-
-
-def parse_lines(data: bytes) -> pl.Series:
-    """UTF-8 text as its lines, split by Polars' multi-threaded reader (a byte that is not
-    in the text stands in for a delimiter). Raises NotColumnarError when it cannot."""
-    separator = next((s for s in "\x1f\x1e\x1d\x1c" if s.encode() not in data), None)
-    if separator is None:
-        raise NotColumnarError("every stand-in separator is in the text")
-    frame, _ragged = parse_table(data, separator, 1, quoting=False)
-    return frame.to_series().fill_null("")
-
-
-_ODD_TEXT = HOSTILE[:-1] + "０-９＊]"
-
-
-def readable_lines(lines: pl.Series) -> pl.Series:
-    """Lines without hostile characters and with ASCII digits and asterisks, rewriting only
-    the lines that need it (few do)."""
-    lines = lines.fill_null("")
-    odd = lines.str.contains(_ODD_TEXT).arg_true()
-    if odd.is_empty():
-        return lines
-    fixed = (
-        lines.gather(odd)
-        .str.replace_all(HOSTILE, "")
-        .str.replace_many([*_FULL_WIDTH[:10], "＊"], [*_HALF_WIDTH[:10], "*"])
-    )
-    return lines.scatter(odd, fixed)
-
-
-def text_candidates(lines: pl.Series, columns: CanaryColumns) -> list[int]:
-    """Lines of free text worth scoring (two identifying fragments, or a waybill number).
-
-    The three extractions (alphanumeric words for waybill numbers, mobiles, and canary
-    names by an Aho-Corasick automaton) run side by side in one pass of Polars' threads.
-    """
-    frame = pl.DataFrame({"line": lines}).with_row_index("at")
-    line = pl.col("line")
-    extractions = [
-        line.str.extract_all(_TEXT_WORD).alias("word"),
-        line.str.extract_all(_TEXT_MOBILE).alias("mobile"),
-    ]
-    if columns.name_list:
-        extractions.append(line.str.extract_many(columns.name_list, overlapping=True).alias("name"))
-    found_in = frame.select("at", *extractions)
-
-    def fragments(kind: str) -> pl.DataFrame:
-        return found_in.select("at", kind).explode(kind).drop_nulls(kind)
-
-    words = fragments("word").filter(_member(pl.col("word").str.to_uppercase(), columns.waybills))
-    found = set(words.get_column("at").to_list())
-    canaries = columns.canaries
-    # What _TEXT_MOBILE lets through is digits, masks, spaces, dashes and a +86 or 0086
-    # before the number: its last eleven characters are the number.
-    digits = pl.col("mobile").str.replace_all(r"[^0-9*xX×•●]", "")
-    mobiles = (
-        fragments("mobile")
-        .select("at", (digits.str.slice(-11, 3) + digits.str.slice(-4)).alias("mobile_key"))
-        .filter(_member(pl.col("mobile_key"), columns.mobile_keys))
-        .unique()
-        .join(canaries, on="mobile_key")
-    )
-    mobiles = mobiles.with_columns(lines.gather(mobiles.get_column("at")).alias("line"))
-    shows_name = line.str.contains(pl.col("first"), literal=True) & line.str.contains(
-        pl.col("last"), literal=True
-    )
-    street = line.str.replace_all(_TEXT_CLEAN, "").str.contains(
-        pl.col("street_start"), literal=True
-    )
-    found.update(mobiles.filter(shows_name | street).get_column("at").to_list())
-    if columns.name_list:
-        by_name = (
-            fragments("name").unique().join(canaries.select("name", "street_start"), on="name")
-        )
-        by_name = by_name.with_columns(lines.gather(by_name.get_column("at")).alias("line"))
-        found.update(by_name.filter(street).get_column("at").to_list())
-    return sorted(found)
 
 
 class NotColumnarError(ValueError):

@@ -83,6 +83,17 @@ class TableLike(Protocol):
     def layout(self) -> LayoutLike: ...
 
 
+class TextLike(Protocol):
+    """Lines of free text in UTF-8, joined by newlines (see watchers.tables)."""
+
+    @property
+    def member(self) -> str: ...
+    @property
+    def first_row(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+
+
 class BlockLike(Protocol):
     """A run of complete lines of one dump member, all of one layout (see watchers.dumps)."""
 
@@ -136,9 +147,12 @@ class Matcher:
             except NotColumnarError:
                 return self._scan_lines(block.member, block.first_row, text, layout)
             return self.scan_table(_Table(block.member, block.first_row, frame, ragged, layout))
-        from canaries.columnar import text_lines
+        # A lone surrogate (a JSON escape) cannot be UTF-8: it becomes "?", as nothing keys on it.
+        return self._scan_utf8(block.member, block.first_row, text.encode(errors="replace"))
 
-        return self._scan_text_lines(block.member, block.first_row, text_lines(text))
+    def scan_text(self, run: TextLike) -> list[RowMatch]:
+        """Free text already in UTF-8 (see canaries.freetext), a line a row."""
+        return self._scan_utf8(run.member, run.first_row, run.data)
 
     def scan_table(self, table: TableLike) -> list[RowMatch]:
         """The rows of a table already read into columns (see canaries.columnar) that match:
@@ -146,8 +160,6 @@ class Matcher:
         line by line."""
         from canaries.columnar import canary_columns, row_cells, table_candidates
 
-        if table.layout.delimiter is None:  # free text, one line a row
-            return self._scan_text_lines(table.member, table.first_row, table.frame.to_series())
         fields = table.layout.fields
         delimiter = table.layout.delimiter or "\t"
         matches: list[RowMatch] = []
@@ -165,14 +177,17 @@ class Matcher:
             )  # fmt: skip
         return sorted(matches, key=lambda m: m.row)
 
-    def _scan_text_lines(self, member: str, first_row: int, lines: "pl.Series") -> list[RowMatch]:
-        """Free text, a line a row: candidate lines found by the columnar kernels, each read
-        around its fragments as `match_text` reads a text."""
-        from canaries.columnar import canary_columns, readable_lines, text_candidates
+    def _scan_utf8(self, member: str, first_row: int, data: bytes) -> list[RowMatch]:
+        """Free text, a line a row: candidate lines found over the whole block by the
+        free-text kernel, each read around its fragments as `match_text` reads a text."""
+        from canaries.columnar import canary_columns
+        from canaries.freetext import text_automaton, text_candidates
 
-        lines = readable_lines(lines)
+        lines, candidates = text_candidates(
+            data, canary_columns(self.index), text_automaton(self.index)
+        )
         matches: list[RowMatch] = []
-        for at in text_candidates(lines, canary_columns(self.index)):
+        for at in candidates:
             line = lines[at]
             found = self._match_text(line, self._hit_positions(line, True))
             matches.extend(

@@ -30,10 +30,12 @@ from watchers.dumpbase import (
 )
 
 if TYPE_CHECKING:
-    from watchers.tables import TableBlock
+    from watchers.tables import TableBlock, TextRun
 
 # Reads one member: (stream, name, member path, context, depth) -> its blocks.
-MemberReader = Callable[[Readable, str, str, Context, int], "Iterator[Block | TableBlock]"]
+MemberReader = Callable[
+    [Readable, str, str, Context, int], "Iterator[Block | TableBlock | TextRun]"
+]
 
 _SPOOL_BYTES = 64 << 20  # a non-seekable ZIP is kept in memory up to this, then on disk
 _CJK_NAME = re.compile(r"[\x20-\x7e\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
@@ -158,7 +160,7 @@ def open_zip(
 
 def read_zip_members(
     archive: zipfile.ZipFile, member: str, context: Context, depth: int, read: MemberReader
-) -> "Iterator[Block | TableBlock]":
+) -> "Iterator[Block | TableBlock | TextRun]":
     for info in archive.infolist():
         if info.is_dir():
             continue

@@ -37,7 +37,7 @@ from watchers.textdump import read_text, sniff
 from watchers.xlsx import read_xlsx
 
 if TYPE_CHECKING:
-    from watchers.tables import TableBlock
+    from watchers.tables import TableBlock, TextRun
 
 __all__ = [
     "FREE_TEXT",
@@ -77,13 +77,15 @@ def read_dump(
 
 def read_dump_columnar(
     stream: Readable, name: str, limits: DumpLimits, report: DumpReport
-) -> Iterator[Block | TableBlock]:
+) -> Iterator[Block | TableBlock | TextRun]:
     """As `read_dump`, with delimited tables read into columns (watchers.tables), as a
     scan reads them."""
     return _read_dump(stream, name, Context(limits, report, columnar=True))
 
 
-def _read_dump(stream: Readable, name: str, context: Context) -> Iterator[Block | TableBlock]:
+def _read_dump(
+    stream: Readable, name: str, context: Context
+) -> Iterator[Block | TableBlock | TextRun]:
     report = context.report
 
     def count(size: int) -> None:
@@ -104,7 +106,7 @@ def _read_member(
     context: Context,
     depth: int,
     origin: object = None,
-) -> Iterator[Block | TableBlock]:
+) -> Iterator[Block | TableBlock | TextRun]:
     peeked = read_head(stream)
     head = peeked.head
     if not head:
@@ -148,7 +150,7 @@ def _read_member(
 
 def _read_zip(
     peeked: Peeked, name: str, member: str, context: Context, depth: int, origin: object
-) -> Iterator[Block | TableBlock]:
+) -> Iterator[Block | TableBlock | TextRun]:
     """A workbook is one table per sheet; any other ZIP is an archive of members."""
     label = member or name
     with open_zip(peeked, label, context, origin) as archive:

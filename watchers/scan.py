@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from canaries.matching import Matcher, RowMatch
 from watchers.dumpbase import Block, Readable
 from watchers.dumps import DumpError, DumpLimits, DumpReport, read_dump_columnar
+from watchers.tables import TextRun
 
 
 @dataclass
@@ -78,6 +79,8 @@ def scan_stream(
         for block in read_dump_columnar(hashing, name, limits, report):
             if isinstance(block, Block):
                 result.matches.extend(matcher.scan(block))
+            elif isinstance(block, TextRun):
+                result.matches.extend(matcher.scan_text(block))
             else:
                 result.matches.extend(matcher.scan_table(block))
             if on_progress is not None:

@@ -3,20 +3,22 @@
 The member's bytes are cut into runs of complete records about four blocks long (a cut
 falls on a newline outside quotes), transcoded to UTF-8 in one piece when they are GB18030
 (UTF-16 arrives transcoded), and parsed by Polars' multi-threaded CSV reader into String
-columns (canaries.columnar.parse_table). What Polars cannot read (a stray quote, bytes that
-are not UTF-8) is decoded and yielded as a text Block as before, so no row is lost; lines
-over the line limit are skipped and counted as the text reader does. Memory is bounded by
-the run size, whatever the size of the file.
+columns (canaries.columnar.parse_table); free text goes on as UTF-8 bytes, which the
+free-text kernel searches whole (canaries.freetext). What cannot be read so (a stray quote,
+bytes that are not UTF-8) is decoded and yielded as a text Block as before, so no row is
+lost; lines over the line limit are skipped and counted as the text reader does. Memory is
+bounded by the run size, whatever the size of the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from canaries.columnar import NotColumnarError, parse_lines, parse_table
+from canaries.columnar import NotColumnarError, parse_table
+from canaries.freetext import is_utf8
 from watchers.decoding import decode_records
 from watchers.dumpbase import (
     Block,
@@ -33,6 +35,16 @@ if TYPE_CHECKING:
     import polars as pl
 
 _RUN_BLOCKS = 4  # a run is this many of DumpLimits.block_bytes: Polars reads big runs best
+
+
+@dataclass(frozen=True, slots=True)
+class TextRun:
+    """Lines of free text in UTF-8, for the free-text kernel to search whole."""
+
+    member: str
+    first_row: int
+    data: bytes  # complete lines joined with b"\n", no trailing newline
+    lines: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,44 +67,53 @@ def read_table(
     quoting: bool,
     member: str,
     context: Context,
-) -> Iterator[TableBlock | Block]:
+) -> Iterator[TableBlock | TextRun | Block]:
     """The member's rows from a byte stream in which b"\\n" ends a line (see
     watchers.decoding.line_source), in runs of columns; free text (a layout without a
-    delimiter) as one column of lines.
+    delimiter) in runs of UTF-8 lines.
 
-    A run is transcoded in a second thread while the one before it is parsed and matched:
-    Python's GB18030 codec holds the interpreter, but Polars lets go of it.
+    A run is read (hashed, cut, checked) and transcoded in a second thread while the one
+    before it is parsed and matched: Python's GB18030 codec holds the interpreter, but
+    hashing, Polars and the free-text automaton let go of it.
     """
     label = member or "the file"
     row = 1
-    with ThreadPoolExecutor(max_workers=1) as transcoder:
-        ahead: Future[bytes | None] | None = None
-        previous = b""
-        for run in _runs(stream, context, label, quoting, skip_header):
-            transcoding = transcoder.submit(_utf8, run, codec, mixed)
-            if ahead is not None:
-                for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
-                                       member, row, context):  # fmt: skip
-                    row += _count(block, context)
-                    yield block
-            ahead, previous = transcoding, run
-        if ahead is not None:
-            for block in _read_run(previous, ahead.result(), codec, mixed, layout, quoting,
-                                   member, row, context):  # fmt: skip
+    runs = _runs(stream, context, label, quoting, skip_header)
+    free_text = layout.delimiter is None
+
+    def next_run() -> tuple[bytes, bytes | None] | None:
+        run = next(runs, None)
+        return None if run is None else (run, _utf8(run, codec, mixed, free_text))
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(next_run)
+        while (current := ahead.result()) is not None:
+            ahead = reader.submit(next_run)
+            run, data = current
+            for block in _read_run(run, data, codec, mixed, layout, quoting, member, row,
+                                   context):  # fmt: skip
                 row += _count(block, context)
                 yield block
 
 
-def _count(block: TableBlock | Block, context: Context) -> int:
-    rows = block.frame.height if isinstance(block, TableBlock) else block.text.count("\n") + 1
+def _count(block: TableBlock | TextRun | Block, context: Context) -> int:
+    if isinstance(block, TableBlock):
+        rows = block.frame.height
+    elif isinstance(block, TextRun):
+        rows = block.lines
+    else:
+        rows = block.text.count("\n") + 1
     context.report.rows += rows
     return rows
 
 
-def _utf8(run: bytes, codec: str, mixed: bool) -> bytes | None:
-    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings)."""
-    if codec == "utf-8" or run.isascii():
+def _utf8(run: bytes, codec: str, mixed: bool, free_text: bool) -> bytes | None:
+    """The run in UTF-8, or None when it must be decoded line by line (mixed encodings, and
+    free text in bytes that are not UTF-8 throughout, which Polars checks for a table)."""
+    if run.isascii():
         return run
+    if codec == "utf-8":
+        return run if not free_text or is_utf8(run) else None
     if mixed:
         return None
     try:
@@ -111,14 +132,15 @@ def _read_run(
     member: str,
     row: int,
     context: Context,
-) -> Iterator[TableBlock | Block]:
-    if data is not None:
+) -> Iterator[TableBlock | TextRun | Block]:
+    if data is not None and layout.delimiter is None:
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        yield TextRun(member, row, data[:-1], data.count(b"\n"))
+        return
+    if data is not None and layout.delimiter is not None:
         try:
-            ragged: list[tuple[int, str]] = []
-            if layout.delimiter is None:
-                frame = parse_lines(data).to_frame()
-            else:
-                frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
+            frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
         except NotColumnarError:
             pass
         else:

@@ -28,7 +28,7 @@ from watchers.dumpbase import (
 )
 
 if TYPE_CHECKING:
-    from watchers.tables import TableBlock
+    from watchers.tables import TableBlock, TextRun
 
 _DELIMITERS = ("\t", ",", "|", ";", "----")
 # A table with one of these columns is read into columns (watchers.tables) by a scan.
@@ -85,7 +85,7 @@ def _split_rows(lines: list[str], delimiter: str) -> list[list[str]] | None:
 
 def read_text(
     source: Peeked, encoding: Encoding, head_text: str, member: str, context: Context
-) -> Iterator["Block | TableBlock"]:
+) -> Iterator["Block | TableBlock | TextRun"]:
     carriage_returns = "\r" in head_text and "\n" not in head_text
     lines = head_text.split("\r" if carriage_returns else "\n")
     if len(source.head) >= SNIFF_BYTES:
