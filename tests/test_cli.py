@@ -16,15 +16,19 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.console import width
 from app.db import make_engine
+from app.intake.canary_index import key_table_path
+from app.models.canaries import Canary
 from app.models.links import Link
+from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
+from canaries.keytable import KeyTable
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, scratch_postgres_database
 
@@ -156,6 +160,29 @@ def test_mint_plants_at_the_link_and_prints_jsonl_or_csv(cli_env: dict[str, str]
     )
     assert missing.exit_code == 2
     assert "no link has the id" in missing.stderr
+
+
+def test_mint_leaves_the_key_table_holding_every_canary(cli_env: dict[str, str]) -> None:
+    """The next scan starts from the key table: a mint appends its canaries (and controls)
+    there, so no scan derives their keys again before it can read a row."""
+    url = cli_env["HONEYTRACE_DATABASE_URL"]
+    if "postgresql" in url:
+        run(cli_env, "db", "upgrade")
+    path = key_table_path(Settings(database_url=url))
+    assert path is not None
+    path.unlink(missing_ok=True)
+    run(cli_env, "links", "add", "--name", "网点", "--kind", "outlet", "--region", "440305",
+        "--courier", "yto")  # fmt: skip
+    for count in ("40", "25"):
+        run(cli_env, "mint", "--link", "网点", "--count", count)
+        table = KeyTable(path)
+        table.load()
+        engine = make_engine(url)
+        with Session(engine) as session:
+            stored = set(session.exec(select(Canary.id)).all())
+        engine.dispose()
+        assert len(stored) > int(count)  # the controls minted beside them
+        assert table.index.rows == len(stored)
 
 
 def test_canaries_audit_prints_the_figures_and_the_auc(

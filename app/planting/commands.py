@@ -24,6 +24,7 @@ from app.console import (
 from app.csvsafe import UTF8_BOM, spreadsheet_safe
 from app.db import utcnow
 from app.identifiers import UnidentifiedError, resolve_link
+from app.intake.canary_index import LiveIndex, key_table_path
 from app.models.canaries import PlantChannel
 from app.planting.feeds import columns_by_content
 from app.planting.rotation import rotate
@@ -65,7 +66,8 @@ def mint(
             "prints JSON, so it cannot be combined with --format csv; give one of them",
             param_hint="'--json'",
         )
-    database = ready_database(load_settings())
+    settings = load_settings()
+    database = ready_database(settings)
     try:
         with database.read() as session:
             link_id = resolve_link(session, link)
@@ -79,6 +81,11 @@ def mint(
             result = mint_apart(
                 database, Actor.cli(), link_id, count, PlantChannel.CLI, on_progress=minted
             )
+            # The key table every scan and server on this machine starts from takes the new
+            # canaries now, so the next scan does not derive their keys before it can start.
+            bar.update(description="indexing")
+            with database.read() as session:
+                LiveIndex(key_table_path(settings)).refresh(session)
             bar.update(description="minted")
         records = [CanaryRead.of(c).model_dump(mode="json") for c in result.planted]
     except UnidentifiedError as error:
