@@ -17,13 +17,14 @@ where its address is. Forms:
 import random
 import re
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from typing import cast
 
 from canaries.addresses import CENSUS_2020_POPULATION, Place
-from canaries.divisions import division_table
+from canaries.divisions import DivisionTable, division_table
 from canaries.sampling import Weighted
 
 CHINA_MOBILE = "中国移动"
@@ -108,18 +109,24 @@ def _province_keys() -> list[tuple[str, str]]:
     return keys
 
 
-def _geocode(segment: str) -> str:
-    """The zh home description of a seven-digit segment, by longest prefix, as the geocoder.
-
-    A home the geocoder gives a whole three-digit prefix is not home data: it maps the
-    national 173 block to 北京市 in a single entry.
-    """
+def _geodata() -> Mapping[str, Mapping[str, str]]:
     # Loaded on first use: the geocoder's tables take 0.3 s to import, which matching and
     # every `--help` would otherwise pay.
     from phonenumbers.geodata import GEOCODE_DATA
 
+    return cast("Mapping[str, Mapping[str, str]]", GEOCODE_DATA)
+
+
+def _geocode(segment: str, data: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The zh home description of a seven-digit segment, by longest prefix, as the geocoder
+    (`data`: its tables, when the caller holds them already).
+
+    A home the geocoder gives a whole three-digit prefix is not home data: it maps the
+    national 173 block to 北京市 in a single entry.
+    """
+    geodata = _geodata() if data is None else data
     for length in range(7, 3, -1):
-        entry = GEOCODE_DATA.get("86" + segment[:length])
+        entry = geodata.get("86" + segment[:length])
         if entry is not None:
             return entry.get("zh", "")
     return ""
@@ -147,6 +154,18 @@ class _SegmentIndex:
     prefixes: dict[str, Weighted[str]]
 
 
+def _home_of(
+    description: str, provinces: list[tuple[str, str]], table: DivisionTable
+) -> tuple[str, str] | None:
+    """(province code, city key) of a geocoder description; None where it names none."""
+    if not description:
+        return None
+    for short, code in provinces:
+        if description.startswith(short):
+            return code, _city_key(description, short, table.get(code).name)
+    return None
+
+
 @cache
 def _segment_index() -> _SegmentIndex:
     """Built once, in a few seconds."""
@@ -154,24 +173,25 @@ def _segment_index() -> _SegmentIndex:
     provinces = _province_keys()
     placed: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     unplaced: dict[str, list[str] | None] = {}
+    # A few thousand descriptions cover the 440,000 segments: each is placed once.
+    homes: dict[str, tuple[str, str] | None] = {}
+    geodata = _geodata()
     for prefix in PREFIX_SHARES:
         homeless: list[str] = []
         for middle in range(10_000):
             segment = f"{prefix}{middle:04d}"
             if segment.startswith(_EXCLUDED_SEGMENT_HEADS):
                 continue
-            description = _geocode(segment)
-            if not description:
+            description = _geocode(segment, geodata)
+            if description not in homes:
+                homes[description] = _home_of(description, provinces, table)
+            home = homes[description]
+            if home is None:
                 homeless.append(segment)
                 continue
-            for short, code in provinces:
-                if description.startswith(short):
-                    city = _city_key(description, short, table.get(code).name)
-                    placed[code, "", prefix].append(segment)
-                    placed[code, city, prefix].append(segment)
-                    break
-            else:
-                homeless.append(segment)
+            code, city = home
+            placed[code, "", prefix].append(segment)
+            placed[code, city, prefix].append(segment)
         unplaced[prefix] = homeless if len(homeless) < 10_000 else None
         if not homeless:
             del unplaced[prefix]
