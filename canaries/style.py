@@ -161,6 +161,7 @@ def address_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, s
     return parts
 
 
+_TOWN_END = re.compile(r"(?:街道|街道办事处|镇|乡)$")
 # Kinds of place commonly named after the road they stand on (中山路小学, 中山路市场).
 _NAMED_AFTER_PLACES = frozenset("OSKIHEY")
 
@@ -170,8 +171,9 @@ def place_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, str
     canary is drawn in. A place's name may hold another part's ending, and is then one
     part, not two: a town of the county (`towns`, by full name) whatever it reads as
     (亳州路街道, 经济开发区); a compound named by a bare ending after a road or a village
-    (中山路花园, 解放村小区); a lane named after its road (鞍山路三一零弄), a school,
-    market, company, park or shop named after one (中山路小学). A canary's
+    (中山路花园, 解放村小区), or after a town not called a town (龙潭物流园虚拟家园); a
+    lane named after its road (鞍山路三一零弄), a school, market, company, park or shop
+    named after one (中山路小学). A canary's
     parts are named after the county's own places, so such names recur there as often as
     the county has them, not as often as the whole country does."""
     merged: list[tuple[str, str]] = []
@@ -181,6 +183,7 @@ def place_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, str
             if (
                 (kind == "R" and last == "R")
                 or (last == "R" and kind[0] in _NAMED_AFTER_PLACES)
+                or (kind == "C" and last == "T" and not _TOWN_END.search(before))
                 or (
                     kind == "C"
                     and last in ("R", "V", "C", "X")
