@@ -401,6 +401,12 @@ class StreetMinter:
         self._area_forms = {
             area: _split_forms(forms) for area, forms in self.style.area_forms.items() if forms
         }
+        style = self.style
+        self._rural_urban = (
+            (Weighted.from_mapping(style.rural_forms), Weighted.from_mapping(style.urban_forms))
+            if style.rural_forms and style.urban_forms
+            else None
+        )
         self._words = Weighted.from_mapping(self.style.words) if self.style.words else None
         endings = self.style.compound_endings
         self._endings = Weighted.from_mapping(endings) if endings else None
@@ -410,11 +416,21 @@ class StreetMinter:
             if shares
         }
 
-    def form(self, rng: random.Random, code: str) -> list[str]:
-        """A form for an address in a county: the style's forms of its class of place
-        (urban, mixed, rural), or all its forms where its sample had none; in a village as
-        often as the county's own towns say, where the style has measured the rate."""
+    def form(self, rng: random.Random, code: str) -> tuple[list[str], bool]:
+        """A form for an address in a county, and whether it lies in a rural town: where
+        the style has unmixed rural and urban forms, one of them as often as the county's
+        towns are rural; else the forms of its class of place (urban, mixed, rural), or all
+        its forms where its sample had none, in a village as often as the county's towns
+        say where the style has measured the rate."""
         power = self.style.town_power
+        share = county_village_share(code, power)
+        if self._rural_urban is not None:
+            rural = rng.random() < share
+            return self._rural_urban[0 if rural else 1].draw(rng).split(), rural
+        form = self._class_form(rng, code, power, share)
+        return form, _village_form(form)
+
+    def _class_form(self, rng: random.Random, code: str, power: float, share: float) -> list[str]:
         chosen = self._area_forms.get(area_class(code, power), self._forms)
         if chosen is None:
             return ["R", "N"]
@@ -422,7 +438,7 @@ class StreetMinter:
         scale = self.style.village_scale
         if scale is None or villages is None or others is None:
             return everything.draw(rng).split()
-        in_village = rng.random() < scale * county_village_share(code, power)
+        in_village = rng.random() < scale * share
         return (villages if in_village else others).draw(rng).split()
 
     def street(self, rng: random.Random, place: Place) -> str:
@@ -432,9 +448,8 @@ class StreetMinter:
         county = county_places().get(place.code) or CountyPlaces((), ())
         style = self.style
         # Learned per county (a record names its county, rarely its town): drawn so too.
-        form = self.form(rng, place.code)
-        # The town is drawn for the form: a village form lies in a town with villages.
-        village = _village_form(form)
+        # The town is drawn for the form: a rural form lies in a town with villages.
+        form, village = self.form(rng, place.code)
         for _ in range(MAX_FILLS):
             filler = _Filler(
                 rng, place, county, style, self._words, self._digits, self._endings, village

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from bisect import bisect
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -252,6 +252,11 @@ class StyleProfile:
     # towns predict (canaries.addresses.CountyPlaces.village_share): a county's own rate
     # then follows from its towns, not its class's. None: learned before it was measured.
     village_scale: float | None = None
+    # Forms of addresses in rural towns and in urban ones, unmixed from the forms of many
+    # counties by each county's village share (a least-squares fit, see `_unmix`): a
+    # county's forms are then its own mix of the two. Empty: too few counties to unmix.
+    rural_forms: dict[str, float] = field(default_factory=dict)
+    urban_forms: dict[str, float] = field(default_factory=dict)
     divisions: DivisionStyle = field(default_factory=DivisionStyle)
     spaced: float = 0.0  # share of street parts written with spaces between parts
     space_between: float = 0.0  # when spaced: share of part boundaries with a space
@@ -299,6 +304,8 @@ class StyleProfile:
             village_scale=(
                 None if data.get("village_scale") is None else float(data["village_scale"])
             ),
+            rural_forms=floats("rural_forms"),
+            urban_forms=floats("urban_forms"),
             divisions=DivisionStyle(**dict(data.get("divisions") or {})),
             spaced=float(data.get("spaced", 0.0)),
             space_between=float(data.get("space_between", 0.0)),
@@ -519,7 +526,10 @@ class StyleLearner:
             for county, forms in self.county_forms.items():
                 area_forms.setdefault(area_of(county), Counter()).update(forms)
         village_scale = None
+        rural: dict[str, float] = {}
+        urban: dict[str, float] = {}
         if village_share is not None:
+            rural, urban = _unmix(self.county_forms, village_share)
             expected = sum(f.total() * village_share(c) for c, f in self.county_forms.items())
             found = sum(
                 n
@@ -538,6 +548,8 @@ class StyleLearner:
             },
             town_power=town_power,
             village_scale=village_scale,
+            rural_forms=rural,
+            urban_forms=urban,
             divisions=DivisionStyle(
                 repeat=repeat / self.addresses if self.addresses else 0.0,
                 full_names=self.division_count["full"] / repeat if repeat else 1.0,
@@ -568,6 +580,53 @@ class StyleLearner:
             hours=_shares(self.hours),
             weekdays=_shares(self.weekdays),
         )
+
+
+# Counties a sample must cover, and the spread of their village shares, to unmix forms.
+MIN_UNMIX_COUNTIES = 50
+MIN_UNMIX_SPREAD = 0.05
+
+
+def _unmix(
+    county_forms: Mapping[str, Counter[str]], village_share: Callable[[str], float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Forms of rural and of urban addresses: for each form f, the shares r_f and u_f that
+    best give each county c's count n_cf as n_c (s_c r_f + (1 - s_c) u_f), s_c the county's
+    village share, in least squares weighted by records. The 2x2 normal equations are the
+    same for every form; negative shares (noise) are cut to zero."""
+    sums = [0.0, 0.0, 0.0]  # n s^2, n s (1 - s), n (1 - s)^2
+    rural_sums: defaultdict[str, float] = defaultdict(float)
+    urban_sums: defaultdict[str, float] = defaultdict(float)
+    shares: list[float] = []
+    for county, forms in county_forms.items():
+        share = village_share(county)
+        total = forms.total()
+        shares.append(share)
+        sums[0] += total * share * share
+        sums[1] += total * share * (1 - share)
+        sums[2] += total * (1 - share) ** 2
+        for form, n in forms.items():
+            rural_sums[form] += n * share
+            urban_sums[form] += n * (1 - share)
+    if len(shares) < MIN_UNMIX_COUNTIES or max(shares) - min(shares) < MIN_UNMIX_SPREAD:
+        return {}, {}
+    det = sums[0] * sums[2] - sums[1] ** 2
+    if det <= 0:
+        return {}, {}
+    rural: dict[str, float] = {}
+    urban: dict[str, float] = {}
+    for form in rural_sums.keys() | urban_sums.keys():
+        a, b = rural_sums[form], urban_sums[form]
+        rural[form] = max((sums[2] * a - sums[1] * b) / det, 0.0)
+        urban[form] = max((sums[0] * b - sums[1] * a) / det, 0.0)
+
+    def kept(weights: dict[str, float]) -> dict[str, float]:
+        top = [(f, w) for f, w in sorted(weights.items(), key=lambda fw: -fw[1]) if w > 0]
+        top = top[:MAX_FORMS]
+        total = sum(w for _, w in top)
+        return {f: w / total for f, w in top} if total else {}
+
+    return kept(rural), kept(urban)
 
 
 @cache

@@ -107,11 +107,19 @@ def _village_share(code: str, rng: random.Random) -> float:
 
 
 def test_a_countys_village_addresses_follow_its_own_towns() -> None:
-    """Two districts of one class get the village share their towns give, not the class's."""
+    """Counties of one class get the village share their own towns give, not the class's:
+    rural and urban forms mixed by the county's share of rural towns."""
     style = default_style()
-    assert style.village_scale is not None
+    assert style.rural_forms and style.urban_forms
+
+    def in_villages(forms: dict[str, float]) -> float:
+        return sum(w for f, w in forms.items() if any(t[0] in VILLAGE_PART for t in f.split()))
+
+    rural, urban = in_villages(style.rural_forms), in_villages(style.urban_forms)
+    assert rural > 0.5 > 0.05 > urban
     rng = random.Random(11)
     for code in ("330106", "330127", "420111"):  # 西湖区, 淳安县, 武汉洪山区
-        expected = style.village_scale * county_village_share(code, style.town_power)
+        share = county_village_share(code, style.town_power)
+        expected = share * rural + (1 - share) * urban
         found = _village_share(code, rng)
         assert abs(found - expected) < 0.03 + 0.1 * expected, (code, found, expected)
