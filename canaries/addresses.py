@@ -22,7 +22,7 @@ from importlib import resources
 
 from canaries.divisions import Division, Level, division_table
 from canaries.sampling import Weighted
-from canaries.style import StyleProfile, default_style, place_parts
+from canaries.style import StyleProfile, default_style, place_parts, split_divisions
 
 # Seventh national census (2020), resident population by province-level division
 # (National Bureau of Statistics communique no. 3). Hong Kong, Macao and Taiwan are left out:
@@ -444,7 +444,8 @@ class StreetMinter:
     def street(self, rng: random.Random, place: Place) -> str:
         """A street part in a form drawn from the style. Real names hold endings of other
         parts (南皮店镇 reads as a shop and a town): a fill that does not read back as its
-        form is redrawn, so the forms a buyer parses keep the style's proportions."""
+        form, or begins with a division's name, is redrawn, so the forms a buyer parses
+        keep the style's proportions."""
         county = county_places().get(place.code) or CountyPlaces((), ())
         style = self.style
         # Learned per county (a record names its county, rarely its town): drawn so too.
@@ -456,8 +457,12 @@ class StreetMinter:
             )
             parts = [filler.part(token) for token in form]
             parts = [p for p in parts if p] or [filler.part("R"), filler.part("N")]
-            read = place_parts("".join(parts), county_towns(place.code))
-            if [token for token, _ in read] == form:
+            text = "".join(parts)
+            read = place_parts(text, county_towns(place.code))
+            # A street that begins with a division's full name (文昌 + 市场 reads as 文昌市)
+            # is read by a buyer as another county's address.
+            divisions = split_divisions(text)[1]
+            if [token for token, _ in read] == form and not (divisions and divisions[0][1]):
                 break
         if rng.random() < style.spaced:
             text = parts[0]
