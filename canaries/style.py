@@ -8,11 +8,14 @@ names and mobiles are masked, the item, weight, hour and weekday mix and the mob
 
 `StyleLearner` reads a sample of the link's records once (`canaries.reference.style_of`
 feeds it an export's cells) and keeps counts only, never a row: an address is reduced to
-the sequence of its part kinds (`R N C B栋 U M室`), the digit counts of its numbers and its
-compound's ending (小区, 苑), a name to its mask shape (`x*x`), a mobile to its first three
-digits, a time to its hour and weekday. A word outside the grammar or a compound ending is
-kept only when at least `MIN_RECORDS` records use it and it is short (对面, 门口), so nothing
-that names one person or one place is stored. Lengths follow from the parts: forms, digit
+the sequence of its part kinds as its places are named (`R N C B栋 U M室`, `place_parts`),
+the digit counts of its numbers and its compound's ending (小区, 苑), a name to its mask
+shape (`x*x`), a mobile to its first three digits, a time to its hour and weekday. Counts
+by county and by the town an address names (public division names) serve, while the
+sample is read, to fit how records spread over towns and to unmix rural from urban forms.
+A word outside the grammar or a compound ending is kept only when at least `MIN_RECORDS`
+records use it and it is short (对面, 门口), so nothing that names one person or one place
+is stored. Lengths follow from the parts: forms, digit
 counts, endings and the county's real place names.
 """
 
