@@ -233,6 +233,12 @@ def county_village_share(code: str, town_power: float = 1.0) -> float:
     return county.village_share(town_power) if county is not None else 0.0
 
 
+@cache
+def _town_table(code: str, town_power: float, village: bool) -> Weighted[Town]:
+    """The county's towns weighted for an address in a village form or not."""
+    return Weighted((t, t.weight(town_power, village)) for t in county_places()[code].towns)
+
+
 # Town weight powers a style is fitted over (see fit_town_power).
 TOWN_POWERS = tuple(round(0.1 * k, 1) for k in range(16))
 
@@ -496,11 +502,8 @@ class _Filler:
         self.words = words
         self.digits = digits
         self.endings = endings
-        towns = county.towns
         self.town = (
-            Weighted((t, t.weight(style.town_power, village)) for t in towns).draw(rng)
-            if towns
-            else None
+            _town_table(place.code, style.town_power, village).draw(rng) if county.towns else None
         )
 
     def _stem(self) -> str:

@@ -24,7 +24,7 @@ import json
 import re
 from bisect import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cache
@@ -117,7 +117,16 @@ def _best_part(text: str, at: int) -> tuple[str, re.Match[str]] | None:
     return firm or loose
 
 
-def address_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, str]]:
+@cache
+def _by_first(towns: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Town names by their first character, for `address_parts` to try only those."""
+    found: dict[str, list[str]] = {}
+    for town in towns:
+        found.setdefault(town[:1], []).append(town)
+    return {first: tuple(names) for first, names in found.items()}
+
+
+def address_parts(street: str, towns: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """The street part split into (form token, text) pairs, e.g. ("R", "文三路").
 
     Runs of text no part matches become one ("X", text); a parenthesised part is ("P（", ..)
@@ -129,7 +138,15 @@ def address_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, s
     other = ""
     i = 0
     while i < len(text):
-        town = max((t for t in towns if text.startswith(t, i)), key=len, default=None)
+        town = (
+            max(
+                (t for t in _by_first(towns).get(text[i], ()) if text.startswith(t, i)),
+                key=len,
+                default=None,
+            )
+            if towns
+            else None
+        )
         if town is not None:
             if other:
                 parts.append(("X", other))
@@ -169,7 +186,7 @@ _TOWN_END = re.compile(r"(?:街道|街道办事处|镇|乡)$")
 _NAMED_AFTER_PLACES = frozenset("OSKIHEY")
 
 
-def place_parts(street: str, towns: Collection[str] = ()) -> list[tuple[str, str]]:
+def place_parts(street: str, towns: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """The parts of a street part as its places are named: the form a style learns and a
     canary is drawn in. A place's name may hold another part's ending, and is then one
     part, not two: a town of the county (`towns`, by full name) whatever it reads as
@@ -403,7 +420,7 @@ def _category(item: str) -> str | None:
 class StyleLearner:
     """Counts over a stream of records; `profile()` gives the shares. Holds no row."""
 
-    def __init__(self, towns: Callable[[str], Collection[str]] | None = None) -> None:
+    def __init__(self, towns: Callable[[str], frozenset[str]] | None = None) -> None:
         """`towns` names the towns of a county code and their stems (see `place_form`)."""
         self.towns = towns
         self.records = 0
@@ -480,7 +497,7 @@ class StyleLearner:
             self.division_count["district"] += any(level is Level.COUNTY for level, _ in found)
         if any("０" <= c <= "９" for c in street):
             self.full_width += 1
-        towns = self.towns(county) if county is not None and self.towns else ()
+        towns = self.towns(county) if county is not None and self.towns else frozenset()
         parts = place_parts(street, towns)
         inner_spaces = len(_SPACE.findall(street.strip()))
         if inner_spaces:
