@@ -22,7 +22,7 @@ from importlib import resources
 
 from canaries.divisions import Division, Level, division_table
 from canaries.sampling import Weighted
-from canaries.style import StyleProfile, address_parts, default_style
+from canaries.style import StyleProfile, default_style, place_parts, split_divisions
 
 # Seventh national census (2020), resident population by province-level division
 # (National Bureau of Statistics communique no. 3). Hong Kong, Macao and Taiwan are left out:
@@ -181,24 +181,97 @@ class Town:
     def stem(self) -> str:
         return re.sub(r"(?:街道办事处|街道|镇|乡)$", "", self.name) or self.name
 
+    @property
+    def people(self) -> float:
+        """How many people it serves, in village committees' worth (see _COMMUNITY_PEOPLE)."""
+        return 1.0 + self.villages + _COMMUNITY_PEOPLE * self.communities
+
+    @property
+    def village_share(self) -> float:
+        return _village_share(self.villages, self.communities)
+
+    def weight(self, power: float, village: bool | None = None) -> float:
+        """How often an address names this town among its county's: its people to the
+        style's `town_power` (0: every town alike, 1: by people), times its share of
+        village addresses for a village form (or of the others for any other form)."""
+        weight = math.pow(self.people, power)
+        if village is None:
+            return weight
+        share = self.village_share if village else 1.0 - self.village_share
+        # A town with no village still has the odd one (a new committee): never zero.
+        return weight * max(share, 1e-3)
+
 
 @dataclass(frozen=True, slots=True)
 class CountyPlaces:
     towns: tuple[Town, ...]
     roads: tuple[str, ...]
 
-    @property
-    def village_share(self) -> float:
-        return _village_share(
-            sum(t.villages for t in self.towns), sum(t.communities for t in self.towns)
-        )
+    def village_share(self, power: float = 1.0) -> float:
+        """The share of its addresses in villages, when towns are named as often as
+        `Town.weight` says."""
+        weights = [t.weight(power) for t in self.towns]
+        total = sum(weights)
+        if not total:
+            return 0.0
+        return sum(w * t.village_share for w, t in zip(weights, self.towns, strict=True)) / total
 
 
-def area_class(code: str) -> str:
+@cache
+def area_class(code: str, town_power: float = 1.0) -> str:
     """Urban, mixed or rural, by the county's share of village addresses: a style's forms
-    are learned and drawn per class, as a county's mix of roads and villages differs."""
+    are learned and drawn per class, as a county's mix of roads and villages differs.
+    `town_power` is the style's (how its records spread over a county's towns)."""
     county = county_places().get(code)
-    return _share_class(county.village_share if county is not None else 0.0)
+    return _share_class(county.village_share(town_power) if county is not None else 0.0)
+
+
+@cache
+def county_village_share(code: str, town_power: float = 1.0) -> float:
+    """The share of a county's addresses in villages (see CountyPlaces.village_share)."""
+    county = county_places().get(code)
+    return county.village_share(town_power) if county is not None else 0.0
+
+
+@cache
+def _town_table(code: str, town_power: float, village: bool) -> Weighted[Town]:
+    """The county's towns weighted for an address in a village form or not."""
+    return Weighted((t, t.weight(town_power, village)) for t in county_places()[code].towns)
+
+
+# Town weight powers a style is fitted over (see fit_town_power).
+TOWN_POWERS = tuple(round(0.1 * k, 1) for k in range(16))
+
+
+def fit_town_power(mentions: Mapping[tuple[str, str, bool], int]) -> float | None:
+    """How a sample's records spread over the towns of their county, from the addresses
+    that name their town: mentions by (county code, town name, in a village form). The
+    power of `Town.weight` on the grid TOWN_POWERS that gives the mentions the highest
+    likelihood; None when no mention names a known town."""
+    by_county: dict[str, dict[str, Town]] = {}
+    observed: list[tuple[tuple[Town, ...], Town, bool, int]] = []
+    for (code, name, village), count in mentions.items():
+        county = county_places().get(code)
+        if county is None:
+            continue
+        towns = by_county.setdefault(code, {t.stem: t for t in county.towns})
+        town = towns.get(re.sub(r"(?:街道办事处|街道|镇|乡)$", "", name) or name)
+        if town is not None:
+            observed.append((county.towns, town, village, count))
+    if not observed:
+        return None
+
+    def likelihood(power: float) -> float:
+        norms: dict[tuple[int, bool], float] = {}
+        total = 0.0
+        for towns, town, village, count in observed:
+            key = (id(towns), village)
+            if key not in norms:
+                norms[key] = sum(t.weight(power, village) for t in towns)
+            total += count * math.log(town.weight(power, village) / norms[key])
+        return total
+
+    return max(TOWN_POWERS, key=likelihood)
 
 
 def _share_class(share: float) -> str:
@@ -255,6 +328,13 @@ def county_places() -> dict[str, CountyPlaces]:
     return {code: CountyPlaces(tuple(found), roads.get(code, ())) for code, found in towns.items()}
 
 
+@cache
+def county_towns(code: str) -> frozenset[str]:
+    """The names of a county's towns and street offices (西溪街道, 三墩镇)."""
+    county = county_places().get(code)
+    return frozenset(t.name for t in county.towns) if county is not None else frozenset()
+
+
 _COMPOUND_END = re.compile(
     r"(?:小区|花园|公寓|家园|新村|[一二三四五六七八九十东西南北]区|[一二三四五六七八九十]期"
     r"|苑|园|庭|府|城|湾|郡|居|阁|轩|里|墅|邸|坊|院)$"
@@ -299,17 +379,40 @@ _SCHOOL_HEADS = ("", "", "", "实验", "中心", "第一", "第二", "第三")
 _SHOP_WORDS = ("", "", "便民", "惠民", "鑫", "好又多", "佳佳", "联华")
 
 
+Forms = tuple[Weighted[str], Weighted[str] | None, Weighted[str] | None]
+
+
+def _split_forms(forms: Mapping[str, float]) -> Forms | None:
+    """All the forms, and those in a village (a village or a group part) and the others."""
+    if not forms:
+        return None
+
+    def some(village: bool) -> Weighted[str] | None:
+        chosen = {f: w for f, w in forms.items() if _village_form(f.split()) is village}
+        return Weighted.from_mapping(chosen) if chosen else None
+
+    return Weighted.from_mapping(forms), some(True), some(False)
+
+
+def _village_form(form: list[str]) -> bool:
+    return any(token[0] in "VG" for token in form)
+
+
 class StreetMinter:
     """Street parts in the forms of a style profile, filled from the county's places."""
 
     def __init__(self, style: StyleProfile | None = None) -> None:
         self.style = style if style is not None else default_style()
-        self._forms = Weighted.from_mapping(self.style.forms) if self.style.forms else None
+        self._forms = _split_forms(self.style.forms)
         self._area_forms = {
-            area: Weighted.from_mapping(forms)
-            for area, forms in self.style.area_forms.items()
-            if forms
+            area: _split_forms(forms) for area, forms in self.style.area_forms.items() if forms
         }
+        style = self.style
+        self._rural_urban = (
+            (Weighted.from_mapping(style.rural_forms), Weighted.from_mapping(style.urban_forms))
+            if style.rural_forms and style.urban_forms
+            else None
+        )
         self._words = Weighted.from_mapping(self.style.words) if self.style.words else None
         endings = self.style.compound_endings
         self._endings = Weighted.from_mapping(endings) if endings else None
@@ -319,28 +422,54 @@ class StreetMinter:
             if shares
         }
 
-    def form(self, rng: random.Random, area: str) -> list[str]:
-        """A form for an address in an urban, mixed or rural place: the style's forms of
-        such places, or all its forms where its sample had none."""
-        chosen = self._area_forms.get(area, self._forms)
+    def form(self, rng: random.Random, code: str) -> tuple[list[str], bool]:
+        """A form for an address in a county, and whether it lies in a rural town: where
+        the style has unmixed rural and urban forms, one of them as often as the county's
+        towns are rural; else the forms of its class of place (urban, mixed, rural), or all
+        its forms where its sample had none, in a village as often as the county's towns
+        say where the style has measured the rate."""
+        power = self.style.town_power
+        share = county_village_share(code, power)
+        if self._rural_urban is not None:
+            rural = rng.random() < share
+            return self._rural_urban[0 if rural else 1].draw(rng).split(), rural
+        form = self._class_form(rng, code, power, share)
+        return form, _village_form(form)
+
+    def _class_form(self, rng: random.Random, code: str, power: float, share: float) -> list[str]:
+        chosen = self._area_forms.get(area_class(code, power), self._forms)
         if chosen is None:
             return ["R", "N"]
-        return chosen.draw(rng).split()
+        everything, villages, others = chosen
+        scale = self.style.village_scale
+        if scale is None or villages is None or others is None:
+            return everything.draw(rng).split()
+        in_village = rng.random() < scale * share
+        return (villages if in_village else others).draw(rng).split()
 
     def street(self, rng: random.Random, place: Place) -> str:
         """A street part in a form drawn from the style. Real names hold endings of other
         parts (南皮店镇 reads as a shop and a town): a fill that does not read back as its
-        form is redrawn, so the forms a buyer parses keep the style's proportions."""
+        form, or begins with a division's name, is redrawn, so the forms a buyer parses
+        keep the style's proportions."""
         county = county_places().get(place.code) or CountyPlaces((), ())
+        style = self.style
         # Learned per county (a record names its county, rarely its town): drawn so too.
-        form = self.form(rng, area_class(place.code))
+        # The town is drawn for the form: a rural form lies in a town with villages.
+        form, village = self.form(rng, place.code)
         for _ in range(MAX_FILLS):
-            filler = _Filler(rng, place, county, self._words, self._digits, self._endings)
+            filler = _Filler(
+                rng, place, county, style, self._words, self._digits, self._endings, village
+            )
             parts = [filler.part(token) for token in form]
             parts = [p for p in parts if p] or [filler.part("R"), filler.part("N")]
-            if [token for token, _ in address_parts("".join(parts))] == form:
+            text = "".join(parts)
+            read = place_parts(text, county_towns(place.code))
+            # A street that begins with a division's full name (文昌 + 市场 reads as 文昌市)
+            # is read by a buyer as another county's address.
+            divisions = split_divisions(text)[1]
+            if [token for token, _ in read] == form and not (divisions and divisions[0][1]):
                 break
-        style = self.style
         if rng.random() < style.spaced:
             text = parts[0]
             for part in parts[1:]:
@@ -360,23 +489,21 @@ class _Filler:
         rng: random.Random,
         place: Place,
         county: CountyPlaces,
+        style: StyleProfile,
         words: Weighted[str] | None,
         digits: Mapping[str, Weighted[int]],
-        endings: Weighted[str] | None = None,
+        endings: Weighted[str] | None,
+        village: bool,
     ) -> None:
         self.rng = rng
         self.place = place
         self.county = county
+        self.style = style
         self.words = words
         self.digits = digits
         self.endings = endings
-        towns = county.towns
         self.town = (
-            Weighted((t, 1.0 + t.villages + _COMMUNITY_PEOPLE * t.communities) for t in towns).draw(
-                rng
-            )
-            if towns
-            else None
+            _town_table(place.code, style.town_power, village).draw(rng) if county.towns else None
         )
 
     def _stem(self) -> str:
@@ -390,6 +517,14 @@ class _Filler:
             return town.stem
         county = self.place.district or self.place.city
         return re.sub(r"(?:自治县|自治旗|区|县|市|旗)$", "", county)[:3] or county
+
+    def _local_name(self) -> str:
+        """A local name standing alone, as a compound written without its ending is."""
+        town = self.town
+        if town is not None and town.community_names:
+            name = self.rng.choice(town.community_names)
+            return re.sub(r"(?:社区|村|嘎查)$", "", name) or name
+        return self._stem()
 
     def part(self, token: str) -> str:
         rng = self.rng
@@ -411,7 +546,9 @@ class _Filler:
             return self._road()
         if kind == "N":
             number = self._number("N", min(int(rng.paretovariate(1.1) * 8), 999))
-            return f"{number}-{rng.randint(1, 9)}号" if rng.random() < 0.05 else f"{number}号"
+            if rng.random() < self.style.dashed_numbers:
+                return f"{number}-{rng.randint(1, 9)}号"
+            return f"{number}号"
         if kind == "G":
             lengths = self.digits.get("G")
             length = lengths.draw(rng) if lengths is not None else int(rng.random() < 0.7)
@@ -451,7 +588,9 @@ class _Filler:
                 return ""
             return f"（{inner}）" if sub[:1] == "（" else f"({inner})"
         if kind == "X":
-            return self.words.draw(rng) if self.words is not None else ""
+            if self.words is None or rng.random() < self.style.local_words:
+                return self._local_name()
+            return self.words.draw(rng)
         return ""
 
     def _number(self, kind: str, default: int, length: int | None = None) -> int:
@@ -493,12 +632,13 @@ class _Filler:
         rng = self.rng
         town = self.town
         names = town.community_names if town is not None else ()
-        names = tuple(n for n in names if not _ROAD_END.search(n))
         endings = self.endings or compound_endings()
         if names and rng.random() < 0.8:
             name = rng.choice(names)
             if self.endings is None and _COMPOUND_END.search(name):
                 return name
-            # A compound ends the way the link's compounds end (小区, 花园, 苑, ...).
-            return (_COMPOUND_END.sub("", name) or name) + endings.draw(rng)
+            # A compound ends the way the link's compounds end (小区, 花园, 苑, ...), or
+            # is written by its name alone.
+            ending = endings.draw(rng)
+            return (_COMPOUND_END.sub("", name) or name) + ending if ending else name
         return self._stem()[:2] + endings.draw(rng)

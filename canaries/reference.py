@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, BinaryIO
 
-from canaries.addresses import area_class
+from canaries.addresses import area_class, county_towns, county_village_share, fit_town_power
 from canaries.couriers import Courier
 from canaries.divisions import Level, division_table
 from canaries.items import CHINA_STANDARD_TIME
@@ -29,7 +29,7 @@ from canaries.mobiles import normalise_mobile
 from canaries.names import normalise_name
 from canaries.places import parse_address
 from canaries.splice import field_of
-from canaries.style import StyleLearner, StyleProfile
+from canaries.style import StyleLearner, StyleProfile, default_style
 from canaries.waybills import couriers_for, normalise_waybill
 
 # Column headers seen in courier, platform and leaked-list exports, by field.
@@ -166,14 +166,14 @@ def _first_rows(lines: Iterator[str], rows: int) -> list[list[str]]:
 
 def style_of(source: Source, columns: Mapping[str, str] | None = None) -> StyleProfile:
     """The style a link's sample shows: statistics only, each record dropped once counted."""
-    learner = StyleLearner()
+    learner = StyleLearner(county_towns)
     for cells in read_cells(source, columns):
         address = cells.get("address")
         place = parse_address(
             address, cells.get("province"), cells.get("city"), cells.get("district")
         ).place
         learner.add(
-            area=area_class(place.county) if place.county else None,
+            county=place.county or None,
             name=cells.get("name"),
             mobile=cells.get("mobile"),
             address=cells.get("address"),
@@ -181,7 +181,14 @@ def style_of(source: Source, columns: Mapping[str, str] | None = None) -> StyleP
             weight_kg=_weight(cells.get("weight")),
             created_at=_created_at(cells.get("created_at")),
         )
-    return learner.profile()
+    power = fit_town_power(learner.town_mentions)
+    if power is None:
+        power = default_style().town_power
+    return learner.profile(
+        lambda county: area_class(county, power),
+        power,
+        lambda county: county_village_share(county, power),
+    )
 
 
 def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:

@@ -8,11 +8,14 @@ names and mobiles are masked, the item, weight, hour and weekday mix and the mob
 
 `StyleLearner` reads a sample of the link's records once (`canaries.reference.style_of`
 feeds it an export's cells) and keeps counts only, never a row: an address is reduced to
-the sequence of its part kinds (`R N C B栋 U M室`), the digit counts of its numbers and its
-compound's ending (小区, 苑), a name to its mask shape (`x*x`), a mobile to its first three
-digits, a time to its hour and weekday. A word outside the grammar or a compound ending is
-kept only when at least `MIN_RECORDS` records use it and it is short (对面, 门口), so nothing
-that names one person or one place is stored. Lengths follow from the parts: forms, digit
+the sequence of its part kinds as its places are named (`R N C B栋 U M室`, `place_parts`),
+the digit counts of its numbers and its compound's ending (小区, 苑), a name to its mask
+shape (`x*x`), a mobile to its first three digits, a time to its hour and weekday. Counts
+by county and by the town an address names (public division names) serve, while the
+sample is read, to fit how records spread over towns and to unmix rural from urban forms.
+A word outside the grammar or a compound ending is kept only when at least `MIN_RECORDS`
+records use it and it is short (对面, 门口), so nothing that names one person or one place
+is stored. Lengths follow from the parts: forms, digit
 counts, endings and the county's real place names.
 """
 
@@ -20,8 +23,8 @@ import hashlib
 import json
 import re
 from bisect import bisect
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cache
@@ -114,17 +117,43 @@ def _best_part(text: str, at: int) -> tuple[str, re.Match[str]] | None:
     return firm or loose
 
 
-def address_parts(street: str) -> list[tuple[str, str]]:
+@cache
+def _by_first(towns: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Town names by their first character, for `address_parts` to try only those."""
+    found: dict[str, list[str]] = {}
+    for town in towns:
+        found.setdefault(town[:1], []).append(town)
+    return {first: tuple(names) for first, names in found.items()}
+
+
+def address_parts(street: str, towns: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """The street part split into (form token, text) pairs, e.g. ("R", "文三路").
 
     Runs of text no part matches become one ("X", text); a parenthesised part is ("P（", ..)
-    followed by its inner parts' first kind (`P（C`).
+    followed by its inner parts' first kind (`P（C`). `towns`: names read as a town
+    wherever they stand, whatever they end in (see `place_parts`).
     """
     text = _SPACE.sub("", street.translate(_FULL_WIDTH_DIGITS))
     parts: list[tuple[str, str]] = []
     other = ""
     i = 0
     while i < len(text):
+        town = (
+            max(
+                (t for t in _by_first(towns).get(text[i], ()) if text.startswith(t, i)),
+                key=len,
+                default=None,
+            )
+            if towns
+            else None
+        )
+        if town is not None:
+            if other:
+                parts.append(("X", other))
+                other = ""
+            parts.append(("T", town))
+            i += len(town)
+            continue
         paren = _PARENS.match(text, i)
         best = None if paren is not None else _best_part(text, i)
         if paren is None and best is None:
@@ -136,7 +165,7 @@ def address_parts(street: str) -> list[tuple[str, str]]:
             other = ""
         if best is None:
             assert paren is not None  # noqa: S101 -- one of the two matched, see above
-            inner = address_parts(paren["inner"])
+            inner = address_parts(paren["inner"], towns)
             parts.append(("P" + paren[0][0] + (inner[0][0] if inner else "X"), paren[0]))
             i = paren.end()
             continue
@@ -150,6 +179,44 @@ def address_parts(street: str) -> list[tuple[str, str]]:
     if other:
         parts.append(("X", other))
     return parts
+
+
+_TOWN_END = re.compile(r"(?:街道|街道办事处|镇|乡)$")
+# Kinds of place commonly named after the road they stand on (中山路小学, 中山路市场).
+_NAMED_AFTER_PLACES = frozenset("OSKIHEY")
+
+
+def place_parts(street: str, towns: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """The parts of a street part as its places are named: the form a style learns and a
+    canary is drawn in. A place's name may hold another part's ending, and is then one
+    part, not two: a town of the county (`towns`, by full name) whatever it reads as
+    (亳州路街道, 经济开发区); a compound named by a bare ending after a road or a village
+    (中山路花园, 解放村小区), or after a town not called a town (龙潭物流园虚拟家园); a
+    lane named after its road (鞍山路三一零弄), a school, market, company, park or shop
+    named after one (中山路小学). A canary's
+    parts are named after the county's own places, so such names recur there as often as
+    the county has them, not as often as the whole country does."""
+    merged: list[tuple[str, str]] = []
+    for kind, text in address_parts(street, towns):
+        if merged:
+            last, before = merged[-1]
+            if (
+                (kind == "R" and last == "R")
+                or (last == "R" and kind[0] in _NAMED_AFTER_PLACES)
+                or (kind == "C" and last == "T" and not _TOWN_END.search(before))
+                or (
+                    kind == "C"
+                    and last in ("R", "V", "C", "X")
+                    and _COMPOUND_ENDING.fullmatch(text)
+                )
+            ):
+                merged[-1] = (kind, before + text)
+                continue
+            if last == "X" and kind[0] in "BUMD":
+                # A name before a building is its compound's, written without an ending.
+                merged[-1] = ("C", before)
+        merged.append((kind, text))
+    return merged
 
 
 def name_mask(name: str) -> str | None:
@@ -197,11 +264,30 @@ class StyleProfile:
     forms: dict[str, float] = field(default_factory=dict)  # address part sequences
     # The forms of records in urban, mixed and rural counties (canaries.addresses.area_class).
     area_forms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # How records spread over a county's towns: the power of a town's people in its weight
+    # (0: all towns alike, 1: by people; canaries.addresses.fit_town_power), which also
+    # sets a county's class. Profiles learned before it was (1.0) keep their classes.
+    town_power: float = 1.0
+    # Addresses in a village (a village or a group part) over the share the counties'
+    # towns predict (canaries.addresses.CountyPlaces.village_share): a county's own rate
+    # then follows from its towns, not its class's. None: learned before it was measured.
+    village_scale: float | None = None
+    # Forms of addresses in rural towns and in urban ones, unmixed from the forms of many
+    # counties by each county's village share (a least-squares fit, see `_unmix`): a
+    # county's forms are then its own mix of the two. Empty: too few counties to unmix.
+    rural_forms: dict[str, float] = field(default_factory=dict)
+    urban_forms: dict[str, float] = field(default_factory=dict)
     divisions: DivisionStyle = field(default_factory=DivisionStyle)
     spaced: float = 0.0  # share of street parts written with spaces between parts
     space_between: float = 0.0  # when spaced: share of part boundaries with a space
     full_width_digits: float = 0.0
+    # Share of house numbers written with a dash (12-3号); profiles learned before it was
+    # counted keep the 5 % canaries had then.
+    dashed_numbers: float = 0.05
     words: dict[str, float] = field(default_factory=dict)  # common free words (对面)
+    # Share of free text outside `words`: rare words, most of them local names (a compound
+    # written without its ending), which a canary writes as a name of its own county.
+    local_words: float = 0.0
     # Digits of the number in each numbered part (N house, B building, U unit, F floor,
     # M room, G group, D dashed): how long numbers run is what a buyer's eye catches first.
     digits: dict[str, dict[int, float]] = field(default_factory=dict)
@@ -234,11 +320,19 @@ class StyleProfile:
                 str(area): {str(k): float(v) for k, v in dict(forms).items()}
                 for area, forms in dict(data.get("area_forms") or {}).items()
             },
+            town_power=float(data.get("town_power", 1.0)),
+            village_scale=(
+                None if data.get("village_scale") is None else float(data["village_scale"])
+            ),
+            rural_forms=floats("rural_forms"),
+            urban_forms=floats("urban_forms"),
             divisions=DivisionStyle(**dict(data.get("divisions") or {})),
             spaced=float(data.get("spaced", 0.0)),
             space_between=float(data.get("space_between", 0.0)),
             full_width_digits=float(data.get("full_width_digits", 0.0)),
+            dashed_numbers=float(data.get("dashed_numbers", 0.05)),
             words=floats("words"),
+            local_words=float(data.get("local_words", 0.0)),
             digits={
                 str(kind): {int(k): float(v) for k, v in dict(shares).items()}
                 for kind, shares in dict(data.get("digits") or {}).items()
@@ -326,10 +420,17 @@ def _category(item: str) -> str | None:
 class StyleLearner:
     """Counts over a stream of records; `profile()` gives the shares. Holds no row."""
 
-    def __init__(self) -> None:
+    def __init__(self, towns: Callable[[str], frozenset[str]] | None = None) -> None:
+        """`towns` names the towns of a county code and their stems (see `place_form`)."""
+        self.towns = towns
         self.records = 0
         self.forms: Counter[str] = Counter()
-        self.area_forms: dict[str, Counter[str]] = {}
+        # Forms by county code and towns named by (county, town, village form): counts of
+        # public division names, grouped into classes by `profile` and then dropped.
+        self.county_forms: dict[str, Counter[str]] = {}
+        self.town_mentions: Counter[tuple[str, str, bool]] = Counter()
+        self.house_numbers = 0
+        self.dashed_numbers = 0
         self.division_count = Counter[str]()
         self.addresses = 0
         self.spaced = 0
@@ -337,6 +438,7 @@ class StyleLearner:
         self.spaces = 0
         self.full_width = 0
         self.words: Counter[str] = Counter()
+        self.free_parts = 0
         self.digits: dict[str, Counter[int]] = {}
         self.endings: Counter[str] = Counter()
         self.name_masks: Counter[str] = Counter()
@@ -358,10 +460,10 @@ class StyleLearner:
         item: str | None = None,
         weight_kg: float | None = None,
         created_at: datetime | None = None,
-        area: str | None = None,
+        county: str | None = None,
     ) -> None:
         """One record's raw cells; the address as its column writes it (divisions and all);
-        `area` the class of its county (urban, mixed, rural) where it is known."""
+        `county` its county's code where it is known."""
         self.records += 1
         if name and (mask := name_mask(name)) is not None:
             self.name_masks[mask] += 1
@@ -369,7 +471,7 @@ class StyleLearner:
             self.mobile_masks[shape] += 1
             self.prefixes[mobile.strip().removeprefix("+86")[:3]] += 1
         if address and address.strip():
-            self._address(address, area)
+            self._address(address, county)
         if item and (category := _category(item)) is not None:
             self.categories[category] += 1
         if weight_kg is not None and weight_kg > 0:
@@ -380,7 +482,7 @@ class StyleLearner:
                 self.hours[local.hour] += 1
             self.weekdays[local.weekday()] += 1
 
-    def _address(self, address: str, area: str | None) -> None:
+    def _address(self, address: str, county: str | None) -> None:
         self.addresses += 1
         mask = _MASK.search(address)
         if mask is not None:
@@ -395,7 +497,8 @@ class StyleLearner:
             self.division_count["district"] += any(level is Level.COUNTY for level, _ in found)
         if any("０" <= c <= "９" for c in street):
             self.full_width += 1
-        parts = address_parts(street)
+        towns = self.towns(county) if county is not None and self.towns else frozenset()
+        parts = place_parts(street, towns)
         inner_spaces = len(_SPACE.findall(street.strip()))
         if inner_spaces:
             self.spaced += 1
@@ -404,28 +507,69 @@ class StyleLearner:
         if mask is None:
             form = " ".join(token for token, _ in parts)
             self.forms[form] += 1
-            if area is not None:
-                self.area_forms.setdefault(area, Counter())[form] += 1
+            if county is not None:
+                self.county_forms.setdefault(county, Counter())[form] += 1
+                town = next((text for kind, text in parts if kind == "T"), None)
+                if town is not None:
+                    village = any(kind[0] in "VG" for kind, _ in parts)
+                    self.town_mentions[county, town, village] += 1
         for kind, text in parts:
-            if kind == "X" and 2 <= len(text) <= 4:
-                self.words[text] += 1
-            if kind == "C" and (ending := _COMPOUND_ENDING.search(text)) is not None:
-                self.endings[ending[0]] += 1
+            if kind == "X":
+                self.free_parts += 1
+                if 2 <= len(text) <= 4:
+                    self.words[text] += 1
+            if kind == "C":
+                # "": a compound written by its name alone (松木场 3幢).
+                ending = _COMPOUND_ENDING.search(text)
+                self.endings[ending[0] if ending is not None else ""] += 1
+            if kind == "N":
+                self.house_numbers += 1
+                self.dashed_numbers += "-" in text
             if kind[0] in _NUMBERED:
                 # 0: written in Chinese numerals (三组), as village groups often are.
                 run = _DIGIT_RUN.search(text)
                 self.digits.setdefault(kind[0], Counter())[len(run[0]) if run else 0] += 1
 
-    def profile(self) -> StyleProfile:
+    def profile(
+        self,
+        area_of: Callable[[str], str] | None = None,
+        town_power: float = 1.0,
+        village_share: Callable[[str], float] | None = None,
+    ) -> StyleProfile:
+        """The shares; `area_of` names the class of a county (with `town_power`, the
+        spread over towns fitted to `town_mentions`), for forms learned per class;
+        `village_share` the share of a county's addresses its towns put in villages."""
         repeat = self.division_count["repeat"]
+        words = _shares(self.words, MAX_WORDS, floor=MIN_RECORDS)
+        area_forms: dict[str, Counter[str]] = {}
+        if area_of is not None:
+            for county, forms in self.county_forms.items():
+                area_forms.setdefault(area_of(county), Counter()).update(forms)
+        village_scale = None
+        rural: dict[str, float] = {}
+        urban: dict[str, float] = {}
+        if village_share is not None:
+            rural, urban = _unmix(self.county_forms, village_share)
+            expected = sum(f.total() * village_share(c) for c, f in self.county_forms.items())
+            found = sum(
+                n
+                for forms in self.county_forms.values()
+                for form, n in forms.items()
+                if any(token[0] in "VG" for token in form.split())
+            )
+            village_scale = found / expected if expected > 0 and found else None
         return StyleProfile(
             records=self.records,
             forms=_shares(self.forms, MAX_FORMS, floor=2),
             area_forms={
                 area: _shares(forms, MAX_FORMS, floor=2)
-                for area, forms in sorted(self.area_forms.items())
+                for area, forms in sorted(area_forms.items())
                 if forms.total() >= MIN_AREA_RECORDS
             },
+            town_power=town_power,
+            village_scale=village_scale,
+            rural_forms=rural,
+            urban_forms=urban,
             divisions=DivisionStyle(
                 repeat=repeat / self.addresses if self.addresses else 0.0,
                 full_names=self.division_count["full"] / repeat if repeat else 1.0,
@@ -435,7 +579,15 @@ class StyleLearner:
             spaced=self.spaced / self.addresses if self.addresses else 0.0,
             space_between=min(1.0, self.spaces / self.boundaries) if self.boundaries else 0.0,
             full_width_digits=self.full_width / self.addresses if self.addresses else 0.0,
-            words=_shares(self.words, MAX_WORDS, floor=MIN_RECORDS),
+            dashed_numbers=(
+                self.dashed_numbers / self.house_numbers if self.house_numbers else 0.05
+            ),
+            words=words,
+            local_words=(
+                1.0 - sum(self.words[w] for w in words) / self.free_parts
+                if self.free_parts
+                else 0.0
+            ),
             digits={kind: _shares(counts) for kind, counts in sorted(self.digits.items())},
             compound_endings=_shares(self.endings, MAX_WORDS, floor=MIN_RECORDS),
             name_masks=_shares(self.name_masks),
@@ -448,6 +600,53 @@ class StyleLearner:
             hours=_shares(self.hours),
             weekdays=_shares(self.weekdays),
         )
+
+
+# Counties a sample must cover, and the spread of their village shares, to unmix forms.
+MIN_UNMIX_COUNTIES = 50
+MIN_UNMIX_SPREAD = 0.05
+
+
+def _unmix(
+    county_forms: Mapping[str, Counter[str]], village_share: Callable[[str], float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Forms of rural and of urban addresses: for each form f, the shares r_f and u_f that
+    best give each county c's count n_cf as n_c (s_c r_f + (1 - s_c) u_f), s_c the county's
+    village share, in least squares weighted by records. The 2x2 normal equations are the
+    same for every form; negative shares (noise) are cut to zero."""
+    sums = [0.0, 0.0, 0.0]  # n s^2, n s (1 - s), n (1 - s)^2
+    rural_sums: defaultdict[str, float] = defaultdict(float)
+    urban_sums: defaultdict[str, float] = defaultdict(float)
+    shares: list[float] = []
+    for county, forms in county_forms.items():
+        share = village_share(county)
+        total = forms.total()
+        shares.append(share)
+        sums[0] += total * share * share
+        sums[1] += total * share * (1 - share)
+        sums[2] += total * (1 - share) ** 2
+        for form, n in forms.items():
+            rural_sums[form] += n * share
+            urban_sums[form] += n * (1 - share)
+    if len(shares) < MIN_UNMIX_COUNTIES or max(shares) - min(shares) < MIN_UNMIX_SPREAD:
+        return {}, {}
+    det = sums[0] * sums[2] - sums[1] ** 2
+    if det <= 0:
+        return {}, {}
+    rural: dict[str, float] = {}
+    urban: dict[str, float] = {}
+    for form in rural_sums.keys() | urban_sums.keys():
+        a, b = rural_sums[form], urban_sums[form]
+        rural[form] = max((sums[2] * a - sums[1] * b) / det, 0.0)
+        urban[form] = max((sums[0] * b - sums[1] * a) / det, 0.0)
+
+    def kept(weights: dict[str, float]) -> dict[str, float]:
+        top = [(f, w) for f, w in sorted(weights.items(), key=lambda fw: -fw[1]) if w > 0]
+        top = top[:MAX_FORMS]
+        total = sum(w for _, w in top)
+        return {f: w / total for f, w in top} if total else {}
+
+    return kept(rural), kept(urban)
 
 
 @cache
