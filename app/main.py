@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.alerts.routes import router as alerts_router
 from app.audit.routes import router as audit_router
+from app.canary_index import LiveIndex, key_table_path
 from app.db import Database, make_engine
 from app.evidence.store import EvidenceStore
 from app.incidents.routes import router as incidents_router
-from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.pipeline import Intake
 from app.jobs.lifespan import serve_jobs
 from app.keys.routes import router as keys_router

@@ -29,8 +29,8 @@ import httpx
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
+from app.canary_index import LiveIndex
 from app.db import Database, make_engine, upgrade
-from app.intake.canary_index import LiveIndex
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import Canary, PlantChannel

@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.resources",),  # typed lifespan resources for routes, and their aliases
     ("app.console",),  # what every CLI command shares
     ("app.models",),  # the schema
-    ("app.auth", "app.identifiers"),  # keys, actors, permission guards; ids as typed in the CLI
+    # keys, actors, permission guards; ids as typed in the CLI; the canary key table
+    ("app.auth", "app.identifiers", "app.canary_index"),
     ("app.evidence",),  # the evidence chain, which the audit log is appended to
     ("app.audit", "app.ops", "app.ratelimit", "app.sightings", "app.coverage"),
     ("app.links", "app.keys", "app.alerts"),

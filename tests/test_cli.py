@@ -19,10 +19,10 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from app.canary_index import key_table_path
 from app.cli import cli
 from app.console import width
 from app.db import make_engine
-from app.intake.canary_index import key_table_path
 from app.models.canaries import Canary
 from app.models.links import Link
 from app.settings import Settings

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from app.auth.actor import Actor
+from app.canary_index import LiveIndex
 from app.cli import cli
 from app.db import make_engine, upgrade, utcnow
 from app.evidence.log import (
@@ -28,7 +29,6 @@ from app.evidence.log import (
     verify_chain,
 )
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex
 from app.intake.matching import match_observations
 from app.intake.record import record
 from app.links.schemas import LinkCreate

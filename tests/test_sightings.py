@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
-from app.intake.canary_index import LiveIndex
+from app.canary_index import LiveIndex
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.keys import Role

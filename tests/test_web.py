@@ -28,9 +28,9 @@ from sqlmodel import Session, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key, revoke_key
+from app.canary_index import LiveIndex
 from app.db import Database, utcnow
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex
 from app.intake.pipeline import Intake
 from app.links.schemas import LinkCreate
 from app.links.service import create_link

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from app.auth.actor import Actor
+from app.canary_index import LiveIndex, key_table_path
 from app.db import Database
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.matching import match_observations
 from app.intake.sightings import Seen
 from app.queueing.jobs import JobQueue

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from app.canary_index import LiveIndex
 from app.db import Database
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex
 from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
 from app.planting.mint_jobs import fail_mint_jobs, orphaned_mint_jobs

@@ -3,9 +3,9 @@
 import threading
 from dataclasses import dataclass, field
 
+from app.canary_index import LiveIndex, key_table_path
 from app.db import Database
 from app.evidence.store import EvidenceStore
-from app.intake.canary_index import LiveIndex, key_table_path
 from app.intake.pipeline import Intake
 from app.queueing.jobs import JobQueue
 from app.settings import Settings

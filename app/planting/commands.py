@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import typer
 
 from app.auth.actor import Actor
+from app.canary_index import LiveIndex, key_table_path
 from app.console import (
     JsonFlag,
     fail,
@@ -24,7 +25,6 @@ from app.console import (
 from app.csvsafe import UTF8_BOM, spreadsheet_safe
 from app.db import utcnow
 from app.identifiers import UnidentifiedError, resolve_link
-from app.intake.canary_index import LiveIndex, key_table_path
 from app.models.canaries import PlantChannel
 from app.planting.feeds import columns_by_content
 from app.planting.rotation import rotate
