@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -304,3 +305,15 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine = make_engine(url)
         yield engine
         engine.dispose()
+
+
+def job_finished(url: str, headers: dict[str, str], *, within: float) -> dict[str, object]:
+    """Poll a job resource (a scan, a mint) until it is `done` or `failed`; its last body.
+    Fails the test when it is still going after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, object] = httpx.get(url, headers=headers).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)

@@ -5,7 +5,6 @@ chained as a small mint's are.
 Each test gets its own committed database: the job runs on its own thread and connections.
 """
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from app.problems import ConflictError
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
-from tests.conftest import BACKENDS, scratch_postgres_database, session_scope
+from tests.conftest import BACKENDS, job_finished, scratch_postgres_database, session_scope
 from tests.loopback import serving
 
 
@@ -94,13 +93,7 @@ def _key(world: World, role: Role) -> dict[str, str]:
 
 
 def _wait(base: str, headers: dict[str, str], location: str) -> dict[str, object]:
-    deadline = time.monotonic() + 120
-    while True:
-        body: dict[str, object] = httpx.get(f"{base}{location}", headers=headers).json()
-        if body["status"] in ("done", "failed"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.2)
+    return job_finished(f"{base}{location}", headers, within=120)
 
 
 def _all_canaries(base: str, headers: dict[str, str], path: str) -> list[dict[str, object]]:

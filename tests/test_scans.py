@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
-from tests.conftest import BACKENDS, scratch_postgres_database, session_scope
+from tests.conftest import BACKENDS, job_finished, scratch_postgres_database, session_scope
 from tests.loopback import serving
 
 HEADER = "订单编号,收货人姓名,联系手机,收货地址,物流单号,物流公司"
@@ -141,13 +140,7 @@ def _key(world: World, role: Role) -> dict[str, str]:
 
 
 def _wait(base: str, headers: dict[str, str], scan_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, object] = httpx.get(f"{base}/v1/scans/{scan_id}", headers=headers).json()
-        if body["status"] in ("done", "failed"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.1)
+    return job_finished(f"{base}/v1/scans/{scan_id}", headers, within=60)
 
 
 def test_an_uploaded_dump_names_its_canaries_and_is_not_kept(
