@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
 from app.auth.keys import issue_key
+from app.canary_index import key_table_path
 from app.db import Database, make_engine, upgrade
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
@@ -32,6 +33,7 @@ from app.problems import ConflictError
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
+from canaries.keytable import KeyTable
 from tests.conftest import BACKENDS, job_finished, scratch_postgres_database, session_scope
 from tests.loopback import serving
 
@@ -153,6 +155,14 @@ def test_a_big_mint_is_a_job_whose_canaries_are_stored_planted_and_chained(
         assert sum(a.detail["controls"] for a in audits) == 60
         verified = verify_evidence(session, EvidenceStore(Path("unused: no blobs")))
         assert verified.ok, verified.problem
+        every = session.exec(select(func.count()).select_from(Canary)).one()
+    # The job brought the process's index and its key table up to date before `done`: the
+    # next report's request does not derive the new canaries' keys itself.
+    path = key_table_path(Settings(database_url=world.url))
+    assert path is not None
+    table = KeyTable(path)
+    table.load()
+    assert table.index.rows == every
 
 
 def test_a_small_mint_answers_with_its_canaries_and_a_count_over_the_cap_is_refused(

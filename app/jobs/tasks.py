@@ -107,6 +107,7 @@ def mint(runtime: Runtime, *, mint_id: str, actor: ActorJson) -> None:
         uuid.UUID(mint_id),
         PlantChannel.API,
         stop=runtime.stop,
+        index=runtime.intake.index,
     )
 
 

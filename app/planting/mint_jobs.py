@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
+from app.canary_index import LiveIndex
 from app.db import Database, utcnow
 from app.models.canaries import Canary, MintJob, MintJobStatus, PlantChannel
 from app.planting.service import MintPlan, mintable_link, plan_mint, store_minted
@@ -62,10 +63,13 @@ def run_mint_job(
     mint_id: uuid.UUID,
     channel: PlantChannel = PlantChannel.API,
     stop: threading.Event | None = None,
+    index: LiveIndex | None = None,
 ) -> None:
     """Mint, store and plant the job's canaries a chunk at a time, recording progress with
     each chunk; a refusal (the link gone inactive, its number pool used up) or a stop ends
-    the job failed, saying why and keeping what was stored."""
+    the job failed, saying why and keeping what was stored. `index`: the process's canary
+    index, brought up to date (and its key table with it) before the job says `done`, so
+    that no report's request derives the keys of up to 100,000 new canaries itself."""
     try:
         with database.write() as session:
             job = session.get(MintJob, mint_id)
@@ -83,6 +87,9 @@ def run_mint_job(
             size = min(CHUNK, count - stored)
             _mint_chunk(database, actor, plan, mint_id, stored, size, channel)
             stored += size
+        if index is not None:
+            with database.read() as session:
+                index.refresh(session)
         with database.write() as session:
             job = session.get(MintJob, mint_id)
             if job is not None:
