@@ -5,10 +5,12 @@ chained as a small mint's are.
 Each test gets its own committed database: the job runs on its own thread and connections.
 """
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,13 +18,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
-from app.auth.keys import issue_key
+from app.auth.keys import issue_key, revoke_key
 from app.canary_index import key_table_path
 from app.db import Database, make_engine, upgrade
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
-from app.links.schemas import LinkCreate
-from app.links.service import create_link, deactivate_link, delete_link
+from app.links.schemas import LinkCreate, LinkUpdate
+from app.links.service import create_link, deactivate_link, delete_link, update_link
 from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, MintJob, MintJobStatus, Plant
@@ -230,3 +232,73 @@ def test_a_mint_whose_link_goes_inactive_fails_saying_why_and_a_restart_orphans_
         # SQLite's queue lives in `serve`; PostgreSQL keeps the job for the workers.
         expected = MintJobStatus.FAILED if world.url.startswith("sqlite") else MintJobStatus.QUEUED
         assert status.status == expected
+
+
+def test_revoking_a_key_stops_its_mints_and_what_they_stored_stays(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job runs as the key that asked for it, long after that request was let through:
+    each chunk asks again, so a revoked key's running mint stops at the next chunk and its
+    queued one stores nothing. What was stored stays (it was allowed when stored)."""
+    monkeypatch.setattr(mint_jobs, "CHUNK", 100)
+    database = Database(world.engine)
+    with database.write() as session:
+        issued = issue_key(session, role=Role.SECURITY, name="dispatch")
+        key_id, prefix = issued.record.id, issued.record.prefix
+        actor = Actor.from_key(issued.record)
+        running = mint_jobs.create_mint_job(session, actor, world.platform, 300).id
+        queued = mint_jobs.create_mint_job(session, actor, world.merchant, 300).id
+    mint_chunk = mint_jobs._mint_chunk
+
+    def revoke_once_a_chunk_is_stored(*args: Any, **kwargs: Any) -> None:
+        mint_chunk(*args, **kwargs)
+        with database.write() as session:
+            revoke_key(session, key_id)
+
+    monkeypatch.setattr(mint_jobs, "_mint_chunk", revoke_once_a_chunk_is_stored)
+    with caplog.at_level(logging.DEBUG, logger="honeytrace"):
+        mint_jobs.run_mint_job(database, actor, running)
+        mint_jobs.run_mint_job(database, actor, queued)
+
+    with database.read() as session:
+        stopped, never = session.get(MintJob, running), session.get(MintJob, queued)
+        assert stopped is not None and never is not None
+        assert (stopped.status, stopped.minted, never.status, never.minted) == (
+            MintJobStatus.FAILED, 100, MintJobStatus.FAILED, 0,
+        )  # fmt: skip
+        assert stopped.error is not None and never.error is not None
+        assert "revoked" in stopped.error and "100 of 300 canaries" in stopped.error
+        assert "revoked" in never.error and "0 of 300 canaries" in never.error
+        kept = session.exec(select(Canary).where(Canary.mint_id == running)).all()
+        assert sum(not c.control for c in kept) == 100
+        assert all(c.status == CanaryStatus.PLANTED for c in kept if not c.control)
+        assert session.exec(select(Canary).where(Canary.mint_id == queued)).all() == []
+    said = [stopped.error, never.error, *(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)]
+    assert any("mint refused" in text for text in said)
+    assert not any(prefix in text or issued.secret in text for text in said)
+
+
+def test_a_partner_mint_stops_when_its_link_leaves_the_partners_scope(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mint_jobs, "CHUNK", 100)
+    database = Database(world.engine)
+    with database.write() as session:
+        issued = issue_key(session, role=Role.PARTNER, name="平台", scope_link_id=world.platform)
+        actor = Actor.from_key(issued.record)
+        job_id = mint_jobs.create_mint_job(session, actor, world.merchant, 300).id
+    mint_chunk = mint_jobs._mint_chunk
+
+    def move_the_merchant_away(*args: Any, **kwargs: Any) -> None:
+        mint_chunk(*args, **kwargs)
+        with database.write() as session:
+            update_link(session, Actor.cli(), world.merchant, LinkUpdate(parent_id=None))
+
+    monkeypatch.setattr(mint_jobs, "_mint_chunk", move_the_merchant_away)
+    mint_jobs.run_mint_job(database, actor, job_id)
+    with database.read() as session:
+        stopped = session.get(MintJob, job_id)
+        assert stopped is not None
+        assert (stopped.status, stopped.minted) == (MintJobStatus.FAILED, 100)
+        assert stopped.error is not None and "not found" in stopped.error
+        assert "100 of 300 canaries" in stopped.error

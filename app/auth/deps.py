@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.actor import Actor
 from app.auth.keys import authenticate, touch_key
-from app.auth.permissions import Permission, granted
-from app.problems import ForbiddenError, UnauthorizedError
+from app.auth.permissions import Permission, require
+from app.problems import UnauthorizedError
 from app.resources import DatabaseDep
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
@@ -40,12 +40,7 @@ class PermissionGuard:
         self.permission = permission
 
     def __call__(self, actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-        if self.permission not in granted(actor.role, feed_scoped=actor.feed_link_id is not None):
-            if self.permission in granted(actor.role):
-                raise ForbiddenError(
-                    f"A key scoped to one link's feeds may not do this ({self.permission})."
-                )
-            raise ForbiddenError(f"The {actor.role} role may not do this ({self.permission}).")
+        require(actor, self.permission)
         return actor
 
 

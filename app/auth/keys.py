@@ -14,11 +14,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from app.auth.actor import Actor
+from app.auth.permissions import Permission, require
 from app.db import utcnow
 from app.models.keys import SCOPED_ROLES, ApiKey, Role
 from app.models.links import Link
 from app.problems import (
     ConflictError,
+    ForbiddenError,
     InvalidError,
     NotFoundError,
     UnauthorizedError,
@@ -93,6 +96,26 @@ def authenticate(session: Session, presented: str) -> ApiKey:
     if record.revoked_at is not None:
         raise refused
     return record
+
+
+def live_key(session: Session, key_id: uuid.UUID) -> ApiKey | None:
+    """The key with this id, unless it is gone or revoked."""
+    record = session.get(ApiKey, key_id)
+    return None if record is None or record.revoked_at is not None else record
+
+
+def reauthorise(session: Session, actor: Actor, permission: Permission) -> Actor:
+    """The actor a job runs as, as its key stands now, if it still may do `permission`.
+    A job outlives the request that authorised it by minutes: each unit of work asks
+    again, so revoking a key stops its jobs too. The CLI and the service have no key."""
+    if actor.key_id is None:
+        return actor
+    record = live_key(session, actor.key_id)
+    if record is None:
+        raise ForbiddenError("The API key that started this job has been revoked.")
+    current = Actor.from_key(record)
+    require(current, permission)
+    return current
 
 
 def touch_key(session: Session, key_id: uuid.UUID) -> None:

@@ -2,7 +2,9 @@
 
 from enum import StrEnum
 
+from app.auth.actor import Actor
 from app.models.keys import Role
+from app.problems import ForbiddenError
 
 
 class Permission(StrEnum):
@@ -91,3 +93,14 @@ def granted(role: Role, *, feed_scoped: bool = False) -> frozenset[Permission]:
 
 def roles_with(permission: Permission) -> frozenset[Role]:
     return frozenset(role for role, granted in ROLE_PERMISSIONS.items() if permission in granted)
+
+
+def require(actor: Actor, permission: Permission) -> None:
+    """ForbiddenError unless the actor's role grants `permission`: a route's guard, and a
+    job's check that whoever started it still may (app.auth.keys.reauthorise)."""
+    if permission not in granted(actor.role, feed_scoped=actor.feed_link_id is not None):
+        if permission in granted(actor.role):
+            raise ForbiddenError(
+                f"A key scoped to one link's feeds may not do this ({permission})."
+            )
+        raise ForbiddenError(f"The {actor.role} role may not do this ({permission}).")

@@ -18,6 +18,8 @@ from datetime import timedelta
 from sqlmodel import Session, col, func, select
 
 from app.auth.actor import Actor
+from app.auth.keys import reauthorise
+from app.auth.permissions import Permission
 from app.canary_index import LiveIndex
 from app.db import Database, utcnow
 from app.models.canaries import Canary, MintJob, MintJobStatus, PlantChannel
@@ -66,10 +68,11 @@ def run_mint_job(
     index: LiveIndex | None = None,
 ) -> None:
     """Mint, store and plant the job's canaries a chunk at a time, recording progress with
-    each chunk; a refusal (the link gone inactive, its number pool used up) or a stop ends
-    the job failed, saying why and keeping what was stored. `index`: the process's canary
-    index, brought up to date (and its key table with it) before the job says `done`, so
-    that no report's request derives the keys of up to 100,000 new canaries itself."""
+    each chunk; a refusal (the actor's key revoked, the link gone inactive or out of the
+    key's scope, its number pool used up) or a stop ends the job failed, saying why and
+    keeping what was stored. `index`: the process's canary index, brought up to date (and
+    its key table with it) before the job says `done`, so that no report's request derives
+    the keys of up to 100,000 new canaries itself."""
     try:
         with database.write() as session:
             job = session.get(MintJob, mint_id)
@@ -96,20 +99,30 @@ def run_mint_job(
                 job.status = MintJobStatus.DONE
                 job.finished_at = job.updated_at = utcnow()
         log.info("mint finished", extra={"mint_id": str(mint_id), "count": count})
+    except MintInterruptedError:
+        _fail(database, mint_id, INTERRUPTED)
+    except DomainError as refusal:
+        _fail(database, mint_id, f"refused: {str(refusal)[:300]}", refused=True)
     except Exception as error:
-        if isinstance(error, MintInterruptedError):
-            reason = INTERRUPTED
-        elif isinstance(error, DomainError):
-            reason = str(error)[:500]
-        else:
-            log.exception("mint failed", extra={"mint_id": str(mint_id)})
-            reason = f"internal error ({type(error).__name__}); see the service log"
-        with database.write() as session:
-            job = session.get(MintJob, mint_id)
-            if job is not None:
-                job.status = MintJobStatus.FAILED
-                job.error = reason
-                job.finished_at = job.updated_at = utcnow()
+        log.exception("mint failed", extra={"mint_id": str(mint_id)})
+        _fail(database, mint_id, f"internal error ({type(error).__name__}); see the service log")
+
+
+def _fail(database: Database, mint_id: uuid.UUID, reason: str, *, refused: bool = False) -> None:
+    """End the job failed, saying why. A refusal says how many canaries were stored before
+    it: they stay, as each chunk was allowed (key, scope, link) when it was stored."""
+    with database.write() as session:
+        job = session.get(MintJob, mint_id)
+        if job is None:
+            return
+        if refused:
+            reason += f" {job.minted:,} of {job.count:,} canaries were minted before; they stay."
+            log.warning(
+                "mint refused", extra={"mint_id": str(mint_id), "minted": job.minted, "why": reason}
+            )
+        job.status = MintJobStatus.FAILED
+        job.error = reason
+        job.finished_at = job.updated_at = utcnow()
 
 
 def _mint_chunk(
@@ -128,12 +141,14 @@ def _mint_chunk(
     # A number pool's free numbers are read and taken inside the unit that stores them.
     minted = None if chunk.pooled else chunk.records()
     with database.write() as session:
-        mintable_link(session, actor, plan.link_id)  # still live now
+        # Still allowed now: the key not revoked, the link live and in the key's scope.
+        acting = reauthorise(session, actor, Permission.CANARIES_MINT)
+        mintable_link(session, acting, plan.link_id)
         if minted is None:
-            fresh = plan_mint(session, actor, plan.link_id, size)
+            fresh = plan_mint(session, acting, plan.link_id, size)
             chunk = dataclasses.replace(fresh, controls=controls)
             minted = chunk.records()
-        result = store_minted(session, actor, chunk, minted, channel, mint_id=mint_id)
+        result = store_minted(session, acting, chunk, minted, channel, mint_id=mint_id)
         job = session.get(MintJob, mint_id)
         if job is not None:
             job.minted += len(result.planted)

@@ -21,6 +21,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, delete
 
 from app.auth.actor import Actor
+from app.auth.keys import live_key
 from app.auth.permissions import Permission, roles_with
 from app.db import utcnow
 from app.models.keys import ApiKey, Role
@@ -121,8 +122,8 @@ def signed_in_key(session: Session, settings: Settings, token: str | None) -> Ap
     row = live_session(session, settings, token, utcnow())
     if row is None:
         return None
-    key = session.get(ApiKey, row.key_id)
-    if key is None or key.revoked_at is not None or Role(key.role) not in WEB_ROLES:
+    key = live_key(session, row.key_id)
+    if key is None or Role(key.role) not in WEB_ROLES:
         return None
     return key
 
