@@ -7,12 +7,14 @@ scans run on their own threads and connections, as in production.
 import gzip
 import hashlib
 import json
+import logging
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -21,9 +23,10 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from app.auth.actor import Actor
-from app.auth.keys import issue_key
+from app.auth.keys import issue_key, revoke_key
 from app.cli import cli
 from app.db import Database, make_engine, upgrade
+from app.intake.pipeline import Intake
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.main import create_app
@@ -33,12 +36,16 @@ from app.models.keys import Role
 from app.models.sightings import Scan, ScanStatus, Sighting
 from app.planting.schemas import StoredCanary
 from app.planting.service import mint_canaries
+from app.scans import service as scans
+from app.scans.service import create_scan, run_scan_job
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from tests.conftest import BACKENDS, job_finished, scratch_postgres_database, session_scope
 from tests.loopback import serving
+from watchers.dumps import DumpLimits
+from watchers.scan import ScanProgress, ScanResult
 
 HEADER = "订单编号,收货人姓名,联系手机,收货地址,物流单号,物流公司"
 
@@ -278,6 +285,77 @@ def test_an_unreadable_upload_fails_with_a_reason(world: World, served: tuple[st
     assert scan["error"]
     assert scan["sha256"] == hashlib.sha256(truncated).hexdigest()
     assert list(spool.iterdir()) == []
+
+
+@pytest.mark.parametrize("revoked", ["queued", "reading", "read"])
+def test_revoking_a_key_stops_its_scans_before_they_record_a_sighting(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    revoked: str,
+) -> None:
+    """A scan runs as the key that uploaded the file: each of its units of work (starting,
+    each progress report, recording the sightings) asks again whether the key may scan,
+    so revoking the key while the scan waits, reads or is about to record stops it."""
+    monkeypatch.setattr(scans, "PROGRESS_EVERY_SECONDS", 0.0)  # a report after every block
+    database = Database(world.engine)
+    settings = Settings(
+        database_url=world.url,
+        evidence_dir=str(tmp_path / "evidence"),
+        index_path=str(tmp_path / "index.keys"),
+    )
+    intake = Intake.standalone(database, settings)
+    with database.write() as session:
+        issued = issue_key(session, role=Role.INVESTIGATOR, name="analyst")
+        key_id, prefix = issued.record.id, issued.record.prefix
+        actor = Actor.from_key(issued.record)
+        scan_id = create_scan(session, actor, "快递数据.csv").id
+    upload = tmp_path / "upload.csv"
+    upload.write_bytes(_leak(world, [1, 5, 27])[0])
+
+    def revoke() -> None:
+        with database.write() as session:
+            revoke_key(session, key_id)
+
+    read = intake.scan
+    finished: list[ScanResult] = []
+
+    def scan_revoking(
+        stream: BinaryIO,
+        name: str,
+        limits: DumpLimits | None = None,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+    ) -> ScanResult:
+        assert on_progress is not None
+
+        def report(progress: ScanProgress) -> None:
+            if revoked == "reading":
+                revoke()
+            on_progress(progress)
+
+        finished.append(read(stream, name, limits, report))
+        if revoked == "read":
+            revoke()
+        return finished[-1]
+
+    monkeypatch.setattr(intake, "scan", scan_revoking)
+    if revoked == "queued":
+        revoke()
+    with caplog.at_level(logging.DEBUG, logger="honeytrace"):
+        run_scan_job(intake, actor, scan_id, upload)
+
+    assert len(finished) == (1 if revoked == "read" else 0)  # stopped where it was revoked
+    assert not upload.exists()
+    with Session(world.engine) as session:
+        scan = session.get(Scan, scan_id)
+        assert scan is not None and scan.status == ScanStatus.FAILED
+        assert scan.error is not None and "revoked" in scan.error
+        assert session.exec(select(Sighting)).all() == []
+        assert session.exec(select(Canary).where(Canary.status == CanaryStatus.BURNED)).all() == []
+    said = [scan.error, *(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)]
+    assert any("scan refused" in text for text in said)
+    assert not any(prefix in text or issued.secret in text for text in said)
 
 
 # -- the CLI -------------------------------------------------------------------------------

@@ -18,12 +18,14 @@ from sqlmodel import Session, col, func, select
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
+from app.auth.keys import reauthorise
+from app.auth.permissions import Permission
 from app.db import utcnow
 from app.intake.matching import seen_in_file
 from app.intake.pipeline import Intake
 from app.models.canaries import Canary
 from app.models.sightings import Scan, ScanStatus
-from app.problems import NotFoundError
+from app.problems import DomainError, NotFoundError
 from app.scans.schemas import ScanMatch
 from canaries.matching import RowMatch
 from watchers.dumps import DumpLimits
@@ -122,10 +124,12 @@ def run_scan_job(
     stop: threading.Event | None = None,
 ) -> None:
     """Scan a spooled upload, recording progress and then sightings; the file is deleted.
-    The file is read with no transaction open; progress and the result are short units."""
+    The file is read with no transaction open; progress and the result are short units,
+    each of which asks again whether the actor still may scan (its key not revoked)."""
     database = intake.database
     try:
         with database.write() as session:
+            reauthorise(session, actor, Permission.SCANS)
             scan = session.get(Scan, scan_id)
             if scan is None:
                 return
@@ -142,6 +146,7 @@ def run_scan_job(
                 return
             last = p.seconds
             with database.write() as session:
+                reauthorise(session, actor, Permission.SCANS)
                 running = session.get(Scan, scan_id)
                 if running is not None:
                     running.bytes_read, running.rows, running.matches = (
@@ -155,7 +160,7 @@ def run_scan_job(
             scan = session.get(Scan, scan_id)
             if scan is None:
                 return
-            close_scan(session, intake, actor, scan, result)
+            close_scan(session, intake, reauthorise(session, actor, Permission.SCANS), scan, result)
         log.info(
             "scan finished",
             extra={"scan_id": str(scan_id), "rows": result.report.rows,
@@ -164,6 +169,9 @@ def run_scan_job(
     except Exception as error:
         if isinstance(error, ScanInterruptedError):
             reason = INTERRUPTED
+        elif isinstance(error, DomainError):
+            reason = f"refused: {str(error)[:300]} It stopped before recording any sighting."
+            log.warning("scan refused", extra={"scan_id": str(scan_id), "why": reason})
         else:
             log.exception("scan failed", extra={"scan_id": str(scan_id)})
             reason = f"internal error ({type(error).__name__}); see the service log"
