@@ -205,6 +205,30 @@ def test_a_partner_sees_only_its_own_mints(world: World, base: str) -> None:
     assert _wait(base, staff, theirs.headers["Location"])["status"] == "done"
 
 
+def test_a_mint_silent_for_ten_minutes_died_with_its_process_and_fails_when_polled(
+    world: World, base: str
+) -> None:
+    headers = _key(world, Role.SECURITY)
+    with session_scope(world.engine) as session:
+        dead = mint_jobs.create_mint_job(session, Actor.cli(), world.platform, 5000)
+        dead.status, dead.minted = MintJobStatus.RUNNING, 2000
+        dead.updated_at = dead.updated_at.replace(year=2020)
+        busy = mint_jobs.create_mint_job(session, Actor.cli(), world.merchant, 5000)
+        busy.status = MintJobStatus.RUNNING
+        waiting = mint_jobs.create_mint_job(session, Actor.cli(), world.merchant, 5000)
+        waiting.updated_at = waiting.updated_at.replace(year=2020)  # queued: waits its turn
+        ids = dead.id, busy.id, waiting.id
+    shown = httpx.get(f"{base}/v1/mints/{ids[0]}", headers=headers).json()
+    assert (shown["status"], shown["minted"], shown["error"]) == (
+        "failed", 2000, mint_jobs.INTERRUPTED,
+    )  # fmt: skip
+    with Session(world.engine) as session:
+        statuses = [session.get(MintJob, i) for i in ids]
+        assert [j.status if j else None for j in statuses] == [
+            MintJobStatus.FAILED, MintJobStatus.RUNNING, MintJobStatus.QUEUED,
+        ]  # fmt: skip
+
+
 def test_a_mint_whose_link_goes_inactive_fails_saying_why_and_a_restart_orphans_waiting_ones(
     world: World,
 ) -> None:
