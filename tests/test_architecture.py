@@ -27,8 +27,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app.resources",),  # typed lifespan resources for routes, and their aliases
     ("app.console",),  # what every CLI command shares
     ("app.models",),  # the schema
-    # keys, actors, permission guards; ids as typed in the CLI; the canary key table
-    ("app.auth", "app.identifiers", "app.canary_index"),
+    # keys, actors, permission guards; ids as typed in the CLI; the canary key table; the
+    # life cycle of the jobs whose rows report progress (scans, big mints)
+    ("app.auth", "app.identifiers", "app.canary_index", "app.progress_jobs"),
     ("app.evidence",),  # the evidence chain, which the audit log is appended to
     ("app.audit", "app.ops", "app.ratelimit", "app.sightings", "app.coverage"),
     ("app.links", "app.keys", "app.alerts"),

@@ -13,10 +13,10 @@ from app.db import Database
 from app.evidence.store import EvidenceStore
 from app.jobs.runtime import Runtime
 from app.jobs.tasks import jobs
-from app.planting.mint_jobs import fail_mint_jobs, orphaned_mint_jobs
+from app.planting.mint_jobs import MINT_JOBS
 from app.queueing.inprocess import InProcessQueue
 from app.queueing.postgres import PostgresQueue, work
-from app.scans.service import fail_orphaned_scans, orphaned_scans
+from app.scans.service import SCAN_JOBS
 from app.settings import Settings
 from app.sites.crawling import CrawlLoop
 
@@ -29,11 +29,11 @@ def _fail_orphaned_jobs(database: Database) -> None:
     is not there or not migrated is for readiness to report, not a reason to refuse to start."""
     try:
         with database.read() as session:
-            if not orphaned_scans(session) and not orphaned_mint_jobs(session):
+            if not any(kind.exist(session, kind.orphaned()) for kind in (SCAN_JOBS, MINT_JOBS)):
                 return
         with database.write() as session:
-            scans = fail_orphaned_scans(session)
-            mints = fail_mint_jobs(session, orphaned_mint_jobs(session))
+            scans = SCAN_JOBS.fail(session, SCAN_JOBS.orphaned())
+            mints = MINT_JOBS.fail(session, MINT_JOBS.orphaned())
     except SQLAlchemyError as error:
         log.warning("orphaned jobs not checked", extra={"error": type(error).__name__})
         return

@@ -12,8 +12,6 @@ import dataclasses
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
-from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
@@ -25,6 +23,7 @@ from app.db import Database, utcnow
 from app.models.canaries import Canary, MintJob, MintJobStatus, PlantChannel
 from app.planting.service import MintPlan, mintable_link, plan_mint, store_minted
 from app.problems import DomainError, NotFoundError
+from app.progress_jobs import ProgressJobs
 
 log = logging.getLogger("honeytrace.mints")
 
@@ -35,9 +34,7 @@ MINT_MAX = 100_000
 # evidence log's lock on PostgreSQL), which every other writer waits for.
 CHUNK = 1_000
 INTERRUPTED = "interrupted: the service stopped before the mint finished; mint the rest again"
-# A running mint reports progress every chunk (seconds); one silent this long died with
-# its process (a restart, a crash), whichever replica looks.
-STALE_AFTER = timedelta(minutes=10)
+MINT_JOBS = ProgressJobs(MintJob, INTERRUPTED)
 
 
 class MintInterruptedError(Exception):
@@ -175,33 +172,3 @@ def mint_job_canaries(
         query.order_by(col(Canary.minted_at), col(Canary.id)).limit(limit).offset(offset)
     ).all()
     return list(page), total
-
-
-def stale_mint_jobs(session: Session) -> Sequence[MintJob]:
-    """Running mints that stopped reporting progress: they died with their process."""
-    return session.exec(
-        select(MintJob).where(
-            MintJob.status == MintJobStatus.RUNNING,
-            col(MintJob.updated_at) < utcnow() - STALE_AFTER,
-        )
-    ).all()
-
-
-def orphaned_mint_jobs(session: Session) -> Sequence[MintJob]:
-    """On SQLite the queue lives in the `serve` process: at its start, mints still queued
-    or running were left by the previous one and will never run."""
-    return session.exec(
-        select(MintJob).where(
-            col(MintJob.status).in_([MintJobStatus.QUEUED, MintJobStatus.RUNNING])
-        )
-    ).all()
-
-
-def fail_mint_jobs(session: Session, jobs: Sequence[MintJob]) -> int:
-    """Say of these jobs that they were interrupted (what they stored stays)."""
-    for job in jobs:
-        job.status = MintJobStatus.FAILED
-        job.error = INTERRUPTED
-        job.finished_at = job.updated_at = utcnow()
-        session.add(job)
-    return len(jobs)

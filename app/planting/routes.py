@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.actor import Actor
 from app.auth.deps import CanaryMinter, CanaryReader, FeedClient, ProfileWriter
-from app.db import Database
 from app.models.canaries import PlantChannel
 from app.paging import Offset, Page, limit_query
 from app.planting import feeds, interleave, mint_jobs, service
@@ -72,20 +71,10 @@ def mint_canaries(
     return [CanaryRead.of(c) for c in result.planted]
 
 
-def _fail_stale_mints(database: Database) -> None:
-    """Running mints that stopped reporting progress died with their process: say so (a
-    write only when there are some)."""
-    with database.read() as session:
-        if not mint_jobs.stale_mint_jobs(session):
-            return
-    with database.write() as session:
-        mint_jobs.fail_mint_jobs(session, mint_jobs.stale_mint_jobs(session))
-
-
 @router.get(f"{MINTS_PATH}/{{mint_id}}")
 def get_mint(database: DatabaseDep, actor: CanaryReader, mint_id: uuid.UUID) -> MintJobRead:
     """A big mint's status and progress; a partner sees only its own keys' mints."""
-    _fail_stale_mints(database)
+    mint_jobs.MINT_JOBS.fail_stale(database)
     with database.read() as session:
         return MintJobRead.of(mint_jobs.visible_mint_job(session, actor, mint_id))
 

@@ -64,16 +64,6 @@ def _create(
     return scan
 
 
-def _fail_stale(database: Database) -> None:
-    """Running scans that stopped reporting progress died with their process: say so (done
-    whenever scans are read, so any replica notices; a write only when there are some)."""
-    with database.read() as session:
-        if not service.stale_scans(session):
-            return
-    with database.write() as session:
-        service.fail_interrupted_scans(session)
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def start_scan(
     request: Request,
@@ -123,7 +113,7 @@ def list_scans(
     offset: Offset = 0,
 ) -> Page[ScanRead]:
     """The scans of leaked files, newest first, with their state and what they found."""
-    _fail_stale(database)
+    service.SCAN_JOBS.fail_stale(database)
     scans, total = service.list_scans(session, limit, offset)
     return Page[ScanRead](
         items=[ScanRead.of(s) for s in scans], total=total, limit=limit, offset=offset
@@ -135,5 +125,5 @@ def get_scan(
     database: DatabaseDep, session: ReadSession, actor: Scanner, scan_id: uuid.UUID
 ) -> ScanRead:
     """The scan's status, progress and, as they are recorded, its matches."""
-    _fail_stale(database)
+    service.SCAN_JOBS.fail_stale(database)
     return ScanRead.of(service.get_scan(session, scan_id), with_matches=True)

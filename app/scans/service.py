@@ -8,9 +8,7 @@ spooled copy is deleted when the scan ends, whatever way it ends.
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +24,7 @@ from app.intake.pipeline import Intake
 from app.models.canaries import Canary
 from app.models.sightings import Scan, ScanStatus
 from app.problems import DomainError, NotFoundError
+from app.progress_jobs import ProgressJobs
 from app.scans.schemas import ScanMatch
 from canaries.matching import RowMatch
 from watchers.dumps import DumpLimits
@@ -38,9 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("honeytrace.scans")
 PROGRESS_EVERY_SECONDS = 1.0
 INTERRUPTED = "interrupted: the service stopped before the scan finished; upload the file again"
-# A running scan reports progress about once a second; one silent this long died with its
-# process (a restart, a crash), whichever replica looks.
-STALE_AFTER = timedelta(minutes=10)
+SCAN_JOBS = ProgressJobs(Scan, INTERRUPTED)
 
 
 class ScanInterruptedError(Exception):
@@ -183,43 +180,6 @@ def run_scan_job(
                 scan.finished_at = scan.updated_at = utcnow()
     finally:
         path.unlink(missing_ok=True)
-
-
-def stale_scans(session: Session) -> Sequence[Scan]:
-    """Running scans that stopped reporting progress: they died with their process. A
-    queued scan is waiting its turn in the job queue, however long the queue is."""
-    return session.exec(
-        select(Scan).where(
-            Scan.status == ScanStatus.RUNNING,
-            col(Scan.updated_at) < utcnow() - STALE_AFTER,
-        )
-    ).all()
-
-
-def fail_interrupted_scans(session: Session) -> int:
-    """Say so of the stale scans (see `stale_scans`)."""
-    return _fail_interrupted(session, stale_scans(session))
-
-
-def orphaned_scans(session: Session) -> Sequence[Scan]:
-    """On SQLite the scans' queue lives in the `serve` process: at its start, scans still
-    queued or running were left by the previous one and will never run."""
-    return session.exec(
-        select(Scan).where(col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]))
-    ).all()
-
-
-def fail_orphaned_scans(session: Session) -> int:
-    return _fail_interrupted(session, orphaned_scans(session))
-
-
-def _fail_interrupted(session: Session, scans: Sequence[Scan]) -> int:
-    for scan in scans:
-        scan.status = ScanStatus.FAILED
-        scan.error = INTERRUPTED
-        scan.finished_at = utcnow()
-        session.add(scan)
-    return len(scans)
 
 
 def running_scans(session: Session, actor: Actor) -> int:
