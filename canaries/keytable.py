@@ -33,6 +33,7 @@ normalises or keys a canary bumps it, so old files are rebuilt rather than misre
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import struct
 import uuid
@@ -123,10 +124,15 @@ class KeyTable:
                 self._reset()
                 self._generation = generation
                 self._offset = len(head)
-            file.seek(self._offset)
-            data = file.read()
+            size = os.fstat(file.fileno()).st_size
+            if size <= self._offset:
+                return added
+            # Mapped, not read: each batch is copied once, into the index. The map goes with
+            # its last view; none is read after this call, whose lock keeps writers from
+            # cutting the file's tail (see _cut_torn_tail) while it reads.
+            mapped = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ)
         before = self.index.rows
-        for batch in _batches(data, self._offset):
+        for batch in _batches(memoryview(mapped)[self._offset :], self._offset):
             self._apply(batch)
             self._offset = batch.end
         return added + self.index.rows - before
@@ -303,24 +309,23 @@ def _batch(kind: int, first_row: int, count: int, payload: bytes, mark: bytes) -
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
-def _batches(data: bytes, offset: int) -> Iterator[_Batch]:
-    """The whole batches of `data` (the file from `offset` on); a torn last one ends it."""
-    view = memoryview(data)
+def _batches(view: memoryview, offset: int) -> Iterator[_Batch]:
+    """The whole batches of `view` (the file from `offset` on); a torn last one ends it."""
     at = 0
     size = _BATCH.size + 4
-    while at < len(data):
-        if len(data) - at < size:
+    while at < len(view):
+        if len(view) - at < size:
             return  # a header cut short: torn
         head = view[at : at + _BATCH.size]
         magic, kind, first_row, count, length, micros, canary_id, crc = _BATCH.unpack(head)
         header_ok = struct.unpack_from("<I", view, at + _BATCH.size)[0] == zlib.crc32(head)
         end = at + size + length
-        last = end >= len(data)
+        last = end >= len(view)
         if not header_ok or magic != _BATCH_MAGIC or kind not in (_ADD, _REMOVE):
-            if not data[at:].strip(b"\x00"):
+            if not bytes(view[at:]).strip(b"\x00"):
                 return  # zeros where a crashed write had grown the file: torn
             raise KeyTableError(f"a damaged batch at byte {offset + at}")
-        if end > len(data):
+        if end > len(view):
             return  # the payload is cut short: torn
         payload = view[at + size : end]
         if zlib.crc32(payload) != crc:
