@@ -116,7 +116,10 @@ class LiveIndex:
     def matcher(self, session: Session) -> Matcher:
         """A matcher over every canary stored (the index refreshed first, a plain read)."""
         self.refresh(session)
-        return Matcher(self.index)
+        store = None
+        if self._table is not None:
+            store = self._table.path.with_name(self._table.path.name + ".columns")
+        return Matcher(self.index, columns_store=store)
 
     def _load_table(self) -> int:
         """What other processes appended to the table; a table that does not check out is
@@ -156,7 +159,10 @@ class LiveIndex:
             if since is not None:
                 query = query.where(col(Canary.minted_at) >= since)
             if after is not None:
-                query = query.where(
+                # The first bound is implied by the second; stated, it lets the minted_at
+                # index start at the watermark (without it SQLite walked the whole index:
+                # 0.2 s of every start at 1,000,000 canaries).
+                query = query.where(col(Canary.minted_at) >= after[0]).where(
                     or_(
                         col(Canary.minted_at) > after[0],
                         and_(col(Canary.minted_at) == after[0], col(Canary.id) > after[1]),

@@ -359,6 +359,12 @@ class CanaryIndex:
     def canary(self, row: int) -> IndexedCanary:
         return self._unpack(row)
 
+    def fingerprint(self, rows: int) -> bytes:
+        """A digest of the ids of the first `rows` rows, in order: what is derived from those
+        rows and kept elsewhere (canaries.columnar's columns) belongs to this index when it
+        carries the same digest, as a canary's record never changes."""
+        return blake2b(memoryview(self._ids)[: rows * 16], digest_size=16).digest()
+
     def records(self, start: int = 0) -> list[bytes]:
         """Packed records from row `start` on, for bulk readers (canaries.columnar)."""
         return self._records[start:]

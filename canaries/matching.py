@@ -35,6 +35,8 @@ from canaries.scoring import THRESHOLD_BITS, Field, IndexedCanary, Match, Observ
 from canaries.waybills import normalise_waybill
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
 WINDOW_CHARS = 80
@@ -120,9 +122,15 @@ class RowMatch:
 class Matcher:
     """Scores the lines of dump blocks against an index; one per scan, not thread-safe."""
 
-    def __init__(self, index: CanaryIndex, threshold: float = THRESHOLD_BITS) -> None:
+    def __init__(
+        self,
+        index: CanaryIndex,
+        threshold: float = THRESHOLD_BITS,
+        columns_store: "Path | None" = None,
+    ) -> None:
         self.index = index
         self.threshold = threshold
+        self.columns_store = columns_store  # where the index's columns are kept, if anywhere
         self.rows_scored = 0
         self._name_patterns: list[re.Pattern[str]] = []
         self._names_seen = -1
@@ -163,7 +171,9 @@ class Matcher:
         fields = table.layout.fields
         delimiter = table.layout.delimiter or "\t"
         matches: list[RowMatch] = []
-        for row in table_candidates(table.frame, fields, canary_columns(self.index)):
+        for row in table_candidates(
+            table.frame, fields, canary_columns(self.index, self.columns_store)
+        ):
             cells = [clean_text(cell) for cell in row_cells(table.frame, row)]
             line = delimiter.join(cells).replace("\r", " ").replace("\n", " ")
             matches.extend(
@@ -184,7 +194,7 @@ class Matcher:
         from canaries.freetext import text_automaton, text_candidates
 
         lines, candidates = text_candidates(
-            data, canary_columns(self.index), text_automaton(self.index)
+            data, canary_columns(self.index, self.columns_store), text_automaton(self.index)
         )
         matches: list[RowMatch] = []
         for at in candidates:
