@@ -159,7 +159,11 @@ class Matcher:
         return self._scan_utf8(block.member, block.first_row, text.encode(errors="replace"))
 
     def scan_text(self, run: TextLike) -> list[RowMatch]:
-        """Free text already in UTF-8 (see canaries.freetext), a line a row."""
+        """Free text already in UTF-8 (see canaries.freetext), a line a row. A short run
+        (an SMS, a one-line file) is searched as a short block is: the free-text kernel's
+        automaton of every canary's name costs seconds to build at a million canaries."""
+        if len(run.data) < _COLUMNAR_TEXT_CHARS:
+            return self.scan(_Text(run.data.decode(errors="replace"), run.member, run.first_row))
         return self._scan_utf8(run.member, run.first_row, run.data)
 
     def scan_table(self, table: TableLike) -> list[RowMatch]:
