@@ -122,6 +122,8 @@ class RowMatch:
 class Matcher:
     """Scores the lines of dump blocks against an index; one per scan, not thread-safe."""
 
+    short_text_bytes = _COLUMNAR_TEXT_CHARS  # runs of free text shorter: see `scan_text`
+
     def __init__(
         self,
         index: CanaryIndex,
@@ -162,7 +164,7 @@ class Matcher:
         """Free text already in UTF-8 (see canaries.freetext), a line a row. A short run
         (an SMS, a one-line file) is searched as a short block is: the free-text kernel's
         automaton of every canary's name costs seconds to build at a million canaries."""
-        if len(run.data) < _COLUMNAR_TEXT_CHARS:
+        if len(run.data) < self.short_text_bytes:
             return self.scan(_Text(run.data.decode(errors="replace"), run.member, run.first_row))
         return self._scan_utf8(run.member, run.first_row, run.data)
 

@@ -87,6 +87,13 @@ def _text(seed: int, lines: int, damage: bool) -> tuple[list[str], dict[int, int
     return out, planted
 
 
+def _kernel(index: CanaryIndex) -> Matcher:
+    """A matcher that sends every run of free text, however short, to the kernel."""
+    matcher = Matcher(index)
+    matcher.short_text_bytes = 0
+    return matcher
+
+
 def _found(matches: list[RowMatch], ids: dict[bytes, int]) -> set[tuple[int, int]]:
     return {(m.row, ids[m.match.canary.id]) for m in matches}
 
@@ -99,7 +106,7 @@ def test_the_kernel_finds_what_the_line_by_line_expressions_find(seed: int, dama
     text = "\n".join(lines)
     assert len(text) < 64 << 10  # read by the regular expressions, line by line
     by_lines = Matcher(index).scan(Block("", 5, text, FREE_TEXT))
-    by_kernel = Matcher(index).scan_text(TextRun("", 5, text.encode(), len(lines)))
+    by_kernel = _kernel(index).scan_text(TextRun("", 5, text.encode(), len(lines)))
     assert _found(by_kernel, ids) == _found(by_lines, ids)
     assert {(row + 4, at) for row, at in planted.items()} <= _found(by_kernel, ids)
     assert sorted((m.row, m.line) for m in by_kernel) == sorted((m.row, m.line) for m in by_lines)
@@ -124,10 +131,11 @@ def test_a_long_decoded_text_goes_through_the_kernel_with_the_same_finds() -> No
 
 def test_an_empty_block_and_blank_lines() -> None:
     index, ids = _index()
-    assert Matcher(index).scan_text(TextRun("", 1, b"", 1)) == []
+    assert _kernel(index).scan_text(TextRun("", 1, b"", 1)) == []
     canary = CANARIES[0]
     line = f"收件人 {canary.name} 电话{canary.mobile} 单号{canary.waybill_no}"
     data = f"\n\n{line}\n\n".encode()
+    assert _found(_kernel(index).scan_text(TextRun("", 1, data, 5)), ids) == {(3, 0)}
     assert _found(Matcher(index).scan_text(TextRun("", 1, data, 5)), ids) == {(3, 0)}
 
 
