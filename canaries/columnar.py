@@ -30,6 +30,7 @@ import os
 import struct
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -162,9 +163,14 @@ def _empty() -> CanaryColumns:
     )
 
 
-_CACHE: weakref.WeakKeyDictionary[CanaryIndex, tuple[int, CanaryColumns]] = (
-    weakref.WeakKeyDictionary()
-)
+@dataclass
+class _Held:
+    generation: int  # the index's, when `columns` were last brought up to date
+    columns: CanaryColumns
+    kept: int  # rows of them the store holds, as far as this process knows
+
+
+_HELD: weakref.WeakKeyDictionary[CanaryIndex, _Held] = weakref.WeakKeyDictionary()
 
 
 def canary_columns(index: CanaryIndex, store: Path | None = None) -> CanaryColumns:
@@ -173,25 +179,25 @@ def canary_columns(index: CanaryIndex, store: Path | None = None) -> CanaryColum
     only ever appended to an index, and a removal leaves them in place.
 
     With a `store` (a file beside the key table), a process starts from the columns another
-    process kept there, when they belong to this index (see `_stamp`), and keeps them there
-    once it has derived many rows.
+    process kept there, when they belong to this index (see `_stamp`), and writes them
+    there again once it has derived many rows more than the file holds (rewriting a
+    file of a million canaries' columns costs about as much as deriving 60,000 rows).
     """
-    cached = _CACHE.get(index)
-    if cached is not None and cached[0] == index.generation:
-        return cached[1]
-    columns = cached[1] if cached is not None else None
-    kept = 0
-    if columns is None and store is not None:
-        columns = _load(store, index)
-        kept = 0 if columns is None else columns.rows
-    columns = columns or _empty()
-    held = columns.rows
-    if held < index.rows:
-        columns = columns.extended(_derive(index.records(held), held))
-        if store is not None and index.rows - kept >= max(_STORE_AFTER, kept // 32):
-            _keep(store, index, columns)
-    _CACHE[index] = (index.generation, columns)
-    return columns
+    held = _HELD.get(index)
+    if held is not None and held.generation == index.generation:
+        return held.columns
+    if held is None:
+        loaded = _load(store, index) if store is not None else None
+        held = _Held(index.generation, loaded or _empty(), loaded.rows if loaded else 0)
+        _HELD[index] = held
+    rows = held.columns.rows
+    if rows < index.rows:
+        held.columns = held.columns.extended(_derive(index.records(rows), rows))
+        if store is not None and index.rows - held.kept >= max(_STORE_AFTER, held.kept // 16):
+            _keep(store, index, held.columns)
+            held.kept = index.rows
+    held.generation = index.generation
+    return held.columns
 
 
 def _derive(records: list[bytes], first_row: int) -> pl.DataFrame:

@@ -20,9 +20,9 @@ from canaries.index import CanaryIndex, IndexEntry, entry_of
 from canaries.mint import LinkProfile, MintedCanary, Minter
 
 WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
-CANARIES = Minter(
-    LinkProfile(Courier.ZTO, window=WINDOW), random.Random(7), control_share=0
-).mint(400)
+CANARIES = Minter(LinkProfile(Courier.ZTO, window=WINDOW), random.Random(7), control_share=0).mint(
+    400
+)
 FIELDS = ("name", "mobile", "address", "waybill_no")
 
 
@@ -161,3 +161,25 @@ def test_a_small_block_searched_by_bisection_finds_what_the_hash_set_finds(
     hashed = columnar.table_candidates(frame, FIELDS, columns)
     assert searched == hashed
     assert set(range(12)) <= set(searched)
+
+
+def _kept_rows(store: Path) -> int:
+    data = store.read_bytes()
+    head = len(columnar._MAGIC) + columnar._LENGTH.size
+    (length,) = columnar._LENGTH.unpack(data[len(columnar._MAGIC) : head])
+    rows: int = json.loads(data[head : head + length])["rows"]
+    return rows
+
+
+def test_a_process_rewrites_the_file_only_after_many_new_rows(store: Path) -> None:
+    """A server that mints a few canaries between scans must not rewrite the whole file at
+    each scan: only once it holds a sixteenth more rows than the file (and _STORE_AFTER)."""
+    index = _index(CANARIES[:320])
+    columnar.canary_columns(index, store)
+    assert _kept_rows(store) == 320
+    index.add(_entries(CANARIES[320:330], 321))  # 10 rows: under 320 / 16
+    columnar.canary_columns(index, store)
+    assert _kept_rows(store) == 320
+    index.add(_entries(CANARIES[330:345], 331))  # 25 rows since the file: over 20
+    _same(columnar.canary_columns(index, store), columnar.canary_columns(_index(CANARIES[:345])))
+    assert _kept_rows(store) == 345
