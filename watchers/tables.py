@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,28 +73,41 @@ def read_table(
     watchers.decoding.line_source), in runs of columns; free text (a layout without a
     delimiter) in runs of UTF-8 lines.
 
-    A run is read (hashed, cut, checked) and transcoded in a second thread while the one
-    before it is parsed and matched: Python's GB18030 codec holds the interpreter, but
-    hashing, Polars and the free-text automaton let go of it.
+    A run is read (hashed, cut, checked), transcoded and parsed into columns in a second
+    thread while the one before it is matched: Python's GB18030 codec holds the
+    interpreter, but hashing, Polars and the free-text automaton let go of it.
     """
     label = member or "the file"
     row = 1
     runs = _runs(stream, context, label, quoting, skip_header)
-    free_text = layout.delimiter is None
+    delimiter = layout.delimiter
 
-    def next_run() -> tuple[bytes, bytes | None] | None:
+    def next_run() -> _Run | None:
         run = next(runs, None)
-        return None if run is None else (run, _utf8(run, codec, mixed, free_text))
+        if run is None:
+            return None
+        data = _utf8(run, codec, mixed, delimiter is None)
+        table = None
+        if data is not None and delimiter is not None:
+            with suppress(NotColumnarError):  # then read line by line, as text
+                table = parse_table(data, delimiter, len(layout.fields))
+        return _Run(run, data, table)
 
     with ThreadPoolExecutor(max_workers=1) as reader:
         ahead = reader.submit(next_run)
         while (current := ahead.result()) is not None:
             ahead = reader.submit(next_run)
-            run, data = current
-            for block in _read_run(run, data, codec, mixed, layout, quoting, member, row,
+            for block in _read_run(current, codec, mixed, layout, quoting, member, row,
                                    context):  # fmt: skip
                 row += _count(block, context)
                 yield block
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    raw: bytes  # complete records, as read
+    data: bytes | None  # in UTF-8, if it can be read so whole (see _utf8)
+    table: tuple[pl.DataFrame, list[tuple[int, str]]] | None  # parsed, if it is a table
 
 
 def _count(block: TableBlock | TextRun | Block, context: Context) -> int:
@@ -123,8 +137,7 @@ def _utf8(run: bytes, codec: str, mixed: bool, free_text: bool) -> bytes | None:
 
 
 def _read_run(
-    run: bytes,
-    data: bytes | None,
+    run: _Run,
     codec: str,
     mixed: bool,
     layout: Layout,
@@ -133,20 +146,18 @@ def _read_run(
     row: int,
     context: Context,
 ) -> Iterator[TableBlock | TextRun | Block]:
+    data = run.data
     if data is not None and layout.delimiter is None:
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         yield TextRun(member, row, data[:-1], data.count(b"\n"))
         return
-    if data is not None and layout.delimiter is not None:
-        try:
-            frame, ragged = parse_table(data, layout.delimiter, len(layout.fields))
-        except NotColumnarError:
-            pass
-        else:
-            yield TableBlock(member, row, frame, ragged, layout)
-            return
-    records, open_record = join_quoted(run.removesuffix(b"\n").split(b"\n"), quoting, 1 << 62)
+    if run.table is not None:
+        frame, ragged = run.table
+        yield TableBlock(member, row, frame, ragged, layout)
+        return
+    lines = run.raw.removesuffix(b"\n").split(b"\n")
+    records, open_record = join_quoted(lines, quoting, 1 << 62)
     text = decode_records([*records, *open_record], codec, context, mixed)
     yield Block(member, row, text, layout)
 
