@@ -37,8 +37,10 @@ from canaries.hostile import HOSTILE
 from canaries.index import CanaryIndex
 
 # Looser than canaries.matching's (Rust's regex has no look-around): more candidates, never
-# fewer; the Python stage applies the exact pattern.
-_TEXT_MOBILE = r"(?:(?:00|\+)?86[ -]?)?1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
+# fewer; the Python stage applies the exact pattern. A +86 or 0086 before the number is left
+# out: it holds no 1, so the same numbers are found, and the key is then the first three and
+# last four characters of every match.
+_TEXT_MOBILE = r"1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
 _TEXT_WORD = r"[0-9A-Za-z]{8,30}"
 # What readable_lines rewrites: hostile characters, full-width digits and asterisks.
 _ODD_TEXT = HOSTILE[:-1] + "０-９＊]"
@@ -169,34 +171,34 @@ def text_candidates(data: bytes, columns: CanaryColumns, automaton: TextAutomato
         .select("at", "first", "last", "street_start", pl.lit(False).alias("mobile"))
     )
     pairs = pl.concat([by_mobile, by_name]).unique()
-    # A mobile key with the name's first and last characters or the street's start; a full
-    # name with the street's start. Each line is cleaned once, however many pairs it has.
-    at = pairs.get_column("at").unique()
-    shown = pl.DataFrame({"at": at, "line": lines.gather(at)})
+    paired = _paired(pairs.with_columns(lines.gather(pairs.get_column("at")).alias("line")))
+    return lines, sorted({*words.get_column("at").to_list(), *paired.to_list()})
+
+
+def _paired(pairs: pl.DataFrame) -> pl.Series:
+    """The lines (at) of the pairs that hold a second fragment: a mobile key with the name's
+    first and last characters, or the street's start in the line without punctuation and
+    spaces. Only a line that holds the street start's first and last characters can hold it
+    cleaned, so only those few are cleaned."""
     line = pl.col("line")
-    shown = shown.with_columns(line.str.replace_all(TEXT_CLEAN, "").alias("clean"))
-    shows_name = line.str.contains(pl.col("first"), literal=True) & line.str.contains(
-        pl.col("last"), literal=True
+
+    def shows(fragment: pl.Expr) -> pl.Expr:
+        return line.str.contains(fragment, literal=True)
+
+    start = pl.col("street_start")
+    found = (pl.col("mobile") & shows(pl.col("first")) & shows(pl.col("last"))) | shows(start)
+    maybe = shows(start.str.slice(0, 1)) & shows(start.str.slice(-1))
+    pairs = pairs.with_columns(found.alias("found"), maybe.alias("maybe"))
+    cleaned = pairs.filter(~pl.col("found") & pl.col("maybe")).filter(
+        line.str.replace_all(TEXT_CLEAN, "").str.contains(start, literal=True)
     )
-    street = pl.col("clean").str.contains(pl.col("street_start"), literal=True)
-    paired = pairs.join(shown, on="at").filter(street | (pl.col("mobile") & shows_name))
-    return lines, sorted({*words.get_column("at").to_list(), *paired.get_column("at").to_list()})
+    return pl.concat([pairs.filter("found").get_column("at"), cleaned.get_column("at")])
 
 
 def _mobile_keys(mobiles: pl.DataFrame) -> pl.DataFrame:
-    """(at, key): the first three and last four digits of each mobile. What _TEXT_MOBILE
-    lets through is a +86 or 0086, digits, masks, spaces and dashes: less the spaces and
-    dashes, its last eleven characters are the number. Most are the number alone, eleven
-    bytes, and are sliced without a rewrite."""
+    """(at, key): the first three and last four digits of each mobile (see _TEXT_MOBILE)."""
     mobile = pl.col("mobile")
-    plain = mobile.str.len_bytes() == 11
-    number = mobile.str.replace_many([" ", "-"], ["", ""])
-    return pl.concat(
-        [
-            mobiles.filter(plain).select("at", mobile.str.slice(0, 3) + mobile.str.slice(7)),
-            mobiles.filter(~plain).select("at", number.str.slice(-11, 3) + number.str.slice(-4)),
-        ]
-    ).rename({"mobile": "key"})
+    return mobiles.select("at", (mobile.str.slice(0, 3) + mobile.str.slice(-4)).alias("key"))
 
 
 def _name_hits(hits: pl.DataFrame, lines: pl.Series, names: pl.Series) -> pl.DataFrame:

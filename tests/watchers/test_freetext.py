@@ -57,7 +57,13 @@ def _line(rng: random.Random, person: MintedCanary, weak: bool = True) -> str:
         f"{person.waybill_no.lower()} 已签收 {masked}",
     ]
     if weak or len(person.name) >= 3:  # a full name of two characters anchors nothing
-        forms.append(f"您好{person.name}，您的快递到了{place}{person.address}，请凭取件码取件")
+        street = person.address
+        forms += [
+            f"您好{person.name}，您的快递到了{place}{person.address}，请凭取件码取件",
+            # The street's start cut by a space or a comma: found in the line cleaned.
+            f"{person.name} 地址:{place}{street[:1]} {street[1:3]}，{street[3:]} 已发货",
+        ]
+    forms.append(f"{masked} 手机+86 {person.mobile} 0086-{person.mobile} {place}")
     if weak:
         mobile = person.mobile
         forms.append(f"客户{masked} 手机 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}")
