@@ -241,7 +241,8 @@ def main() -> None:
             f"beforehand in {automaton:.2f} s, pypinyin's tables loaded in {pinyin:.2f} s)"
         )
         del index
-        for count in sorted({min(args.canaries, args.table_canaries), args.table_canaries}):
+        counts = {min(args.canaries, args.table_canaries), args.table_canaries} - {0}
+        for count in sorted(counts):  # --table-canaries 0 skips the key table
             key_table_figures(directory, canaries, count)
 
 
