@@ -4,11 +4,13 @@ call log) worth scoring, found with no Python code per line.
 A block is searched whole, as its UTF-8 bytes and as its lines: an Aho-Corasick automaton
 (Rust, run with the interpreter released) passes over the bytes once for every canary's
 full name and for the characters that need cleaning first, while Polars' regex kernels take
-the lines for alphanumeric words (waybill numbers) and mobile shapes, masked ones included.
-Each kind of hit is joined against the canaries' columns (canaries.columnar) in one step. A
-line is a candidate when it shows a canary's waybill number, its mobile key with the name's
-first and last characters or the street's start, or its full name with the street's start:
-two identifying fragments. canaries.matching then reads and scores the candidates only.
+the lines for alphanumeric words (waybill numbers) and mobile shapes, masked ones included,
+and key them against the canaries' columns (canaries.columnar); the automaton's hits are
+joined last. A line is a candidate when it shows a canary's waybill number, its mobile key
+with the name's first and last characters or the street's start, or its full name with the
+street's start: two identifying fragments. The few lines holding characters to clean are
+cleaned and searched again, alone. canaries.matching then reads and scores the candidates
+only.
 
 The automaton is imported here only, and Polars here and in canaries.columnar, so a
 process that never scans a block never loads them.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import polars as pl
-from ahocorasick_rs import BytesAhoCorasick
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from canaries.columnar import (
     FULL_WIDTH,
@@ -37,9 +39,12 @@ from canaries.hostile import HOSTILE
 from canaries.index import CanaryIndex
 
 # Looser than canaries.matching's (Rust's regex has no look-around): more candidates, never
-# fewer; the Python stage applies the exact pattern.
-_TEXT_MOBILE = r"(?:(?:00|\+)?86[ -]?)?1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
+# fewer; the Python stage applies the exact pattern. A +86 or 0086 before the number is left
+# out: it holds no 1, so the same numbers are found, and the key is then the first three and
+# last four characters of every match.
+_TEXT_MOBILE = r"1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
 _TEXT_WORD = r"[0-9A-Za-z]{8,30}"
+_DFA_NAMES = 50_000
 # What readable_lines rewrites: hostile characters, full-width digits and asterisks.
 _ODD_TEXT = HOSTILE[:-1] + "０-９＊]"
 
@@ -68,16 +73,17 @@ _AUTOMATA: weakref.WeakKeyDictionary[CanaryIndex, tuple[int, TextAutomaton]] = (
 
 
 def text_automaton(index: CanaryIndex) -> TextAutomaton:
-    """Built once per change of the index. Its default kind for many patterns is a
+    """Built once per change of the index. Up to `_DFA_NAMES` names it is a DFA; above, a
     contiguous NFA: about 40 MB at 300,000 names, where a DFA takes 700 MB and three times
-    as long to build, for a search a third faster."""
+    as long to build, for a search a third faster (at 26,000 names: 40 MB, a sixth faster,
+    built in a quarter of a second)."""
     cached = _AUTOMATA.get(index)
     if cached is not None and cached[0] == index.generation:
         return cached[1]
     names = pl.Series("name", canary_columns(index).name_list, dtype=pl.String)
-    automaton = TextAutomaton(
-        BytesAhoCorasick([*(name.encode() for name in names), *_odd_characters()]), names
-    )
+    patterns = [*(name.encode() for name in names), *_odd_characters()]
+    kind = Implementation.DFA if len(names) <= _DFA_NAMES else None
+    automaton = TextAutomaton(BytesAhoCorasick(patterns, implementation=kind), names)
     _AUTOMATA[index] = (index.generation, automaton)
     return automaton
 
@@ -90,113 +96,144 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
-def readable_lines(lines: pl.Series) -> pl.Series:
-    """Lines without hostile characters and with ASCII digits and asterisks, rewriting only
-    the lines that need it (few do)."""
+def readable_lines(lines: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Lines without hostile characters and with ASCII digits and asterisks, and which lines
+    (at) were rewritten: only those that needed it (few do)."""
     lines = lines.fill_null("")
     odd = lines.str.contains(_ODD_TEXT).arg_true()
     if odd.is_empty():
-        return lines
+        return lines, odd
     fixed = (
         lines.gather(odd)
         .str.replace_all(HOSTILE, "")
         .str.replace_many([*FULL_WIDTH[:10], "＊"], [*HALF_WIDTH[:10], "*"])
     )
-    return lines.scatter(odd, fixed)
+    return lines.scatter(odd, fixed), odd
 
 
 @dataclass(frozen=True)
 class _Found:
-    """What one pass over a block found: its lines, the automaton's hits (pattern, byte
-    offset) and the words and mobiles of each line (at, word or mobile)."""
+    """What one pass over lines found: the lines (at) showing a canary's waybill number, the
+    pairs (at, first, last, street_start, mobile) of a line and a canary whose mobile key or
+    full name it shows, and whether the automaton met characters to clean."""
 
-    lines: pl.Series
-    hits: pl.DataFrame
-    words: pl.DataFrame
-    mobiles: pl.DataFrame
+    waybills: pl.Series
+    pairs: pl.DataFrame
+    odd: bool
+
+    def without(self, at: pl.Series) -> _Found:
+        """What was found on lines other than `at`."""
+        waybills = self.waybills.filter(~self.waybills.is_in(at.implode()))
+        pairs = self.pairs.filter(~pl.col("at").is_in(at.implode()))
+        return _Found(waybills, pairs, self.odd)
+
+    def renumbered(self, at: pl.Series) -> _Found:
+        """Found on the lines `at` searched alone: numbered as lines of the whole block."""
+        pairs = self.pairs.with_columns(pl.lit(at).gather(pl.col("at")).alias("at"))
+        return _Found(at.gather(self.waybills), pairs, self.odd)
+
+    def __add__(self, other: _Found) -> _Found:
+        return _Found(
+            pl.concat([self.waybills, other.waybills]),
+            pl.concat([self.pairs, other.pairs]),
+            self.odd or other.odd,
+        )
 
 
-def _search(data: bytes, automaton: TextAutomaton) -> _Found:
-    """The automaton in a second thread while Polars extracts the words and mobiles (both
-    let go of the interpreter, so the two run on two cores)."""
+def _search(data: bytes, columns: CanaryColumns, automaton: TextAutomaton) -> tuple[
+    pl.Series, _Found
+]:  # fmt: skip
+    """The lines of `data` and what they show. The automaton runs in a second thread while
+    Polars extracts and keys the words and mobiles (both let go of the interpreter, so the
+    two run on two cores); its hits are joined last."""
     with ThreadPoolExecutor(max_workers=1) as searcher:
         searching = searcher.submit(automaton.automaton.find_matches_as_indexes, data, True)
         lines = pl.Series("line", [data], dtype=pl.Binary).cast(pl.String).str.split("\n")
         lines = lines.explode()
-        line = pl.col("line")
-        found = (
-            pl.DataFrame({"line": lines})
-            .with_row_index("at")
-            .select(
-                "at",
-                line.str.extract_all(_TEXT_WORD).alias("word"),
-                line.str.extract_all(_TEXT_MOBILE).alias("mobile"),
-            )
-        )
+        waybills, by_mobile = _words_and_mobiles(lines, columns)
         hits = pl.DataFrame(
             searching.result(),
             schema={"pattern": pl.UInt32, "start": pl.Int64, "end": pl.Int64},
             orient="row",
         )
+    names = len(automaton.names)
+    by_name = (
+        _name_hits(hits.filter(pl.col("pattern") < names), lines, automaton.names)
+        .join(columns.canaries, on="name")
+        .select("at", "first", "last", "street_start", pl.lit(False).alias("mobile"))
+    )
+    odd = not hits.filter(pl.col("pattern") >= names).is_empty()
+    return lines, _Found(waybills, pl.concat([by_mobile, by_name]), odd)
+
+
+def _words_and_mobiles(lines: pl.Series, columns: CanaryColumns) -> tuple[
+    pl.Series, pl.DataFrame
+]:  # fmt: skip
+    """The lines (at) showing a canary's waybill number, and the pairs of a line and a
+    canary whose mobile key it shows."""
+    line = pl.col("line")
+    found = (
+        pl.DataFrame({"line": lines})
+        .with_row_index("at")
+        .select(
+            "at",
+            line.str.extract_all(_TEXT_WORD).alias("word"),
+            line.str.extract_all(_TEXT_MOBILE).alias("mobile"),
+        )
+    )
     words = found.select("at", "word").explode("word").drop_nulls("word")
+    waybills = words.filter(hashed_in(pl.col("word").str.to_uppercase(), columns.waybills))
     mobiles = found.select("at", "mobile").explode("mobile").drop_nulls("mobile")
-    return _Found(lines, hits.drop("end"), words, mobiles)
+    by_mobile = (
+        _mobile_keys(mobiles)
+        .filter(hashed_in(pl.col("key"), columns.mobile_keys))
+        .join(columns.canaries, left_on="key", right_on="mobile_key")
+        .select("at", "first", "last", "street_start", pl.lit(True).alias("mobile"))
+    )
+    return waybills.get_column("at"), by_mobile
 
 
 def text_candidates(data: bytes, columns: CanaryColumns, automaton: TextAutomaton) -> tuple[
     pl.Series, list[int]
 ]:  # fmt: skip
     """The lines of `data` (UTF-8, lines joined by newlines) made readable, and which of them
-    are worth scoring, in order. A block holding characters to clean is cleaned and searched
-    again: a zero-width space inside a name hides it from the first pass."""
-    found = _search(data, automaton)
-    names = len(automaton.names)
-    if not found.hits.filter(pl.col("pattern") >= names).is_empty():
-        lines = readable_lines(found.lines)
-        found = _search(lines.str.join("\n").cast(pl.Binary).item(), automaton)
-    lines = found.lines
-    canaries = columns.canaries
-    words = found.words.filter(hashed_in(pl.col("word").str.to_uppercase(), columns.waybills))
-    by_mobile = (
-        _mobile_keys(found.mobiles)
-        .filter(hashed_in(pl.col("key"), columns.mobile_keys))
-        .join(canaries, left_on="key", right_on="mobile_key")
-        .select("at", "first", "last", "street_start", pl.lit(True).alias("mobile"))
-    )
-    by_name = (
-        _name_hits(found.hits.filter(pl.col("pattern") < names), lines, automaton.names)
-        .join(canaries, on="name")
-        .select("at", "first", "last", "street_start", pl.lit(False).alias("mobile"))
-    )
-    pairs = pl.concat([by_mobile, by_name]).unique()
-    # A mobile key with the name's first and last characters or the street's start; a full
-    # name with the street's start. Each line is cleaned once, however many pairs it has.
-    at = pairs.get_column("at").unique()
-    shown = pl.DataFrame({"at": at, "line": lines.gather(at)})
+    are worth scoring, in order. The lines holding characters to clean are cleaned and
+    searched again, alone: a zero-width space inside a name hides it from the first pass."""
+    lines, found = _search(data, columns, automaton)
+    if found.odd:
+        lines, odd = readable_lines(lines)
+        _, again = _search(lines.gather(odd).str.join("\n").cast(pl.Binary).item(), columns,
+                           automaton)  # fmt: skip
+        found = found.without(odd) + again.renumbered(odd)
+    pairs = found.pairs.unique()
+    paired = _paired(pairs.with_columns(lines.gather(pairs.get_column("at")).alias("line")))
+    return lines, sorted({*found.waybills.to_list(), *paired.to_list()})
+
+
+def _paired(pairs: pl.DataFrame) -> pl.Series:
+    """The lines (at) of the pairs that hold a second fragment: a mobile key with the name's
+    first and last characters, or the street's start in the line without punctuation and
+    spaces. Only a line that holds the street start's first and last characters can hold it
+    cleaned, so only those few are cleaned."""
     line = pl.col("line")
-    shown = shown.with_columns(line.str.replace_all(TEXT_CLEAN, "").alias("clean"))
-    shows_name = line.str.contains(pl.col("first"), literal=True) & line.str.contains(
-        pl.col("last"), literal=True
+
+    def shows(fragment: pl.Expr) -> pl.Expr:
+        return line.str.contains(fragment, literal=True)
+
+    start = pl.col("street_start")
+    found = (pl.col("mobile") & shows(pl.col("first")) & shows(pl.col("last"))) | shows(start)
+    maybe = shows(start.str.slice(0, 1)) & shows(start.str.slice(-1))
+    pairs = pairs.with_columns(found.alias("found"), maybe.alias("maybe"))
+    cleaned = pairs.filter(~pl.col("found") & pl.col("maybe")).filter(
+        line.str.replace_all(TEXT_CLEAN, "").str.contains(start, literal=True)
     )
-    street = pl.col("clean").str.contains(pl.col("street_start"), literal=True)
-    paired = pairs.join(shown, on="at").filter(street | (pl.col("mobile") & shows_name))
-    return lines, sorted({*words.get_column("at").to_list(), *paired.get_column("at").to_list()})
+    return pl.concat([pairs.filter("found").get_column("at"), cleaned.get_column("at")])
 
 
 def _mobile_keys(mobiles: pl.DataFrame) -> pl.DataFrame:
-    """(at, key): the first three and last four digits of each mobile. What _TEXT_MOBILE
-    lets through is a +86 or 0086, digits, masks, spaces and dashes: less the spaces and
-    dashes, its last eleven characters are the number. Most are the number alone, eleven
-    bytes, and are sliced without a rewrite."""
+    """(at, key): the first three and last four digits of each mobile (see _TEXT_MOBILE)."""
     mobile = pl.col("mobile")
-    plain = mobile.str.len_bytes() == 11
-    number = mobile.str.replace_many([" ", "-"], ["", ""])
-    return pl.concat(
-        [
-            mobiles.filter(plain).select("at", mobile.str.slice(0, 3) + mobile.str.slice(7)),
-            mobiles.filter(~plain).select("at", number.str.slice(-11, 3) + number.str.slice(-4)),
-        ]
-    ).rename({"mobile": "key"})
+    return mobiles.select("at", (mobile.str.slice(0, 3) + mobile.str.slice(-4)).alias("key"))
 
 
 def _name_hits(hits: pl.DataFrame, lines: pl.Series, names: pl.Series) -> pl.DataFrame:

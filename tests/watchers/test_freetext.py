@@ -13,6 +13,7 @@ from datetime import date
 
 import pytest
 
+from canaries import freetext
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher, RowMatch
@@ -57,7 +58,13 @@ def _line(rng: random.Random, person: MintedCanary, weak: bool = True) -> str:
         f"{person.waybill_no.lower()} 已签收 {masked}",
     ]
     if weak or len(person.name) >= 3:  # a full name of two characters anchors nothing
-        forms.append(f"您好{person.name}，您的快递到了{place}{person.address}，请凭取件码取件")
+        street = person.address
+        forms += [
+            f"您好{person.name}，您的快递到了{place}{person.address}，请凭取件码取件",
+            # The street's start cut by a space or a comma: found in the line cleaned.
+            f"{person.name} 地址:{place}{street[:1]} {street[1:3]}，{street[3:]} 已发货",
+        ]
+    forms.append(f"{masked} 手机+86 {person.mobile} 0086-{person.mobile} {place}")
     if weak:
         mobile = person.mobile
         forms.append(f"客户{masked} 手机 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}")
@@ -98,9 +105,15 @@ def _found(matches: list[RowMatch], ids: dict[bytes, int]) -> set[tuple[int, int
     return {(m.row, ids[m.match.canary.id]) for m in matches}
 
 
+@pytest.mark.parametrize("automaton", ["DFA", "NFA"])
 @pytest.mark.parametrize("damage", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_kernel_finds_what_the_line_by_line_expressions_find(seed: int, damage: bool) -> None:
+def test_the_kernel_finds_what_the_line_by_line_expressions_find(
+    seed: int, damage: bool, automaton: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automaton is a DFA for few names and a contiguous NFA for many: both find alike."""
+    if automaton == "NFA":
+        monkeypatch.setattr(freetext, "_DFA_NAMES", 0)
     index, ids = _index()
     lines, planted = _text(seed, 700, damage)
     text = "\n".join(lines)
@@ -127,6 +140,36 @@ def test_a_long_decoded_text_goes_through_the_kernel_with_the_same_finds() -> No
         assert len(text) < 64 << 10 < len("\n".join(lines))
         pieces += Matcher(index).scan(Block("", start + 1, text, FREE_TEXT))
     assert _found(whole, ids) == _found(pieces, ids) >= set(planted.items())
+
+
+def test_lines_to_clean_are_searched_again_alone_and_found_at_their_rows() -> None:
+    """Canaries whose name or mobile is cut by a hostile character on the first, a middle
+    and the last line, among clean lines (canaries and strangers), and a block of such
+    lines only."""
+    index, ids = _index()
+    rng = random.Random(13)
+
+    def cut(line: str) -> str:
+        return line[:1] + "\u200b" + line[1:6] + "\ufeff" + line[6:]  # the name, the mobile
+
+    def listing(canary: MintedCanary) -> str:
+        return f"{canary.name}{canary.mobile} {canary.province}{canary.city}{canary.address}"
+
+    lines = [_line(rng, rng.choice(STRANGERS)) for _ in range(30)]
+    for row in (0, 7, 8, 29):
+        lines[row] = cut(listing(CANARIES[row]))
+    lines[15] = listing(CANARIES[15])
+    text = "\n".join(lines)
+    by_lines = Matcher(index).scan(Block("", 1, text, FREE_TEXT))
+    by_kernel = Matcher(index).scan_text(TextRun("", 1, text.encode(), len(lines)))
+    assert (
+        _found(by_kernel, ids)
+        == _found(by_lines, ids)
+        == {(row + 1, row) for row in (0, 7, 8, 15, 29)}
+    )
+    only_cut = "\n".join(cut(listing(canary)) for canary in CANARIES[:5])
+    by_kernel = Matcher(index).scan_text(TextRun("", 1, only_cut.encode(), 5))
+    assert _found(by_kernel, ids) == {(row + 1, row) for row in range(5)}
 
 
 def test_an_empty_block_and_blank_lines() -> None:
