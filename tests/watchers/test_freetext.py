@@ -161,14 +161,14 @@ def test_lines_to_clean_are_searched_again_alone_and_found_at_their_rows() -> No
     lines[15] = listing(CANARIES[15])
     text = "\n".join(lines)
     by_lines = Matcher(index).scan(Block("", 1, text, FREE_TEXT))
-    by_kernel = Matcher(index).scan_text(TextRun("", 1, text.encode(), len(lines)))
+    by_kernel = _kernel(index).scan_text(TextRun("", 1, text.encode(), len(lines)))
     assert (
         _found(by_kernel, ids)
         == _found(by_lines, ids)
         == {(row + 1, row) for row in (0, 7, 8, 15, 29)}
     )
     only_cut = "\n".join(cut(listing(canary)) for canary in CANARIES[:5])
-    by_kernel = Matcher(index).scan_text(TextRun("", 1, only_cut.encode(), 5))
+    by_kernel = _kernel(index).scan_text(TextRun("", 1, only_cut.encode(), 5))
     assert _found(by_kernel, ids) == {(row + 1, row) for row in range(5)}
 
 
