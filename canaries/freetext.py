@@ -43,6 +43,15 @@ from canaries.index import CanaryIndex
 # out: it holds no 1, so the same numbers are found, and the key is then the first three and
 # last four characters of every match.
 _TEXT_MOBILE = r"1[3-9][0-9][ -]?[0-9*xX×•●]{4}[ -]?[0-9]{4}"
+# Without look-around, a mobile-like run starting in the digits before a number can take
+# that number's start (1391234-13812345678: 1391234-1381 is taken first, and 13812345678
+# is lost), where canaries.matching's pattern, bounded by non-digits, finds it. Such a run
+# holds the lost number's leading 1 after a non-digit (a separator or a mask: that pattern
+# finds a number only after a non-digit), so the lines where a match shows a 1 so are
+# searched again for numbers standing between non-digits (with their +86 or 0086), the
+# bounds cut off afterwards: about one line in five of those showing a masked mobile.
+_BOUNDED_MOBILE = rf"(?:^|[^0-9])(?:(?:00|\+)?86[ -]?)?{_TEXT_MOBILE}(?:[^0-9]|$)"
+_MOBILE_BOUNDS = (r"^[^0-9]?(?:(?:00|\+)?86[ -]?)?", r"[^0-9]$")
 _TEXT_WORD = r"[0-9A-Za-z]{8,30}"
 _DFA_NAMES = 50_000
 # What readable_lines rewrites: hostile characters, full-width digits and asterisks.
@@ -183,7 +192,7 @@ def _words_and_mobiles(lines: pl.Series, columns: CanaryColumns) -> tuple[
     )
     words = found.select("at", "word").explode("word").drop_nulls("word")
     waybills = words.filter(hashed_in(pl.col("word").str.to_uppercase(), columns.waybills))
-    mobiles = found.select("at", "mobile").explode("mobile").drop_nulls("mobile")
+    mobiles = _bounded_again(found.select("at", "mobile").explode("mobile"), lines)
     by_mobile = (
         _mobile_keys(mobiles)
         .filter(hashed_in(pl.col("key"), columns.mobile_keys))
@@ -228,6 +237,25 @@ def _paired(pairs: pl.DataFrame) -> pl.Series:
         line.str.replace_all(TEXT_CLEAN, "").str.contains(start, literal=True)
     )
     return pl.concat([pairs.filter("found").get_column("at"), cleaned.get_column("at")])
+
+
+def _bounded_again(mobiles: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
+    """(at, mobile): the mobiles found, and those found again between non-digits in the
+    lines where a match shows a 1 after a non-digit (see _BOUNDED_MOBILE)."""
+    mobile = pl.col("mobile")
+    mobiles = mobiles.drop_nulls("mobile")
+    suspect = mobiles.filter(mobile.str.contains(r"[^0-9]1")).get_column("at").unique()
+    if suspect.is_empty():
+        return mobiles
+    leading, trailing = _MOBILE_BOUNDS
+    again = (
+        pl.DataFrame({"at": suspect, "line": lines.gather(suspect)})
+        .select("at", pl.col("line").str.extract_all(_BOUNDED_MOBILE).alias("mobile"))
+        .explode("mobile")
+        .drop_nulls("mobile")
+        .with_columns(mobile.str.replace(leading, "").str.replace(trailing, ""))
+    )
+    return pl.concat([mobiles, again.select(mobiles.columns)])
 
 
 def _mobile_keys(mobiles: pl.DataFrame) -> pl.DataFrame:

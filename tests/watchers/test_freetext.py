@@ -11,12 +11,13 @@ import random
 import uuid
 from datetime import date
 
+import polars as pl
 import pytest
 
 from canaries import freetext
 from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
-from canaries.matching import Matcher, RowMatch
+from canaries.matching import _MOBILE, Matcher, RowMatch
 from canaries.mint import LinkProfile, MintedCanary, Minter
 from watchers.dumpbase import FREE_TEXT, Block
 from watchers.dumps import DumpLimits
@@ -239,3 +240,34 @@ def test_bytes_that_are_not_utf8_are_read_line_by_line_and_counted() -> None:
     assert result.error is None and result.report.rows == len(lines)
     assert result.report.skipped["line with undecodable bytes"] == len(lines) // 50
     assert set(planted.items()) <= _found(result.matches, ids)
+
+
+@pytest.mark.parametrize("glue", ["1391234-", "1391234 ", "139123x", "+86 1391234-", "139*234-"])
+def test_a_number_behind_a_mobile_like_run_of_digits_is_still_found(glue: str) -> None:
+    """Without look-around, 1391234-13812345678 is read as 1391234-1381 first and the number
+    after it lost; the line-by-line expressions, bounded by non-digits, find it."""
+    index, ids = _index()
+    lines = [
+        f"收件人 {canary.name} 电话 {glue}{canary.mobile_number} 留言" for canary in CANARIES[:12]
+    ]
+    text = "\n".join(lines)
+    by_lines = Matcher(index).scan(Block("", 1, text, FREE_TEXT))
+    by_kernel = _kernel(index).scan_text(TextRun("", 1, text.encode(), len(lines)))
+    assert _found(by_kernel, ids) == _found(by_lines, ids) == {(n + 1, n) for n in range(12)}
+
+
+def test_every_mobile_key_the_line_by_line_expression_finds_is_found_in_digit_soup() -> None:
+    """20,000 lines of digits, separators, masks, +86 and 00: every (line, key) that
+    canaries.matching's bounded pattern finds, the kernel's extraction finds too."""
+    rng = random.Random(17)
+    alphabet = "0123456789" * 3 + "13" * 5 + " -*x文+" + "86" * 3 + "00"
+    lines = ["".join(rng.choices(alphabet, k=rng.randint(11, 40))) for _ in range(20_000)]
+    wanted = {(at, a + b) for at, line in enumerate(lines) for a, b in _MOBILE.findall(line)}
+    first = pl.DataFrame({"line": lines}).with_row_index("at")
+    first = first.select(
+        "at", pl.col("line").str.extract_all(freetext._TEXT_MOBILE).alias("mobile")
+    )
+    keys = freetext._mobile_keys(freetext._bounded_again(first.explode("mobile"), pl.Series(lines)))
+    found = set(keys.iter_rows())
+    assert len(wanted) > 200
+    assert wanted <= found
