@@ -14,6 +14,8 @@ where its address is. Forms:
     unique to the canary.
 """
 
+from __future__ import annotations
+
 import random
 import re
 from collections import defaultdict
@@ -21,11 +23,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from canaries.addresses import CENSUS_2020_POPULATION, Place
 from canaries.divisions import DivisionTable, division_table
 from canaries.sampling import Weighted
+
+if TYPE_CHECKING:
+    from canaries.addresses import Place
 
 CHINA_MOBILE = "中国移动"
 CHINA_UNICOM = "中国联通"
@@ -101,6 +105,8 @@ class Mobile:
 
 def _province_keys() -> list[tuple[str, str]]:
     """(prefix the geocoder writes, province code): 浙江 -> 330000, 内蒙古 -> 150000."""
+    from canaries.addresses import CENSUS_2020_POPULATION  # minting's, not matching's
+
     table = division_table()
     keys = []
     for code in CENSUS_2020_POPULATION:

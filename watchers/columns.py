@@ -2,7 +2,7 @@
 
 Leaked exports rarely keep a platform's own header: they are re-saved from Excel, merged by
 resellers, masked (`手机(脱敏)`) or stripped of the header altogether. The header table
-extends the realism audit's (`canaries.reference.HEADER_SYNONYMS`) with the variants seen in
+extends the realism audit's (`canaries.headers.HEADER_SYNONYMS`) with the variants seen in
 leaked Chinese and English exports; where a header says nothing, the cells decide.
 """
 
@@ -11,9 +11,9 @@ import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
+from canaries.headers import COURIER_NAMES, HEADER_SYNONYMS
 from canaries.mobiles import normalise_mobile
 from canaries.names import surname_shares
-from canaries.reference import COURIER_NAMES, HEADER_SYNONYMS
 from canaries.waybills import couriers_for, normalise_waybill
 
 FIELDS = (

@@ -15,7 +15,6 @@ from app.intake.sightings import Seen
 from app.queueing.jobs import JobQueue
 from app.settings import Settings
 from canaries.matching import Matcher
-from canaries.mint import load_tables
 from watchers.dumps import DumpLimits
 from watchers.observations import Observation
 from watchers.scan import ScanProgress, ScanResult, scan_stream
@@ -59,7 +58,7 @@ class Intake:
     def match(self, observations: Iterable[Observation]) -> list[Seen]:
         seen = match_observations(self.matcher(), list(observations))
         if any(f.score is not None and not f.control for s in seen for f in s.found):
-            load_tables()  # a canary that surfaced is replaced in the unit: not there first
+            _load_minting()
         return seen
 
     def scan(
@@ -72,7 +71,7 @@ class Intake:
         """Read a file as a dump, matching every row as it streams."""
         result = scan_stream(stream, name, self.matcher(), limits or DumpLimits(), on_progress)
         if result.matches:
-            load_tables()  # as in `match`
+            _load_minting()
         return result
 
     def record(self, session: Session, actor: Actor, seen: Sequence[Seen]) -> "Recorded":
@@ -97,3 +96,11 @@ class Intake:
             if then is not None:
                 then(session, seen, recorded)
         return seen, recorded
+
+
+def _load_minting() -> None:
+    """Minting's tables, before the unit of work that replaces a canary that surfaced (not
+    in it); imported here, as a scan that finds nothing never mints."""
+    from canaries.mint import load_tables
+
+    load_tables()
