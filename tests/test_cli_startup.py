@@ -103,6 +103,13 @@ def test_a_scan_imports_no_web_stack_migrations_or_job_queue(tmp_path: Path, rec
     assert sorted(m for m in modules if m.split(".")[0] in NOT_FOR_A_SCAN) == []
     # Only a recording scan loads what sightings are handed to (alerts, incidents, burns).
     assert ("app.intake.record" in modules) == record
+    # Minting (its tables, addresses, the style reader) only when a canary is to be replaced.
+    stranger = tmp_path / "stranger.csv"
+    stranger.write_text("收件人,电话,运单号\n王*明,139****0000,ZT0000000000001\n", "utf-8")
+    modules, stdout = _imported_by("scan", str(stranger), "--json", env=os.environ | env)
+    assert json.loads(stdout)["matches"] == []
+    assert not {"canaries.mint", "canaries.addresses", "canaries.style"} & modules
+    assert "canaries.mint" in _imported_by(*args, env=os.environ | env)[0]
 
 
 def test_a_command_brings_an_older_sqlite_file_to_the_newest_migration(tmp_path: Path) -> None:
