@@ -73,9 +73,11 @@ def read_table(
     watchers.decoding.line_source), in runs of columns; free text (a layout without a
     delimiter) in runs of UTF-8 lines.
 
-    A run is read (hashed, cut, checked), transcoded and parsed into columns in a second
-    thread while the one before it is matched: Python's GB18030 codec holds the
-    interpreter, but hashing, Polars and the free-text automaton let go of it.
+    A run is read (hashed, cut, checked) and transcoded in a second thread while the one
+    before it is matched: Python's GB18030 codec holds the interpreter, but hashing, Polars
+    and the free-text automaton let go of it. A run that needed no transcoding is parsed
+    into columns there too; one that did is parsed beside the matching instead, which
+    keeps the two threads about evenly loaded either way.
     """
     label = member or "the file"
     row = 1
@@ -87,11 +89,9 @@ def read_table(
         if run is None:
             return None
         data = _utf8(run, codec, mixed, delimiter is None)
-        table = None
-        if data is not None and delimiter is not None:
-            with suppress(NotColumnarError):  # then read line by line, as text
-                table = parse_table(data, delimiter, len(layout.fields))
-        return _Run(run, data, table)
+        if data is not run:
+            return _Run(run, data, None, parsed=False)
+        return _Run(run, data, _parsed(data, layout), parsed=True)
 
     with ThreadPoolExecutor(max_workers=1) as reader:
         ahead = reader.submit(next_run)
@@ -108,6 +108,19 @@ class _Run:
     raw: bytes  # complete records, as read
     data: bytes | None  # in UTF-8, if it can be read so whole (see _utf8)
     table: tuple[pl.DataFrame, list[tuple[int, str]]] | None  # parsed, if it is a table
+    parsed: bool  # whether `table` says so already, or the run is still to be parsed
+
+
+def _parsed(
+    data: bytes | None, layout: Layout
+) -> tuple[pl.DataFrame, list[tuple[int, str]]] | None:
+    """A table's UTF-8 run in columns; None for free text, or a run Polars cannot read as a
+    table (it is then read line by line, as text)."""
+    if data is None or layout.delimiter is None:
+        return None
+    with suppress(NotColumnarError):
+        return parse_table(data, layout.delimiter, len(layout.fields))
+    return None
 
 
 def _count(block: TableBlock | TextRun | Block, context: Context) -> int:
@@ -152,8 +165,9 @@ def _read_run(
             data = data.replace(b"\r\n", b"\n")
         yield TextRun(member, row, data[:-1], data.count(b"\n"))
         return
-    if run.table is not None:
-        frame, ragged = run.table
+    table = run.table if run.parsed else _parsed(data, layout)
+    if table is not None:
+        frame, ragged = table
         yield TableBlock(member, row, frame, ragged, layout)
         return
     lines = run.raw.removesuffix(b"\n").split(b"\n")
