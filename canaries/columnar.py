@@ -28,6 +28,7 @@ import json
 import mmap
 import os
 import struct
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ def _empty() -> CanaryColumns:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Held:
     generation: int  # the index's, when `columns` were last brought up to date
     columns: CanaryColumns
@@ -171,6 +172,7 @@ class _Held:
 
 
 _HELD: weakref.WeakKeyDictionary[CanaryIndex, _Held] = weakref.WeakKeyDictionary()
+_DERIVING = threading.Lock()
 
 
 def canary_columns(index: CanaryIndex, store: Path | None = None) -> CanaryColumns:
@@ -186,18 +188,29 @@ def canary_columns(index: CanaryIndex, store: Path | None = None) -> CanaryColum
     held = _HELD.get(index)
     if held is not None and held.generation == index.generation:
         return held.columns
+    with _DERIVING:  # scans in threads of one process derive (and write) once
+        return _brought_up_to_date(index, store)
+
+
+def _brought_up_to_date(index: CanaryIndex, store: Path | None) -> CanaryColumns:
+    """Under _DERIVING. What it holds is replaced whole, never changed in place: a reader
+    outside the lock sees the columns before or after, never half made."""
+    generation = index.generation  # before its rows are read: a refresh may add more
+    held = _HELD.get(index)
+    if held is not None and held.generation == generation:
+        return held.columns
     if held is None:
         loaded = _load(store, index) if store is not None else None
-        held = _Held(index.generation, loaded or _empty(), loaded.rows if loaded else 0)
-        _HELD[index] = held
-    rows = held.columns.rows
-    if rows < index.rows:
-        held.columns = held.columns.extended(_derive(index.records(rows), rows))
-        if store is not None and index.rows - held.kept >= max(_STORE_AFTER, held.kept // 16):
-            _keep(store, index, held.columns)
-            held.kept = index.rows
-    held.generation = index.generation
-    return held.columns
+        columns, kept = (loaded, loaded.rows) if loaded is not None else (_empty(), 0)
+    else:
+        columns, kept = held.columns, held.kept
+    if columns.rows < index.rows:
+        columns = columns.extended(_derive(index.records(columns.rows), columns.rows))
+        if store is not None and columns.rows - kept >= max(_STORE_AFTER, kept // 16):
+            _keep(store, index, columns)
+            kept = columns.rows
+    _HELD[index] = _Held(generation, columns, kept)
+    return columns
 
 
 def _derive(records: list[bytes], first_row: int) -> pl.DataFrame:

@@ -8,6 +8,7 @@ import json
 import random
 import struct
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -183,3 +184,13 @@ def test_a_process_rewrites_the_file_only_after_many_new_rows(store: Path) -> No
     index.add(_entries(CANARIES[330:345], 331))  # 25 rows since the file: over 20
     _same(columnar.canary_columns(index, store), columnar.canary_columns(_index(CANARIES[:345])))
     assert _kept_rows(store) == 345
+
+
+def test_scans_in_threads_derive_once_and_keep_a_whole_file(store: Path) -> None:
+    index = _index(CANARIES)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda _: columnar.canary_columns(index, store), range(8)))
+    assert all(columns is got[0] for columns in got)  # one derivation, shared
+    loaded = columnar._load(store, _index(CANARIES))
+    assert loaded is not None
+    _same(loaded, columnar.canary_columns(_index(CANARIES)))
