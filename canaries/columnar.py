@@ -55,12 +55,12 @@ TEXT_CLEAN = r"[\s\u3000,，.。;；:：()（）\[\]【】\"'#\-—_/\\|]"
 _STREET_START = 4
 
 
-# Anchors are held as 64-bit hashes of their text, sorted: a membership test hashes the
-# cells (cheap) and either probes a hash set Polars builds of the anchors, or, for a block
-# much smaller than the anchors (a one-row file against a million canaries), looks each
-# cell's hash up by binary search, as building that set costs a quarter of a second at five
-# million hashes whatever the block. Where a set of strings took a third of a second a
-# block at a million canaries. A collision only adds a candidate.
+# Anchors are held as 64-bit hashes of their text, sorted (a set of the strings took a
+# third of a second a block at a million canaries): a membership test hashes the cells
+# (cheap) and either probes a hash set Polars builds of the anchors, or, for a block much
+# smaller than the anchors (a one-row file against a million canaries), looks each cell's
+# hash up by binary search, as building that set costs a quarter of a second at five
+# million hashes whatever the block. A collision only adds a candidate.
 _SEED = 0x6874
 _SEARCH_SHARE = 16  # a block this many times smaller than the anchors is searched
 
