@@ -15,6 +15,7 @@ from canaries.couriers import Courier
 from canaries.index import CanaryIndex, entry_of
 from canaries.matching import Matcher
 from canaries.mint import LinkProfile, MintedCanary, Minter
+from watchers import tables
 from watchers.dumps import DumpLimits, DumpReport, read_dump
 from watchers.scan import ScanResult, scan_stream
 
@@ -178,3 +179,17 @@ def test_a_table_that_turns_into_binary_stops_with_a_reason() -> None:
     result = _scan(text + bytes(range(256)) * 200 + text)
     assert result.error is not None and "binary" in result.error
     assert result.report.rows > 0
+
+
+def test_a_gb18030_run_is_transcoded_in_pieces_exactly_as_whole() -> None:
+    """Pieces of a MiB end on a newline: two- and four-byte characters on every side of
+    every cut come out as one decode of the whole run gives them, and a run with a byte
+    that is not GB18030 anywhere is still refused whole (then read line by line)."""
+    rng = random.Random(5)
+    alphabet = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗浙江省杭州市西湖区路号𠀀𠀁€·—“”abc123,"
+    lines = ["".join(rng.choices(alphabet, k=rng.randint(1, 300))) for _ in range(40_000)]
+    run = "\n".join(lines).encode("gb18030") + b"\n"
+    assert len(run) > 3 * tables._PIECE_BYTES
+    assert tables._utf8(run, "gb18030", False, False) == run.decode("gb18030").encode()
+    broken = run[: 2 * tables._PIECE_BYTES + 7] + b"\xff\xff" + run[2 * tables._PIECE_BYTES + 7 :]
+    assert tables._utf8(broken, "gb18030", False, False) is None
