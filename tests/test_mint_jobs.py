@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from app.auth.actor import Actor
 from app.auth.keys import issue_key, revoke_key
 from app.canary_index import key_table_path
-from app.db import Database, make_engine, upgrade
+from app.db import Database
 from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
 from app.links.schemas import LinkCreate, LinkUpdate
@@ -36,7 +36,7 @@ from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.keytable import KeyTable
-from tests.conftest import BACKENDS, job_finished, scratch_postgres_database, session_scope
+from tests.conftest import BACKENDS, job_finished, migrated_database, session_scope
 from tests.loopback import serving
 
 
@@ -50,35 +50,27 @@ class World:
 
 @pytest.fixture(params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    if request.param == "sqlite":
-        yield from _world(f"sqlite:///{tmp_path / 'mints.db'}")
-        return
-    with scratch_postgres_database() as url:
-        yield from _world(url)
-
-
-def _world(url: str) -> Iterator[World]:
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        platform = create_link(
-            session,
-            Actor.cli(),
-            LinkCreate(name="平台", kind=LinkKind.PLATFORM, region="330000", courier=Courier.ZTO),
-        ).id
-        merchant = create_link(
-            session,
-            Actor.cli(),
-            LinkCreate(
-                name="商家",
-                kind=LinkKind.MERCHANT,
-                region="330106",
-                courier=Courier.ZTO,
-                parent_id=platform,
-            ),
-        ).id
-    yield World(url, engine, platform, merchant)
-    engine.dispose()
+    with migrated_database(request.param, tmp_path) as (url, engine):
+        with session_scope(engine) as session:
+            platform = create_link(
+                session,
+                Actor.cli(),
+                LinkCreate(
+                    name="平台", kind=LinkKind.PLATFORM, region="330000", courier=Courier.ZTO
+                ),
+            ).id
+            merchant = create_link(
+                session,
+                Actor.cli(),
+                LinkCreate(
+                    name="商家",
+                    kind=LinkKind.MERCHANT,
+                    region="330106",
+                    courier=Courier.ZTO,
+                    parent_id=platform,
+                ),
+            ).id
+        yield World(url, engine, platform, merchant)
 
 
 @pytest.fixture
