@@ -252,11 +252,6 @@ def _derive(records: list[bytes], first_row: int) -> pl.DataFrame:
     )
 
 
-def clean(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every cell without hostile characters (see HOSTILE)."""
-    return frame.with_columns(pl.all().str.replace_all(HOSTILE, ""))
-
-
 def _mobile_key(cell: pl.Expr) -> pl.Expr:
     """First three and last four digits of the number, after canaries.mobiles'
     normalisation (an extension after the number does not move them)."""
