@@ -2,13 +2,14 @@
 targets, with the reliability table of the probabilities.
 
     python -m benchmarks.attribution_accuracy [--scenarios 600] [--per-world 100] [--seed 1]
-        [--show-misses]
+        [--show-misses] [--monthly-batches]
 
 Every scenario's sightings are grouped into incidents by attribution.grouping (as the app
 groups them as they arrive) and each incident is attributed. A new world (courier, partners,
 canaries at a fresh density) every --per-world scenarios. Targets:
 - the true link first in >= 99 % of the leaks by one link where two or more of its canaries
-  surfaced (in the incident holding most of the leak);
+  surfaced (in the incident holding most of the leak); printed also over the leaks where two
+  or more canaries planted at the link itself (not below it) surfaced;
 - no innocent link ever at 0.99 or more;
 - two leakers in one file reported as two (the multiple-leakers result naming both) in
   >= 95 % of the cases where each surfaced two or more canaries;
@@ -81,6 +82,10 @@ class Tally:
     eligible: int = 0
     first: int = 0
     second: int = 0  # the true link first or second
+    # The same over the leaks where two or more canaries planted at the leaker itself (not
+    # at a link below it) surfaced.
+    own_eligible: int = 0
+    own_first: int = 0
     misses: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # each miss in full (--show-misses)
     innocent_max: float = 0.0
@@ -143,7 +148,11 @@ def describe_miss(
     truth = leak.leakers
     lines = [
         f"  MISS {scenario.shape}: leaker(s) "
-        + ", ".join(f"{name(t)} with {len(leak.surfaced[t])} surfaced" for t in truth)
+        + ", ".join(
+            f"{name(t)} with {len(leak.surfaced[t])} surfaced of {leak.at_risk.get(t)} in its "
+            f"{leak.lookback.get(t, 0.0):.1f} days"
+            for t in truth
+        )
         + f"; leaked {leak.leaked_at:%m-%d %H:%M}; flags {sorted(result.flags)}; "
         f"leakers named {[name(i) for i in result.leakers]}; noise {result.noise_probability:.3g}"
     ]
@@ -226,6 +235,10 @@ def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) ->
                 top = main.candidates[0].link_id if main.candidates else None
                 tally.first += top == leaker
                 tally.second += leaker in [c.link_id for c in main.candidates[:2]]
+                own = sum(1 for c in leak.surfaced[leaker] if tree.plants[c][0] == leaker)
+                if own >= 2:
+                    tally.own_eligible += 1
+                    tally.own_first += top == leaker
                 if top != leaker:
                     tally.misses.append(
                         f"{scenario.shape}: {kinds[leaker]} with {len(leak.surfaced[leaker])} "
@@ -245,12 +258,12 @@ def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) ->
         )
 
 
-def run(seed: int, scenarios: int, per_world: int) -> Tally:
+def run(seed: int, scenarios: int, per_world: int, *, monthly_batches: bool = False) -> Tally:
     tally = Tally()
     rng = random.Random(seed)
     done = 0
     while done < scenarios:
-        world = build_world(random.Random(rng.getrandbits(64)))
+        world = build_world(random.Random(rng.getrandbits(64)), monthly_batches=monthly_batches)
         tree = ExposureTree(world.links, world.exposures)
         for _ in range(min(per_world, scenarios - done)):
             count(tally, world, tree, stage_any(world, rng))
@@ -269,7 +282,8 @@ def report(tally: Tally, show_misses: bool = False) -> list[str]:
         f"scenarios: {tally.scenarios} ({shapes}); incidents: {tally.incidents}",
         f"true link first, >= 2 of its canaries surfaced (target >= 99 %): "
         f"{share(tally.first, tally.eligible)}; first or second "
-        f"{share(tally.second, tally.eligible)}",
+        f"{share(tally.second, tally.eligible)}; where >= 2 canaries planted at the link "
+        f"itself surfaced {share(tally.own_first, tally.own_eligible)}",
         f"innocent links: max probability {tally.innocent_max:.4f}, at >= 0.99 "
         f"{tally.innocent_high} times (target 0); before the caps max {tally.unguarded_max:.4f}",
         f"two leakers in one file named as two (target >= 95 %): "
@@ -304,8 +318,14 @@ def main() -> None:
         action="store_true",
         help="print each first-place and two-leaker miss in full (candidates, sightings)",
     )
+    parser.add_argument(
+        "--monthly-batches",
+        action="store_true",
+        help="plant every link's canaries in one batch a month (the harder world)",
+    )
     args = parser.parse_args()
-    print("\n".join(report(run(args.seed, args.scenarios, args.per_world), args.show_misses)))
+    tally = run(args.seed, args.scenarios, args.per_world, monthly_batches=args.monthly_batches)
+    print("\n".join(report(tally, args.show_misses)))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,15 @@ add a few percent of their own feeds; a merchant ships 30-3,000 orders a day. Th
 attribution is told are off by about a quarter either way, as declared volumes are.
 
 Canaries: every link's own feed gets canaries at one density per world (0.02-1 % of
-records, log-uniform), in rotation batches every 30 days; three in ten carry a pool number
-(calls and SMS reach only those). Control canaries, a twentieth as many, are never planted.
+records, log-uniform), the two ways the product plants: half the links stream their feed
+through the splicer (canaries one by one at random times, `interleave`), the others have
+their dispatch system pull a batch every 1-7 days (`pull`). A 30-day period in which a link
+got none gets 10 at once, as the product's rotation mints `rotation_batch` (10) for a link
+with no plant in its `rotation_days` (30): every link under test has canaries of its own in
+every period. `monthly_batches` plants every link's canaries in one batch a month instead,
+on a random day of each period (the harder world: a short look-back then often holds one
+link's batch and no other). Three in ten carry a pool number (calls and SMS reach only
+those). Control canaries, a twentieth as many, are never planted.
 
 A leak: a link (by kind: couriers and outlets 28 % each, merchants 15 %, regions 10 %, vendor
 5 %, platforms, head office, call centre and system 3-4 % each) takes n of its records of
@@ -64,6 +71,9 @@ from attribution.tree import LOOKBACK_RANGE
 
 DAY = timedelta(days=1)
 ROTATION_DAYS = 30
+ROTATION_BATCH = 10  # the product's defaults (app.planting.schemas.FeedProfileBody)
+PULLED_SHARE = 0.5
+PULL_EVERY_DAYS = (1.0, 7.0)
 NUMBERED_SHARE = 0.3
 LEAK_KIND_SHARE: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 0.28,
@@ -185,6 +195,9 @@ class Leak:
     # Per leaker, its canaries matched with content anywhere (a call without content to a
     # canary's number is a sighting, but not the canary's record surfacing).
     surfaced: dict[uuid.UUID, frozenset[uuid.UUID]]
+    # Per leaker, the days its leak reached back and the canaries it held in them.
+    lookback: dict[uuid.UUID, float] = field(default_factory=dict)
+    at_risk: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +259,21 @@ class _Builder:
         return memo[link_id]
 
 
+def _plant_times(rng: random.Random, per_day: float, pulls_every: float | None) -> list[float]:
+    """When (days into a rotation period) a link's canaries reach its feed: spliced in one
+    by one as the feed streams (`pulls_every` None), or pulled in batches."""
+    if pulls_every is None:
+        return [
+            rng.uniform(0, ROTATION_DAYS) for _ in range(_poisson(rng, per_day * ROTATION_DAYS))
+        ]
+    times: list[float] = []
+    at = rng.uniform(0, pulls_every)
+    while at < ROTATION_DAYS:
+        times.extend([at] * _poisson(rng, per_day * pulls_every))
+        at += pulls_every
+    return times
+
+
 def build_world(
     rng: random.Random,
     *,
@@ -255,6 +283,7 @@ def build_world(
     merchants: int = 50,
     days: int = 240,
     density: float | None = None,
+    monthly_batches: bool = False,
 ) -> World:
     """A courier and its partners with canaries planted over `days` days."""
     b = _Builder(rng)
@@ -311,13 +340,22 @@ def build_world(
     plants_at: dict[uuid.UUID, list[Exposure]] = {}
     for link_id, own in b.own.items():
         mine = plants_at.setdefault(link_id, [])
-        batch_at = start + rng.uniform(0, ROTATION_DAYS) * DAY - ROTATION_DAYS * DAY
-        while batch_at < start + days * DAY:
-            for _ in range(_poisson(rng, own * density * ROTATION_DAYS)):
-                planted = max(start, batch_at + rng.uniform(0, 2 / 24) * DAY)
+        if monthly_batches:
+            pulls_every: float | None = ROTATION_DAYS
+        elif rng.random() < PULLED_SHARE:
+            pulls_every = rng.uniform(*PULL_EVERY_DAYS)
+        else:
+            pulls_every = None  # streamed through the splicer
+        period = start + rng.uniform(0, ROTATION_DAYS) * DAY - ROTATION_DAYS * DAY
+        while period < start + days * DAY:
+            times = _plant_times(rng, own * density, pulls_every)
+            if not times:  # rotation's floor: a quiet period gets a batch of its own
+                times = [rng.uniform(0, ROTATION_DAYS)] * ROTATION_BATCH
+            for offset in times:
+                planted = max(start, period + (offset + rng.uniform(0, 2 / 24)) * DAY)
                 by_phone = rng.random() < NUMBERED_SHARE
                 mine.append(Exposure(_id(rng), link_id, planted, by_phone))
-            batch_at += ROTATION_DAYS * DAY
+            period += ROTATION_DAYS * DAY
         mine.sort(key=lambda e: e.planted_at)
         exposures.extend(mine)
     numbered = frozenset(e.canary_id for e in exposures if e.by_phone)
@@ -401,6 +439,8 @@ class _Taken:
     canaries: list[uuid.UUID]
     records: float
     volume: float
+    lookback: float
+    at_risk: int
 
 
 def _leak_link(world: World, rng: random.Random, kinds: dict[LinkKind, float]) -> uuid.UUID:
@@ -426,7 +466,7 @@ def _take(
     records = world.true_per_day[leaker] * lookback + len(at_risk)
     volume = min(volume, records)
     taken = _binomial_sample(rng, at_risk, volume / records)
-    return _Taken(leaker, taken, records, volume)
+    return _Taken(leaker, taken, records, volume, lookback, len(at_risk))
 
 
 def _dump(st: _Stage, taken: list[_Taken], at: datetime, leak: int, rows: int) -> None:
@@ -540,7 +580,8 @@ def _one_leak(
         if s.leak == leak and s.sighting.score is not None
     }
     surfaced = {part.leaker: frozenset(c for c in part.canaries if c in mine) for part in taken}
-    return Leak(leakers, at, surfaced)
+    lookback = {part.leaker: part.lookback for part in taken}
+    return Leak(leakers, at, surfaced, lookback, {part.leaker: part.at_risk for part in taken})
 
 
 def stage(world: World, rng: random.Random, shape: Shape) -> Scenario:

@@ -3,10 +3,11 @@ grouped and attributed as the benchmark does (benchmarks/attribution_accuracy.py
 benchmark prints the same figures over 2,000 scenarios.
 
 One target is not met, and this test holds the level that is: the true link first in 99 %
-of the leaks where two or more of its canaries surfaced. A calibrated model cannot reach it
-on this world: two or three canaries of one courier do not tell a courier's leak from its
-outlet's (the outlet's other canaries may simply not have been in the leak's window), and
-both happen. There the model ranks by the odds and says so; the true link is then second.
+of the leaks where two or more of its canaries surfaced (about 98.3 % over 6,000 scenarios;
+99.3 % where two or more planted at the link itself surfaced). Two or three canaries of one
+courier do not always tell a courier's leak from its outlet's (the outlet's other canaries
+may simply not have been in the leak's window), and both happen. There the model ranks by
+the odds and says so; the true link is then second.
 """
 
 from benchmarks.attribution_accuracy import run
@@ -14,10 +15,11 @@ from benchmarks.scenarios import SHAPE_SHARE
 
 
 def test_the_issue_targets_on_a_seeded_subset() -> None:
-    tally = run(seed=20250601, scenarios=150, per_world=75)
+    tally = run(seed=20250601, scenarios=200, per_world=100)
     assert set(tally.shapes) == set(SHAPE_SHARE)  # every shape of leak is in it
-    assert tally.eligible >= 40
-    assert tally.first / tally.eligible >= 0.9, tally.misses
+    assert tally.eligible >= 40 and tally.own_eligible >= 25
+    assert tally.first / tally.eligible >= 0.96, tally.misses
+    assert tally.own_first / tally.own_eligible >= 0.96, tally.misses
     assert tally.second / tally.eligible >= 0.98, tally.misses
     assert tally.innocent_high == 0
     assert tally.pairs_named / tally.pairs_eligible >= 0.95
