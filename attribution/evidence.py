@@ -19,6 +19,10 @@ DAY = 86_400.0
 # planted in between that did not surface count against a link only if it leaked after.
 LEAK_TIMES = (0.0, 1 / 64, 1 / 16, 1 / 4, 1 / 2)
 BATCH_HOURS = 2.0
+# A pulled batch is planted when the dispatch system acknowledges splicing it, which may be
+# up to a day after the feed went out (app.planting.rotation.PENDING_TTL): a canary can
+# surface that long before its plant, and no longer.
+PLANT_SLACK = DAY
 # The look-back starting at a link's oldest credited canary never weighs less (Likelihoods.windows).
 TIGHT_FLOOR = 0.02
 # A window whose best conceivable likelihood is this far below another's is not weighed.
@@ -33,6 +37,12 @@ class Surfaced:
     first_seen: float
     log_lr: float
     strong: bool
+
+    @property
+    def leakable(self) -> bool:
+        """Whether a leak of its feed can explain it: it was not seen before it was planted.
+        One seen earlier is a chance match; it neither dates the leak nor counts for a link."""
+        return self.first_seen >= self.planted - PLANT_SLACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +92,7 @@ class Likelihoods:
         self.rows = rows
         self.chance = chance  # that chance matches alone make an incident of these files
         self.strong = [c for c in surfaced if c.strong]
-        self.basis = self.strong or surfaced
+        self.basis = self.strong or [c for c in surfaced if c.leakable] or surfaced
         by_link: dict[uuid.UUID, list[Surfaced]] = {}
         for c in surfaced:
             for link_id in tree.exposure_set(c.link_id):

@@ -39,6 +39,9 @@ The model.
   the oldest canary credited to the link, with the prior share of look-backs that show it
   the same canaries (at least 2 %: the grids must not rule a link out for want of the one
   window its leak used). A link's likelihood is the prior-weighted mean over them.
+  A canary seen more than a day before it was planted (a pulled batch is planted when its
+  splicing is acknowledged, within a day) cannot have leaked from its feed: it is a chance
+  match, with a likelihood ratio of one, and dates nothing.
 - Two leakers. A pair of links neither of which reads the other's data, each a leak as
   above, the canaries both saw credited to the first; every likely link is paired with the
   links likeliest to have leaked what it leaves unexplained, and the pairs share the mass.
@@ -83,7 +86,7 @@ keeps the model's figure, which is what the benchmark's reliability table calibr
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -247,7 +250,10 @@ def _surfaced(
         if calls:
             log_lr = max(log_lr, _calls_log_lr(calls))
         first_seen = min(s.observed_at.timestamp() for s in group)
-        out.append(Surfaced(canary_id, link_id, planted, first_seen, log_lr, strong))
+        canary = Surfaced(canary_id, link_id, planted, first_seen, log_lr, strong)
+        if not canary.leakable:  # a chance match: the likelihood ratio of one
+            canary = replace(canary, log_lr=0.0, strong=False)
+        out.append(canary)
     return out
 
 

@@ -174,3 +174,35 @@ def test_a_reader_no_canary_can_check_is_held_level_with_the_link_it_reads() -> 
     assert (c.name(outlet.link_id), c.name(region.link_id)) == ("西湖网点", "浙江大区")
     assert outlet.probability == region.probability and region.prior > outlet.prior
     assert "cannot tell 西湖网点 (outlet) from 浙江大区 (region)" in result.explanation.en
+
+
+def test_a_canary_seen_before_it_was_planted_is_chance_and_does_not_date_the_leak() -> None:
+    """Seed 2 of the benchmark: an outlet leaked everything it held in a quiet fortnight (two
+    couriers' batches), and the dump also held a chance match, at 36 bits, of a canary
+    planted months after the dump was found. Taken as evidence, that plant put the leak
+    after it, where the outlet's later canaries had not surfaced, and two innocent couriers
+    were named at 0.95. A canary seen before it reached any feed cannot have leaked."""
+    c = Courier()
+    c.add("总部", LinkKind.HEAD_OFFICE, 100_000, canaries=0)
+    c.add("大区", LinkKind.REGION, 10_000, "总部", canaries=0)
+    for outlet in ("网点甲", "网点乙"):
+        c.add(outlet, LinkKind.OUTLET, 1_200, "大区", canaries=0)
+        c.plant(outlet, 10, at=NOW - 45 * DAY)
+        for k in range(6):
+            c.add(f"{outlet}快递员{k}", LinkKind.COURIER_STAFF, 120, outlet, canaries=0)
+            if k > 1:  # the first two are quiet: rotation's batches only
+                c.plant(f"{outlet}快递员{k}", 10, at=NOW - 45 * DAY)
+                c.plant(f"{outlet}快递员{k}", 10, at=NOW + (10 + 3 * k) * DAY)  # after the leak
+    leaked = c.plant("网点甲快递员0", 10, at=NOW - 14 * DAY)
+    leaked += c.plant("网点甲快递员1", 10, at=NOW - 1 * DAY)
+    late = c.plant("网点乙快递员3", 1, at=NOW + 120 * DAY)
+    dump = seen(leaked, 80.0, at=NOW + 3 * DAY, rows=347_313, channel=Channel.DUMP)
+    dump += seen(late, 36.5, at=NOW + 3 * DAY, rows=347_313, channel=Channel.DUMP)
+    result = attribute(c.tree(), dump, leaked_records=347_313)
+    top = result.candidates[0]
+    assert c.name(top.link_id) == "网点甲", [
+        (c.name(x.link_id), x.unguarded) for x in result.candidates
+    ]
+    assert all(
+        c.name(x.link_id) != "网点甲快递员0" or x.probability < 0.5 for x in result.candidates
+    )
