@@ -266,7 +266,9 @@ class Likelihoods:
     def bound(self, link_id: uuid.UUID) -> float:
         """A cheap stand-in for prior × likelihood, to pick the links weighed in full:
         every canary it saw counts with its full ratio, in the window with the fewest
-        misses (the beta function is the likelihood when every canary is certain)."""
+        misses (the beta function is the likelihood when every canary is certain). It
+        undervalues a link whose many canaries each weigh little (calls without content),
+        so the links that saw every canary are weighed whatever their rank here."""
         seen = self.seen.get(link_id)
         if seen is None:
             return -math.inf

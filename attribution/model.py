@@ -146,12 +146,14 @@ CALL_FLOOR_PER_DAY = 1 / 8
 LEAKED_CALLS_PER_DAY = 0.5
 MAX_CANDIDATES = 10
 PHONE_CHANNELS = frozenset({Channel.SMS, Channel.CALL})
-# Links weighed in full (the rest, ranked by a cheap bound, hold no visible probability);
+# Links weighed in full (the rest, ranked by a cheap estimate, hold no visible probability),
+# with up to COVERING more among those that saw every canary the incident rests on;
 # the likeliest of them, each with the partners likeliest to have leaked what it leaves
 # unexplained, weighed as pairs.
 WEIGHED = 12
 FIRSTS = 4
 SECONDS = 4
+COVERING = 3
 # Likelihoods this close (nats) are a tie: the more specific link is named first.
 TIED_NATS = 0.1
 
@@ -265,7 +267,18 @@ def _hypotheses(incident: Likelihoods) -> tuple[list[_Hypothesis], list[_Hypothe
     """Single leakers weighed in full, and pairs: each likely link with the links likeliest
     to have leaked what it leaves unexplained."""
     tree = incident.tree
-    ranked = sorted(incident.universe(), key=incident.bound, reverse=True)[:WEIGHED]
+    universe = sorted(incident.universe(), key=incident.bound, reverse=True)
+    ranked = universe[:WEIGHED]
+    # The cheap ranking undervalues a broad link whose many canaries each weigh little
+    # (calls without content): a link that saw every canary the incident rests on is always
+    # weighed in full, the likeliest few of them.
+    basis = {c.canary_id for c in incident.basis}
+    whole = [
+        link_id
+        for link_id in universe[WEIGHED:]
+        if basis <= {c.canary_id for c in incident.seen_by(link_id)}
+    ]
+    ranked += whole[:COVERING]
     leak = math.log(1.0 - NOISE_PRIOR)
     fits = {link_id: incident.fit(link_id) for link_id in ranked}
     evidence = {

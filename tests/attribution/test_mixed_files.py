@@ -3,9 +3,10 @@ among anyone's, so the leaked volume is estimated from the canaries, never from 
 the file; an exact waybill match is never chance; a prior never outranks the evidence."""
 
 import random
+import uuid
 
 from attribution.kinds import Channel, LinkKind
-from attribution.model import ExposureTree, Flag, attribute
+from attribution.model import CanarySighting, ExposureTree, Flag, attribute
 from benchmarks.scenarios import build_world
 from tests.attribution.courier import DAY, NOW, Courier, courier, seen
 
@@ -206,3 +207,46 @@ def test_a_canary_seen_before_it_was_planted_is_chance_and_does_not_date_the_lea
     assert all(
         c.name(x.link_id) != "网点甲快递员0" or x.probability < 0.5 for x in result.candidates
     )
+
+
+def test_a_broad_leak_seen_through_many_calls_is_weighed_as_one_leaker() -> None:
+    """Seed 3 of the benchmark: a head office's leak seen as calls without content to 54 of
+    its numbers across the country and 7 brushing orders. Each call weighs little, and the
+    cheap ranking that picks the links weighed in full ranked the head office 16th of 19, so
+    it was never weighed alone: the answer was the vendor (innocent) and the head office
+    together, each at 1.0 before the caps. Every link that saw every canary the incident
+    rests on is weighed in full."""
+    c = Courier()
+    c.add("面单软件商", LinkKind.VENDOR, 40_000, canaries=0)
+    c.add("总部", LinkKind.HEAD_OFFICE, 140_000, canaries=0)
+    rng = random.Random(7)
+    leaked: list[uuid.UUID] = []
+    for r in range(10):
+        c.add(f"大区{r}", LinkKind.REGION, 12_000, "总部", canaries=0)
+        c.plant(f"大区{r}", 10, at=NOW - rng.uniform(5, 100) * DAY, by_phone=True)
+        for o in range(10):
+            outlet = f"网点{r}-{o}"
+            readers = ("面单软件商",) if o % 3 == 0 else ()
+            c.add(outlet, LinkKind.OUTLET, 1_200, f"大区{r}", readers, canaries=0)
+            c.add(f"{outlet}快递员", LinkKind.COURIER_STAFF, 150, outlet, canaries=0)
+            for _ in range(4):
+                for link in (outlet, f"{outlet}快递员"):
+                    at = NOW - rng.uniform(1, 120) * DAY
+                    batch = c.plant(link, 3, at=at, by_phone=True)
+                    c.plant(link, 30, at=at)
+                    leaked += [x for x in batch if rng.random() < 0.02]
+    calls = [
+        CanarySighting(canary, NOW + rng.uniform(1, 12) * DAY, None, background_rate=0.1,
+                       channel=Channel.CALL)
+        for canary in leaked for _ in range(2)
+    ]  # fmt: skip
+    orders = seen(rng.sample(leaked, 7), 45.0, at=NOW + 2 * DAY, rows=1, channel=Channel.ORDER)
+    result = attribute(c.tree(), calls + orders)
+    top = result.candidates[0]
+    assert len(leaked) >= 30
+    assert c.name(top.link_id) == "总部", [
+        (c.name(x.link_id), x.unguarded) for x in result.candidates
+    ]
+    assert Flag.MULTIPLE_LEAKERS not in result.flags
+    vendor = [x for x in result.candidates if c.name(x.link_id) == "面单软件商"]
+    assert all(x.probability < 0.5 for x in vendor)
