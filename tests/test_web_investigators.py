@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from app.auth.actor import Actor
 from app.incidents.grouping import title_for
 from app.incidents.titles import KINDS, file_name, titles
-from app.models.canaries import Canary, PlantChannel
+from app.models.canaries import Canary, Plant, PlantChannel
 from app.models.incidents import Incident, IncidentSighting
 from app.models.keys import Role
 from app.models.sightings import Sighting, SightingSource
@@ -55,6 +55,10 @@ SEEN = datetime(2026, 3, 1, 4, 5, 6, tzinfo=UTC)  # 12:05:06 in Shanghai
 
 def _reported_at(client: TestClient, session: Session, make_key: KeyFactory) -> Leak:
     leak = _courier(session)
+    # Planted a month before the listing was seen (a canary seen before its plant is chance).
+    for plant in session.exec(select(Plant)).all():
+        plant.planted_at = SEEN - timedelta(days=30)
+        session.add(plant)
     session.commit()
     body = {
         "kind": "listing",
