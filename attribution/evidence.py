@@ -62,7 +62,7 @@ class LinkFit:
 
 
 class _Seen:
-    """The surfaced canaries one link saw, by plant time, with prefix sums for `bound`."""
+    """The surfaced canaries one link saw, by plant time, with prefix sums for `estimate`."""
 
     def __init__(self, canaries: list[Surfaced]) -> None:
         self.canaries = sorted(canaries, key=lambda c: c.planted)
@@ -263,7 +263,7 @@ class Likelihoods:
             return 0.0
         return math.log(max(-math.expm1(log_miss + math.log1p(-self.chance)), 1e-300))
 
-    def bound(self, link_id: uuid.UUID) -> float:
+    def estimate(self, link_id: uuid.UUID) -> float:
         """A cheap stand-in for prior × likelihood, to pick the links weighed in full:
         every canary it saw counts with its full ratio, in the window with the fewest
         misses (the beta function is the likelihood when every canary is certain). It

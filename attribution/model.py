@@ -267,7 +267,7 @@ def _hypotheses(incident: Likelihoods) -> tuple[list[_Hypothesis], list[_Hypothe
     """Single leakers weighed in full, and pairs: each likely link with the links likeliest
     to have leaked what it leaves unexplained."""
     tree = incident.tree
-    universe = sorted(incident.universe(), key=incident.bound, reverse=True)
+    universe = sorted(incident.universe(), key=incident.estimate, reverse=True)
     ranked = universe[:WEIGHED]
     # The cheap ranking undervalues a broad link whose many canaries each weigh little
     # (calls without content): a link that saw every canary the incident rests on is always
@@ -317,7 +317,7 @@ def _hypotheses(incident: Likelihoods) -> tuple[list[_Hypothesis], list[_Hypothe
 
         def covers(link_id: uuid.UUID, rest_ids: set[uuid.UUID] = rest_ids) -> tuple[int, float]:
             shown = sum(1 for c in incident.seen_by(link_id) if c.canary_id in rest_ids)
-            return shown, incident.bound(link_id)
+            return shown, incident.estimate(link_id)
 
         for second in sorted(others, key=covers, reverse=True)[:SECONDS]:
             if frozenset((first, second)) in tried:
