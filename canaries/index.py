@@ -17,6 +17,7 @@ parsing a row.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
@@ -85,6 +86,8 @@ class Anchors:
         self._sets: dict[str, set[str]] = {}
         self._keys: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
         self._single: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
+        self._name_shape: tuple[frozenset[str], frozenset[int]] | None = None
+        self._shape_lock = threading.Lock()  # a shape built while a name is added holds it
 
     @property
     def waybills(self) -> set[str]:
@@ -106,6 +109,17 @@ class Anchors:
     def names(self) -> set[str]:
         return self._built("names")
 
+    def name_shape(self) -> tuple[frozenset[str], frozenset[int]]:
+        """The names' first characters and lengths (a scanner's name windows), kept up to
+        date as names are added: a matcher made for every request must not walk them all."""
+        shape = self._name_shape
+        if shape is None:
+            with self._shape_lock:
+                names = self.names
+                shape = (frozenset(n[0] for n in names), frozenset(len(n) for n in names))
+                self._name_shape = shape
+        return shape
+
     def add(self, canary: IndexedCanary) -> None:
         for kind, anchor in anchors_of(canary):
             built = self._sets.get(kind)
@@ -113,6 +127,20 @@ class Anchors:
                 built.add(anchor)
             else:
                 self._single[kind].append(anchor)
+            if kind == "names":
+                self._shape_with([anchor])
+
+    def _shape_with(self, names: Iterable[str]) -> None:
+        shape = self._name_shape
+        if shape is None:
+            return
+        firsts = {n[0] for n in names} - shape[0]
+        lengths = {len(n) for n in names} - shape[1]
+        if firsts or lengths:
+            self._name_shape = (
+                shape[0] | firsts,
+                shape[1] | lengths,
+            )  # one swap: readers see either
 
     def add_runs(self, runs: dict[str, str]) -> None:
         """Anchors of many canaries at once, each kind's joined by newlines."""
@@ -124,6 +152,8 @@ class Anchors:
                 built.update(run.split("\n"))
             else:
                 self._keys[kind].append(run)
+            if kind == "names":
+                self._shape_with(run.split("\n"))
 
     def sets(self) -> list[set[str]]:
         return [self._built(kind) for kind in ANCHOR_KINDS]

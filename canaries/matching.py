@@ -135,7 +135,7 @@ class Matcher:
         self.columns_store = columns_store  # where the index's columns are kept, if anywhere
         self.rows_scored = 0
         self._name_patterns: list[re.Pattern[str]] = []
-        self._names_seen = -1
+        self._name_shape: tuple[frozenset[str], frozenset[int]] | None = None
 
     def scan(self, block: BlockLike) -> list[RowMatch]:
         text = block.text
@@ -363,16 +363,15 @@ class Matcher:
     def _names_regexes(self) -> list[re.Pattern[str]]:
         """Overlapping windows of each anchored name length, starting at a surname's first
         character: far fewer windows than every position, and a C loop finds them."""
-        names = self.index.anchors.names
-        if len(names) != self._names_seen:
-            firsts = "".join(sorted({name[0] for name in names}))
-            lengths = sorted({len(name) for name in names})
+        shape = self.index.anchors.name_shape()
+        if shape is not self._name_shape:
+            firsts, lengths = shape
             self._name_patterns = [
-                re.compile(rf"(?=([{re.escape(firsts)}][{_CJK}]{{{length - 1}}}))")
-                for length in lengths
+                re.compile(rf"(?=([{re.escape(''.join(sorted(firsts)))}][{_CJK}]{{{length - 1}}}))")
+                for length in sorted(lengths)
                 if length >= ANCHOR_NAME_LENGTH
             ]
-            self._names_seen = len(names)
+            self._name_shape = shape
         return self._name_patterns
 
     # -- structured rows ------------------------------------------------------------------
