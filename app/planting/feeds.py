@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.csvsafe import spreadsheet_safe
+from app.db import utcnow
 from app.links.service import get_link
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, PlantChannel
 from app.planting.schemas import CANARY_FIELDS, FEED_FIELDS, StoredCanary
@@ -197,6 +198,7 @@ def keep_style(session: Session, actor: Actor, link_id: uuid.UUID, style: StyleP
     link = get_link(session, actor, link_id)
     profile = feed_profile(session, link.id)
     profile.style = style.as_json()
+    profile.updated_at = utcnow()  # a new version: minters parse it again (service._style_of)
     session.add(profile)
     session.flush()
     record_audit(session, actor, "feed_profile.style", "link", link.id, {"records": style.records})

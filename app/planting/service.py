@@ -7,9 +7,11 @@ feeds (pull, interleave) are for the integration role only.
 
 import hashlib
 import random
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, update
@@ -115,9 +117,32 @@ def minter_for(
         category_mix=profile.category_mix,
         mobile_form=form,
         pool=pool_for(session, link, form),
-        style=StyleProfile.from_json(profile.style) if profile.style else None,
+        style=_style_of(profile),
     )
     return mint.Minter(pure, rng, control_share=profile.control_share), profile
+
+
+_STYLES: dict[tuple[uuid.UUID, datetime], StyleProfile] = {}
+_STYLES_HELD = 256
+_STYLES_LOCK = threading.Lock()
+
+
+def _style_of(profile: FeedProfile) -> StyleProfile | None:
+    """The profile's learned style, one object per version (`updated_at`): the minter of a
+    burned canary's replacement then reuses what its forms were prepared into
+    (canaries.addresses.street_minter) instead of preparing them again."""
+    if not profile.style:
+        return None
+    key = (profile.link_id, profile.updated_at)
+    with _STYLES_LOCK:
+        style = _STYLES.get(key)
+    if style is None:
+        style = StyleProfile.from_json(profile.style)
+        with _STYLES_LOCK:
+            if len(_STYLES) >= _STYLES_HELD:
+                del _STYLES[next(iter(_STYLES))]
+            _STYLES[key] = style
+    return style
 
 
 @dataclass(frozen=True)
