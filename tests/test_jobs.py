@@ -69,6 +69,9 @@ class Traced:
 traced = JobRegistry[Traced]()
 
 
+TALLY_DELAY = 0.5
+
+
 def _run(runtime: Traced, key: str, site: str | None = None, hold: float = 0.0) -> int:
     """Record a run of `key` from start to end; returns how many runs of it there were."""
     with runtime.engine.begin() as connection:
@@ -99,6 +102,11 @@ def refresh_site(runtime: Traced, *, site_id: str) -> None:
 @traced.job(lock="ledger:{ledger}", queueing_lock="ledger:{ledger}")
 def settle(runtime: Traced, *, ledger: str) -> None:
     _run(runtime, f"settle-{ledger}")
+
+
+@traced.job(lock="tally:{name}", queueing_lock="tally:{name}", delay=TALLY_DELAY)
+def tally(runtime: Traced, *, name: str) -> None:
+    _run(runtime, f"tally-{name}")
 
 
 @traced.job(retry=Backoff(max_attempts=3, exponential_wait=2))
@@ -300,7 +308,14 @@ def worked(workers: Engine) -> list[Any]:
             for site in SITES:
                 queue.defer(session, "poll_site", site_id=site, key=f"poll-{site}-{n}")
         queue.defer(session, "flaky", key="flaky-pg", failures=1)
-    expected = len(BATCH) + 4 * len(SITES) + 2
+    deferred = time.time()
+    with workers.begin() as connection:  # when, among the runs
+        row = {"key": "deferred-tally", "pid": 0, "started": deferred, "ended": deferred}
+        connection.execute(runs.insert().values(row))
+    for _ in range(3):  # three writes in a row: one run, after the delay
+        with session_scope(workers) as session:
+            queue.defer(session, "tally", name="pg")
+    expected = len(BATCH) + 4 * len(SITES) + 2 + 2
     _wait_for(lambda: len(_ended(workers, "")) - len(_ended(workers, "tick")) >= expected, 30)
     time.sleep(0.5)  # a second run of any job would show by now
     return _ended(workers, "")
@@ -329,6 +344,15 @@ def test_one_site_is_polled_by_one_worker_at_a_time(worked: list[Any]) -> None:
 def test_a_failing_job_is_retried_after_a_backoff_until_it_succeeds(worked: list[Any]) -> None:
     first, second = (row for row in worked if row.key == "flaky-pg")
     assert second.started - first.ended >= 2  # exponential_wait=2: 2 s before the retry
+
+
+@pytest.mark.postgres
+def test_a_delayed_job_starts_after_its_delay_and_folds_what_came_meanwhile(
+    worked: list[Any],
+) -> None:
+    (deferred,) = (row.started for row in worked if row.key == "deferred-tally")
+    (run,) = (row for row in worked if row.key == "tally-pg")
+    assert run.started - deferred >= TALLY_DELAY
 
 
 @pytest.mark.postgres
@@ -417,6 +441,25 @@ def test_in_process_jobs_retry_lock_and_tick_as_on_workers(
     first, second = _ended(engine, "flaky-local")
     assert second.started - first.ended >= 2
     assert len(_ended(engine, "tick")) >= 2
+
+
+def test_in_process_delayed_jobs_fold_the_deferrals_made_while_they_wait(
+    local: tuple[Engine, InProcessQueue[Traced]],
+) -> None:
+    engine, queue = local
+    deferred = time.time()
+    for _ in range(3):  # three units of work in a row, each deferring the same tally
+        with session_scope(engine) as session:
+            queue.defer(session, "tally", name="local")
+    _wait_for(lambda: len(_ended(engine, "tally-local")) == 1, 10)
+    (first,) = _ended(engine, "tally-local")
+    assert first.started - deferred >= TALLY_DELAY
+    with session_scope(engine) as session:  # after it started: a run of its own
+        queue.defer(session, "tally", name="local")
+    _wait_for(lambda: len(_ended(engine, "tally-local")) == 2, 10)
+    time.sleep(TALLY_DELAY * 2)  # a third run would show by now
+    earlier, later = _ended(engine, "tally-local")
+    assert later.started - earlier.ended >= TALLY_DELAY
 
 
 def test_intervals_become_cron_lines_every_process_agrees_on() -> None:

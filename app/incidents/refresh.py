@@ -5,7 +5,11 @@ Gathering the attribution's inputs reads the plants of every link involved (0.1 
 webhook). Where a job queue is at hand (`serve`, workers), a write that touches incidents
 moves their `revision` past `attributed_revision` and defers `incident_refresh` for each:
 the job reads its inputs outside any write transaction, then stores the answer in a short
-unit of work, unless a newer refresh already did. The periodic `incident_sweep` defers a
+unit of work, unless a newer refresh already did. The job starts REFRESH_DELAY_SECONDS
+after the write that deferred it, and deferrals of the same incident meanwhile fold into it:
+a campaign of a thousand messages naming one outlet's canaries is weighed a few times, not
+a thousand times over ever more sightings (each refresh reads every sighting of the
+incident). The periodic `incident_sweep` defers a
 refresh for any incident still behind (a job lost when a SQLite `serve` stopped). Without a
 queue (the CLI's one-off commands, scripts), the writing unit of work recomputes, as an
 investigator's merge or split always does. Whether the new answer is announced is
@@ -30,6 +34,7 @@ from app.queueing.jobs import JobQueue
 from attribution.model import Attribution, attribute
 
 SWEEP_BATCH = 1000
+REFRESH_DELAY_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)

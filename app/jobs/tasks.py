@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.alerts.delivery import deliver, sweep_deliveries
 from app.auth.actor import Actor
-from app.incidents.refresh import pending_refreshes, refresh_incident
+from app.incidents.refresh import REFRESH_DELAY_SECONDS, pending_refreshes, refresh_incident
 from app.jobs.runtime import Runtime
 from app.models.canaries import PlantChannel
 from app.planting.mint_jobs import run_mint_job
@@ -128,10 +128,16 @@ def alert_sweep(runtime: Runtime, *, timestamp: int) -> None:
     sweep_deliveries(runtime.database, runtime.jobs, datetime.fromtimestamp(timestamp, UTC))
 
 
-@jobs.job(lock="incident:{incident_id}", queueing_lock="incident:{incident_id}")
+@jobs.job(
+    lock="incident:{incident_id}",
+    queueing_lock="incident:{incident_id}",
+    delay=REFRESH_DELAY_SECONDS,
+)
 def incident_refresh(runtime: Runtime, *, incident_id: str) -> None:
     """Recompute one incident's attribution after new sightings and raise its alerts
-    (app.incidents.refresh.refresh_incident); one at a time per incident."""
+    (app.incidents.refresh.refresh_incident); one at a time per incident, a moment after
+    the sighting that asked for it, so that a burst of sightings (a campaign of messages,
+    a run of reports) is weighed once, not once each over ever more sightings."""
     refresh_incident(runtime.database, uuid.UUID(incident_id), runtime.settings.zone, runtime.jobs)
 
 

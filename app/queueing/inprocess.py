@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic
 
 from croniter import croniter  # type: ignore[import-untyped]
@@ -120,9 +121,19 @@ class InProcessQueue(JobQueue, Generic[R]):
                     log.info("job already waiting", extra={"job": job.name})
                     return
                 self._waiting.add(queueing_lock)
-            self._pool.submit(
-                self._run, self._runtime, job, arguments, attempts, lock, queueing_lock
-            )
+            run = partial(self._run, self._runtime, job, arguments, attempts, lock, queueing_lock)
+            if job.delay > 0 and attempts == 0:
+                self._at(job.delay, lambda: self._start(job, run))
+            else:
+                self._pool.submit(run)
+
+    def _start(self, job: Job[R], run: Callable[[], None]) -> None:
+        """A delayed job's start, unless the queue stopped while it waited."""
+        with self._wake:
+            if self._stopping or self._pool is None:
+                log.warning("job dropped: shutting down", extra={"job": job.name})
+                return
+            self._pool.submit(run)
 
     def _run(
         self,

@@ -95,6 +95,9 @@ class Job(Generic[R]):
     # periodic job takes `timestamp`, the tick it runs for (Unix seconds), as procrastinate
     # passes it: the same tick on every worker, and each tick is run once.
     every: Callable[[Settings], int] | None
+    # Seconds a deferred run waits before it may start; deferrals meanwhile under the same
+    # queueing lock fold into it (a burst of sightings of one incident: one recomputation).
+    delay: float = 0.0
 
     def locks(self, kwargs: Mapping[str, "JSONValue"]) -> tuple[str | None, str | None]:
         return (
@@ -143,11 +146,14 @@ class JobRegistry(Generic[R]):
         lock: str | None = None,
         queueing_lock: str | None = None,
         every: Callable[[Settings], int] | None = None,
+        delay: float = 0.0,
     ) -> Callable[[Callable[Concatenate[R, P], None]], Callable[Concatenate[R, P], None]]:
         def register(func: Callable[Concatenate[R, P], None]) -> Callable[Concatenate[R, P], None]:
             if func.__name__ in self.jobs:
                 raise ValueError(f"a job named {func.__name__!r} is already registered")
-            self.jobs[func.__name__] = Job(func.__name__, func, retry, lock, queueing_lock, every)
+            self.jobs[func.__name__] = Job(
+                func.__name__, func, retry, lock, queueing_lock, every, delay
+            )
             return func
 
         return register

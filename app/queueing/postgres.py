@@ -36,6 +36,7 @@ SCHEMA = "procrastinate"
 # `retry_stalled_jobs` agrees with them). A live worker's heartbeat is never that late: it
 # comes from the worker's event loop, which sync jobs do not hold (they run on threads).
 HEARTBEAT_SECONDS = 10.0
+POLL_SECONDS = 1.0
 DEAD_AFTER_SECONDS = 30.0
 # A job whose worker died under it on its fifth run (retries included) is given up: it may
 # be what kills them (a file too big for a worker's memory).
@@ -64,6 +65,9 @@ class PostgresQueue(JobQueue, Generic[R]):
                     connection=connection.connection.driver_connection,
                     lock=lock,
                     queueing_lock=queueing_lock,
+                    schedule_in=(
+                        {"milliseconds": round(named.delay * 1000)} if named.delay > 0 else None
+                    ),
                 ).defer(**arguments)
         except AlreadyEnqueued:
             log.info("job already waiting", extra={"job": named.name})
@@ -136,6 +140,9 @@ async def work(
             additional_context={"runtime": runtime},
             install_signal_handlers=install_signal_handlers,
             delete_jobs="successful",
+            # A job deferred to start later (a delayed refresh) is noticed by polling, not
+            # by the notification its deferral sent: every second, not every five.
+            fetch_job_polling_interval=POLL_SECONDS,
             update_heartbeat_interval=HEARTBEAT_SECONDS,
             stalled_worker_timeout=DEAD_AFTER_SECONDS,
         )
