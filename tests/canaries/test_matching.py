@@ -9,7 +9,7 @@ masked mobile, and requires zero matches.
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pytest
@@ -431,3 +431,22 @@ def test_control_and_bidi_characters_inside_a_row_do_not_stop_its_match(rows: in
         for c in canaries[:3]
     )
     assert {by_id[m.canary.id] for _, m in Matcher(index).match_text(text)} == set(canaries[:3])
+
+
+def test_a_name_added_after_a_matcher_ran_is_searched_by_the_next_one() -> None:
+    """Each request makes its own matcher; the names' first characters and lengths it
+    searches by are kept on the index as canaries are added, a new surname included."""
+    canaries = [c for c in _mint(32, 200) if len(c.name) == 3]
+    index, _ = _index(canaries)
+
+    def listing(c: MintedCanary) -> str:
+        return f"收件人 {c.name} 地址 {c.province}{c.city}{c.district}{c.address} 电话 13912345678"
+
+    found = Matcher(index).match_text(listing(canaries[0]))
+    assert [m.canary.name for _, m in found] == [canaries[0].name]
+    firsts = {c.name[0] for c in canaries}
+    surname = next(s for s in "欧司诸上端皇" if s not in firsts)
+    newcomer = replace(_mint(33, 1)[0], name=surname + "阳晓峰")  # a first and a length new
+    index.add([entry_of(newcomer, uuid.UUID(int=7))])
+    found = Matcher(index).match_text(listing(newcomer))
+    assert [m.canary.name for _, m in found] == [newcomer.name]
