@@ -93,6 +93,7 @@ class IncidentFacts:
     ambiguous: bool = False
     tied: list[Named] = field(default_factory=list)
     readers: list[Named] = field(default_factory=list)
+    before_plant: int = 0  # canaries seen before they were planted: chance matches
 
 
 def _instant(window: tuple[datetime, datetime]) -> bool:
@@ -139,7 +140,7 @@ def summary_text(facts: IncidentFacts, clock: Clock) -> Text:
     parts: list[Text] = []
     top = facts.top
     if top is None:
-        parts.append(say("summary_nothing"))
+        parts.append(say("summary_nothing_leakable" if facts.before_plant else "summary_nothing"))
     else:
         parts.append(say("summary_top", link=top, probability=facts.probability))
         if facts.leak_window is not None:
@@ -159,6 +160,8 @@ def summary_text(facts: IncidentFacts, clock: Clock) -> Text:
         parts.append(say("summary_readers", others=others, names=facts.readers, link=top))
     if top is not None and facts.tied:
         parts.append(say("summary_tied", link=top, names=facts.tied))
+    if facts.before_plant:
+        parts.append(say("warning_before_plant", n=facts.before_plant))
     if facts.control_seen:
         parts.append(say("warning_control"))
     if facts.weak and top is not None:

@@ -345,9 +345,14 @@ def _named(tree: ExposureTree, link_id: uuid.UUID) -> Named:
     return Named(link.name, link.kind)
 
 
-def _nothing(control_seen: bool, clock: Callable[[datetime], str]) -> Attribution:
+def _nothing(
+    control_seen: bool, clock: Callable[[datetime], str], before_plant: int = 0
+) -> Attribution:
+    """No link to name: no planted canary surfaced, or none after it was planted."""
     flags = {Flag.WEAK} | ({Flag.CONTROL_SEEN} if control_seen else set())
-    facts = IncidentFacts(control_seen=control_seen, weak=True, noise=1.0)
+    facts = IncidentFacts(
+        control_seen=control_seen, weak=True, noise=1.0, before_plant=before_plant
+    )
     return Attribution((), None, None, None, (), 1.0, frozenset(flags), summary_text(facts, clock))
 
 
@@ -369,8 +374,8 @@ def attribute(
     planted = [s for s in sightings if not s.control and s.canary_id in tree.plants]
     control_bits = max((s.score for s in controls if s.score is not None), default=-math.inf)
     surfaced = _surfaced(tree, planted, leaked_records, control_bits)
-    if not surfaced:
-        return _nothing(bool(controls), clock)
+    if not any(c.leakable for c in surfaced):
+        return _nothing(bool(controls), clock, before_plant=len(surfaced))
     sizes = [s.rows or leaked_records or ROWS_UNKNOWN for s in sightings if s.score is not None]
     chance = min(1.0, chance_per_row * max(sizes)) if sizes else 1.0
     by_phone = all(s.channel in PHONE_CHANNELS for s in planted)
@@ -481,6 +486,7 @@ def _conclude(
         ambiguous=Flag.AMBIGUOUS in flags,
         tied=_tied(tree, candidates),
         readers=_readers(tree, candidates, first),
+        before_plant=sum(1 for c in incident.surfaced if not c.leakable),
     )
     return Attribution(
         tuple(candidates),

@@ -207,6 +207,23 @@ def test_a_canary_seen_before_it_was_planted_is_chance_and_does_not_date_the_lea
     assert all(
         c.name(x.link_id) != "网点甲快递员0" or x.probability < 0.5 for x in result.candidates
     )
+    assert "1 canary surfaced before it was planted" in result.explanation.en
+    assert "有 1 个诱饵运单在投放之前就已出现" in result.explanation.zh
+
+
+def test_a_report_dated_before_its_canaries_were_planted_says_why_it_names_nobody() -> None:
+    """A listing entered with a wrong date (a year ago, for one found today): the canaries
+    in it had not reached any feed then, so no leak can explain them; the report says so."""
+    c = zhejiang()
+    leaked = c.canaries["宁波鄞州网点"][:3]
+    listing = seen(leaked, 90.0, at=NOW - 365 * DAY, rows=40, channel=Channel.SITE)
+    result = attribute(c.tree(), listing, leaked_records=40)
+    assert result.candidates == ()
+    assert result.noise_probability == 1.0 and Flag.WEAK in result.flags
+    assert result.explanation.en.startswith("Every canary that surfaced was seen before it was")
+    assert "3 canaries surfaced before they were planted" in result.explanation.en
+    assert "Check when the sightings were made" in result.explanation.en
+    assert "有 3 个诱饵运单在投放之前就已出现" in result.explanation.zh
 
 
 def test_a_broad_leak_seen_through_many_calls_is_weighed_as_one_leaker() -> None:
