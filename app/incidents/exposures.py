@@ -13,8 +13,11 @@ in the range the model's windows can reach (attribution.tree.plant_range), which
 the likelihood counts.
 """
 
+import threading
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case
@@ -119,9 +122,59 @@ def _number_called(sighting: Sighting) -> uuid.UUID | None:
     return uuid.UUID(str(number)) if number else None
 
 
+# The links as a process last read them, by database: every sighting stored groups by the
+# tree (app.incidents.service) and every refresh weighs over it, and reading 20,000 links
+# takes most of a second, in the write transaction that groups. A stamp of the tables (how
+# many links and readers, and their newest change) is read each time and the links again
+# when it moved; every change to a link sets its `updated_at`. Whatever a stamp could miss
+# (a change written with a clock behind the newest) lives at most LINKS_HELD_SECONDS.
+LINKS_HELD_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Held:
+    stamp: tuple[object, ...]
+    read_at: float  # time.monotonic()
+    nodes: tuple[LinkNode, ...]
+    tree: ExposureTree  # the links alone, as grouping asks them
+
+
+_held: dict[str, _Held] = {}
+_held_lock = threading.Lock()
+
+
 def link_nodes(session: Session) -> list[LinkNode]:
     """Every link with its records a day and its readers besides its parent (a vendor reads
-    its clients')."""
+    its clients'), as this session sees them."""
+    return list(_links(session).nodes)
+
+
+def links_tree(session: Session) -> ExposureTree:
+    """The tree of the links alone (exposure sets: what grouping needs), shared while the
+    links do not change."""
+    return _links(session).tree
+
+
+def _links(session: Session) -> _Held:
+    key = session.connection().engine.url.render_as_string(hide_password=True)
+    links = session.execute(select(func.count(), func.max(col(Link.updated_at)))).one()
+    readers = session.execute(
+        select(func.count(), func.max(col(LinkReader.added_at))).select_from(LinkReader)
+    ).one()
+    stamp = (*links, *readers)
+    now = time.monotonic()
+    with _held_lock:
+        held = _held.get(key)
+    if held is not None and held.stamp == stamp and now - held.read_at < LINKS_HELD_SECONDS:
+        return held
+    nodes = tuple(_read_link_nodes(session))
+    held = _Held(stamp, now, nodes, ExposureTree(nodes))
+    with _held_lock:
+        _held[key] = held
+    return held
+
+
+def _read_link_nodes(session: Session) -> list[LinkNode]:
     stored = session.exec(select(Link)).all()
     volumes = records_per_day(stored)
     readers: dict[uuid.UUID, list[uuid.UUID]] = {}

@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.evidence.facts import Grouping
 from app.evidence.log import lock_log, log_memberships
 from app.incidents.announce import Standing, announce
-from app.incidents.exposures import link_nodes
+from app.incidents.exposures import links_tree
 from app.incidents.grouping import (
     PARTNER_ROLE,
     attach,
@@ -44,7 +44,6 @@ from app.models.sightings import Sighting
 from app.problems import ConflictError, InvalidError, NotFoundError, field_error
 from app.queueing.jobs import JobQueue
 from attribution.grouping import GROUP_WINDOW, absorb, choose, joins, profile
-from attribution.tree import ExposureTree
 
 # pg_advisory_xact_lock's key for "grouping sightings" ("htin" in ASCII): two transactions
 # storing sightings of one listing at once must not open two incidents for it.
@@ -61,7 +60,7 @@ def assign_sightings(
     if not sightings:
         return []
     _lock_grouping(session)
-    tree = ExposureTree(link_nodes(session))
+    tree = links_tree(session)
     names = canary_names(session, sightings)
     touched_ids: dict[uuid.UUID, Incident] = {}
     joined: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]] = []
