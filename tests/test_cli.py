@@ -196,9 +196,11 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
         run(cli_env, "links", "add", "--name", "平台", "--kind", "platform", "--region", "110000",
             "--courier", "jd", "--json")
     )  # fmt: skip
-    run(cli_env, "mint", "--link", link["id"], "--count", "600")
+    # Two samples of one distribution: the AUCs are noise, about 0.5 +- 0.01 at 2,000 a side
+    # (+- 0.017 at 600 a side, where address tokens once reached 0.559, over the 0.55 goal).
+    run(cli_env, "mint", "--link", link["id"], "--count", "2000")
     stats = json.loads(run(cli_env, "canaries", "audit", "--json"))
-    assert stats["count"] == 630  # 600 planted and 30 controls
+    assert stats["count"] == 2100  # 2,000 planted and 100 controls
     assert stats["division_consistency_rate"] == 1.0
     assert stats["waybill_validity_rate"] == 1.0
     assert stats["duplicate_waybills"] == 0
@@ -208,7 +210,7 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
     rng = random.Random(11)
     minter = Minter(LinkProfile(courier=Courier.JD), rng)
     lines = ["收件人,联系电话,收货地址,运单号"]
-    for canary in minter.mint(600):
+    for canary in minter.mint(2000):
         lines.append(
             f"{canary.name},{canary.mobile},"
             f"{canary.province}{canary.city}{canary.district}{canary.address},{canary.waybill_no}"
@@ -220,7 +222,7 @@ def test_canaries_audit_prints_the_figures_and_the_auc(
     assert "classifier_auc" in text
     # For a person: labelled lines, shares as percentages, no Python dicts or 16-digit floats.
     assert re.search(r"^division consistency +100\.0%$", text, re.MULTILINE)
-    assert re.search(r"^canaries audited +630$", text, re.MULTILINE)
+    assert re.search(r"^canaries audited +2,100$", text, re.MULTILINE)
     assert not re.search(r"[{}]|\[\(|\d\.\d{4,}", text), text
 
 
