@@ -14,7 +14,6 @@ the likelihood counts.
 """
 
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from app.models.canaries import Canary, Plant
+from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.links import Link, LinkReader
 from app.models.sightings import Scan, Sighting, SightingSource
 from app.numbers.background import background_rates
@@ -124,17 +124,15 @@ def _number_called(sighting: Sighting) -> uuid.UUID | None:
 
 # The links as a process last read them, by database: every sighting stored groups by the
 # tree (app.incidents.service) and every refresh weighs over it, and reading 20,000 links
-# takes most of a second, in the write transaction that groups. A stamp of the tables (how
-# many links and readers, and their newest change) is read each time and the links again
-# when it moved; every change to a link sets its `updated_at`. Whatever a stamp could miss
-# (a change written with a clock behind the newest) lives at most LINKS_HELD_SECONDS.
-LINKS_HELD_SECONDS = 60.0
+# takes most of a second, in the write transaction that groups. Every change to a link or
+# its readers (created, changed, deleted, imported) is chained in the evidence log in the
+# same transaction (app.evidence.log.log_links), so the newest link entry, its sequence
+# number and hash, says which links a session sees: read again only when it moves.
 
 
 @dataclass(frozen=True)
 class _Held:
-    stamp: tuple[object, ...]
-    read_at: float  # time.monotonic()
+    stamp: tuple[object, ...] | None
     nodes: tuple[LinkNode, ...]
     tree: ExposureTree  # the links alone, as grouping asks them
 
@@ -157,18 +155,19 @@ def links_tree(session: Session) -> ExposureTree:
 
 def _links(session: Session) -> _Held:
     key = session.connection().engine.url.render_as_string(hide_password=True)
-    links = session.execute(select(func.count(), func.max(col(Link.updated_at)))).one()
-    readers = session.execute(
-        select(func.count(), func.max(col(LinkReader.added_at))).select_from(LinkReader)
-    ).one()
-    stamp = (*links, *readers)
-    now = time.monotonic()
+    newest = session.exec(
+        select(EvidenceEntry.seq, EvidenceEntry.hash)
+        .where(EvidenceEntry.kind == EntryKind.LINK.value)
+        .order_by(col(EvidenceEntry.seq).desc())
+        .limit(1)
+    ).first()
+    stamp = None if newest is None else tuple(newest)
     with _held_lock:
         held = _held.get(key)
-    if held is not None and held.stamp == stamp and now - held.read_at < LINKS_HELD_SECONDS:
+    if held is not None and held.stamp == stamp:
         return held
     nodes = tuple(_read_link_nodes(session))
-    held = _Held(stamp, now, nodes, ExposureTree(nodes))
+    held = _Held(stamp, nodes, ExposureTree(nodes))
     with _held_lock:
         _held[key] = held
     return held

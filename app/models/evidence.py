@@ -22,6 +22,9 @@ class EvidenceEntry(SQLModel, table=True):
     """Append-only: rows are only ever inserted, under the lock in `app.evidence.log`."""
 
     __tablename__ = "evidence_log"
+    # The newest entry of a kind, found at once: the newest link entry stamps the link tree
+    # each process keeps (app.incidents.exposures).
+    __table_args__ = (sa.Index(None, "kind", "seq"),)
 
     # The primary key is also what makes a fork impossible: two appenders that read the
     # same head cannot both insert its successor.
