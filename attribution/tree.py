@@ -105,6 +105,23 @@ class ExposureTree:
             for link in self.links.values()
         }
         self._exposure: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
+        self.total_weight = sum(self.weight(link_id) for link_id in self.links)
+        self._plant(exposures, counts)
+
+    def planted(
+        self, exposures: Iterable[Exposure] = (), counts: Iterable[PlantCount] = ()
+    ) -> "ExposureTree":
+        """This tree's links with these plants: the links' structures are shared, not built
+        again (a process keeps the tree of its links; each incident brings its plants)."""
+        tree = ExposureTree.__new__(ExposureTree)
+        tree.links = self.links
+        tree._readers = self._readers
+        tree._exposure = self._exposure  # exposure sets depend on the links alone
+        tree.total_weight = self.total_weight
+        tree._plant(exposures, counts)
+        return tree
+
+    def _plant(self, exposures: Iterable[Exposure], counts: Iterable[PlantCount]) -> None:
         self.plants: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
         visible: dict[uuid.UUID, list[float]] = {}
         phones: dict[uuid.UUID, list[float]] = {}
@@ -128,7 +145,6 @@ class ExposureTree:
         self._phones = {link: sorted(times) for link, times in phones.items() if times}
         # Whether the plants say which canaries a call can reach; if not, every one counts.
         self.knows_phones = bool(self._phones)
-        self.total_weight = sum(self.weight(link_id) for link_id in self.links)
 
     def exposure_set(self, link_id: uuid.UUID) -> frozenset[uuid.UUID]:
         """The link and every link that reads its data, directly or through another reader."""

@@ -197,10 +197,10 @@ def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTr
     (attribution.tree.plant_range) counted per link and plant time (a batch planted at once
     is one row), with how many of them carry a full pool number: calls and messages reach
     only those."""
-    links = link_nodes(session)
+    links = links_tree(session)
     canary_ids = {s.canary_id for s in sightings}
     if not canary_ids:
-        return ExposureTree(links, ())
+        return links
     phone = col(Canary.mobile_form) != MobileForm.MASKED.value
     own = session.exec(
         select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at), phone)
@@ -219,8 +219,7 @@ def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTr
         )
         .group_by(link_id, planted_at)
     ).all()
-    return ExposureTree(
-        links,
+    return links.planted(
         [Exposure(canary, link, at, bool(by_phone)) for canary, link, at, by_phone in own],
         [PlantCount(link, at, count, int(by_phone or 0)) for link, at, count, by_phone in batches],
     )
