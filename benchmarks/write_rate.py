@@ -3,7 +3,8 @@ measured in the same run on the same database (goals, issue 17: p99 under 100 ms
 clients on SQLite and 32 on PostgreSQL). Minting has its own: benchmarks/mint_store.py.
 
 A real `honeytrace serve` on loopback (its own process; the clients run here) on a fresh
-SQLite file and on a scratch PostgreSQL database. With `--canaries` canaries stored:
+SQLite file and on a scratch PostgreSQL database. With `--links` links in a courier's tree
+and `--canaries` canaries stored at one of its outlets:
 
 - `POST /v1/sightings`: listing texts that name a canary each (a sighting, its evidence,
   an incident, a burn and a replacement canary) and texts that name none (an audit entry);
@@ -11,7 +12,7 @@ SQLite file and on a scratch PostgreSQL database. With `--canaries` canaries sto
   RequestValidator;
 - yardstick: `GET /healthz` under the same concurrency (the framework's floor).
 
-Run: python benchmarks/write_rate.py [--requests 400] [--canaries 3000]
+Run: python benchmarks/write_rate.py [--requests 400] [--canaries 3000] [--links 10000]
                                       [--postgres URL | --no-postgres]
 """
 
@@ -42,13 +43,16 @@ from app.auth.actor import Actor
 from app.auth.keys import issue_key
 from app.db import Database, make_engine, upgrade
 from app.demo.serving import free_port
+from app.links.importer import import_links_csv
 from app.links.schemas import LinkCreate
 from app.links.service import create_link
 from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.keys import Role
+from app.models.links import Link
 from app.models.sightings import Sighting
 from app.planting.service import mint_canaries
 from attribution.kinds import LinkKind
+from benchmarks.links_import import generate_csv
 from canaries.couriers import Courier
 
 BIN = Path(sys.executable).parent
@@ -63,15 +67,25 @@ class Stored:
     canaries: list[Canary]
 
 
-def prepare(url: str, canaries: int) -> Stored:
+def prepare(url: str, canaries: int, links: int) -> Stored:
+    """A courier of `links` links (benchmarks/links_import.py's tree) and, under its
+    Zhejiang region, the outlet whose `canaries` the reports name."""
     engine = make_engine(url)
     upgrade(engine)
     database = Database(engine)
     with database.write() as session:
+        import_links_csv(session, Actor.cli(), generate_csv(links))
+        region = session.exec(select(Link.id).where(Link.external_ref == "r330000")).first()
         link = create_link(
             session,
             Actor.cli(),
-            LinkCreate(name="网点", kind=LinkKind.OUTLET, region="330106", courier=Courier.ZTO),
+            LinkCreate(
+                name="网点",
+                kind=LinkKind.OUTLET,
+                region="330106",
+                courier=Courier.ZTO,
+                parent_id=region,
+            ),
         )
         key = issue_key(session, role=Role.SECURITY, name="bench").secret
         link_id = link.id
@@ -263,10 +277,10 @@ def scratch_postgres(admin_url: str) -> Iterator[str]:
 
 
 def backend(label: str, url: str, args: argparse.Namespace, clients: int) -> None:
-    print(f"{label}: {clients} clients, {args.requests} requests a case")
+    print(f"{label}: {clients} clients, {args.requests} requests a case, {args.links:,} links")
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        stored = prepare(url, max(args.canaries, 2 * args.requests + 100))
+        stored = prepare(url, max(args.canaries, 2 * args.requests + 100), args.links)
         requests_run(url, tmp, stored, clients, args.requests)
 
 
@@ -274,6 +288,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400, help="requests a case")
     parser.add_argument("--canaries", type=int, default=3000, help="canaries stored first")
+    parser.add_argument("--links", type=int, default=10_000, help="links in the courier's tree")
     parser.add_argument("--sqlite-clients", type=int, default=8)
     parser.add_argument("--postgres-clients", type=int, default=32)
     parser.add_argument("--postgres", default=POSTGRES, help="a server to make a scratch db on")
