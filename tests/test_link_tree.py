@@ -8,7 +8,9 @@ from app.auth.actor import Actor
 from app.incidents.exposures import link_nodes, links_tree
 from app.links.schemas import LinkUpdate
 from app.links.service import add_reader, delete_link, remove_reader, update_link
+from app.models.links import Link
 from attribution.kinds import LinkKind
+from canaries.couriers import Courier
 from tests.conftest import LinkFactory
 
 
@@ -40,3 +42,16 @@ def test_the_tree_is_kept_while_the_links_do_not_change_and_read_again_after_eac
     assert vendor.id not in links_tree(session).links
     late = make_link("杭州拱墅网点", LinkKind.OUTLET, parent=region)
     assert links_tree(session).exposure_set(late.id) == {late.id, region.id}
+
+
+def test_a_link_written_around_the_service_is_seen_too(
+    session: Session, make_link: LinkFactory
+) -> None:
+    """A repair in SQL chains nothing in the evidence log: the counts of the stamp see it."""
+    region = make_link("华南大区", LinkKind.REGION)
+    assert set(links_tree(session).links) >= {region.id}
+    repaired = Link(name="深圳南山网点", kind=LinkKind.OUTLET, region_code="440305",
+                    courier=Courier.ZTO, parent_id=region.id)  # fmt: skip
+    session.add(repaired)
+    session.commit()
+    assert links_tree(session).exposure_set(repaired.id) == {repaired.id, region.id}
