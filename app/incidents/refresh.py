@@ -9,10 +9,10 @@ unit of work, unless a newer refresh already did. The job starts REFRESH_DELAY_S
 after the write that deferred it, and deferrals of the same incident meanwhile fold into it:
 a campaign of a thousand messages naming one outlet's canaries is weighed a few times, not
 a thousand times over ever more sightings (each refresh reads every sighting of the
-incident). The periodic `incident_sweep` defers a
-refresh for any incident still behind (a job lost when a SQLite `serve` stopped). Without a
-queue (the CLI's one-off commands, scripts), the writing unit of work recomputes, as an
-investigator's merge or split always does. Whether the new answer is announced is
+incident). The periodic `incident_sweep` defers a refresh for any incident still behind (a
+job lost when a SQLite `serve` stopped, during its delay or its run). Without a queue (the
+CLI's one-off commands, scripts), the writing unit of work recomputes, as an investigator's
+merge or split always does. Whether the new answer is announced is
 app.incidents.announce's call.
 """
 
