@@ -5,7 +5,7 @@ groups each sighting), and read again after any change a link or a reader can ta
 from sqlmodel import Session
 
 from app.auth.actor import Actor
-from app.incidents.exposures import link_nodes, links_tree
+from app.incidents.exposures import links_tree
 from app.links.schemas import LinkUpdate
 from app.links.service import add_reader, delete_link, remove_reader, update_link
 from app.models.links import Link
@@ -25,8 +25,7 @@ def test_the_tree_is_kept_while_the_links_do_not_change_and_read_again_after_eac
     assert tree.exposure_set(outlet.id) == {outlet.id, region.id}
 
     def figure() -> float:
-        (node,) = (n for n in link_nodes(session) if n.id == outlet.id)
-        return node.records_per_day
+        return links_tree(session).links[outlet.id].records_per_day
 
     update_link(session, Actor.cli(), outlet.id, LinkUpdate(records_per_day=4321))
     session.commit()

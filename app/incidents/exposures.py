@@ -135,23 +135,17 @@ def _number_called(sighting: Sighting) -> uuid.UUID | None:
 @dataclass(frozen=True)
 class _Held:
     stamp: tuple[object, ...]
-    nodes: tuple[LinkNode, ...]
-    tree: ExposureTree  # the links alone, as grouping asks them
+    tree: ExposureTree  # the links alone
 
 
 _held: dict[str, _Held] = {}
 _held_lock = threading.Lock()
 
 
-def link_nodes(session: Session) -> list[LinkNode]:
-    """Every link with its records a day and its readers besides its parent (a vendor reads
-    its clients'), as this session sees them."""
-    return list(_links(session).nodes)
-
-
 def links_tree(session: Session) -> ExposureTree:
-    """The tree of the links alone (exposure sets: what grouping needs), shared while the
-    links do not change."""
+    """The tree of the links alone, as this session sees them: each link with its records
+    a day and its readers besides its parent (a vendor reads its clients'), and their
+    exposure sets (what grouping needs); shared while the links do not change."""
     return _links(session).tree
 
 
@@ -172,8 +166,7 @@ def _links(session: Session) -> _Held:
         held = _held.get(key)
     if held is not None and held.stamp == stamp:
         return held
-    nodes = tuple(_read_link_nodes(session))
-    held = _Held(stamp, nodes, ExposureTree(nodes))
+    held = _Held(stamp, ExposureTree(_read_link_nodes(session)))
     with _held_lock:
         _held[key] = held
     return held
