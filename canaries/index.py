@@ -87,7 +87,9 @@ class Anchors:
         self._keys: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
         self._single: dict[str, list[str]] = {kind: [] for kind in ANCHOR_KINDS}
         self._name_shape: tuple[frozenset[str], frozenset[int]] | None = None
-        self._shape_lock = threading.Lock()  # a shape built while a name is added holds it
+        # Sets are built on first use by whichever thread asks, while the process's refresh
+        # may be adding canaries: building and adding take turns, or an addition is lost.
+        self._lock = threading.RLock()
 
     @property
     def waybills(self) -> set[str]:
@@ -114,46 +116,46 @@ class Anchors:
         date as names are added: a matcher made for every request must not walk them all."""
         shape = self._name_shape
         if shape is None:
-            with self._shape_lock:
+            with self._lock:
                 names = self.names
                 shape = (frozenset(n[0] for n in names), frozenset(len(n) for n in names))
                 self._name_shape = shape
         return shape
 
     def add(self, canary: IndexedCanary) -> None:
-        for kind, anchor in anchors_of(canary):
-            built = self._sets.get(kind)
-            if built is not None:
-                built.add(anchor)
-            else:
-                self._single[kind].append(anchor)
-            if kind == "names":
-                self._shape_with([anchor])
+        with self._lock:
+            for kind, anchor in anchors_of(canary):
+                built = self._sets.get(kind)
+                if built is not None:
+                    built.add(anchor)
+                else:
+                    self._single[kind].append(anchor)
+                if kind == "names":
+                    self._shape_with([anchor])
 
     def _shape_with(self, names: Iterable[str]) -> None:
+        """Names just added: into the shape, if it is built (the caller holds the lock)."""
         shape = self._name_shape
         if shape is None:
             return
         firsts = {n[0] for n in names} - shape[0]
         lengths = {len(n) for n in names} - shape[1]
-        if firsts or lengths:
-            self._name_shape = (
-                shape[0] | firsts,
-                shape[1] | lengths,
-            )  # one swap: readers see either
+        if firsts or lengths:  # one swap: a reader sees the old shape or the new
+            self._name_shape = (shape[0] | firsts, shape[1] | lengths)
 
     def add_runs(self, runs: dict[str, str]) -> None:
         """Anchors of many canaries at once, each kind's joined by newlines."""
-        for kind, run in runs.items():
-            if not run:
-                continue
-            built = self._sets.get(kind)
-            if built is not None:
-                built.update(run.split("\n"))
-            else:
-                self._keys[kind].append(run)
-            if kind == "names":
-                self._shape_with(run.split("\n"))
+        with self._lock:
+            for kind, run in runs.items():
+                if not run:
+                    continue
+                built = self._sets.get(kind)
+                if built is not None:
+                    built.update(run.split("\n"))
+                else:
+                    self._keys[kind].append(run)
+                if kind == "names":
+                    self._shape_with(run.split("\n"))
 
     def sets(self) -> list[set[str]]:
         return [self._built(kind) for kind in ANCHOR_KINDS]
@@ -161,12 +163,15 @@ class Anchors:
     def _built(self, kind: str) -> set[str]:
         anchors = self._sets.get(kind)
         if anchors is None:
-            anchors = set(self._single[kind])
-            for run in self._keys[kind]:
-                anchors.update(run.split("\n"))
-            self._sets[kind] = anchors
-            self._keys[kind] = []
-            self._single[kind] = []
+            with self._lock:
+                anchors = self._sets.get(kind)
+                if anchors is None:
+                    anchors = set(self._single[kind])
+                    for run in self._keys[kind]:
+                        anchors.update(run.split("\n"))
+                    self._sets[kind] = anchors
+                    self._keys[kind] = []
+                    self._single[kind] = []
         return anchors
 
 
