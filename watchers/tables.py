@@ -1,9 +1,10 @@
 """Reading a delimited text member straight into columns, for scanning at native speed.
 
 The member's bytes are cut into runs of complete records about four blocks long (a cut
-falls on a newline outside quotes), transcoded to UTF-8 in one piece when they are GB18030
-(UTF-16 arrives transcoded), and parsed by Polars' multi-threaded CSV reader into String
-columns (canaries.columnar.parse_table); free text goes on as UTF-8 bytes, which the
+falls on a newline outside quotes), transcoded to UTF-8 when they are GB18030 (by the C
+library's iconv where it gives Python's answer, watchers.transcode; UTF-16 arrives
+transcoded), and parsed by Polars' multi-threaded CSV reader into String columns
+(canaries.columnar.parse_table); free text goes on as UTF-8 bytes, which the
 free-text kernel searches whole (canaries.freetext). What cannot be read so (a stray quote,
 bytes that are not UTF-8) is decoded and yielded as a text Block as before, so no row is
 lost; lines over the line limit are skipped and counted as the text reader does. Memory is
@@ -31,6 +32,7 @@ from watchers.dumpbase import (
     size_text,
     without_padding,
 )
+from watchers.transcode import native_utf8
 
 if TYPE_CHECKING:
     import polars as pl
@@ -74,10 +76,10 @@ def read_table(
     delimiter) in runs of UTF-8 lines.
 
     A run is read (hashed, cut, checked) and transcoded in a second thread while the one
-    before it is matched: Python's GB18030 codec holds the interpreter, but hashing, Polars
-    and the free-text automaton let go of it. A run that needed no transcoding is parsed
-    into columns there too; one that did is parsed beside the matching instead, which
-    keeps the two threads about evenly loaded either way.
+    before it is matched: hashing, iconv, Polars and the automata let go of the interpreter
+    (Python's GB18030 codec, where iconv cannot be used, holds it). A run that needed no
+    transcoding is parsed into columns there too; one that did is parsed beside the
+    matching instead, which keeps the two threads about evenly loaded either way.
     """
     label = member or "the file"
     row = 1
@@ -146,6 +148,9 @@ def _utf8(run: bytes, codec: str, mixed: bool, free_text: bool) -> bytes | None:
     try:
         if codec != "gb18030":
             return run.decode(codec).encode()
+        native = native_utf8(run)
+        if native is not None:
+            return native
         return b"".join(str(piece, codec).encode() for piece in _pieces(run))
     except UnicodeDecodeError:
         return None
