@@ -297,11 +297,14 @@ def county_places() -> dict[str, CountyPlaces]:
     """Towns, committees and roads by county code (about 0.3 s to load, once)."""
     raw = resources.files("canaries").joinpath("data/places.tsv.gz").read_bytes()
     divisions = {d.name for d in division_table().all()}
+    heads = {name[:2] for name in divisions}  # most names share no two characters with one
 
     def names(cell: str) -> tuple[str, ...]:
         # A committee named after a division (黄山区社区) would read as one in an address.
         return tuple(
-            n for n in cell.split("|") if n and not any(n[:k] in divisions for k in range(2, 8))
+            n
+            for n in cell.split("|")
+            if n and not (n[:2] in heads and any(n[:k] in divisions for k in range(2, 8)))
         )
 
     towns: dict[str, list[Town]] = defaultdict(list)

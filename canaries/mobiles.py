@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import random
 import re
+from array import array
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from itertools import groupby
 from typing import TYPE_CHECKING, cast
 
 from canaries.divisions import DivisionTable, division_table
@@ -150,12 +152,13 @@ def _city_key(description: str, province_short: str, province_name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _SegmentIndex:
-    """Seven-digit segments by where the geocoder places them, and what it cannot place."""
+    """Seven-digit segments by where the geocoder places them, and what it cannot place; a
+    segment is held as its four-digit middle under its three-digit prefix, in order."""
 
-    # (province code, city key or "" for the whole province, prefix) -> placed segments
-    placed: dict[tuple[str, str, str], list[str]]
-    # prefix -> segments the geocoder has no home for; None when it places none of them
-    unplaced: dict[str, list[str] | None]
+    # (province code, city key or "" for the whole province, prefix) -> placed middles
+    placed: dict[tuple[str, str, str], array[int]]
+    # prefix -> middles the geocoder has no home for; None when it places none of them
+    unplaced: dict[str, array[int] | None]
     # province code -> the prefixes usable there, weighted by PREFIX_SHARES
     prefixes: dict[str, Weighted[str]]
 
@@ -172,35 +175,65 @@ def _home_of(
     return None
 
 
+def _entries_by_prefix(
+    geodata: Mapping[str, Mapping[str, str]],
+) -> dict[str, list[tuple[str, str]]]:
+    """(digits after the prefix, zh description) of the geocoder's entries of one to four
+    digits past each three-digit prefix: those _geocode consults."""
+    by_prefix: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key, entry in geodata.items():
+        if key.startswith("861") and 6 <= len(key) <= 9:
+            by_prefix[key[2:5]].append((key[5:], entry.get("zh", "")))
+    return by_prefix
+
+
+def _descriptions(entries: list[tuple[str, str]]) -> list[str]:
+    """The description of each of a prefix's 10,000 middles, as _geocode gives it: the
+    longest entry that covers the middle wins, even when it has no zh text."""
+    found = [""] * 10_000
+    for digits, description in sorted(entries, key=lambda e: len(e[0])):
+        width = 10 ** (4 - len(digits))
+        start = int(digits) * width
+        found[start : start + width] = [description] * width
+    return found
+
+
 @cache
 def _segment_index() -> _SegmentIndex:
-    """Built once, in a few seconds."""
+    """Built once, in a few tenths of a second: the geocoder's entries are spread over each
+    prefix's middles, and the runs of middles that share a description are placed whole
+    (a few thousand descriptions cover the 440,000 segments)."""
     table = division_table()
     provinces = _province_keys()
-    placed: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    unplaced: dict[str, list[str] | None] = {}
-    # A few thousand descriptions cover the 440,000 segments: each is placed once.
+    placed: dict[tuple[str, str, str], array[int]] = defaultdict(lambda: array("H"))
+    unplaced: dict[str, array[int] | None] = {}
     homes: dict[str, tuple[str, str] | None] = {}
-    geodata = _geodata()
+    by_prefix = _entries_by_prefix(_geodata())
     for prefix in PREFIX_SHARES:
-        homeless: list[str] = []
-        for middle in range(10_000):
-            segment = f"{prefix}{middle:04d}"
-            if segment.startswith(_EXCLUDED_SEGMENT_HEADS):
-                continue
-            description = _geocode(segment, geodata)
+        descriptions = _descriptions(by_prefix.get(prefix, []))
+        excluded = {int(h[3]) for h in _EXCLUDED_SEGMENT_HEADS if h.startswith(prefix)}
+        homeless = array("H")
+        at = 0
+        for description, run in groupby(descriptions):
+            count = sum(1 for _ in run)
+            middles = range(at, at + count)
+            at += count
+            if excluded:
+                middles_kept: Iterable[int] = (m for m in middles if m // 1000 not in excluded)
+            else:
+                middles_kept = middles
             if description not in homes:
                 homes[description] = _home_of(description, provinces, table)
             home = homes[description]
             if home is None:
-                homeless.append(segment)
+                homeless.extend(middles_kept)
                 continue
             code, city = home
-            placed[code, "", prefix].append(segment)
-            placed[code, city, prefix].append(segment)
-        unplaced[prefix] = homeless if len(homeless) < 10_000 else None
-        if not homeless:
-            del unplaced[prefix]
+            kept = array("H", middles_kept)
+            placed[code, "", prefix].extend(kept)
+            placed[code, city, prefix].extend(kept)
+        if homeless:
+            unplaced[prefix] = homeless if len(homeless) < 10_000 else None
     # A prefix fits a province if the geocoder places some of its segments there, or if a
     # buyer cannot place some of them anywhere (the hidden middle then reveals nothing).
     prefixes = {
@@ -223,14 +256,14 @@ def _home_segment(rng: random.Random, place: Place) -> str:
     if rng.random() < SAME_CITY_SHARE:
         by_city = index.placed.get((province, place.city[:2], prefix))
         if by_city is not None:
-            return rng.choice(by_city)
+            return f"{prefix}{rng.choice(by_city):04d}"
     in_province = index.placed.get((province, "", prefix))
     if in_province is not None:
-        return rng.choice(in_province)
+        return f"{prefix}{rng.choice(in_province):04d}"
     homeless = index.unplaced[prefix]
     if homeless is None:
         return f"{prefix}{rng.randrange(10_000):04d}"
-    return rng.choice(homeless)
+    return f"{prefix}{rng.choice(homeless):04d}"
 
 
 def masked_mobile(rng: random.Random, place: Place) -> Mobile:

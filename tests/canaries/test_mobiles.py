@@ -2,7 +2,7 @@
 
 import random
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
 import phonenumbers
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import carrier, geocoder
 
+from canaries import mobiles
 from canaries.addresses import AddressMinter
 from canaries.divisions import division_table
 from canaries.mobiles import (
@@ -125,6 +126,38 @@ def test_the_hidden_middle_of_an_unplaceable_prefix_still_varies() -> None:
             assert mobile.secret is not None
             secrets.add(mobile.secret)
     assert len(secrets) == 50
+
+
+def test_the_segment_index_places_every_segment_as_the_geocoder_does_one_by_one() -> None:
+    """The index spreads the geocoder's entries over each prefix's middles at once; asked
+    segment by segment (longest entry first, as mobiles._geocode does), the geocoder puts
+    each of the 440,000 segments in the same province and city lists, in the same order."""
+    table = division_table()
+    provinces = mobiles._province_keys()
+    expected: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    homeless: dict[str, list[str]] = defaultdict(list)
+    for prefix in mobiles.PREFIX_SHARES:
+        for middle in range(10_000):
+            segment = f"{prefix}{middle:04d}"
+            if segment.startswith("1349"):  # the satellite block
+                continue
+            home = mobiles._home_of(mobiles._geocode(segment), provinces, table)
+            if home is None:
+                homeless[prefix].append(segment)
+            else:
+                expected[home[0], "", prefix].append(segment)
+                expected[home[0], home[1], prefix].append(segment)
+    index = mobiles._segment_index()
+    got = {key: [f"{key[2]}{m:04d}" for m in middles] for key, middles in index.placed.items()}
+    assert got == expected
+    assert len(expected) > 10_000
+    for prefix, segments in homeless.items():
+        middles = index.unplaced[prefix]
+        if len(segments) == 10_000:
+            assert middles is None
+        else:
+            assert middles is not None and [f"{prefix}{m:04d}" for m in middles] == segments
+    assert set(index.unplaced) == set(homeless)
 
 
 POOL = ["17012345678", "+86 138 0571 0001", "13800000000", "18912345678"]
