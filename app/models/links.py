@@ -28,7 +28,8 @@ class Link(SQLModel, table=True):
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Indexed: the link tree's stamp reads the newest change (app.incidents.exposures).
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class LinkReader(SQLModel, table=True):
@@ -39,4 +40,4 @@ class LinkReader(SQLModel, table=True):
 
     link_id: uuid.UUID = Field(foreign_key="links.id", primary_key=True)
     reader_id: uuid.UUID = Field(foreign_key="links.id", primary_key=True, index=True)
-    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
