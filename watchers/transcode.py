@@ -106,8 +106,8 @@ class _Iconv:
             self._close(descriptor)
 
     def _buffer(self, size: int) -> ctypes.Array[ctypes.c_char]:
-        """This thread's output buffer, grown to `size`: a fresh one is zeroed, at about
-        half the cost of converting into it."""
+        """This thread's output buffer, grown to `size` (zeroing a fresh one costs about a
+        sixth of converting into it)."""
         buffer: ctypes.Array[ctypes.c_char] | None = getattr(self._local, "buffer", None)
         if buffer is None or len(buffer) < size:
             buffer = self._local.buffer = ctypes.create_string_buffer(size)
@@ -117,12 +117,22 @@ class _Iconv:
 @cache
 def _iconv() -> _Iconv | None:
     """The C library's iconv if it converts the probe as Python does; else None."""
-    name = ctypes.util.find_library("c") or ctypes.util.find_library("iconv")
-    if name is None:
-        return None
-    try:
-        iconv = _Iconv(ctypes.CDLL(name))
-    except (OSError, AttributeError):
-        return None
     probe = _PROBE.encode("gb18030")
-    return iconv if iconv.convert(probe) == _PROBE.encode() else None
+    # The interpreter's own symbols hold the C library's iconv on glibc and macOS; a
+    # separate libiconv is looked for only where they do not.
+    for find in (_own_symbols, _libiconv):
+        try:
+            iconv = _Iconv(ctypes.CDLL(find()))
+        except (OSError, AttributeError):
+            continue
+        if iconv.convert(probe) == _PROBE.encode():
+            return iconv
+    return None
+
+
+def _own_symbols() -> str | None:
+    return None  # dlopen(NULL): the interpreter and the libraries it links
+
+
+def _libiconv() -> str | None:
+    return ctypes.util.find_library("iconv")
