@@ -82,6 +82,9 @@ class Tally:
     eligible: int = 0
     first: int = 0
     second: int = 0  # the true link first or second
+    # The model's own expectation of `first`: the sum of its top candidate's probability
+    # (before the caps). A calibrated model's misses are the close calls it says are close.
+    expected_first: float = 0.0
     # The same over the leaks where two or more canaries planted at the leaker itself (not
     # at a link below it) surfaced.
     own_eligible: int = 0
@@ -234,6 +237,7 @@ def count(tally: Tally, world: World, tree: ExposureTree, scenario: Scenario) ->
                 tally.eligible += 1
                 top = main.candidates[0].link_id if main.candidates else None
                 tally.first += top == leaker
+                tally.expected_first += main.candidates[0].unguarded if main.candidates else 0.0
                 tally.second += leaker in [c.link_id for c in main.candidates[:2]]
                 own = sum(1 for c in leak.surfaced[leaker] if tree.plants[c][0] == leaker)
                 if own >= 2:
@@ -281,7 +285,8 @@ def report(tally: Tally, show_misses: bool = False) -> list[str]:
     lines = [
         f"scenarios: {tally.scenarios} ({shapes}); incidents: {tally.incidents}",
         f"true link first, >= 2 of its canaries surfaced (target >= 99 %): "
-        f"{share(tally.first, tally.eligible)}; first or second "
+        f"{share(tally.first, tally.eligible)} (the model's own expectation "
+        f"{tally.expected_first / max(tally.eligible, 1):.2%}); first or second "
         f"{share(tally.second, tally.eligible)}; where >= 2 canaries planted at the link "
         f"itself surfaced {share(tally.own_first, tally.own_eligible)}",
         f"innocent links: max probability {tally.innocent_max:.4f}, at >= 0.99 "
