@@ -211,6 +211,7 @@ def _segment_index() -> _SegmentIndex:
     by_prefix = _entries_by_prefix(_geodata())
     for prefix in PREFIX_SHARES:
         descriptions = _descriptions(by_prefix.get(prefix, []))
+        # Thousands of middles left out (the heads are four digits: 1349 -> 9000-9999).
         excluded = {int(h[3]) for h in _EXCLUDED_SEGMENT_HEADS if h.startswith(prefix)}
         homeless = array("H")
         at = 0
