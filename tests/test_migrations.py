@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, Table, func, insert, inspect, select, table
+from sqlalchemy import Engine, MetaData, Table, func, insert, inspect, select, table, update
 from sqlmodel import Session, col
 
 from app.auth.actor import Actor
@@ -26,7 +26,7 @@ from app.evidence.rows import verify_evidence
 from app.evidence.store import EvidenceStore
 from app.models import metadata
 from app.models.audit import AuditEntry
-from app.models.canaries import PlantChannel
+from app.models.canaries import Canary, Plant, PlantChannel
 from app.models.evidence import EvidenceEntry
 from app.models.incidents import Incident, IncidentSighting
 from app.models.links import Link, LinkReader
@@ -186,3 +186,25 @@ def test_rows_written_before_0016_are_chained_as_found(
     downgrade(empty_engine, "0015")
     upgrade(empty_engine)
     assert verified() == (rows, kinds)
+
+
+def test_plants_made_before_0022_learn_whether_their_canary_carries_a_pool_number(
+    empty_engine: Engine,
+) -> None:
+    """0022 copies each canary's mobile form onto its plant: a plant of a canary with a pool
+    number says so after the upgrade, the others do not."""
+    upgrade(empty_engine, "0021")
+    with session_scope(empty_engine) as session:
+        outlet = Link(name="网点", kind=LinkKind.OUTLET, region_code="330106", courier=Courier.ZTO)
+        session.add(outlet)
+        session.flush()
+        planted = mint_canaries(session, Actor.cli(), outlet.id, 3, PlantChannel.CLI).planted
+    pooled = planted[0].id
+    with empty_engine.begin() as connection:
+        connection.execute(
+            update(Canary).where(col(Canary.id) == pooled).values(mobile_form="privacy")
+        )
+    upgrade(empty_engine)
+    with Session(empty_engine) as session:
+        rows = session.execute(select(col(Plant.canary_id), col(Plant.by_phone))).all()
+    assert dict(rows) == {c.id: c.id == pooled for c in planted}

@@ -20,7 +20,7 @@ from app.auth.keys import issue_key
 from app.db import Database, make_engine, upgrade
 from app.main import create_app
 from app.models.audit import AuditEntry
-from app.models.canaries import Canary
+from app.models.canaries import Canary, Plant
 from app.models.keys import Role
 from app.models.sightings import Sighting
 from app.models.telephony import PhoneContact
@@ -275,6 +275,29 @@ def _provider_post(
             "X-Honeytrace-Signature": signature(secret, timestamp, body),
         },
     )
+
+
+def test_a_plant_says_whether_its_canary_carries_a_pool_number(server: Server) -> None:
+    """Attribution counts the plants calls and messages can reach from the plants alone:
+    each plant of a privacy-number canary says so, a masked canary's plant does not."""
+    privacy = _privacy_canary(server)
+    outlet = httpx.post(
+        f"{server.base}/v1/links",
+        json={"name": "网点", "kind": "outlet", "region": "330106", "courier": "zto"},
+        headers=server.headers,
+    ).json()
+    masked = httpx.post(
+        f"{server.base}/v1/links/{outlet['id']}/canaries", json={"count": 3},
+        headers=server.headers,
+    )  # fmt: skip
+    assert masked.status_code == 201, masked.text
+    with Session(server.engine) as session:
+        plants = session.exec(select(Plant.link_id, Plant.by_phone)).all()
+    by_link: dict[str, set[bool]] = {}
+    for link_id, by_phone in plants:
+        by_link.setdefault(str(link_id), set()).add(by_phone)
+    assert by_link[privacy["link_id"]] == {True}
+    assert by_link[outlet["id"]] == {False}
 
 
 def test_a_privacy_number_provider_reports_a_call_with_its_extension(server: Server) -> None:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
-from app.models.canaries import Canary, Plant
+from app.models.canaries import Plant
 from app.models.evidence import EntryKind, EvidenceEntry
 from app.models.links import Link, LinkReader
 from app.models.sightings import Scan, Sighting, SightingSource
@@ -32,7 +32,6 @@ from app.numbers.background import background_rates
 from attribution.kinds import Channel, LinkKind
 from attribution.model import CanarySighting
 from attribution.tree import Exposure, ExposureTree, LinkNode, PlantCount, plant_range
-from canaries.mobiles import MobileForm
 
 OWN_RECORDS_PER_DAY: dict[LinkKind, float] = {
     LinkKind.COURIER_STAFF: 100.0,
@@ -231,17 +230,17 @@ def exposure_tree(session: Session, sightings: Sequence[Sighting]) -> ExposureTr
     canary_ids = {s.canary_id for s in sightings}
     if not canary_ids:
         return links
-    phone = col(Canary.mobile_form) != MobileForm.MASKED.value
+    phone = col(Plant.by_phone)
     own = session.exec(
-        select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at), phone)
-        .join(Canary, col(Canary.id) == col(Plant.canary_id))
-        .where(col(Plant.canary_id).in_(canary_ids))
+        select(col(Plant.canary_id), col(Plant.link_id), col(Plant.planted_at), phone).where(
+            col(Plant.canary_id).in_(canary_ids)
+        )
     ).all()
     since, until = plant_range([row[2] for row in own], [s.observed_at for s in sightings])
     link_id, planted_at = col(Plant.link_id), col(Plant.planted_at)
+    # The plants' own index answers this (app.models.canaries.Plant): no canary row is read.
     batches = session.exec(
         select(link_id, planted_at, func.count(), func.sum(case((phone, 1), else_=0)))
-        .join(Canary, col(Canary.id) == col(Plant.canary_id))
         .where(
             planted_at >= since,
             planted_at <= until,

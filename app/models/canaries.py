@@ -104,10 +104,19 @@ class Plant(SQLModel, table=True):
     planted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     channel: PlantChannel = Field(sa_type=sa.String(16))
     actor: str = Field(sa_type=sa.String(64))
+    # Whether the canary carries a pool number (a full or privacy mobile, which calls and
+    # messages can reach), copied from the canary as it is planted; a canary's mobile never
+    # changes. Defaulted by the database, so a plant written without it is a masked one.
+    by_phone: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
-    # Attribution counts the plants of a window by link and time, leaving out the surfaced
-    # canaries: this index answers it alone (half the cost of a sighting at 100,000 plants).
-    __table_args__ = (sa.Index(None, "planted_at", "link_id", "canary_id"),)
+    # Attribution counts the plants of a window by link and time, and those by phone,
+    # leaving out the surfaced canaries: this index answers it alone. Joined to the canaries
+    # for their mobiles instead, the count read every canary's row: 200 ms at 100,000
+    # plants in the window on SQLite, against 20 ms.
+    __table_args__ = (sa.Index(None, "planted_at", "link_id", "canary_id", "by_phone"),)
 
 
 class FeedProfile(SQLModel, table=True):

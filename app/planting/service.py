@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import Database, utcnow
-from app.evidence.log import log_minted, log_planted
+from app.evidence.log import IDS_PER_QUERY, log_minted, log_planted
 from app.links.service import get_link
 from app.links.tree import ancestor_ids, exposure_ids
 from app.models.canaries import Canary, CanaryStatus, FeedProfile, Plant, PlantChannel
@@ -413,7 +413,30 @@ def record_plants(
             for canary_id in canary_ids
         ],
     )
+    pooled = sorted(_pooled(session, canary_ids))  # the rest keep the default (masked)
+    for at in range(0, len(pooled), IDS_PER_QUERY):
+        session.connection().execute(
+            update(Plant)
+            .where(col(Plant.canary_id).in_(pooled[at : at + IDS_PER_QUERY]))
+            .values(by_phone=True)
+        )
     log_planted(session, canary_ids, link_id, now, channel.value, actor.name)
+
+
+def _pooled(session: Session, canary_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The canaries among these that carry a pool number (a full or privacy mobile)."""
+    found: set[uuid.UUID] = set()
+    ids = list(canary_ids)
+    for at in range(0, len(ids), IDS_PER_QUERY):
+        found.update(
+            session.exec(
+                select(Canary.id).where(
+                    col(Canary.id).in_(ids[at : at + IDS_PER_QUERY]),
+                    col(Canary.mobile_form) != MobileForm.MASKED.value,
+                )
+            )
+        )
+    return found
 
 
 def _visible_canary(session: Session, actor: Actor, canary: Canary | None) -> Canary:
