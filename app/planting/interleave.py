@@ -25,6 +25,7 @@ from app.planting.service import (
     feed_profile,
     feedable_link,
     minter_for,
+    pooled_of,
     record_plants,
     store_canaries,
     unique_against_store,
@@ -86,15 +87,15 @@ class FeedSplice:
         controls = [self.minter.mint_one(control=True) for _ in range(self._controls(len(going)))]
         with self.database.write() as session:
             controls = unique_against_store(session, self.minter, controls)
-            rows = store_canaries(
-                session, self.actor, self.link_id, going + controls, CanaryStatus.PLANTED
-            )
+            records = going + controls
+            rows = store_canaries(session, self.actor, self.link_id, records, CanaryStatus.PLANTED)
             record_plants(
                 session,
                 self.actor,
                 [r.id for r in rows if not r.control],
                 self.link_id,
                 PlantChannel.INTERLEAVE,
+                pooled_of(rows, records),
             )
         self.planted += len(going)
 

@@ -9,7 +9,7 @@ import hashlib
 import random
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -267,7 +267,8 @@ def store_minted(
     rows = store_canaries(session, actor, plan.link_id, minted, status, batch_id, mint_id)
     live = [row for row in rows if not row.control]
     if channel is not None:
-        record_plants(session, actor, [row.id for row in live], plan.link_id, channel)
+        held = pooled_of(rows, minted)
+        record_plants(session, actor, [row.id for row in live], plan.link_id, channel, held)
     record_audit(
         session,
         actor,
@@ -394,9 +395,11 @@ def record_plants(
     canary_ids: Sequence[uuid.UUID],
     link_id: uuid.UUID,
     channel: PlantChannel,
+    pooled: Collection[uuid.UUID] | None = None,
 ) -> None:
     """The plants and their evidence entries of canaries stored `planted` (not controls),
-    such as a mint's just inserted: `plant` for those that waited for a feed."""
+    such as a mint's just inserted: `plant` for those that waited for a feed. `pooled`: those
+    among them with a pool number, when the caller holds the records (else they are read)."""
     if not canary_ids:
         return
     now = utcnow()
@@ -413,14 +416,24 @@ def record_plants(
             for canary_id in canary_ids
         ],
     )
-    pooled = sorted(_pooled(session, canary_ids))  # the rest keep the default (masked)
-    for at in range(0, len(pooled), IDS_PER_QUERY):
+    # The rest keep the default (masked).
+    by_phone = sorted(_pooled(session, canary_ids) if pooled is None else pooled)
+    for at in range(0, len(by_phone), IDS_PER_QUERY):
         session.connection().execute(
             update(Plant)
-            .where(col(Plant.canary_id).in_(pooled[at : at + IDS_PER_QUERY]))
+            .where(col(Plant.canary_id).in_(by_phone[at : at + IDS_PER_QUERY]))
             .values(by_phone=True)
         )
     log_planted(session, canary_ids, link_id, now, channel.value, actor.name)
+
+
+def pooled_of(rows: Sequence[StoredCanary], minted: Sequence[mint.MintedCanary]) -> set[uuid.UUID]:
+    """The stored canaries (rows in the order of their records) that carry a pool number."""
+    return {
+        row.id
+        for row, record in zip(rows, minted, strict=True)
+        if record.mobile_form is not MobileForm.MASKED
+    }
 
 
 def _pooled(session: Session, canary_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
