@@ -22,6 +22,8 @@ from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
 from app.models.keys import Role
+from app.planting.feeds import pull
+from app.planting.service import mint_canaries
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
@@ -240,3 +242,47 @@ def test_a_key_scoped_to_the_link_interleaves_its_feed(
         plants = session.exec(select(Plant)).all()
     engine.dispose()
     assert plants and {str(p.link_id) for p in plants} == {link_id}
+
+
+def test_waiting_canaries_go_out_first_and_the_rest_wait_for_the_next_feed(
+    server: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    """A burned canary's replacement and rotation's floor wait `ready`; a streamed feed sends
+    them before minting fresh ones (they used to wait for a pull that a streaming link never
+    makes, and expired). What the run claimed and did not send is released to the next pull."""
+    base, link_id, feed_key, _ = server
+    engine = make_engine(f"sqlite:///{tmp_path / 'interleave.db'}")
+    with session_scope(engine) as session:
+        mint_canaries(
+            session, Actor.cli(), uuid.UUID(link_id), 100, None, status=CanaryStatus.READY
+        )
+    with Session(engine) as session:
+        waiting = {
+            c.waybill_no
+            for c in session.exec(select(Canary).where(Canary.status == CanaryStatus.READY))
+        }
+    assert len(waiting) == 100
+    response = httpx.post(
+        f"{base}/v1/links/{link_id}/feed/interleave",
+        params={"format": "csv", "rate": 0.01},  # about 30 go out: fewer than the 64 claimed
+        content=(HEADER + "".join(_feed_lines(3000))).encode("gb18030"),
+        headers={"Authorization": f"Bearer {feed_key}", "Content-Type": "text/csv"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    planted = {c.waybill_no: c for c in _planted(tmp_path)}
+    assert 5 <= len(planted) < 64
+    assert set(planted) <= waiting, "no fresh canary while waiting ones were left"
+    sent = {w for w in waiting if w in response.content.decode("gb18030")}
+    assert sent == set(planted)
+    with Session(engine) as session:
+        plants = session.exec(select(Plant)).all()
+        left = session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
+    assert {p.canary_id for p in plants} == {c.id for c in planted.values()}
+    assert {p.channel for p in plants} == {PlantChannel.INTERLEAVE}
+    assert len(left) == 100 - len(planted)
+    assert all(c.batch_id is None for c in left), "claims not sent are released"
+    with session_scope(engine) as session:
+        _, pulled, _ = pull(session, Actor.cli(), uuid.UUID(link_id), len(left))
+    assert {c.waybill_no for c in pulled} == {c.waybill_no for c in left}
+    engine.dispose()

@@ -84,14 +84,20 @@ def pull(
     waiting = list(
         session.exec(
             select(Canary)
-            .where(Canary.link_id == link.id, Canary.status == CanaryStatus.READY)
+            .where(
+                Canary.link_id == link.id,
+                Canary.status == CanaryStatus.READY,
+                col(Canary.batch_id).is_(None),  # not claimed by a streaming feed
+            )
             .order_by(col(Canary.minted_at))
             .limit(count)
         ).all()
     )
+    now = utcnow()
     for canary in waiting:
         canary.status = CanaryStatus.PENDING
         canary.batch_id = batch_id
+        canary.handed_out_at = now  # it may have waited for days: the ack's day starts now
         session.add(canary)
     canaries: list[Canary | StoredCanary] = list(waiting)
     if len(waiting) < count:

@@ -1,6 +1,8 @@
 """Interleave: a link's outbound feed streams through honeytrace and comes back with that
 link's canaries spliced in. The real records pass through in memory only: never stored,
-never logged. Canaries are minted as the splicer asks for them and planted as they go out.
+never logged. The canaries waiting for the link (a burned canary's replacement, rotation's
+floor) go out first; then canaries are minted as the splicer asks for them. Each is planted
+as it goes out.
 """
 
 import logging
@@ -10,7 +12,8 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from typing import Literal
 
 import anyio.from_thread
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,12 +22,14 @@ from starlette.types import Receive, Scope, Send
 from app.audit.service import record_audit
 from app.auth.actor import Actor
 from app.db import Database
-from app.models.canaries import CanaryStatus, PlantChannel
+from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.links import Link
 from app.planting.service import (
     feed_profile,
     feedable_link,
+    minted_of,
     minter_for,
+    plant,
     pooled_of,
     record_plants,
     store_canaries,
@@ -62,24 +67,79 @@ class FeedSplice:
         self._stock: list[mint.MintedCanary] = []
         self._emitted: dict[str, mint.MintedCanary] = {}
         self._out: list[mint.MintedCanary] = []
+        # Canaries stored `ready` for the link, claimed by this run (their batch id is the
+        # run's, so no pull takes them meanwhile): they go out before any fresh one.
+        self.run_id = uuid.uuid4()
+        self._waiting: list[tuple[uuid.UUID, mint.MintedCanary]] | None = None
+        self._stored: dict[str, uuid.UUID] = {}
+        self._out_stored: list[uuid.UUID] = []
         self.planted = 0
 
     def next_canary(self) -> Mapping[str, object]:
-        if not self._stock:
-            with self.database.write() as session:
-                fresh = [self.minter.mint_one() for _ in range(PLANT_GROUP)]
-                self._stock = unique_against_store(session, self.minter, fresh)
-        canary = self._stock.pop()
+        if self._waiting is None:
+            self._waiting = self._claim_waiting()
+        if self._waiting:
+            canary_id, canary = self._waiting.pop()
+            self._stored[canary.waybill_no] = canary_id
+        else:
+            if not self._stock:
+                with self.database.write() as session:
+                    fresh = [self.minter.mint_one() for _ in range(PLANT_GROUP)]
+                    self._stock = unique_against_store(session, self.minter, fresh)
+            canary = self._stock.pop()
         self._emitted[canary.waybill_no] = canary
         return splice_fields(canary, self.style)
 
+    def _claim_waiting(self) -> list[tuple[uuid.UUID, mint.MintedCanary]]:
+        with self.database.write() as session:
+            rows = session.exec(
+                select(Canary)
+                .where(
+                    Canary.link_id == self.link_id,
+                    Canary.status == CanaryStatus.READY,
+                    col(Canary.batch_id).is_(None),
+                )
+                .order_by(col(Canary.minted_at).desc())
+                .limit(PLANT_GROUP)
+            ).all()
+            ids = [row.id for row in rows]
+            if not ids:
+                return []
+            session.connection().execute(
+                update(Canary)
+                .where(col(Canary.id).in_(ids), col(Canary.batch_id).is_(None))
+                .values(batch_id=self.run_id)
+            )
+            # Only those this run claimed (another run or a pull may have taken some between
+            # the two statements); popped from the end, so the oldest goes out first.
+            claimed = session.exec(
+                select(Canary)
+                .where(col(Canary.batch_id) == self.run_id)
+                .order_by(col(Canary.minted_at).desc())
+                .execution_options(populate_existing=True)
+            ).all()
+            return [(row.id, minted_of(row)) for row in claimed]
+
     def on_planted(self, fields: Mapping[str, object]) -> None:
-        self._out.append(self._emitted.pop(str(fields["waybill_no"])))
-        if len(self._out) >= PLANT_GROUP:
+        waybill = str(fields["waybill_no"])
+        canary = self._emitted.pop(waybill)
+        stored = self._stored.pop(waybill, None)
+        if stored is not None:
+            self._out_stored.append(stored)
+        else:
+            self._out.append(canary)
+        if len(self._out) + len(self._out_stored) >= PLANT_GROUP:
             self.record()
 
     def record(self) -> None:
-        """Store and plant the canaries that went out, with their share of controls."""
+        """Store and plant the canaries that went out, with their share of controls; plant
+        the waiting ones that went out."""
+        if self._out_stored:
+            going_stored = self._out_stored
+            self._out_stored = []
+            with self.database.write() as session:
+                plant(session, self.actor, going_stored, self.link_id, PlantChannel.INTERLEAVE)
+            self.planted += len(going_stored)
         if not self._out:
             return
         going = self._out
@@ -99,6 +159,17 @@ class FeedSplice:
             )
         self.planted += len(going)
 
+    def _release(self) -> None:
+        """Waiting canaries this run claimed and did not send wait for the next feed."""
+        with self.database.write() as session:
+            session.connection().execute(
+                update(Canary)
+                .where(
+                    col(Canary.batch_id) == self.run_id, col(Canary.status) == CanaryStatus.READY
+                )
+                .values(batch_id=None)
+            )
+
     def _controls(self, count: int) -> int:
         # Randomised rounding keeps the long-run share right for small groups.
         expected = count * self.control_share
@@ -110,6 +181,8 @@ class FeedSplice:
 
     def finish(self, completed: bool) -> None:
         self.record()
+        if self._waiting is not None:
+            self._release()
         with self.database.write() as session:
             record_audit(
                 session,

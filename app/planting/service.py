@@ -559,23 +559,25 @@ def audit_sample(
     if link_id is not None:
         query = query.where(Canary.link_id == link_id)
     rows = session.exec(query.order_by(col(Canary.minted_at).desc()).limit(limit)).all()
-    return [
-        mint.MintedCanary(
-            waybill_no=row.waybill_no,
-            courier=Courier(row.courier),
-            name=row.name,
-            mobile=row.mobile,
-            mobile_form=MobileForm(row.mobile_form),
-            mobile_secret=row.mobile_secret,
-            province=row.province,
-            city=row.city,
-            district=row.district,
-            district_code=row.district_code,
-            address=row.address,
-            item=row.item,
-            weight_kg=row.weight_kg,
-            created_at=row.record_created_at,
-            control=row.control,
-        )
-        for row in rows
-    ]
+    return [minted_of(row) for row in rows]
+
+
+def minted_of(row: Canary) -> mint.MintedCanary:
+    """A stored canary as the pure library's record."""
+    return mint.MintedCanary(
+        waybill_no=row.waybill_no,
+        courier=Courier(row.courier),
+        name=row.name,
+        mobile=row.mobile,
+        mobile_form=MobileForm(row.mobile_form),
+        mobile_secret=row.mobile_secret,
+        province=row.province,
+        city=row.city,
+        district=row.district,
+        district_code=row.district_code,
+        address=row.address,
+        item=row.item,
+        weight_kg=row.weight_kg,
+        created_at=row.record_created_at,
+        control=row.control,
+    )
