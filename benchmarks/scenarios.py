@@ -17,13 +17,14 @@ attribution is told are off by about a quarter either way, as declared volumes a
 Canaries: every link's own feed gets canaries at one density per world (0.02-1 % of
 records, log-uniform), the two ways the product plants: half the links stream their feed
 through the splicer (canaries one by one at random times, `interleave`), the others have
-their dispatch system pull a batch every 1-7 days (`pull`). A 30-day period in which a link
-got none gets 10 at once, as the product's rotation mints `rotation_batch` (10) for a link
-with no plant in its `rotation_days` (30): every link under test has canaries of its own in
-every period. `monthly_batches` plants every link's canaries in one batch a month instead,
-on a random day of each period (the harder world: a short look-back then often holds one
-link's batch and no other). Three in ten carry a pool number (calls and SMS reach only
-those). Control canaries, a twentieth as many, are never planted.
+their dispatch system pull a batch every 1-7 days (`pull`). Rotation's floor, as the product
+keeps it (app.planting.rotation): a link that has gone 3 days (`rotation_days` 30 /
+`rotation_batch` 10) without a plant gets one canary ready, which goes out with the next
+records it streams or its next pull: every link under test has canaries of its own spread
+over time. `monthly_batches` has every link pulled once every 30 days instead (the harder
+world: a short look-back then often holds one link's batch and no other). Three in ten carry
+a pool number (calls and SMS reach only those). Control canaries, a twentieth as many, are
+never planted.
 
 A leak: a link (by kind: couriers and outlets 28 % each, merchants 15 %, regions 10 %, vendor
 5 %, platforms, head office, call centre and system 3-4 % each) takes n of its records of
@@ -72,6 +73,7 @@ from attribution.tree import LOOKBACK_RANGE
 DAY = timedelta(days=1)
 ROTATION_DAYS = 30
 ROTATION_BATCH = 10  # the product's defaults (app.planting.schemas.FeedProfileBody)
+FLOOR_GAP = ROTATION_DAYS / ROTATION_BATCH  # app.planting.rotation.floor_gap
 PULLED_SHARE = 0.5
 PULL_EVERY_DAYS = (1.0, 7.0)
 NUMBERED_SHARE = 0.3
@@ -259,19 +261,49 @@ class _Builder:
         return memo[link_id]
 
 
-def _plant_times(rng: random.Random, per_day: float, pulls_every: float | None) -> list[float]:
-    """When (days into a rotation period) a link's canaries reach its feed: spliced in one
-    by one as the feed streams (`pulls_every` None), or pulled in batches."""
+def _plant_times(
+    rng: random.Random, per_day: float, pulls_every: float | None, days: float
+) -> list[float]:
+    """When (days into the world) a link's canaries reach its feed: spliced in one by one as
+    the feed streams (`pulls_every` None), or pulled in batches on the dispatch system's
+    schedule; then rotation's floor (see _floor)."""
     if pulls_every is None:
-        return [
-            rng.uniform(0, ROTATION_DAYS) for _ in range(_poisson(rng, per_day * ROTATION_DAYS))
-        ]
-    times: list[float] = []
+        times = sorted(rng.uniform(0, days) for _ in range(_poisson(rng, per_day * days)))
+        return sorted(times + _floor(rng, times, None, days))
+    pulls: list[float] = []
+    times = []
     at = rng.uniform(0, pulls_every)
-    while at < ROTATION_DAYS:
+    while at < days:
+        pulls.append(at)
         times.extend([at] * _poisson(rng, per_day * pulls_every))
         at += pulls_every
-    return times
+    return sorted(times + _floor(rng, times, pulls, days))
+
+
+def _floor(
+    rng: random.Random, natural: list[float], pulls: list[float] | None, days: float
+) -> list[float]:
+    """Rotation's floor over a link's own plant times (sorted): whenever FLOOR_GAP days pass
+    without a plant (and nothing waits), one canary is made ready within the hour rotation
+    runs; a streamed feed sends it with its next records, a pulled one with its next pull."""
+    out: list[float] = []
+    last = 0.0
+    following = iter(natural)
+    upcoming = next(following, math.inf)
+    while True:
+        while upcoming <= last + FLOOR_GAP:
+            last = max(last, upcoming)
+            upcoming = next(following, math.inf)
+        ready = last + FLOOR_GAP + rng.uniform(0, 1 / 24)
+        if pulls is None:
+            at = ready
+        else:
+            later = bisect_left(pulls, ready)
+            at = pulls[later] if later < len(pulls) else math.inf
+        if at >= days:
+            return out
+        out.append(at)
+        last = at
 
 
 def build_world(
@@ -346,16 +378,10 @@ def build_world(
             pulls_every = rng.uniform(*PULL_EVERY_DAYS)
         else:
             pulls_every = None  # streamed through the splicer
-        period = start + rng.uniform(0, ROTATION_DAYS) * DAY - ROTATION_DAYS * DAY
-        while period < start + days * DAY:
-            times = _plant_times(rng, own * density, pulls_every)
-            if not times:  # rotation's floor: a quiet period gets a batch of its own
-                times = [rng.uniform(0, ROTATION_DAYS)] * ROTATION_BATCH
-            for offset in times:
-                planted = max(start, period + (offset + rng.uniform(0, 2 / 24)) * DAY)
-                by_phone = rng.random() < NUMBERED_SHARE
-                mine.append(Exposure(_id(rng), link_id, planted, by_phone))
-            period += ROTATION_DAYS * DAY
+        for offset in _plant_times(rng, own * density, pulls_every, days):
+            planted = start + (offset + rng.uniform(0, 2 / 24)) * DAY
+            by_phone = rng.random() < NUMBERED_SHARE
+            mine.append(Exposure(_id(rng), link_id, planted, by_phone))
         mine.sort(key=lambda e: e.planted_at)
         exposures.extend(mine)
     numbered = frozenset(e.canary_id for e in exposures if e.by_phone)

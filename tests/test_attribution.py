@@ -2,6 +2,7 @@
 trees (tests/attribution/courier.py). The leak model for mixed files, grouping, the text and
 the issue's targets on generated leaks are in tests/attribution/."""
 
+import itertools
 import random
 import uuid
 
@@ -19,7 +20,7 @@ from attribution.model import (
     UnknownLinkError,
     attribute,
 )
-from benchmarks.scenarios import Shape, build_world, stage
+from benchmarks.scenarios import FLOOR_GAP, Shape, build_world, stage
 from tests.attribution.courier import DAY, NOW, Courier, courier, seen
 
 
@@ -221,3 +222,22 @@ def test_the_generator_builds_the_courier_the_issue_describes() -> None:
     assert world.unrelated(first, second)
     for canaries in leak.surfaced.values():
         assert all(world.start <= e.planted_at for e in world.exposures if e.canary_id in canaries)
+
+
+def test_the_generator_keeps_rotations_floor_as_the_product_does() -> None:
+    """No link goes longer without a plant than the floor allows (app.planting.rotation):
+    FLOOR_GAP days and the hour rotation runs, plus, for a pulled feed, the wait for its next
+    pull (at most 7 days); never a batch of the floor's canaries at once."""
+    world = build_world(random.Random(8), density=0.0002)  # the floor is most of the canaries
+    longest = 0.0
+    for plants in world.plants_at.values():
+        times = [world.start] + [e.planted_at for e in plants]
+        gaps = [(b - a).total_seconds() / 86_400 for a, b in itertools.pairwise(times)]
+        longest = max(longest, *gaps)
+    assert FLOOR_GAP < longest <= FLOOR_GAP + 1 / 24 + 7.0 + 2 / 24
+    # A courier's own canaries at this density are about one in 60 days: nearly all it has
+    # is the floor's, about one every FLOOR_GAP days (more often only through a pull's wait).
+    days = (world.end - world.start).days
+    couriers = [link.id for link in world.links if link.kind is LinkKind.COURIER_STAFF]
+    counts = [len(world.plants_at[c]) for c in couriers]
+    assert days / (FLOOR_GAP + 7.2) < min(counts) and max(counts) <= days / FLOOR_GAP + 10

@@ -49,7 +49,8 @@ def test_rotation_expires_and_refreshes(
 
     now = utcnow()
     first = rotate(session, Actor.cli(), now)
-    assert (first.expired_pending, first.links_refreshed, first.minted) == (0, 1, 4)
+    # The floor is 4 canaries a 7 days, one at a time: the quiet link gets one now.
+    assert (first.expired_pending, first.links_refreshed, first.minted) == (0, 1, 1)
     ready = session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
     assert {c.link_id for c in ready} == {quiet.id}
 
@@ -58,9 +59,33 @@ def test_rotation_expires_and_refreshes(
 
     later = rotate(session, Actor.cli(), now + timedelta(days=8))
     assert later.expired_pending == 3
-    assert later.expired_ready == 4
+    assert later.expired_ready == 1
     assert later.links_refreshed == 2  # both quiet now: the busy link's plants are 8 days old
-    assert _statuses(session)["expired"] == 7
+    assert _statuses(session)["expired"] == 4
+
+
+def test_the_floor_is_spread_over_the_period(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    """A quiet link gets its floor one canary at a time, whenever it has gone
+    rotation_days / rotation_batch days (here 7 / 4 = 1.75) without a plant: never a batch
+    at once, which crowds a short look-back with one link's canaries."""
+    link = make_link("安静网点", LinkKind.OUTLET)
+    session.add(FeedProfile(link_id=link.id, rotation_days=7, rotation_batch=4, control_share=0))
+    session.commit()
+    now = utcnow()
+    assert rotate(session, Actor.cli(), now).minted == 1
+    feed = bearer(make_key(Role.INTEGRATION))
+    batch = client.post(f"/v1/links/{link.id}/feed/pull", json={"count": 1}, headers=feed).json()
+    assert len(batch["records"]) == 1
+    spliced = [batch["records"][0]["waybill_no"]]
+    ack = client.post(
+        f"/v1/feed/batches/{batch['batch_id']}/ack", json={"spliced": spliced}, headers=feed
+    )
+    assert ack.json()["planted"] == 1
+    assert rotate(session, Actor.cli(), now + timedelta(days=1)).minted == 0
+    assert rotate(session, Actor.cli(), now + timedelta(days=2)).minted == 1
+    assert _statuses(session) == {"planted": 1, "ready": 1}
 
 
 def test_serve_runs_rotation_on_its_own_schedule(tmp_path: Path) -> None:
@@ -84,8 +109,38 @@ def test_serve_runs_rotation_on_its_own_schedule(tmp_path: Path) -> None:
                 ready = list(
                     session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
                 )
-    assert len(ready) == 3
+    assert len(ready) == 1  # the floor is spread: one at a time
     with Session(engine) as session:
         actions = session.exec(select(AuditEntry.actor).where(AuditEntry.action == "canary.rotate"))
         assert "scheduler" in set(actions)
     engine.dispose()
+
+
+def test_a_canary_that_waited_is_not_expired_as_soon_as_a_pull_hands_it_out(
+    client: TestClient, session: Session, make_key: KeyFactory, make_link: LinkFactory
+) -> None:
+    """A hand-out expires a day after the pull, not a day after the canary was minted: a
+    replacement or floor canary that waited two days for the pull must survive the next
+    rotation, or the dispatch system's ack is refused and what it spliced goes unplanted."""
+    link = make_link("等待网点", LinkKind.OUTLET)
+    session.add(FeedProfile(link_id=link.id, control_share=0))
+    session.commit()
+    now = utcnow()
+    rotate(session, Actor.cli(), now - timedelta(days=2))
+    (waiting,) = session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
+    waiting.minted_at = now - timedelta(days=2)
+    session.add(waiting)
+    session.commit()
+    feed = bearer(make_key(Role.INTEGRATION))
+    batch = client.post(f"/v1/links/{link.id}/feed/pull", json={"count": 2}, headers=feed).json()
+    assert waiting.waybill_no in [r["waybill_no"] for r in batch["records"]]
+    report = rotate(session, Actor.cli(), utcnow())
+    assert report.expired_pending == 0
+    spliced = [r["waybill_no"] for r in batch["records"]]
+    ack = client.post(
+        f"/v1/feed/batches/{batch['batch_id']}/ack", json={"spliced": spliced}, headers=feed
+    )
+    assert ack.status_code == 200, ack.text
+    assert ack.json() == {"planted": 2, "expired": 0}
+    later = rotate(session, Actor.cli(), utcnow() + timedelta(days=2))
+    assert later.expired_pending == 0  # planted: nothing left to expire

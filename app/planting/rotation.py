@@ -3,6 +3,13 @@ and burned canaries owed a replacement (their link's number pool was used up) ge
 it can be minted. A link whose canaries cannot be minted now is counted short, never the
 end of the run.
 
+The floor for a quiet link is `rotation_batch` canaries every `rotation_days`, one at a
+time: a link with no plant in the last rotation_days / rotation_batch days (3 by default)
+and none waiting gets one canary ready, which its next pull or streamed feed takes first.
+Spread, not in one batch: a leak's look-back then holds a link's canaries in proportion to
+the time it covers, so a link's canaries never crowd out its parent's in a short window
+(a batch of ten at once made a courier's leak of two of them look like its outlet's).
+
 A plain function over a session, so the in-process scheduler, a worker and the CLI all run
 the same code (`honeytrace canaries rotate`).
 """
@@ -52,7 +59,7 @@ def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
         recent_plants = session.exec(
             select(func.count())
             .select_from(Plant)
-            .where(Plant.link_id == link.id, col(Plant.planted_at) >= window_start)
+            .where(Plant.link_id == link.id, col(Plant.planted_at) >= now - floor_gap(profile))
         ).one()
         waiting = session.exec(
             select(func.count())
@@ -63,9 +70,8 @@ def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
             try:
                 with session.begin_nested():
                     result = mint_canaries(
-                        session, actor, link.id, profile.rotation_batch, None,
-                        status=CanaryStatus.READY,
-                    )  # fmt: skip
+                        session, actor, link.id, 1, None, status=CanaryStatus.READY
+                    )
             except ConflictError:
                 short.add(link.id)
                 continue
@@ -77,6 +83,11 @@ def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
     )
     record_audit(session, actor, "canary.rotate", "canaries", None, report.__dict__)
     return report
+
+
+def floor_gap(profile: FeedProfile) -> timedelta:
+    """How long a link may go without a plant before rotation readies one for it."""
+    return timedelta(days=profile.rotation_days) / profile.rotation_batch
 
 
 def _replace_owed(session: Session, actor: Actor, short: set[uuid.UUID]) -> int:
@@ -98,14 +109,17 @@ def _expire(
     minted_before: datetime,
     link_id: uuid.UUID | None = None,
 ) -> int:
-    """Canaries that never reached a feed and are too old to hand out now."""
-    query = select(Canary).where(Canary.status == status, col(Canary.minted_at) < minted_before)
+    """Canaries that never reached a feed and are too old to hand out now; a hand-out is as
+    old as its pull (a canary that waited `ready` was handed out after it was minted)."""
+    since = func.coalesce(col(Canary.handed_out_at), col(Canary.minted_at))
+    query = select(Canary).where(Canary.status == status, since < minted_before)
     if link_id is not None:
         query = query.where(Canary.link_id == link_id)
     stale = session.exec(query).all()
     for canary in stale:
         canary.status = CanaryStatus.EXPIRED
         canary.batch_id = None
+        canary.handed_out_at = None
         session.add(canary)
     session.flush()
     return len(stale)

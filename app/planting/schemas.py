@@ -160,8 +160,24 @@ class FeedProfileBody(BaseModel):
     feed_encoding: Literal["utf-8", "gb18030"] = "utf-8"
     feed_columns: Annotated[list[FeedColumn], Field(min_length=1, max_length=64)] | None = None
     interleave_rate: Annotated[float, Field(gt=0, le=0.2)] = 0.002
-    rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
-    rotation_batch: Annotated[int, Field(ge=1, le=1000)] = 10
+    rotation_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=365,
+            description="Ready canaries older than this expire; with rotation_batch, the floor",
+        ),
+    ] = 30
+    rotation_batch: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="The floor: this many canaries every rotation_days, one at a time (one "
+            "is made ready when the link has gone rotation_days / rotation_batch days without "
+            "a plant)",
+        ),
+    ] = 10
     control_share: Annotated[float, Field(ge=0, le=0.5)] = 0.05
 
     @classmethod
