@@ -1,13 +1,12 @@
 """Issue 15's targets on a seeded subset of the generated leaks (benchmarks/scenarios.py),
 grouped and attributed as the benchmark does (benchmarks/attribution_accuracy.py); the
-benchmark prints the same figures over 2,000 scenarios.
+benchmark prints the same figures over 2,000 scenarios a seed.
 
-One target is not met, and this test holds the level that is: the true link first in 99 %
-of the leaks where two or more of its canaries surfaced (about 98.3 % over 6,000 scenarios;
-99.3 % where two or more planted at the link itself surfaced). Two or three canaries of one
-courier do not always tell a courier's leak from its outlet's (the outlet's other canaries
-may simply not have been in the leak's window), and both happen. There the model ranks by
-the odds and says so; the true link is then second.
+The true link first where two or more canaries planted at it surfaced: every one. Where two
+or more it saw surfaced (planted at it or below it), the benchmark's 99 % holds over
+thousands of scenarios (README), but one miss in this subset's 74 is 98.6 %: a parent's leak
+that showed only two canaries of one link below it reads as that link's, which is the likelier
+story (the true link is then second). The subset holds the level below that figure.
 """
 
 from benchmarks.attribution_accuracy import run
@@ -18,9 +17,9 @@ def test_the_issue_targets_on_a_seeded_subset() -> None:
     tally = run(seed=20250601, scenarios=200, per_world=100)
     assert set(tally.shapes) == set(SHAPE_SHARE)  # every shape of leak is in it
     assert tally.eligible >= 40 and tally.own_eligible >= 25
-    assert tally.first / tally.eligible >= 0.96, tally.misses
-    assert tally.own_first / tally.own_eligible >= 0.96, tally.misses
-    assert tally.second / tally.eligible >= 0.98, tally.misses
+    assert tally.first / tally.eligible >= 0.97, tally.misses
+    assert tally.own_first == tally.own_eligible, tally.misses
+    assert tally.second / tally.eligible >= 0.99, tally.misses
     assert tally.innocent_high == 0
     assert tally.pairs_named / tally.pairs_eligible >= 0.95
     assert tally.quiet_incidents >= 20 and tally.quiet_accused == 0
