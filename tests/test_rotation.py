@@ -1,6 +1,7 @@
 """Rotation: unacknowledged and stale hand-outs expire; quiet links get fresh canaries."""
 
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,3 +145,30 @@ def test_a_canary_that_waited_is_not_expired_as_soon_as_a_pull_hands_it_out(
     assert ack.json() == {"planted": 2, "expired": 0}
     later = rotate(session, Actor.cli(), utcnow() + timedelta(days=2))
     assert later.expired_pending == 0  # planted: nothing left to expire
+
+
+def test_a_streamed_feeds_claim_on_waiting_canaries_lapses_after_a_day(
+    session: Session, make_link: LinkFactory
+) -> None:
+    """A splicing run claims the link's waiting canaries and releases what it did not send;
+    if its process died, rotation releases the claim a day later, or the link would keep
+    waiting canaries nobody sends, and no floor (rotation counts them as waiting)."""
+    link = make_link("流式网点", LinkKind.OUTLET)
+    session.add(FeedProfile(link_id=link.id, control_share=0))
+    session.commit()
+    now = utcnow()
+    rotate(session, Actor.cli(), now)
+    (waiting,) = session.exec(select(Canary).where(Canary.status == CanaryStatus.READY)).all()
+    waiting.batch_id = uuid.uuid4()  # what FeedSplice._claim_waiting writes
+    waiting.handed_out_at = now
+    session.add(waiting)
+    session.commit()
+    rotate(session, Actor.cli(), now + timedelta(hours=12))
+    session.refresh(waiting)
+    assert waiting.batch_id is not None, "a live run keeps its claim"
+    rotate(session, Actor.cli(), now + timedelta(days=1, hours=1))
+    released = session.get(Canary, waiting.id, populate_existing=True)
+    assert released is not None
+    assert (released.status, released.batch_id, released.handed_out_at) == (
+        CanaryStatus.READY, None, None
+    )  # fmt: skip

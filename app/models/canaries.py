@@ -55,8 +55,9 @@ class Canary(SQLModel, table=True):
     # Partners see only the canaries their own keys minted (rule 3: a link never learns its own).
     minted_by: uuid.UUID | None = Field(default=None, index=True)
     batch_id: uuid.UUID | None = Field(default=None, index=True)
-    # When a pull handed it out (it then waits `pending` for the ack): the hand-out expires
-    # a day after this, or after minted_at for one minted by the pull itself.
+    # When a pull handed it out (it then waits `pending` for the ack: the hand-out expires a
+    # day after this, or after minted_at for one minted by the pull itself), or a streamed
+    # feed claimed it while `ready` (rotation releases a claim a day old).
     handed_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The mint job that made it (a big mint through the API), whose result lists it.
     mint_id: uuid.UUID | None = Field(default=None, foreign_key="mint_jobs.id", index=True)

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.audit.service import record_audit
 from app.auth.actor import Actor
-from app.db import Database
+from app.db import Database, utcnow
 from app.models.canaries import Canary, CanaryStatus, PlantChannel
 from app.models.links import Link
 from app.planting.service import (
@@ -108,7 +108,7 @@ class FeedSplice:
             session.connection().execute(
                 update(Canary)
                 .where(col(Canary.id).in_(ids), col(Canary.batch_id).is_(None))
-                .values(batch_id=self.run_id)
+                .values(batch_id=self.run_id, handed_out_at=utcnow())
             )
             # Only those this run claimed (another run or a pull may have taken some between
             # the two statements); popped from the end, so the oldest goes out first.
@@ -167,7 +167,7 @@ class FeedSplice:
                 .where(
                     col(Canary.batch_id) == self.run_id, col(Canary.status) == CanaryStatus.READY
                 )
-                .values(batch_id=None)
+                .values(batch_id=None, handed_out_at=None)
             )
 
     def _controls(self, count: int) -> int:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from app.audit.service import record_audit
@@ -44,6 +44,7 @@ class RotationReport:
 
 def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
     expired_pending = _expire(session, CanaryStatus.PENDING, now - PENDING_TTL)
+    _release_stale_claims(session, now - PENDING_TTL)
     expired_ready = 0
     links_refreshed = minted = 0
     short: set[uuid.UUID] = set()
@@ -88,6 +89,20 @@ def rotate(session: Session, actor: Actor, now: datetime) -> RotationReport:
 def floor_gap(profile: FeedProfile) -> timedelta:
     """How long a link may go without a plant before rotation readies one for it."""
     return timedelta(days=profile.rotation_days) / profile.rotation_batch
+
+
+def _release_stale_claims(session: Session, claimed_before: datetime) -> None:
+    """Ready canaries a streamed feed claimed and never released (its process died) wait
+    for the next feed again: a claim is kept for a day, as a pull's hand-out is."""
+    session.connection().execute(
+        update(Canary)
+        .where(
+            col(Canary.status) == CanaryStatus.READY,
+            col(Canary.batch_id).is_not(None),
+            col(Canary.handed_out_at) < claimed_before,
+        )
+        .values(batch_id=None, handed_out_at=None)
+    )
 
 
 def _replace_owed(session: Session, actor: Actor, short: set[uuid.UUID]) -> int:
