@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.auth.actor import Actor
@@ -23,13 +24,14 @@ from app.models.audit import AuditEntry
 from app.models.canaries import Canary, CanaryStatus, Plant, PlantChannel
 from app.models.keys import Role
 from app.planting.feeds import pull
+from app.planting.interleave import FeedSplice
 from app.planting.service import mint_canaries
 from app.settings import Settings
 from attribution.kinds import LinkKind
 from canaries.couriers import Courier
 from canaries.mint import LinkProfile, Minter
 from canaries.waybills import is_valid_waybill
-from tests.conftest import session_scope
+from tests.conftest import LinkFactory, SharedSessionDatabase, session_scope
 from tests.loopback import serving
 
 HEADER = "订单编号,运单号,收件人,联系电话,收货地址,商品名称,重量,下单时间\r\n"
@@ -286,3 +288,34 @@ def test_waiting_canaries_go_out_first_and_the_rest_wait_for_the_next_feed(
         _, pulled, _ = pull(session, Actor.cli(), uuid.UUID(link_id), len(left))
     assert {c.waybill_no for c in pulled} == {c.waybill_no for c in left}
     engine.dispose()
+
+
+def test_a_splicing_run_claims_sends_and_releases_waiting_canaries_on_both_databases(
+    engine: Engine, session: Session, make_link: LinkFactory
+) -> None:
+    """The claim, the plant of what went out and the release of the rest, as a run makes
+    them, on SQLite and PostgreSQL; a pull meanwhile takes none of the claimed."""
+    link = make_link("流式网点")
+    mint_canaries(session, Actor.cli(), link.id, 5, None, status=CanaryStatus.READY)
+    session.commit()
+    run = FeedSplice(session, SharedSessionDatabase(engine, session), Actor.cli(), link, 0.01)
+    sent = [run.next_canary() for _ in range(3)]  # claims all five, sends three
+
+    def canaries() -> dict[str, Canary]:
+        query = select(Canary).execution_options(populate_existing=True)
+        return {c.waybill_no: c for c in session.exec(query).all()}
+
+    claimed = [c for c in canaries().values() if c.batch_id == run.run_id]
+    assert len(claimed) == 5 and all(c.handed_out_at is not None for c in claimed)
+    _, pulled, _ = pull(session, Actor.cli(), link.id, 2)
+    assert {c.waybill_no for c in pulled}.isdisjoint(c.waybill_no for c in claimed)
+    for fields in sent[:2]:  # two made it into the feed before it broke off
+        run.on_planted(fields)
+    run.finish(completed=False)
+    rows = canaries()
+    planted = {str(f["waybill_no"]) for f in sent[:2]}
+    assert {w for w, c in rows.items() if c.status == CanaryStatus.PLANTED} == planted
+    plants = session.exec(select(Plant).where(Plant.link_id == link.id)).all()
+    assert {rows[w].id for w in planted} == {p.canary_id for p in plants}
+    waiting = [c for c in rows.values() if c.status == CanaryStatus.READY]
+    assert len(waiting) == 3 and all(c.batch_id is None for c in waiting)
