@@ -91,31 +91,25 @@ class FeedSplice:
         return splice_fields(canary, self.style)
 
     def _claim_waiting(self) -> list[tuple[uuid.UUID, mint.MintedCanary]]:
+        """Take the link's waiting canaries for this run (the oldest PLANT_GROUP), in one
+        statement; those another run or a pull took first stay theirs."""
+        unclaimed = (col(Canary.status) == CanaryStatus.READY, col(Canary.batch_id).is_(None))
+        oldest = (
+            select(col(Canary.id))
+            .where(col(Canary.link_id) == self.link_id, *unclaimed)
+            .order_by(col(Canary.minted_at))
+            .limit(PLANT_GROUP)
+        )
         with self.database.write() as session:
-            rows = session.exec(
-                select(Canary)
-                .where(
-                    Canary.link_id == self.link_id,
-                    Canary.status == CanaryStatus.READY,
-                    col(Canary.batch_id).is_(None),
-                )
-                .order_by(col(Canary.minted_at).desc())
-                .limit(PLANT_GROUP)
-            ).all()
-            ids = [row.id for row in rows]
-            if not ids:
-                return []
             session.connection().execute(
                 update(Canary)
-                .where(col(Canary.id).in_(ids), col(Canary.batch_id).is_(None))
+                .where(col(Canary.id).in_(oldest.scalar_subquery()), *unclaimed)
                 .values(batch_id=self.run_id, handed_out_at=utcnow())
             )
-            # Only those this run claimed (another run or a pull may have taken some between
-            # the two statements); popped from the end, so the oldest goes out first.
             claimed = session.exec(
                 select(Canary)
                 .where(col(Canary.batch_id) == self.run_id)
-                .order_by(col(Canary.minted_at).desc())
+                .order_by(col(Canary.minted_at).desc())  # popped from the end: oldest first
                 .execution_options(populate_existing=True)
             ).all()
             return [(row.id, minted_of(row)) for row in claimed]
